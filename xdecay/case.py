@@ -1,0 +1,323 @@
+"""Case files: strict TOML loading into typed records.
+
+A case fixes everything a run needs — layer, seed, data, optimizer, decay
+coefficients, steps — plus the runs to make and what is expected of them.
+Unknown keys and wrong types are errors, because a typo in a verifier's input
+would otherwise silently verify something else.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CaseError, UsageError
+
+FRAMEWORKS = ("torch", "paddle")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+LOSSES = ("mean", "mse")
+
+# The ways each adapter implements; DESIGN.md defines what each one means.
+WAYS: dict[str, tuple[str, ...]] = {
+    "torch": ("none", "weight_decay", "manual", "decoupled"),
+    "paddle": ("none", "weight_decay", "l2decay", "l1decay", "param_attr",
+               "param_attr+weight_decay", "manual", "decoupled"),
+}
+
+# Optimizer hyper-parameters in framework-neutral names, with their defaults
+# (None: required). Adapters map them onto each framework's own names.
+HYPER: dict[str, dict[str, Any]] = {
+    "sgd": {},
+    "momentum": {"momentum": None, "nesterov": False},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+}
+
+MAX_FEATURES = 4096
+MAX_BATCH = 4096
+MAX_STEPS = 10_000
+
+
+@dataclass(frozen=True)
+class Layer:
+    in_features: int
+    out_features: int
+    bias: bool
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    lr: float
+    hyper: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str                  # "equal" | "differ"
+    runs: tuple[str, ...]
+    param: str = "all"         # "all" | "weight" | "bias": which parameters are compared
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    path: str
+    description: str
+    seed: int
+    steps: int
+    layer: Layer
+    batch: int
+    loss: str
+    optimizer: Optimizer
+    coeff: float
+    param_attr_coeff: float
+    runs: dict[str, tuple[str, ...]]          # framework -> ways
+    expectations: tuple[Expectation, ...]
+    atol: float | None = None                 # fixed tolerances override the derived ones
+    rtol: float | None = None
+
+    def run_names(self) -> list[str]:
+        return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
+
+
+class _Table:
+    """Reads one TOML table, tracking which keys were used so leftovers are errors."""
+
+    def __init__(self, path: str, prefix: str, data: Any):
+        self.path, self.prefix = path, prefix
+        if not isinstance(data, dict):
+            raise CaseError(path, prefix.rstrip(".") or None, f"must be a table, got {_kind(data)}")
+        self.data, self.used = data, set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def error(self, name: str, problem: str) -> CaseError:
+        return CaseError(self.path, self.key(name), problem)
+
+    def get(self, name: str, types: type | tuple[type, ...], default: Any = None,
+            required: bool = False) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise self.error(name, "is required")
+            return default
+        value = self.data[name]
+        # TOML booleans are ints to Python; never accept one where a number is meant.
+        if isinstance(value, bool) and bool not in _as_tuple(types):
+            raise self.error(name, f"must be {_names(types)}, got boolean")
+        if not isinstance(value, types):
+            raise self.error(name, f"must be {_names(types)}, got {_kind(value)}")
+        return value
+
+    def table(self, name: str, required: bool = True) -> _Table:
+        value = self.get(name, dict, default={}, required=required)
+        return _Table(self.path, f"{self.key(name)}.", value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _names(types: type | tuple[type, ...]) -> str:
+    words = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
+             list: "an array", dict: "a table"}
+    return " or ".join(words.get(t, t.__name__) for t in _as_tuple(types))
+
+
+def _kind(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _int_in(t: _Table, name: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = t.get(name, int, default=default, required=default is None)
+    if not lo <= value <= hi:
+        raise t.error(name, f"must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _number(t: _Table, name: str, default: float | None = None, *, positive: bool = False,
+            below_one: bool = False) -> float:
+    value = t.get(name, (int, float), default=default, required=default is None)
+    value = float(value)
+    if not math.isfinite(value):
+        raise t.error(name, f"must be finite, got {value}")
+    if positive and value <= 0:
+        raise t.error(name, f"must be > 0, got {value}")
+    if not positive and value < 0:
+        raise t.error(name, f"must be >= 0, got {value}")
+    if below_one and value >= 1:
+        raise t.error(name, f"must be < 1, got {value}")
+    return value
+
+
+def _choice(t: _Table, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+    value = t.get(name, str, default=default, required=default is None)
+    if value not in choices:
+        raise t.error(name, f"unknown value {value!r} (expected one of: {', '.join(choices)})")
+    return value
+
+
+def _optimizer(t: _Table) -> Optimizer:
+    name = _choice(t, "name", OPTIMIZERS)
+    lr = _number(t, "lr", positive=True)
+    hyper: dict[str, Any] = {}
+    for key, default in HYPER[name].items():
+        if key == "nesterov":
+            hyper[key] = t.get(key, bool, default=default)
+        elif key in ("beta1", "beta2", "momentum"):
+            hyper[key] = _number(t, key, default, below_one=True)
+        else:
+            hyper[key] = _number(t, key, default, positive=True)
+    t.finish()
+    return Optimizer(name, lr, hyper)
+
+
+def _runs(t: _Table) -> dict[str, tuple[str, ...]]:
+    runs: dict[str, tuple[str, ...]] = {}
+    for fw in FRAMEWORKS:
+        ways = t.get(fw, list, default=[])
+        for i, way in enumerate(ways):
+            if not isinstance(way, str):
+                raise t.error(f"{fw}[{i}]", f"must be a string, got {_kind(way)}")
+            if way not in WAYS[fw]:
+                raise t.error(fw, f"unknown way {way!r} for {fw} (expected one of: {', '.join(WAYS[fw])})")
+        if len(set(ways)) != len(ways):
+            raise t.error(fw, "lists a way twice")
+        if ways:
+            runs[fw] = tuple(ways)
+    t.finish()
+    if not runs:
+        raise CaseError(t.path, "runs", "names no runs")
+    return runs
+
+
+PARAMS = ("all", "weight", "bias")
+
+
+def _expectations(path: str, data: Any, known: set[str], bias: bool) -> tuple[Expectation, ...]:
+    if not isinstance(data, list):
+        raise CaseError(path, "expect", f"must be an array of tables ([[expect]]), got {_kind(data)}")
+    out: list[Expectation] = []
+    for i, item in enumerate(data):
+        t = _Table(path, f"expect[{i}].", item)
+        kinds = [k for k in ("equal", "differ") if k in item]
+        if len(kinds) != 1:
+            raise CaseError(path, f"expect[{i}]", "needs exactly one of 'equal' or 'differ'")
+        kind = kinds[0]
+        runs = t.get(kind, list, required=True)
+        param = _choice(t, "param", PARAMS, default="all")
+        if param == "bias" and not bias:
+            raise t.error("param", "is 'bias' but the layer has no bias")
+        note = t.get("note", str, default="")
+        t.finish()
+        if len(runs) < 2:
+            raise t.error(kind, "needs at least two runs")
+        for run in runs:
+            if not isinstance(run, str):
+                raise t.error(kind, f"must list run names, got {_kind(run)}")
+            if run not in known:
+                raise t.error(kind, f"names run {run!r}, which [runs] does not make")
+        if len(set(runs)) != len(runs):
+            raise t.error(kind, "lists a run twice")
+        out.append(Expectation(kind, tuple(runs), param, note))
+    _check_consistent(path, out)
+    return tuple(out)
+
+
+def _check_consistent(path: str, expectations: list[Expectation]) -> None:
+    """Two runs claimed both equal and different is a contradiction in the file itself."""
+    equal_pairs = {(frozenset((a, b)), e.param) for e in expectations if e.kind == "equal"
+                   for a in e.runs for b in e.runs if a != b}
+    for i, e in enumerate(expectations):
+        if e.kind == "differ":
+            for a in e.runs:
+                for b in e.runs:
+                    if a < b and (frozenset((a, b)), e.param) in equal_pairs:
+                        raise CaseError(path, f"expect[{i}].differ",
+                                        f"contradicts an 'equal' expectation for {a} and {b}")
+
+
+def load_case(path: str | Path) -> Case:
+    path = Path(path)
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseError(shown, None, f"cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise CaseError(shown, None, "is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(shown, None, f"TOML syntax error: {exc}") from None
+
+    top = _Table(shown, "", data)
+    description = top.get("description", str, required=True)
+    seed = _int_in(top, "seed", 0, 2**32 - 1)
+    steps = _int_in(top, "steps", 1, MAX_STEPS, default=1)
+
+    lt = top.table("layer")
+    layer = Layer(_int_in(lt, "in_features", 1, MAX_FEATURES),
+                  _int_in(lt, "out_features", 1, MAX_FEATURES),
+                  lt.get("bias", bool, default=False))
+    lt.finish()
+
+    dt = top.table("data")
+    batch = _int_in(dt, "batch", 1, MAX_BATCH)
+    loss = _choice(dt, "loss", LOSSES, default="mean")
+    dt.finish()
+
+    optimizer = _optimizer(top.table("optimizer"))
+
+    ct = top.table("decay")
+    coeff = _number(ct, "coeff")
+    param_attr_coeff = _number(ct, "param_attr_coeff", coeff)
+    ct.finish()
+
+    runs = _runs(top.table("runs"))
+    known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
+    expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.bias)
+
+    tt = top.table("tolerance", required=False)
+    atol = _number(tt, "atol", None) if "atol" in tt.data else None
+    rtol = _number(tt, "rtol", None) if "rtol" in tt.data else None
+    tt.finish()
+    top.finish()
+
+    return Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
+                layer=layer, batch=batch, loss=loss, optimizer=optimizer, coeff=coeff,
+                param_attr_coeff=param_attr_coeff, runs=runs, expectations=expectations,
+                atol=atol, rtol=rtol)
+
+
+def cases_dir() -> Path:
+    """`cases/` of the working directory if it has one, else the one shipped beside the package."""
+    local = Path("cases")
+    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "cases"
+
+
+def find_cases(spec: str) -> list[Path]:
+    """Resolve `--case NAME|PATH|all` to case files."""
+    if spec == "all":
+        found = sorted(cases_dir().glob("*.toml"))
+        if not found:
+            raise UsageError(f"--case all: no case files in {cases_dir()}")
+        return found
+    if spec.endswith(".toml") or "/" in spec:
+        return [Path(spec)]
+    path = cases_dir() / f"{spec}.toml"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(cases_dir().glob("*.toml")))
+        raise UsageError(f"--case {spec}: no such case in {cases_dir()} (known: {known})")
+    return [path]

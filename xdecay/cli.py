@@ -1,0 +1,133 @@
+"""Command line: `xdecay list | compare` (DESIGN.md, CLI contract)."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .case import FRAMEWORKS, find_cases, load_case
+from .errors import UsageError
+from .pipeline import EXIT_USAGE, Outcome, run_cases
+from .report import EXTENSIONS, WRITERS, case_outcome
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="xdecay", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="the cases in cases/, one line each")
+    c = sub.add_parser("compare", help="run a case in every framework, compare, flag mismatches")
+    c.add_argument("--case", required=True, help="a case NAME in cases/, a PATH to a .toml, or 'all'")
+    c.add_argument("--steps", type=int, help="optimizer steps (default: the case's)")
+    c.add_argument("--framework", default=",".join(FRAMEWORKS),
+                   help="comma-separated frameworks to run (default: torch,paddle)")
+    c.add_argument("--format", choices=sorted(WRITERS), default="table")
+    c.add_argument("--out", help="write the report into this existing directory, one file per case")
+    c.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    c.add_argument("--atol", type=float, help="fixed absolute tolerance (replaces the derived one)")
+    c.add_argument("--rtol", type=float, help="fixed relative tolerance (replaces the derived one)")
+    c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "list":
+            return _list()
+        return _compare(args)
+    except UsageError as exc:
+        print(f"xdecay: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _list() -> int:
+    for path in find_cases("all"):
+        case = load_case(path)
+        print(f"{case.name:<16} {case.description}")
+    return 0
+
+
+def _frameworks(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    for n in names:
+        if n not in FRAMEWORKS:
+            raise UsageError(f"--framework: unknown framework {n!r} (known: {', '.join(FRAMEWORKS)})")
+    if not names:
+        raise UsageError("--framework: names no framework")
+    return names
+
+
+def _pythons(values: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        fw, sep, path = v.partition("=")
+        if not sep or fw not in FRAMEWORKS or not path:
+            raise UsageError(f"--python {v}: expected FRAMEWORK=PATH with FRAMEWORK one of "
+                             f"{', '.join(FRAMEWORKS)}")
+        found = shutil.which(path)
+        if found is None:
+            raise UsageError(f"--python {v}: {path} is not an executable file")
+        out[fw] = found
+    return out
+
+
+def _tolerance(name: str, value: float | None) -> None:
+    if value is not None and not (value >= 0 and value != float("inf")):
+        raise UsageError(f"--{name}: must be a finite number >= 0, got {value}")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps: must be >= 1, got {args.steps}")
+    _tolerance("atol", args.atol)
+    _tolerance("rtol", args.rtol)
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    frameworks = _frameworks(args.framework)
+    pythons = _pythons(args.python, frameworks)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None and not out_dir.is_dir():
+        raise UsageError(f"--out {args.out}: not an existing directory")
+    if out_dir is not None and not os.access(out_dir, os.W_OK):
+        raise UsageError(f"--out {args.out}: directory is not writable")
+    cases = [load_case(p) for p in find_cases(args.case)]
+
+    outcome = run_cases(cases, steps=args.steps, frameworks=frameworks, pythons=pythons,
+                        atol=args.atol, rtol=args.rtol, timeout=args.timeout)
+    writer = WRITERS[args.format]
+    if out_dir is None:
+        sys.stdout.write(writer(outcome))
+    else:
+        for r in outcome.results:
+            path = out_dir / f"{r.case.name}.{EXTENSIONS[args.format]}"
+            _write_atomic(path, writer(case_outcome(outcome, r)))
+            print(f"wrote {path}", file=sys.stderr)
+    return outcome.exit_code
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

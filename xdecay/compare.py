@@ -1,0 +1,147 @@
+"""The comparison engine: pairwise float64 diffs between runs, checked against expectations.
+
+Tolerance (derived, not tuned). Two correct float32 implementations of one
+update formula differ, per step and element, by
+  * the rounding of each stored weight: together at most 1 float32 ULP of the
+    weight (0.5 each), and
+  * the rounding inside the update, bounded by gamma_n = n*u relative to |delta|
+    per run (Higham), u = eps32/2, where n = in_features + batch + 16 is the
+    longest chain of float32 operations feeding one update (the output's dot
+    product, the gradient's sum over the batch, at most 16 in the rule itself);
+    for two runs that is n*eps32.
+Step k inherits the differences of the k-1 before it through the weights, so
+the bound is scaled by k:
+    |da - db| <= k * (ulp32(w) + n * eps32 * |delta|)
+A case (or --atol/--rtol) may replace this with fixed |da-db| <= atol + rtol*|delta|.
+NaN or Inf in either run is always a mismatch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .case import Case, Expectation
+from .records import RunRecord
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Either the derived bound (atol/rtol None) or a fixed one."""
+    ops: int                        # n in the derived bound
+    atol: float | None = None
+    rtol: float | None = None
+
+    @classmethod
+    def for_case(cls, case: Case, atol: float | None = None, rtol: float | None = None):
+        return cls(ops=case.layer.in_features + case.batch + 16,
+                   atol=atol if atol is not None else case.atol,
+                   rtol=rtol if rtol is not None else case.rtol)
+
+    @property
+    def fixed(self) -> bool:
+        return self.atol is not None or self.rtol is not None
+
+    def allowed(self, w_before: np.ndarray, delta_a: np.ndarray, delta_b: np.ndarray) -> np.ndarray:
+        """Allowed |da - db| per element for steps stacked on axis 0."""
+        mag = np.maximum(np.abs(delta_a), np.abs(delta_b))
+        if self.fixed:
+            return (self.atol or 0.0) + (self.rtol or 0.0) * mag
+        k = np.arange(1, len(delta_a) + 1).reshape((-1,) + (1,) * (delta_a.ndim - 1))
+        return k * (ulp32(w_before) + self.ops * EPS32 * mag)
+
+    def describe(self) -> str:
+        if self.fixed:
+            return f"|da-db| <= {self.atol or 0.0:g} + {self.rtol or 0.0:g}*|delta|"
+        return (f"|da-db| <= k*(ulp32(w) + {self.ops}*eps32*|delta|) at step k "
+                f"(rounding of the stored weight + gamma_n of the update, n={self.ops})")
+
+
+def ulp32(x: np.ndarray) -> np.ndarray:
+    """Spacing of float32 numbers at |x| (as float64)."""
+    return np.spacing(np.abs(np.asarray(x, dtype=np.float32))).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: str
+    b: str
+    expected: str                   # "equal" | "differ"
+    param: str                      # "all" | "weight" | "bias"
+    max_abs: float
+    max_rel: float
+    max_ulp: float                  # max |da-db| in float32 ULPs of the weight
+    excess: float                   # max |da-db| / allowed: <= 1 means equal within tolerance
+    ok: bool
+    problem: str = ""               # why it failed, in words
+
+    @property
+    def equal_within_tolerance(self) -> bool:
+        return self.excess <= 1.0
+
+
+def compare_pair(a: RunRecord, b: RunRecord, expected: str, tol: Tolerance,
+                 param: str = "all") -> Comparison:
+    """Diff two successful runs over every step, for the weight, the bias or both."""
+    da, db = _flat(a, param, deltas=True), _flat(b, param, deltas=True)
+    w_before = _flat(a, param, deltas=False)
+    finite = bool(np.isfinite(da).all() and np.isfinite(db).all())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.abs(da - db)
+        mag = np.maximum(np.abs(da), np.abs(db))
+        rel = np.where(mag > 0, diff / mag, 0.0)
+        ulps = diff / ulp32(w_before)
+        excess = diff / tol.allowed(w_before, da, db)
+    excess = np.where(diff == 0, 0.0, excess)   # 0/0 where allowed is 0
+    c = dict(a=a.name, b=b.name, expected=expected, param=param, max_abs=_max(diff), max_rel=_max(rel),
+             max_ulp=_max(ulps), excess=_max(excess))
+    if not finite:
+        return Comparison(**c, ok=False, problem="NaN/Inf in a run")
+    if expected == "equal" and c["excess"] > 1.0:
+        return Comparison(**c, ok=False,
+                          problem=f"differ: max_abs {c['max_abs']:.3g} is {c['excess']:.3g}x the tolerance")
+    if expected == "differ" and c["excess"] <= 1.0:
+        return Comparison(**c, ok=False, problem="equal within tolerance, expected to differ")
+    return Comparison(**c, ok=True)
+
+
+def _flat(r: RunRecord, param: str, deltas: bool) -> np.ndarray:
+    """[steps, n] float64: per step the deltas (or the values before the step) of the
+    compared parameters, weight first."""
+    steps = len(r.weights) - 1
+    parts = []
+    if param in ("all", "weight"):
+        parts.append(r.delta_weight() if deltas else r.weights[:-1])
+    if param in ("all", "bias") and r.biases is not None:
+        parts.append(r.delta_bias() if deltas else r.biases[:-1])
+    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(steps, -1) for p in parts], axis=1)
+
+
+def _max(x: np.ndarray) -> float:
+    """Max that propagates NaN (a NaN must never look like agreement)."""
+    return float(np.max(x)) if x.size else 0.0
+
+
+def pairs(e: Expectation) -> list[tuple[str, str]]:
+    """Every pair of an expectation's runs: equality is checked pairwise, not as a chain."""
+    return [(a, b) for i, a in enumerate(e.runs) for b in e.runs[i + 1:]]
+
+
+def below_resolution(case: Case, w0: np.ndarray, steps: int) -> str | None:
+    """Say so when the smallest decay effect lr*c*max|w| cannot be told from rounding.
+
+    The decay must exceed 10x the equality tolerance at the largest weight,
+    otherwise "equal" would be a statement about float32 rounding, not semantics.
+    """
+    coeffs = [c for c in (case.coeff, case.param_attr_coeff) if c > 0]
+    if not coeffs:
+        return None
+    w = float(np.max(np.abs(w0)))
+    effect = case.optimizer.lr * min(coeffs) * w
+    resolution = steps * (float(ulp32(w)) + (case.layer.in_features + case.batch + 16) * EPS32 * effect)
+    if effect < 10 * resolution:
+        return (f"decay below float32 resolution: lr*c*max|w| = {effect:.3g} "
+                f"< 10 x tolerance {resolution:.3g}")
+    return None

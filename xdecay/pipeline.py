@@ -1,0 +1,112 @@
+"""case -> runs per framework -> comparison: the one-way flow behind `xdecay compare`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .case import FRAMEWORKS, Case
+from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
+from .records import Job, RunRecord
+from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_workers
+
+# Exit codes of the CLI contract.
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    steps: int
+    tolerance: Tolerance
+    runs: list[RunRecord]                        # in the case's order, selected frameworks only
+    comparisons: list[Comparison]
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)   # (a, b, why)
+    framework_errors: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed_runs(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.error is not None]
+
+    @property
+    def ok(self) -> bool:
+        return (not self.framework_errors and not self.failed_runs and not self.warnings
+                and all(c.ok for c in self.comparisons))
+
+    @property
+    def exit_code(self) -> int:
+        if self.framework_errors or self.failed_runs:
+            return EXIT_FRAMEWORK
+        return EXIT_OK if self.ok else EXIT_MISMATCH
+
+
+@dataclass
+class Outcome:
+    versions: dict[str, str]
+    results: list[CaseResult]
+
+    @property
+    def exit_code(self) -> int:
+        codes = {r.exit_code for r in self.results}
+        for code in (EXIT_FRAMEWORK, EXIT_MISMATCH):
+            if code in codes:
+                return code
+        return EXIT_OK
+
+
+def run_cases(cases: list[Case], *, steps: int | None = None,
+              frameworks: tuple[str, ...] = FRAMEWORKS, pythons: dict[str, str] | None = None,
+              atol: float | None = None, rtol: float | None = None,
+              timeout: float = DEFAULT_TIMEOUT) -> Outcome:
+    """Run every case in one worker per framework, then compare."""
+    jobs = {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks}
+    done = run_workers(jobs, pythons, timeout)
+    versions = {fw: r.version for fw, r in done.items() if r.version}
+    results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol))
+               for i, case in enumerate(cases)]
+    return Outcome(versions, results)
+
+
+def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps: int,
+                 tol: Tolerance) -> CaseResult:
+    runs = [r for fw, res in done.items() if res.error is None for r in res.records[index]]
+    result = CaseResult(case, steps, tol, _in_case_order(case, runs), [],
+                        framework_errors={fw: r.error for fw, r in done.items()
+                                          if r.error and case.runs.get(fw)})
+    by_name = {r.name: r for r in runs}
+    for e in case.expectations:
+        for a, b in pairs(e):
+            why = _unavailable(a, by_name, done) or _unavailable(b, by_name, done)
+            if why:
+                result.skipped.append((a, b, why))
+            else:
+                result.comparisons.append(compare_pair(by_name[a], by_name[b], e.kind, tol, e.param))
+    start = case_start(runs)
+    if start is not None:
+        warning = below_resolution(case, start, steps)
+        if warning:
+            result.warnings.append(warning)
+    return result
+
+
+def _in_case_order(case: Case, runs: list[RunRecord]) -> list[RunRecord]:
+    order = {name: i for i, name in enumerate(case.run_names())}
+    return sorted(runs, key=lambda r: order[r.name])
+
+
+def _unavailable(name: str, by_name: dict[str, RunRecord], done: dict[str, FrameworkResult]) -> str:
+    framework = name.split(":", 1)[0]
+    if framework not in done:
+        return f"{framework} not selected"
+    if done[framework].error:
+        return f"{framework} failed"
+    if by_name[name].error:
+        return f"{name} failed"
+    return ""
+
+
+def case_start(runs: list[RunRecord]):
+    """The initial weights (identical in every run by construction)."""
+    for r in runs:
+        if r.weights is not None:
+            return r.weights[0]
+    return None

@@ -1,0 +1,59 @@
+"""Plain records passed between the engine, the workers and the adapters (numpy only)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .case import Case
+from .spec import Spec, build_spec
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one adapter must run for one case: every way, from the same start."""
+    case: str
+    optimizer: str
+    lr: float
+    hyper: dict[str, Any]
+    coeff: float
+    param_attr_coeff: float
+    loss: str
+    steps: int
+    ways: tuple[str, ...]
+    spec: Spec
+
+    @classmethod
+    def from_case(cls, case: Case, framework: str, steps: int | None = None) -> Job:
+        return cls(case=case.name, optimizer=case.optimizer.name, lr=case.optimizer.lr,
+                   hyper=dict(case.optimizer.hyper), coeff=case.coeff,
+                   param_attr_coeff=case.param_attr_coeff, loss=case.loss,
+                   steps=steps or case.steps, ways=case.runs.get(framework, ()),
+                   spec=build_spec(case))
+
+
+@dataclass
+class RunRecord:
+    """One (framework, way) run: float32 parameter snapshots, canonical layout.
+
+    weights[k] is the weight [out, in] after k steps (weights[0] the start), so
+    delta_weight of step k is weights[k] - weights[k-1]. An error replaces the
+    snapshots when the framework refused or failed this way.
+    """
+    framework: str
+    way: str
+    weights: np.ndarray | None = None     # float32 [steps + 1, out, in]
+    biases: np.ndarray | None = None      # float32 [steps + 1, out]
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework}:{self.way}"
+
+    def delta_weight(self) -> np.ndarray:
+        """Per-step deltas in float64 (exact: both snapshots are float32)."""
+        return np.diff(self.weights.astype(np.float64), axis=0)
+
+    def delta_bias(self) -> np.ndarray | None:
+        return None if self.biases is None else np.diff(self.biases.astype(np.float64), axis=0)

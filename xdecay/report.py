@@ -1,0 +1,224 @@
+"""Report writers: terminal table, markdown and JSON, all from the same CaseResult."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from . import __version__
+from .compare import Comparison
+from .pipeline import CaseResult, Outcome
+from .records import RunRecord
+
+MAX_SHOWN = 8          # rows/columns of a matrix shown in text; JSON always has all
+WIDTH = 120            # terminal width the side-by-side blocks wrap at
+SHOWN_STEPS = 3        # text shows every step up to this many, else first and last
+
+
+def _num(x: float) -> str:
+    return f"{x:+.6e}" if math.isfinite(x) else f"{x}"
+
+
+def _shown_steps(steps: int) -> list[int]:
+    return list(range(steps)) if steps <= SHOWN_STEPS else [0, steps - 1]
+
+
+def _verdict(r: CaseResult) -> str:
+    failed = [c for c in r.comparisons if not c.ok]
+    if r.framework_errors or r.failed_runs:
+        names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
+        return f"ERROR: could not run {', '.join(names)}"
+    if failed or r.warnings:
+        parts = [f"{len(failed)} of {len(r.comparisons)} comparisons fail"] + r.warnings
+        return "MISMATCH: " + "; ".join(parts)
+    return f"OK: all {len(r.comparisons)} comparisons hold"
+
+
+def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
+    c = r.case
+    o = c.optimizer
+    hyper = ", ".join(f"{k}={v}" for k, v in o.hyper.items())
+    layer = f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
+    frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
+    return [f"{c.description}",
+            f"{c.path} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
+            f"{', ' + hyper if hyper else ''}) | coeff {c.coeff}"
+            + (f" | param_attr coeff {c.param_attr_coeff}" if c.param_attr_coeff != c.coeff else "")
+            + f" | steps {r.steps} | {frameworks}"]
+
+
+# ---------------------------------------------------------------- terminal
+
+def _matrix_block(title: str, m: np.ndarray) -> list[str]:
+    m = np.atleast_2d(m)
+    rows, cols = m.shape
+    cells = [[_num(v) for v in row[:MAX_SHOWN]] + (["..."] if cols > MAX_SHOWN else [])
+             for row in m[:MAX_SHOWN]]
+    if rows > MAX_SHOWN:
+        cells.append(["..."] * len(cells[0]))
+    body = tabulate(cells, tablefmt="plain", disable_numparse=True).splitlines()
+    width = max(len(title), *(len(l) for l in body))
+    return [title.ljust(width), "-" * width] + [l.ljust(width) for l in body]
+
+
+def _side_by_side(blocks: list[list[str]], gap: str = "   ") -> list[str]:
+    lines, row = [], []
+    for block in blocks:
+        if row and sum(len(b[0]) + len(gap) for b in row) + len(block[0]) > WIDTH:
+            lines += _join(row, gap) + [""]
+            row = []
+        row.append(block)
+    if row:
+        lines += _join(row, gap)
+    return lines
+
+
+def _join(blocks: list[list[str]], gap: str) -> list[str]:
+    height = max(len(b) for b in blocks)
+    padded = [b + [" " * len(b[0])] * (height - len(b)) for b in blocks]
+    return [gap.join(parts).rstrip() for parts in zip(*padded)]
+
+
+def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
+    return [[c.a, c.b, c.param, c.expected, f"{c.max_abs:.3e}", f"{c.max_rel:.3e}", f"{c.max_ulp:.1f}",
+             f"{c.excess:.3g}", "ok" if c.ok else f"FAIL ({c.problem})"] for c in comparisons]
+
+
+COMPARISON_HEADERS = ["a", "b", "param", "expected", "max_abs", "max_rel", "max_ulp", "x tol", "verdict"]
+
+
+def table(outcome: Outcome) -> str:
+    out: list[str] = []
+    for r in outcome.results:
+        out += [f"== {r.case.name} " + "=" * max(0, 76 - len(r.case.name))] + _header(r, outcome.versions)
+        out += [f"{fw}: ERROR {msg}" for fw, msg in r.framework_errors.items()]
+        out += [f"{x.name}: ERROR {x.error}" for x in r.failed_runs]
+        good = [x for x in r.runs if x.error is None]
+        out_f, in_f = r.case.layer.out_features, r.case.layer.in_features
+        for k in _shown_steps(r.steps) if good else []:
+            out += ["", f"delta_weight = w_after - w_before, step {k + 1} of {r.steps}, "
+                        f"canonical layout [out={out_f}, in={in_f}] (paddle's [in, out] transposed)"]
+            out += _side_by_side([_matrix_block(x.name, x.delta_weight()[k]) for x in good])
+            if r.case.layer.bias:
+                out += ["", f"delta_bias, step {k + 1} of {r.steps} [out={out_f}]"]
+                out += _side_by_side([_matrix_block(x.name, x.delta_bias()[k]) for x in good])
+        if r.steps > SHOWN_STEPS and good:
+            out.append(f"(steps 2..{r.steps - 1} omitted here; --format json has every step)")
+        out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}"]
+        if r.comparisons:
+            out.append(tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS,
+                                disable_numparse=True))
+        out += [f"skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
+        out += [f"WARNING: {w}" for w in r.warnings]
+        out += [f"verdict: {_verdict(r)}", ""]
+    if len(outcome.results) > 1:
+        bad = [r.case.name for r in outcome.results if not r.ok]
+        out.append(f"{len(outcome.results) - len(bad)} of {len(outcome.results)} cases ok"
+                   + (f"; not ok: {', '.join(bad)}" if bad else ""))
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- markdown
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(outcome: Outcome) -> str:
+    out: list[str] = []
+    for r in outcome.results:
+        head = _header(r, outcome.versions)
+        out += [f"## {r.case.name}", "", _md_escape(head[0]), "", f"`{_md_escape(head[1])}`", ""]
+        out += [f"- **{fw}**: error: {_md_escape(msg)}" for fw, msg in r.framework_errors.items()]
+        out += [f"- **{x.name}**: error: {_md_escape(x.error)}" for x in r.failed_runs]
+        good = [x for x in r.runs if x.error is None]
+        for k in _shown_steps(r.steps) if good else []:
+            out += [f"### delta_weight, step {k + 1} of {r.steps}", "",
+                    "Canonical layout [out, in]; paddle's [in, out] weight is transposed. "
+                    "One row per element, one column per run.", ""]
+            out.append(_element_table(good, k))
+            out.append("")
+        out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", ""]
+        if r.comparisons:
+            out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
+                             COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
+        out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
+        out += [f"- **warning**: {w}" for w in r.warnings]
+        out += ["", f"**Verdict:** {_md_escape(_verdict(r))}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _element_table(runs: list[RunRecord], k: int) -> str:
+    dw = [x.delta_weight()[k] for x in runs]
+    db = [x.delta_bias()[k] if x.biases is not None else None for x in runs]
+    out_f, in_f = dw[0].shape
+    rows = [[f"w[{o},{i}]"] + [_num(d[o, i]) for d in dw] for o in range(out_f) for i in range(in_f)]
+    if db[0] is not None:
+        rows += [[f"b[{o}]"] + [_num(d[o]) for d in db] for o in range(out_f)]
+    return tabulate(rows, ["element"] + [x.name for x in runs], tablefmt="github",
+                    disable_numparse=True)
+
+
+# ---------------------------------------------------------------- JSON
+
+def _finite_or_str(x: float) -> float | str:
+    # JSON has no NaN/Inf; strings keep the document valid and the value visible.
+    return x if math.isfinite(x) else ("NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity"))
+
+
+def _array(a: np.ndarray | None) -> Any:
+    if a is None:
+        return None
+    if np.isfinite(a).all():
+        return a.tolist()
+    return np.vectorize(_finite_or_str, otypes=[object])(a).tolist()
+
+
+def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
+    runs = []
+    for x in r.runs:
+        run: dict[str, Any] = {"run": x.name, "framework": x.framework, "way": x.way}
+        if x.error is not None:
+            run.update(steps=[], error=x.error)
+        else:
+            dw, db = x.delta_weight(), x.delta_bias()
+            run["steps"] = [{"delta_weight": _array(dw[k]),
+                             "delta_bias": None if db is None else _array(db[k])}
+                            for k in range(len(dw))]
+        runs.append(run)
+    comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": _finite_or_str(c.max_abs),
+                    "max_rel": _finite_or_str(c.max_rel), "max_ulp": _finite_or_str(c.max_ulp),
+                    "expected": c.expected, "ok": c.ok, "tolerance_ratio": _finite_or_str(c.excess),
+                    **({"problem": c.problem} if c.problem else {})} for c in r.comparisons]
+    return {"case": r.case.name, "description": r.case.description, "steps_run": r.steps,
+            "layout": "delta_weight is [out, in]", "tolerance": r.tolerance.describe(),
+            "runs": runs, "comparisons": comparisons,
+            "rules": [],
+            "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
+            "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
+            "warnings": r.warnings, "ok": r.ok}
+
+
+def _document(versions: dict[str, str], body: dict[str, Any]) -> str:
+    doc = {"xdecay": __version__, "frameworks": dict(sorted(versions.items())), **body}
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+def json_report(outcome: Outcome) -> str:
+    if len(outcome.results) == 1:
+        return _document(outcome.versions, case_json(outcome.results[0], outcome.versions))
+    return _document(outcome.versions, {
+        "cases": [case_json(r, outcome.versions) for r in outcome.results],
+        "ok": all(r.ok for r in outcome.results)})
+
+
+def case_outcome(outcome: Outcome, r: CaseResult) -> Outcome:
+    """The outcome of one case, for writing one file per case."""
+    return Outcome(outcome.versions, [r])
+
+
+WRITERS = {"table": table, "markdown": markdown, "json": json_report}
+EXTENSIONS = {"table": "txt", "markdown": "md", "json": "json"}

@@ -1,0 +1,31 @@
+"""Worker entry point: `python -m xdecay.worker FRAMEWORK REQUEST.npz RESULT.npz`.
+
+Runs in its own process so that each framework's import, crash or hang, and
+paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from .protocol import read_request, write_result
+
+ADAPTERS = {"torch": "xdecay.torch_adapter", "paddle": "xdecay.paddle_adapter"}
+
+
+def main(argv: list[str]) -> int:
+    framework, request, result = argv
+    jobs = read_request(Path(request))
+    try:
+        adapter = importlib.import_module(ADAPTERS[framework])
+    except ImportError as exc:
+        print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
+        return 3
+    records = [adapter.run_job(job) for job in jobs]
+    write_result(Path(result), framework, adapter.version(), records)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
