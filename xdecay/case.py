@@ -129,6 +129,8 @@ def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _names(types: type | tuple[type, ...]) -> str:
+    if set(_as_tuple(types)) == {int, float}:
+        return "a number"
     words = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
              list: "an array", dict: "a table"}
     return " or ".join(words.get(t, t.__name__) for t in _as_tuple(types))

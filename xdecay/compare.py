@@ -44,13 +44,14 @@ class Tolerance:
     def fixed(self) -> bool:
         return self.atol is not None or self.rtol is not None
 
-    def allowed(self, w_before: np.ndarray, delta_a: np.ndarray, delta_b: np.ndarray) -> np.ndarray:
-        """Allowed |da - db| per element for steps stacked on axis 0."""
+    def allowed(self, w: np.ndarray, delta_a: np.ndarray, delta_b: np.ndarray) -> np.ndarray:
+        """Allowed |da - db| per element for steps stacked on axis 0; w is the larger of
+        |w| before and after the step (the stored weight is rounded at that magnitude)."""
         mag = np.maximum(np.abs(delta_a), np.abs(delta_b))
         if self.fixed:
             return (self.atol or 0.0) + (self.rtol or 0.0) * mag
         k = np.arange(1, len(delta_a) + 1).reshape((-1,) + (1,) * (delta_a.ndim - 1))
-        return k * (ulp32(w_before) + self.ops * EPS32 * mag)
+        return k * (ulp32(w) + self.ops * EPS32 * mag)
 
     def describe(self) -> str:
         if self.fixed:
@@ -72,7 +73,7 @@ class Comparison:
     param: str                      # "all" | "weight" | "bias"
     max_abs: float
     max_rel: float
-    max_ulp: float                  # max |da-db| in float32 ULPs of the weight
+    max_ulp: float                  # max |da-db| in float32 ULPs of max(|w| before, |w| after)
     excess: float                   # max |da-db| / allowed: <= 1 means equal within tolerance
     ok: bool
     problem: str = ""               # why it failed, in words
@@ -86,14 +87,15 @@ def compare_pair(a: RunRecord, b: RunRecord, expected: str, tol: Tolerance,
                  param: str = "all") -> Comparison:
     """Diff two successful runs over every step, for the weight, the bias or both."""
     da, db = _flat(a, param, deltas=True), _flat(b, param, deltas=True)
-    w_before = _flat(a, param, deltas=False)
+    before = _flat(a, param, deltas=False)
+    w = np.maximum(np.abs(before), np.abs(before + da))
     finite = bool(np.isfinite(da).all() and np.isfinite(db).all())
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.abs(da - db)
         mag = np.maximum(np.abs(da), np.abs(db))
         rel = np.where(mag > 0, diff / mag, 0.0)
-        ulps = diff / ulp32(w_before)
-        excess = diff / tol.allowed(w_before, da, db)
+        ulps = diff / ulp32(w)
+        excess = diff / tol.allowed(w, da, db)
     excess = np.where(diff == 0, 0.0, excess)   # 0/0 where allowed is 0
     c = dict(a=a.name, b=b.name, expected=expected, param=param, max_abs=_max(diff), max_rel=_max(rel),
              max_ulp=_max(ulps), excess=_max(excess))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from .case import FRAMEWORKS, Case
 from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
 from .records import Job, RunRecord
-from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_workers
+from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_in_process, run_workers
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -56,10 +56,10 @@ class Outcome:
 def run_cases(cases: list[Case], *, steps: int | None = None,
               frameworks: tuple[str, ...] = FRAMEWORKS, pythons: dict[str, str] | None = None,
               atol: float | None = None, rtol: float | None = None,
-              timeout: float = DEFAULT_TIMEOUT) -> Outcome:
-    """Run every case in one worker per framework, then compare."""
+              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Outcome:
+    """Run every case in one worker per framework (or in this process), then compare."""
     jobs = {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks}
-    done = run_workers(jobs, pythons, timeout)
+    done = run_in_process(jobs) if in_process else run_workers(jobs, pythons, timeout)
     versions = {fw: r.version for fw, r in done.items() if r.version}
     results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol))
                for i, case in enumerate(cases)]

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .adapters import load_adapter
 from .protocol import read_result, write_request
 from .records import Job, RunRecord
 
@@ -40,6 +41,15 @@ def run_workers(jobs: dict[str, list[Job]], pythons: dict[str, str] | None = Non
         return {fw: _finish(fw, proc, result, deadline, timeout)
                 if proc is not None else FrameworkResult(fw, error=result)
                 for fw, (proc, result) in started.items()}
+
+
+def run_in_process(jobs: dict[str, list[Job]]) -> dict[str, FrameworkResult]:
+    """The same runs in this process: for tests and the Python API (imports the frameworks here)."""
+    done = {}
+    for fw, fw_jobs in jobs.items():
+        adapter = load_adapter(fw)
+        done[fw] = FrameworkResult(fw, adapter.version(), [adapter.run_job(j) for j in fw_jobs])
+    return done
 
 
 def _start(framework: str, jobs: list[Job], python: str, tmp: Path):

@@ -5,20 +5,18 @@ paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).
 """
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
+from .adapters import load_adapter
 from .protocol import read_request, write_result
-
-ADAPTERS = {"torch": "xdecay.torch_adapter", "paddle": "xdecay.paddle_adapter"}
 
 
 def main(argv: list[str]) -> int:
     framework, request, result = argv
     jobs = read_request(Path(request))
     try:
-        adapter = importlib.import_module(ADAPTERS[framework])
+        adapter = load_adapter(framework)
     except ImportError as exc:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3

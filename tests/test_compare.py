@@ -1,0 +1,116 @@
+"""The comparison engine on hand-made runs: tolerance, NaN/Inf, resolution, JSON."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from xdecay.case import load_case
+from xdecay.compare import EPS32, Tolerance, below_resolution, compare_pair, ulp32
+from xdecay.pipeline import Outcome, compare_case
+from xdecay.records import RunRecord
+from xdecay.report import json_report, markdown, table
+
+from .conftest import MINIMAL, SHIPPED, run, write_case
+
+W0 = np.array([[0.5, -0.25], [1.0, 2.0]], dtype=np.float32)
+
+
+def record(way: str, *steps: np.ndarray) -> RunRecord:
+    return RunRecord("torch", way, np.stack([W0, *steps]).astype(np.float32))
+
+
+def test_one_ulp_of_the_weight_is_equal_two_are_not():
+    tol = Tolerance(ops=0)                  # the update-rounding term switched off
+    after = W0 - np.float32(0.01)
+    one_ulp = np.nextafter(after, np.float32(np.inf))
+    two_ulp = np.nextafter(one_ulp, np.float32(np.inf))
+    same = compare_pair(record("a", after), record("b", one_ulp), "equal", tol)
+    assert same.ok and same.max_ulp == pytest.approx(1.0) and same.excess <= 1
+    apart = compare_pair(record("a", after), record("b", two_ulp), "equal", tol)
+    assert not apart.ok and apart.max_ulp == pytest.approx(2.0) and "differ" in apart.problem
+
+
+def test_tolerance_grows_with_the_step_and_the_update():
+    tol = Tolerance(ops=10)
+    w = np.ones((2, 3))
+    d = np.full((2, 3), 0.5)
+    allowed = tol.allowed(w, d, d)
+    one = float(ulp32(1.0)) + 10 * EPS32 * 0.5
+    np.testing.assert_allclose(allowed[0], one)
+    np.testing.assert_allclose(allowed[1], 2 * one)
+
+
+def test_fixed_tolerance_replaces_the_derived_one():
+    tol = Tolerance(ops=10, atol=1e-3, rtol=0.0)
+    assert tol.fixed and "1e-03" not in tol.describe()
+    a, b = record("a", W0 - 0.01), record("b", W0 - 0.0105)
+    assert compare_pair(a, b, "equal", tol).ok
+    assert not compare_pair(a, b, "equal", Tolerance(ops=10)).ok
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_are_always_a_mismatch(bad):
+    broken = W0.copy()
+    broken[0, 0] = bad
+    for expected in ("equal", "differ"):
+        c = compare_pair(record("a", broken), record("b", broken), expected, Tolerance(ops=10))
+        assert not c.ok and c.problem == "NaN/Inf in a run"
+
+
+def test_differ_within_tolerance_is_flagged():
+    c = compare_pair(record("a", W0 - 0.01), record("b", W0 - 0.01), "differ", Tolerance(ops=10))
+    assert not c.ok and c.max_abs == 0 and "expected to differ" in c.problem
+
+
+def test_decay_below_float32_resolution_is_flagged(tmp_path):
+    case = load_case(write_case(tmp_path, MINIMAL.replace("coeff = 0.1", "coeff = 1e-7")))
+    w0 = np.full((2, 3), 0.5)
+    assert "below float32 resolution" in below_resolution(case, w0, steps=1)
+    assert below_resolution(dataclasses.replace(case, coeff=0.1, param_attr_coeff=0.1), w0, 1) is None
+    assert below_resolution(dataclasses.replace(case, coeff=0.0, param_attr_coeff=0.0), w0, 1) is None
+
+
+def test_case_below_resolution_is_not_ok_even_if_runs_look_equal(tmp_path):
+    text = MINIMAL.replace("coeff = 0.1", "coeff = 1e-7") + (
+        '\n[[expect]]\nequal = ["torch:none", "torch:weight_decay"]\n')
+    case = load_case(write_case(tmp_path, text))
+    result = compare_case(case, 0, run(case), 1, Tolerance.for_case(case))
+    assert all(c.ok for c in result.comparisons)       # rounding cannot see the decay...
+    assert not result.ok and result.exit_code == 1     # ...so the case is not called equal
+    assert "below float32 resolution" in table(Outcome({}, [result]))
+
+
+@pytest.fixture(scope="module")
+def momentum_outcome():
+    case = load_case(SHIPPED[[p.stem for p in SHIPPED].index("momentum")])
+    done = run(case, steps=2)
+    result = compare_case(case, 0, done, 2, Tolerance.for_case(case))
+    return Outcome({fw: r.version for fw, r in done.items()}, [result])
+
+
+def test_json_follows_the_contract_and_round_trips_exactly(momentum_outcome):
+    text = json_report(momentum_outcome)
+    doc = json.loads(text)
+    assert doc["xdecay"] and set(doc["frameworks"]) == {"torch", "paddle"}
+    assert doc["case"] == "momentum" and doc["ok"] is True
+    result = momentum_outcome.results[0]
+    for run_doc, r in zip(doc["runs"], result.runs):
+        assert run_doc["run"] == f"{run_doc['framework']}:{run_doc['way']}" == r.name
+        assert len(run_doc["steps"]) == 2
+        for k, step in enumerate(run_doc["steps"]):
+            assert set(step) == {"delta_weight", "delta_bias"} and step["delta_bias"] is None
+            np.testing.assert_array_equal(np.array(step["delta_weight"]), r.delta_weight()[k])
+    for c in doc["comparisons"]:
+        assert {"a", "b", "max_abs", "max_rel", "max_ulp", "expected", "ok"} <= set(c)
+    assert "rules" in doc
+    assert json_report(momentum_outcome) == text
+
+
+def test_markdown_and_table_name_the_layout(momentum_outcome):
+    md = markdown(momentum_outcome)
+    assert "[out, in]" in md and "| element" in md and "**Verdict:** OK" in md
+    txt = table(momentum_outcome)
+    assert "canonical layout [out=4, in=3]" in txt and "verdict: OK" in txt

@@ -1,0 +1,129 @@
+"""What the shipped cases claim about the frameworks, checked against real torch and paddle.
+
+Every claim is tested both ways: the shipped expectations hold, and flipping any
+one of them (equal <-> differ) makes the engine flag it — so a change in either
+framework's semantics fails this suite.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from xdecay.case import load_case
+from xdecay.compare import Tolerance
+from xdecay.pipeline import compare_case
+from xdecay.spec import build_spec
+
+from .conftest import SHIPPED, TEST_CASES, run
+
+
+def _results(shipped):
+    cases, done = shipped
+    return {c.name: (i, c) for i, c in enumerate(cases)}, done
+
+
+@pytest.mark.parametrize("name", [p.stem for p in SHIPPED])
+def test_shipped_case_holds(shipped, name):
+    index, done = _results(shipped)
+    i, case = index[name]
+    result = compare_case(case, i, done, case.steps, Tolerance.for_case(case))
+    assert not result.skipped and not result.warnings and not result.failed_runs
+    assert result.comparisons and result.ok, [c for c in result.comparisons if not c.ok]
+
+
+@pytest.mark.parametrize("name", [p.stem for p in SHIPPED])
+def test_flipping_any_expectation_is_flagged(shipped, name):
+    index, done = _results(shipped)
+    i, case = index[name]
+    for k, e in enumerate(case.expectations):
+        flipped = dataclasses.replace(e, kind="differ" if e.kind == "equal" else "equal")
+        expectations = case.expectations[:k] + (flipped,) + case.expectations[k + 1:]
+        bad = dataclasses.replace(case, expectations=expectations)
+        result = compare_case(bad, i, done, case.steps, Tolerance.for_case(case))
+        assert not result.ok, f"{name}: flipping {e} went unnoticed"
+
+
+def test_momentum_coupled_ways_agree_across_frameworks(shipped):
+    index, done = _results(shipped)
+    i, case = index["momentum"]
+    result = compare_case(case, i, done, case.steps, Tolerance.for_case(case))
+    claimed = {frozenset((c.a, c.b)) for c in result.comparisons if c.expected == "equal" and c.ok}
+    ways = ["torch:weight_decay", "torch:manual", "paddle:weight_decay", "paddle:l2decay", "paddle:manual"]
+    assert {frozenset((a, b)) for a in ways for b in ways if a != b} <= claimed
+
+
+def _runs(done, index, framework):
+    return {r.way: r for r in done[framework].records[index]}
+
+
+def test_momentum_first_step_is_coupled_l2_with_the_case_coefficient(shipped):
+    """Seed 003 by formula: step 1 of Momentum is -lr*(g + c*w), so decay adds -lr*c*w0."""
+    index, done = _results(shipped)
+    i, case = index["momentum"]
+    w0 = build_spec(case).weight.astype(np.float64)
+    lr, c = case.optimizer.lr, case.coeff
+    for fw, ways in (("torch", ["weight_decay", "manual"]), ("paddle", ["weight_decay", "l2decay", "manual"])):
+        runs = _runs(done, i, fw)
+        base = runs["none"].delta_weight()[0]
+        for way in ways:
+            np.testing.assert_allclose(runs[way].delta_weight()[0] - base, -lr * c * w0, rtol=0, atol=1e-7)
+
+
+def test_precedence_weight_gets_param_attr_coefficient_only(shipped):
+    """ParamAttr(L2Decay(0.5)) + optimizer weight_decay=0.1: the weight's step-1 decay is lr*0.5*w."""
+    index, done = _results(shipped)
+    i, case = index["precedence"]
+    spec = build_spec(case)
+    lr = case.optimizer.lr
+    runs = _runs(done, i, "paddle")
+    base = runs["none"]
+    both = runs["param_attr+weight_decay"]
+    np.testing.assert_allclose(both.delta_weight()[0] - base.delta_weight()[0],
+                               -lr * case.param_attr_coeff * spec.weight, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(both.delta_bias()[0] - base.delta_bias()[0],
+                               -lr * case.coeff * spec.bias, rtol=0, atol=1e-7)
+
+
+def test_sgd_l1decay_adds_c_sign_w(shipped):
+    index, done = _results(shipped)
+    i, case = index["sgd"]
+    spec = build_spec(case)
+    runs = _runs(done, i, "paddle")
+    lr, c = case.optimizer.lr, case.coeff
+    np.testing.assert_allclose(runs["l1decay"].delta_weight()[0] - runs["none"].delta_weight()[0],
+                               -lr * c * np.sign(spec.weight), rtol=0, atol=1e-7)
+
+
+def test_false_claim_adam_equals_adamw_is_caught():
+    case = load_case(TEST_CASES / "adam_equals_adamw.toml")
+    result = compare_case(case, 0, run(case), case.steps, Tolerance.for_case(case))
+    assert not result.ok
+    (c,) = result.comparisons
+    assert (c.a, c.b, c.expected, c.ok) == ("torch:weight_decay", "torch:decoupled", "equal", False)
+    assert c.max_abs > 1e-4 and c.excess > 100
+
+
+def test_every_run_starts_from_the_numpy_spec_in_canonical_layout(shipped):
+    cases, done = shipped
+    for i, case in enumerate(cases):
+        spec = build_spec(case)
+        for fw in case.runs:
+            for r in done[fw].records[i]:
+                assert r.weights.dtype == np.float32 and r.weights.shape[1:] == spec.weight.shape
+                np.testing.assert_array_equal(r.weights[0], spec.weight)
+                if spec.bias is not None:
+                    np.testing.assert_array_equal(r.biases[0], spec.bias)
+
+
+def test_steps_override_records_every_step():
+    case = load_case(SHIPPED[[p.stem for p in SHIPPED].index("momentum")])
+    done = run(case, steps=4)
+    for fw in case.runs:
+        for r in done[fw].records[0]:
+            assert r.delta_weight().shape == (4, 4, 3)
+    # With momentum, decoupled and coupled decay part ways after the first step.
+    torch_runs = {r.way: r for r in done["torch"].records[0]}
+    gap = np.abs(torch_runs["decoupled"].delta_weight() - torch_runs["weight_decay"].delta_weight())
+    assert gap[0].max() < 1e-7 < 1e-4 < gap[3].max()
