@@ -1,7 +1,7 @@
 """Plain records passed between the engine, the workers and the adapters (numpy only)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,26 @@ class Job:
                    spec=build_spec(case))
 
 
+@dataclass(frozen=True)
+class ExplainItem:
+    """One optimizer construction for `xdecay explain`, in the framework's own terms."""
+    optimizer: str                     # the framework's class name, e.g. "Momentum"
+    variant: str                       # a label for the options, e.g. "nesterov" ("" plain)
+    options: dict[str, Any]            # native keyword arguments besides params and decay
+    way: str                           # how decay is given (see the adapters' run_native)
+
+
+@dataclass(frozen=True)
+class ExplainJob:
+    """Every explain item of one framework, all from the same start."""
+    spec: Spec
+    loss: str
+    steps: int
+    coeff: float
+    param_attr_coeff: float
+    items: tuple[ExplainItem, ...]
+
+
 @dataclass
 class RunRecord:
     """One (framework, way) run: float32 parameter snapshots, canonical layout.
@@ -46,6 +66,12 @@ class RunRecord:
     weights: np.ndarray | None = None     # float32 [steps + 1, out, in]
     biases: np.ndarray | None = None      # float32 [steps + 1, out]
     error: str | None = None
+    # explain runs only: the class, the arguments given, and the hyper-parameters the
+    # optimizer ended up with per parameter group (defaults filled in).
+    optimizer: str = ""
+    variant: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    hyper: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .adapters import load_adapter
+from .adapters import execute, load_adapter
 from .protocol import read_result, write_request
-from .records import Job, RunRecord
+from .records import ExplainJob, Job, RunRecord
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 600.0
@@ -30,7 +30,7 @@ class FrameworkResult:
     error: str | None = None
 
 
-def run_workers(jobs: dict[str, list[Job]], pythons: dict[str, str] | None = None,
+def run_workers(jobs: dict[str, list[Job] | ExplainJob], pythons: dict[str, str] | None = None,
                 timeout: float = DEFAULT_TIMEOUT) -> dict[str, FrameworkResult]:
     """Run each framework's jobs in its own worker process; the workers overlap."""
     pythons = pythons or {}
@@ -43,16 +43,16 @@ def run_workers(jobs: dict[str, list[Job]], pythons: dict[str, str] | None = Non
                 for fw, (proc, result) in started.items()}
 
 
-def run_in_process(jobs: dict[str, list[Job]]) -> dict[str, FrameworkResult]:
+def run_in_process(jobs: dict[str, list[Job] | ExplainJob]) -> dict[str, FrameworkResult]:
     """The same runs in this process: for tests and the Python API (imports the frameworks here)."""
     done = {}
-    for fw, fw_jobs in jobs.items():
+    for fw, request in jobs.items():
         adapter = load_adapter(fw)
-        done[fw] = FrameworkResult(fw, adapter.version(), [adapter.run_job(j) for j in fw_jobs])
+        done[fw] = FrameworkResult(fw, adapter.version(), execute(adapter, request))
     return done
 
 
-def _start(framework: str, jobs: list[Job], python: str, tmp: Path):
+def _start(framework: str, jobs: list[Job] | ExplainJob, python: str, tmp: Path):
     request, result = tmp / f"{framework}.request.npz", tmp / f"{framework}.result.npz"
     write_request(request, jobs)
     env = dict(os.environ)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .adapters import load_adapter
+from .adapters import execute, load_adapter
 from .protocol import read_request, write_result
 
 
@@ -20,8 +20,7 @@ def main(argv: list[str]) -> int:
     except ImportError as exc:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3
-    records = [adapter.run_job(job) for job in jobs]
-    write_result(Path(result), framework, adapter.version(), records)
+    write_result(Path(result), framework, adapter.version(), execute(adapter, jobs))
     return 0
 
 
