@@ -141,3 +141,13 @@ def test_importing_the_paddle_adapter_leaves_the_process_alone():
     p = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def test_explain_json_and_bad_optimizer():
+    p = xdecay("explain", "--optimizer", "adamw", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert {r["optimizer"] for r in doc["rows"]} == {"AdamW"}
+    assert any(r["rule"] == "coupled_l2@0.5+decoupled_lr@0.1" for r in doc["rows"])
+    q = xdecay("explain", "--optimizer", "sgdw")
+    assert q.returncode == 2 and "--optimizer sgdw: unknown" in q.stderr

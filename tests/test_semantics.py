@@ -127,3 +127,26 @@ def test_steps_override_records_every_step():
     torch_runs = {r.way: r for r in done["torch"].records[0]}
     gap = np.abs(torch_runs["decoupled"].delta_weight() - torch_runs["weight_decay"].delta_weight())
     assert gap[0].max() < 1e-7 < 1e-4 < gap[3].max()
+
+
+def test_compare_infers_each_runs_rule(shipped):
+    index, done = _results(shipped)
+    expected = {
+        "adam": {("torch:weight_decay", "weight"): "coupled_l2@0.1",
+                 ("paddle:l2decay", "weight"): "coupled_l2@0.1",
+                 ("torch:decoupled", "weight"): "decoupled_lr@0.1",
+                 ("paddle:decoupled", "weight"): "decoupled_lr@0.1",
+                 ("paddle:none", "weight"): "none"},
+        "precedence": {("paddle:param_attr+weight_decay", "weight"): "coupled_l2@0.5",
+                       ("paddle:param_attr+weight_decay", "bias"): "coupled_l2@0.1",
+                       ("paddle:param_attr", "bias"): "none"},
+        "sgd": {("paddle:l1decay", "weight"): "l1@0.1",
+                ("torch:decoupled", "weight"): "ambiguous(coupled_l2@0.1|decoupled_lr@0.1)"},
+        "adamw": {("paddle:weight_decay", "bias"): "decoupled_lr@0.1",
+                  ("torch:manual", "weight"): "coupled_l2@0.1"},
+    }
+    for name, rules in expected.items():
+        i, case = index[name]
+        result = compare_case(case, i, done, case.steps, Tolerance.for_case(case))
+        got = {(run, param): rule for run, param, rule in result.rules}
+        assert {k: got[k] for k in rules} == rules, name

@@ -10,7 +10,10 @@ from pathlib import Path
 
 from .case import FRAMEWORKS, find_cases, load_case
 from .errors import UsageError
-from .pipeline import EXIT_USAGE, Outcome, run_cases
+from . import catalogue
+from .explain import explain
+from .explain_report import WRITERS as EXPLAIN_WRITERS
+from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, run_cases
 from .report import EXTENSIONS, WRITERS, case_outcome
 
 
@@ -37,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--atol", type=float, help="fixed absolute tolerance (replaces the derived one)")
     c.add_argument("--rtol", type=float, help="fixed relative tolerance (replaces the derived one)")
     c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    e = sub.add_parser("explain", help="the decay rule each optimizer really applies, per way and parameter")
+    e.add_argument("--framework", default=",".join(FRAMEWORKS),
+                   help="comma-separated frameworks (default: torch,paddle)")
+    e.add_argument("--optimizer", action="append", default=[], metavar="NAME",
+                   help="only this optimizer class (case-insensitive; repeatable)")
+    e.add_argument("--steps", type=int, default=3, help="steps per run (default 3: a first "
+                   "Adam step is close to lr*sign(g) and cannot separate rules)")
+    e.add_argument("--format", choices=sorted(EXPLAIN_WRITERS), default="table")
+    e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    e.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -45,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "list":
             return _list()
+        if args.command == "explain":
+            return _explain(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -116,6 +132,22 @@ def _compare(args: argparse.Namespace) -> int:
             _write_atomic(path, writer(case_outcome(outcome, r)))
             print(f"wrote {path}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise UsageError(f"--steps: must be >= 1, got {args.steps}")
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    frameworks = _frameworks(args.framework)
+    known = catalogue.known_optimizers()
+    wanted = {o.lower() for o in args.optimizer} or None
+    for name in wanted or ():
+        if name not in known:
+            raise UsageError(f"--optimizer {name}: unknown (known: {', '.join(sorted(known))})")
+    result = explain(frameworks, wanted, args.steps, _pythons(args.python, frameworks), args.timeout)
+    sys.stdout.write(EXPLAIN_WRITERS[args.format](result))
+    return EXIT_FRAMEWORK if result.errors else 0
 
 
 def _write_atomic(path: Path, text: str) -> None:

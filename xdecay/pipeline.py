@@ -1,11 +1,14 @@
 """case -> runs per framework -> comparison: the one-way flow behind `xdecay compare`."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .case import FRAMEWORKS, Case
 from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
+from .infer import infer_run
 from .records import Job, RunRecord
+from .spec import build_spec
 from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_in_process, run_workers
 
 # Exit codes of the CLI contract.
@@ -22,6 +25,7 @@ class CaseResult:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)   # (a, b, why)
     framework_errors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    rules: list[tuple[str, str, str]] = field(default_factory=list)     # (run, param, rule)
 
     @property
     def failed_runs(self) -> list[RunRecord]:
@@ -80,12 +84,35 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                 result.skipped.append((a, b, why))
             else:
                 result.comparisons.append(compare_pair(by_name[a], by_name[b], e.kind, tol, e.param))
+    spec = build_spec(case)
+    for r in result.runs:
+        if r.error is None:
+            native = native_run(case, r)
+            result.rules += [(r.name, i.param, i.rule) for i in
+                             infer_run(native, spec, case.loss, (case.coeff, case.param_attr_coeff))]
     start = case_start(runs)
     if start is not None:
         warning = below_resolution(case, start, steps)
         if warning:
             result.warnings.append(warning)
     return result
+
+
+def native_run(case: Case, r: RunRecord) -> RunRecord:
+    """The run with the framework class and native hyper-parameters its reference rule needs."""
+    o, h = case.optimizer, case.optimizer.hyper
+    adam = o.name in ("adam", "adamw")
+    if r.framework == "torch":
+        cls = "SGD" if o.name in ("sgd", "momentum") else "Adam"
+        hyper = {"lr": o.lr, "momentum": h.get("momentum", 0.0), "nesterov": h.get("nesterov", False)}
+        if adam:
+            hyper = {"lr": o.lr, "betas": [h["beta1"], h["beta2"]], "eps": h["eps"]}
+    else:
+        cls = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW"}[o.name]
+        hyper = {"learning_rate": o.lr, "momentum": h.get("momentum"), "use_nesterov": h.get("nesterov")}
+        if adam:
+            hyper = {"learning_rate": o.lr, "beta1": h["beta1"], "beta2": h["beta2"], "epsilon": h["eps"]}
+    return dataclasses.replace(r, optimizer=cls, hyper=[hyper])
 
 
 def _in_case_order(case: Case, runs: list[RunRecord]) -> list[RunRecord]:

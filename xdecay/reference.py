@@ -485,13 +485,25 @@ RULES: dict[tuple[str, str], Rule] = {
 }
 
 
-def rule_kwargs(rule: Rule, hyper: dict[str, Any]) -> dict[str, Any]:
+# Paddle hands its kernels hyper-parameters (and decay coefficients) as float32.
+FLOAT32_HYPER = {"torch": False, "paddle": True}
+
+
+def hyper_value(framework: str, value: Any) -> Any:
+    """A hyper-parameter as the framework's kernel sees it."""
+    if FLOAT32_HYPER[framework] and isinstance(value, float):
+        return float(np.float32(value))
+    return value
+
+
+def rule_kwargs(framework: str, rule: Rule, hyper: dict[str, Any]) -> dict[str, Any]:
     """The rule's keyword arguments from an optimizer's hyper-parameters (native names)."""
     names = set(inspect.signature(rule).parameters) - {"w", "g", "state", "step"}
     given = dict(hyper)
     if "learning_rate" in given:           # paddle's name for lr
         given["lr"] = given.pop("learning_rate")
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in names}
+    return {k: tuple(v) if isinstance(v, list) else hyper_value(framework, v)
+            for k, v in given.items() if k in names}
 
 
 def linear_grads(w: np.ndarray, b: np.ndarray | None, x: np.ndarray, target: np.ndarray | None,

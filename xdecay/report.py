@@ -87,6 +87,17 @@ def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
              f"{c.excess:.3g}", "ok" if c.ok else f"FAIL ({c.problem})"] for c in comparisons]
 
 
+def _params(r: CaseResult) -> list[str]:
+    return ["weight", "bias"] if r.case.layer.bias else ["weight"]
+
+
+def _rule_rows(r: CaseResult) -> list[list[str]]:
+    by_run: dict[str, dict[str, str]] = {}
+    for run, param, rule in r.rules:
+        by_run.setdefault(run, {})[param] = rule
+    return [[run, *(rules.get(p, "") for p in _params(r))] for run, rules in by_run.items()]
+
+
 COMPARISON_HEADERS = ["a", "b", "param", "expected", "max_abs", "max_rel", "max_ulp", "x tol", "verdict"]
 
 
@@ -107,6 +118,9 @@ def table(outcome: Outcome) -> str:
                 out += _side_by_side([_matrix_block(x.name, x.delta_bias()[k]) for x in good])
         if r.steps > SHOWN_STEPS and good:
             out.append(f"(steps 2..{r.steps - 1} omitted here; --format json has every step)")
+        if r.rules:
+            out += ["", "rule each run follows (inferred by replaying its steps with the float64 reference)"]
+            out.append(tabulate(_rule_rows(r), ["run", *_params(r)], disable_numparse=True))
         out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}"]
         if r.comparisons:
             out.append(tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS,
@@ -141,6 +155,11 @@ def markdown(outcome: Outcome) -> str:
                     "One row per element, one column per run.", ""]
             out.append(_element_table(good, k))
             out.append("")
+        if r.rules:
+            out += ["### Rules", "", "What each run did to the update, inferred by replaying its steps "
+                    "with the float64 reference.", "",
+                    tabulate(_rule_rows(r), ["run", *_params(r)], tablefmt="github",
+                             disable_numparse=True), ""]
         out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", ""]
         if r.comparisons:
             out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
@@ -164,7 +183,7 @@ def _element_table(runs: list[RunRecord], k: int) -> str:
 
 # ---------------------------------------------------------------- JSON
 
-def _finite_or_str(x: float) -> float | str:
+def finite_or_str(x: float) -> float | str:
     # JSON has no NaN/Inf; strings keep the document valid and the value visible.
     return x if math.isfinite(x) else ("NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity"))
 
@@ -189,14 +208,14 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                              "delta_bias": None if db is None else _array(db[k])}
                             for k in range(len(dw))]
         runs.append(run)
-    comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": _finite_or_str(c.max_abs),
-                    "max_rel": _finite_or_str(c.max_rel), "max_ulp": _finite_or_str(c.max_ulp),
-                    "expected": c.expected, "ok": c.ok, "tolerance_ratio": _finite_or_str(c.excess),
+    comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": finite_or_str(c.max_abs),
+                    "max_rel": finite_or_str(c.max_rel), "max_ulp": finite_or_str(c.max_ulp),
+                    "expected": c.expected, "ok": c.ok, "tolerance_ratio": finite_or_str(c.excess),
                     **({"problem": c.problem} if c.problem else {})} for c in r.comparisons]
     return {"case": r.case.name, "description": r.case.description, "steps_run": r.steps,
             "layout": "delta_weight is [out, in]", "tolerance": r.tolerance.describe(),
             "runs": runs, "comparisons": comparisons,
-            "rules": [],
+            "rules": [{"run": run, "param": param, "rule": rule} for run, param, rule in r.rules],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             "warnings": r.warnings, "ok": r.ok}

@@ -1,0 +1,155 @@
+"""`xdecay explain`: the decay rule each optimizer really applies, measured.
+
+Every optimizer class of the catalogue runs every decay way it accepts from one
+numpy start; each run's parameters are explained by rule inference (infer.py).
+For optimizers present in both frameworks, the same user-level construction
+(lr and weight_decay) is compared across frameworks, and a disagreement is
+traced to its cause with the float64 reference.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import catalogue
+from .case import FRAMEWORKS
+from .compare import Comparison, Tolerance, compare_pair
+from .infer import Inferred, infer_run
+from .records import ExplainJob, RunRecord
+from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_in_process, run_workers
+from .spec import Spec
+
+SEED = 20240607
+COEFF = 0.1              # the decay every way is given
+PARAM_ATTR_COEFF = 0.5   # ParamAttr(L2Decay(...)) on the weight: distinguishable from COEFF
+LOSS = "mse"             # parameters' gradients depend on each other, as in real training
+
+
+def explain_spec(seed: int = SEED) -> Spec:
+    """Linear(5 -> 3) with a bias, batch 4, mse against a uniform target."""
+    rng = np.random.default_rng(seed)
+    bound = 1 / np.sqrt(5)
+    return Spec(rng.uniform(-bound, bound, (3, 5)).astype(np.float32),
+                rng.uniform(-bound, bound, 3).astype(np.float32),
+                rng.uniform(0, 1, (4, 5)).astype(np.float32),
+                rng.uniform(0, 1, (4, 3)).astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Row:
+    framework: str
+    optimizer: str
+    variant: str
+    way: str
+    options: dict
+    param: str
+    rule: str                  # inferred rule, or "rejected" with the framework's message
+    residual: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CrossRow:
+    torch: str                 # "SGD(momentum)"
+    paddle: str
+    one_step: Comparison
+    all_steps: Comparison
+    torch_rule: str            # the weight's rule under weight_decay=COEFF
+    paddle_rule: str
+    cause: str                 # "" when they agree
+
+
+@dataclass
+class Explanation:
+    versions: dict[str, str]
+    steps: int
+    rows: list[Row]
+    cross: list[CrossRow]
+    errors: dict[str, str]
+
+
+def label(optimizer: str, variant: str) -> str:
+    return f"{optimizer}({variant})" if variant else optimizer
+
+
+def explain(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] | None = None,
+            steps: int = 3, pythons: dict[str, str] | None = None,
+            timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Explanation:
+    spec = explain_spec()
+    jobs = {fw: ExplainJob(spec, LOSS, steps, COEFF, PARAM_ATTR_COEFF,
+                           tuple(catalogue.items(fw, optimizers)))
+            for fw in frameworks}
+    jobs = {fw: job for fw, job in jobs.items() if job.items}
+    done = run_in_process(jobs) if in_process else run_workers(jobs, pythons, timeout)
+    rows: list[Row] = []
+    inferred: dict[tuple, list[Inferred]] = {}
+    for fw, result in done.items():
+        for r in result.records[0] if result.error is None else []:
+            key = (fw, r.optimizer, r.variant, r.way)
+            if r.error is not None:
+                rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, p, "rejected", None, r.error)
+                         for p in ("weight", "bias")]
+                continue
+            inferred[key] = infer_run(r, spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
+            rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, i.param, i.rule, i.residual)
+                     for i in inferred[key]]
+    cross = _cross(done, inferred, spec, steps) if set(done) >= {"torch", "paddle"} else []
+    return Explanation({fw: r.version for fw, r in done.items() if r.version}, steps, rows, cross,
+                       {fw: r.error for fw, r in done.items() if r.error})
+
+
+def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: int) -> list[CrossRow]:
+    if done["torch"].error or done["paddle"].error:
+        return []
+    runs = {(fw, r.optimizer, r.variant, r.way): r
+            for fw in ("torch", "paddle") for r in done[fw].records[0]}
+    tol = Tolerance(ops=spec.x.shape[1] + spec.x.shape[0] + 16)
+    out = []
+    for (tc, tv), (pc, pv) in catalogue.PAIRS:
+        t = runs.get(("torch", tc, tv, "weight_decay"))
+        p = runs.get(("paddle", pc, pv, "weight_decay"))
+        if t is None or p is None or t.error or p.error:
+            continue
+        one = compare_pair(_first(t, 1), _first(p, 1), "equal", tol)
+        every = compare_pair(t, p, "equal", tol)
+        t_rule = inferred[("torch", tc, tv, "weight_decay")][0].rule
+        p_rule = inferred[("paddle", pc, pv, "weight_decay")][0].rule
+        cause = "" if one.ok and every.ok else _cause(t, p, t_rule, p_rule, spec)
+        out.append(CrossRow(label(tc, tv), label(pc, pv), one, every, t_rule, p_rule, cause))
+    return out
+
+
+def _first(r: RunRecord, steps: int) -> RunRecord:
+    return dataclasses.replace(r, weights=r.weights[:steps + 1],
+                               biases=None if r.biases is None else r.biases[:steps + 1])
+
+
+def _cause(t: RunRecord, p: RunRecord, t_rule: str, p_rule: str, spec: Spec) -> str:
+    """Why the same user-level optimizer differs: the decay rule, a default, or the formula."""
+    causes = []
+    if t_rule != p_rule:
+        causes.append(f"decay rule differs: torch {t_rule}, paddle {p_rule}")
+    names = {**catalogue.HYPER_NAMES, **catalogue.HYPER_NAMES_BY_CLASS.get((t.optimizer, p.optimizer), {})}
+    th, ph = t.hyper[0], p.hyper[0]
+    defaults = [f"{tn}={th[tn]!r} vs {pn}={ph[pn]!r}" for tn, pn in names.items()
+                if tn in th and pn in ph and not _same(th[tn], ph[pn])]
+    if defaults:
+        causes.append("defaults differ: " + ", ".join(defaults))
+    # Does torch's reference rule, given paddle's hyper-parameters, explain paddle's run?
+    mapped = {tn: ph[pn] for tn, pn in names.items() if pn in ph}
+    as_torch = dataclasses.replace(p, hyper=[{**th, **mapped}])
+    replay = infer_run(as_torch, spec, LOSS, (COEFF, PARAM_ATTR_COEFF), reference=("torch", t.optimizer))
+    if replay[0].rule == "unexplained":
+        causes.append(f"update formula differs (torch's {t.optimizer} rule with paddle's "
+                      f"hyper-parameters does not reproduce paddle's {p.optimizer})")
+    elif defaults:
+        causes[-1] += " (torch's rule with paddle's values reproduces paddle: the defaults are the cause)"
+    return "; ".join(causes) or "rounding beyond the tolerance (no rule or default differs)"
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-7 * max(abs(float(a)), abs(float(b)))
+    return a == b

@@ -1,0 +1,163 @@
+"""Rule inference: which decay a run really applied, per parameter.
+
+Replays the run's steps in float64 with the optimizer's reference rule and each
+candidate decay, starting every step from the run's own float32 weights (so a
+step's residual measures that step's rule; the rule's state still accumulates
+on its own). A candidate fits when every element is within the comparison
+tolerance (compare.Tolerance). Coefficients are tried from the values in play
+(the ones given, the optimizer's defaults), then fitted on a log grid.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from .compare import Tolerance
+from .records import RunRecord
+from .reference import RULES, coupled_l2, decoupled_lr, hyper_value, l1, linear_grads, rule_kwargs
+from .spec import Spec
+
+# Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
+FAMILIES = (("none",), ("coupled_l2",), ("decoupled_lr",), ("l1",),
+            ("coupled_l2", "decoupled_lr"), ("lamb_trust",), ("coupled_l2", "lamb_trust"))
+
+
+@dataclass(frozen=True)
+class Inferred:
+    param: str             # "weight" | "bias"
+    rule: str              # e.g. "coupled_l2@0.1", "ambiguous(a|b)", "unexplained"
+    residual: float        # best candidate's max |predicted - actual| / tolerance (<= 1 fits)
+    residuals: dict[str, float]   # each family's best candidate and its residual
+
+
+def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
+              reference: tuple[str, str] | None = None) -> list[Inferred]:
+    """Infer the decay rule of each parameter of a successful run, replayed with the
+    reference rule of its own (framework, class) or with another one."""
+    rule = RULES[reference or (run.framework, run.optimizer)]
+    out = []
+    grads = [linear_grads(w, None if run.biases is None else run.biases[k], spec.x, spec.target, loss)
+             for k, w in enumerate(run.weights[:-1])]
+    for param, index, snaps in (("weight", 0, run.weights), ("bias", 1, run.biases)):
+        if snaps is None:
+            continue
+        hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
+        g = [gr[index] for gr in grads]
+        out.append(_infer_param(run.framework, param, rule, hyper, snaps, g, spec,
+                                _candidates(coeffs, hyper)))
+    return out
+
+
+def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
+    values = set(c for c in coeffs if c > 0)
+    for key in ("weight_decay", "lamb_weight_decay", "lambd"):
+        v = hyper.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            values.add(float(v))
+    return sorted(values)
+
+
+def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
+                 spec: Spec, candidates: list[float]) -> Inferred:
+    n = spec.x.shape[1] + spec.x.shape[0] + 16
+    tol = Tolerance(ops=n)
+    kwargs = rule_kwargs(framework, rule, hyper)
+    lr = kwargs.get("lr", 0.0)
+    actual = snaps.astype(np.float64)
+
+    def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
+        cs = tuple(hyper_value(framework, c) for c in cs)
+        return _residual(rule, kwargs, lr, family, cs, actual, grads, tol)
+
+    fits, best = [], {}
+    for family in FAMILIES:
+        if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
+            continue
+        options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
+        scored = [(residual(family, cs), cs) for cs in options]
+        if not scored:
+            continue
+        r, cs = min(scored)
+        best[family] = (r, cs)
+        if r <= 1:
+            fits.append((family, cs, r))
+    if not fits:
+        # No coefficient in play explains the run: fit one (a default we did not know of).
+        for family in [f for f in best if len(f) == 1 and f != ("none",)]:
+            r, cs = min(best[family], _fit(lambda c, f=family: residual(f, (c,))))
+            best[family] = (r, cs)
+            if r <= 1:
+                fits.append((family, cs, r))
+    residuals = {_name(f, cs): r for f, (r, cs) in best.items()}
+    if not fits:
+        return Inferred(param, "unexplained", min(residuals.values()), residuals)
+    if len(fits) == 1:
+        family, cs, r = fits[0]
+        return Inferred(param, _name(family, cs), r, residuals)
+    names = [_name(f, cs) for f, cs, _ in fits]
+    return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals)
+
+
+def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
+              actual: np.ndarray, grads: list[np.ndarray], tol: Tolerance) -> float:
+    """Max over steps and elements of |predicted - actual| / tolerance."""
+    coeff = dict(zip(family, cs))
+    args = dict(kwargs)
+    if "lamb_weight_decay" in args:
+        args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
+    state: dict = {}
+    predicted = []
+    for k, g in enumerate(grads):
+        w = actual[k]
+        if "coupled_l2" in coeff:
+            g = coupled_l2(w, g, coeff["coupled_l2"])
+        if "l1" in coeff:
+            g = l1(w, g, coeff["l1"])
+        with np.errstate(all="ignore"):
+            w_new = rule(w, g, state, k + 1, **args)
+        if "decoupled_lr" in coeff:
+            w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+        predicted.append(w_new)
+    predicted = np.stack(predicted)
+    before, after = actual[:-1], actual[1:]
+    delta = after - before
+    mag = np.maximum(np.abs(before), np.abs(after))
+    with np.errstate(all="ignore"):
+        ratio = np.abs(predicted - after) / tol.allowed(mag, delta, predicted - before)
+    ratio = np.where(predicted == after, 0.0, ratio)
+    worst = float(np.max(ratio)) if ratio.size else 0.0
+    return worst if math.isfinite(worst) else math.inf
+
+
+def _fit(f) -> tuple[float, tuple[float]]:
+    """Minimise f(c) over c in [1e-4, 3]: log grid, golden-section refinement, then the
+    shortest decimal (<= 3 significant digits) that fits as well."""
+    grid = np.geomspace(1e-4, 3.0, 36)
+    values = [f(c) for c in grid]
+    i = int(np.argmin(values))
+    lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, len(grid) - 1)])
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(40):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if f(math.exp(a)) < f(math.exp(b)):
+            hi = b
+        else:
+            lo = a
+    c = math.exp((lo + hi) / 2)
+    best = (f(c), (c,))
+    for digits in (1, 2, 3):
+        short = float(f"{c:.{digits - 1}e}")
+        r = f(short)
+        if r <= 1:
+            return (r, (short,))
+    return best
+
+
+def _name(family: tuple[str, ...], cs: tuple[float, ...]) -> str:
+    if family == ("none",):
+        return "none"
+    return "+".join(f"{f}@{c:.3g}" for f, c in zip(family, cs))
+
