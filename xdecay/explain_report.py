@@ -77,7 +77,7 @@ def markdown(e: Explanation) -> str:
            "framework, and its rule was inferred by replaying the run's steps with xdecay's float64 "
            "reference of the optimizer and each candidate decay.", "", f"Setup: {_setup(e)}.", "",
            "## Rule names", "", "| rule | meaning |", "|---|---|"]
-    out += [f"| `{name}` | {_md(meaning)} |" for name, meaning in RULE_NAMES]
+    out += [f"| `{_md(name)}` | {_md(meaning)} |" for name, meaning in RULE_NAMES]
     out += ["", "Ways: `default` omits the decay argument; `none` passes 0.0; `weight_decay` a float; "
             "`decoupled` torch's `decoupled_weight_decay=True`; `l2decay`/`l1decay` a "
             "`paddle.regularizer` object; `param_attr` a `ParamAttr` regularizer on the weight "
