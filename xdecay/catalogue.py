@@ -1,6 +1,9 @@
 """What `xdecay explain` runs: every optimizer class that takes a weight decay, in
 each framework, with the ways that framework accepts decay (numpy only).
 
+Left out: torch Rprop, SparseAdam and LBFGS take no weight decay; paddle LBFGS
+needs a closure per step (a different training loop) — it is not run here.
+
 Options are native keyword arguments besides the parameters and the decay; lr is
 set so that decay effects sit far above float32 rounding in three steps.
 """
@@ -49,6 +52,7 @@ PADDLE = [
     ("NAdam", "", {"learning_rate": 0.01}),
     ("RAdam", "", {"learning_rate": 0.01}),
     ("ASGD", "", {"learning_rate": 0.1}),
+    ("Rprop", "", {"learning_rate": 0.01}),
 ]
 
 # The same user-level optimizer in both frameworks: (torch class, variant), (paddle class, variant).

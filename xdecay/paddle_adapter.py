@@ -168,7 +168,9 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     cls = getattr(paddle.optimizer, item.optimizer)
     kwargs: dict[str, Any] = dict(item.options)
     decay_arg = DECAY_ARG.get(item.optimizer, "weight_decay")
-    if decay is not None:
+    takes_decay = decay_arg in inspect.signature(cls.__init__).parameters
+    # "param_attr" means the ParamAttr alone: a class without a decay argument gets none.
+    if decay is not None and (takes_decay or item.way != "param_attr"):
         kwargs[decay_arg] = decay(coeff)
     params: Any = layer.parameters()
     if item.way == "groups":
