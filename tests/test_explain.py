@@ -60,6 +60,9 @@ def test_a_wrong_reference_is_unexplained(monkeypatch):
     inferred = infer_run(run, explain_spec(), LOSS, (0.1, 0.5))
     assert [i.rule for i in inferred] == ["unexplained", "unexplained"]
     assert all(i.residual > 10 for i in inferred)
+    families = {k.split("@")[0] for k in inferred[0].residuals}
+    assert {"none", "coupled_l2", "decoupled_lr", "l1"} <= families
+    assert all(v > 1 for v in inferred[0].residuals.values())
 
 
 def _run(e, optimizer, way):

@@ -48,6 +48,7 @@ class Row:
     rule: str                  # inferred rule, or "rejected" with the framework's message
     residual: float | None
     error: str | None = None
+    residuals: dict[str, float] | None = None   # every candidate's, when nothing fits
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def explain(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] | Non
                          for p in ("weight", "bias")]
                 continue
             inferred[key] = infer_run(r, spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
-            rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, i.param, i.rule, i.residual)
+            rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, i.param, i.rule, i.residual,
+                         residuals=i.residuals if i.rule == "unexplained" else None)
                      for i in inferred[key]]
     cross = _cross(done, inferred, spec, steps) if set(done) >= {"torch", "paddle"} else []
     return Explanation({fw: r.version for fw, r in done.items() if r.version}, steps, rows, cross,

@@ -107,6 +107,8 @@ def json_report(e: Explanation) -> str:
                "residual": None if r.residual is None else finite_or_str(r.residual)}
         if r.error is not None:
             row["error"] = r.error
+        if r.residuals is not None:
+            row["residuals"] = {k: finite_or_str(v) for k, v in r.residuals.items()}
         rows.append(row)
     cross = [{"torch": c.torch, "paddle": c.paddle, "one_step_equal": c.one_step.ok,
               "all_steps_equal": c.all_steps.ok, "max_abs": finite_or_str(c.all_steps.max_abs),
