@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from xdecay.case import find_cases, load_case
+from xdecay.case import Group, Regularizer, find_cases, load_case
 from xdecay.errors import CaseError, UsageError
 
 from .conftest import MINIMAL, SHIPPED, write_case
@@ -21,13 +21,15 @@ def test_momentum_case_is_seed_003():
     c = load_case(SHIPPED[[p.stem for p in SHIPPED].index("momentum")])
     assert (c.layer.in_features, c.layer.out_features, c.layer.bias) == (3, 4, False)
     assert (c.batch, c.loss, c.optimizer.name, c.optimizer.lr) == (2, "mean", "momentum", 0.1)
-    assert (c.optimizer.hyper["momentum"], c.coeff) == (0.9, 0.1)
+    assert (c.optimizer.hyper["momentum"], c.decay.coeff) == (0.9, 0.1)
 
 
 def test_minimal_case_defaults(tmp_path):
     c = load_case(write_case(tmp_path, MINIMAL))
     assert c.steps == 1 and c.loss == "mean" and c.layer.bias is False
-    assert c.param_attr_coeff == c.coeff and c.expectations == ()
+    assert c.decay.param_attr == {"weight": Regularizer("l2", 0.1)} and c.expectations == ()
+    assert c.decay.manual == {"weight": Regularizer("l2", 0.1)}
+    assert c.decay.groups == (Group(("weight",), True, 0.1),)
     assert c.run_names() == ["torch:none", "torch:weight_decay", "paddle:none", "paddle:weight_decay"]
 
 
@@ -39,6 +41,7 @@ BAD = [
     ("lr = 0.1", "lr = 0", "optimizer.lr", "must be > 0"),
     ("lr = 0.1", "lr = nan", "optimizer.lr", "finite"),
     ("lr = 0.1", "lr = inf", "optimizer.lr", "finite"),
+    ("lr = 0.1", "lr = 1e300", "optimizer.lr", "must fit in float32"),
     ("lr = 0.1", 'lr = "0.1"', "optimizer.lr", "must be a number, got string"),
     ("coeff = 0.1", "coeff = -0.1", "decay.coeff", "must be >= 0"),
     ("coeff = 0.1", "coeff = nan", "decay.coeff", "finite"),
@@ -70,7 +73,9 @@ EXPECT_BAD = [
     ('[[expect]]\nequal = ["torch:none", "torch:manual"]', "expect[0].equal", "which [runs] does not make"),
     ('[[expect]]\nequal = ["torch:none"]', "expect[0].equal", "at least two runs"),
     ('[[expect]]\nsame = ["torch:none", "paddle:none"]', "expect[0]", "exactly one of"),
-    ('[[expect]]\nequal = ["torch:none", "paddle:none"]\nparam = "bias"', "expect[0].param", "no bias"),
+    ('[[expect]]\nrule = "none"\nrun = "torch:none"\nparam = "gain"', "expect[0].param", "unknown value 'gain'"),
+    ('[[expect]]\nrule = "none"\nrun = "torch:manual"\nparam = "weight"', "expect[0].run", "does not make"),
+    ('[[expect]]\nequal = ["torch:none", "paddle:none"]\nparam = "bias"', "expect[0].param", "unknown value 'bias' (expected one of: all, weight)"),
     ('[[expect]]\nequal = ["torch:none", "paddle:none"]\n[[expect]]\ndiffer = ["paddle:none", "torch:none"]',
      "expect[1].differ", "contradicts"),
 ]

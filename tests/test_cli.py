@@ -53,12 +53,13 @@ def test_false_claim_exits_1_and_names_the_pair_with_numbers():
     (line,) = [l for l in p.stdout.splitlines() if "FAIL" in l]
     assert line.split()[:4] == ["torch:weight_decay", "torch:decoupled", "all", "equal"]
     assert "e-0" in line
-    assert "MISMATCH: 1 of 1 comparisons fail" in p.stdout
+    assert "MISMATCH: 1 of 1 expectations fail" in p.stdout
 
 
 @pytest.mark.parametrize("args,words", [
     (["compare", "--case", "no-such-case"], "--case no-such-case: no such case"),
-    (["compare", "--case", "momentum", "--steps", "0"], "--steps: must be >= 1"),
+    (["compare", "--case", "momentum", "--steps", "0"], "--steps: must be in [1, 10000]"),
+    (["compare", "--case", "momentum", "--steps", "99999999"], "--steps: must be in [1, 10000]"),
     (["compare", "--case", "momentum", "--out", "/nonexistent/dir"], "--out /nonexistent/dir"),
     (["compare", "--case", "momentum", "--framework", "jax"], "unknown framework 'jax'"),
     (["compare", "--case", "momentum", "--python", "paddle=/no/python"], "not an executable"),

@@ -1,7 +1,6 @@
 """The comparison engine on hand-made runs: tolerance, NaN/Inf, resolution, JSON."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -19,7 +18,7 @@ W0 = np.array([[0.5, -0.25], [1.0, 2.0]], dtype=np.float32)
 
 
 def record(way: str, *steps: np.ndarray) -> RunRecord:
-    return RunRecord("torch", way, np.stack([W0, *steps]).astype(np.float32))
+    return RunRecord("torch", way, {"weight": np.stack([W0, *steps]).astype(np.float32)})
 
 
 def test_one_ulp_of_the_weight_is_equal_two_are_not():
@@ -67,10 +66,13 @@ def test_differ_within_tolerance_is_flagged():
 
 def test_decay_below_float32_resolution_is_flagged(tmp_path):
     case = load_case(write_case(tmp_path, MINIMAL.replace("coeff = 0.1", "coeff = 1e-7")))
-    w0 = np.full((2, 3), 0.5)
-    assert "below float32 resolution" in below_resolution(case, w0, steps=1)
-    assert below_resolution(dataclasses.replace(case, coeff=0.1, param_attr_coeff=0.1), w0, 1) is None
-    assert below_resolution(dataclasses.replace(case, coeff=0.0, param_attr_coeff=0.0), w0, 1) is None
+    baseline = record("none", W0 - np.float32(0.01))
+    tol = Tolerance(ops=10)
+    assert "below float32 resolution" in below_resolution(case, baseline, tol)
+    loud = load_case(write_case(tmp_path, MINIMAL, "loud.toml"))
+    assert below_resolution(loud, baseline, tol) is None
+    off = load_case(write_case(tmp_path, MINIMAL.replace("coeff = 0.1", "coeff = 0.0"), "off.toml"))
+    assert below_resolution(off, baseline, tol) is None
 
 
 def test_case_below_resolution_is_not_ok_even_if_runs_look_equal(tmp_path):
@@ -102,7 +104,7 @@ def test_json_follows_the_contract_and_round_trips_exactly(momentum_outcome):
         assert len(run_doc["steps"]) == 2
         for k, step in enumerate(run_doc["steps"]):
             assert set(step) == {"delta_weight", "delta_bias"} and step["delta_bias"] is None
-            np.testing.assert_array_equal(np.array(step["delta_weight"]), r.delta_weight()[k])
+            np.testing.assert_array_equal(np.array(step["delta_weight"]), r.delta("weight")[k])
     for c in doc["comparisons"]:
         assert {"a", "b", "max_abs", "max_rel", "max_ulp", "expected", "ok"} <= set(c)
     assert "rules" in doc

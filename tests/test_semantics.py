@@ -14,7 +14,6 @@ import pytest
 from xdecay.case import load_case
 from xdecay.compare import Tolerance
 from xdecay.pipeline import compare_case
-from xdecay.spec import build_spec
 
 from .conftest import SHIPPED, TEST_CASES, run
 
@@ -62,38 +61,38 @@ def test_momentum_first_step_is_coupled_l2_with_the_case_coefficient(shipped):
     """Seed 003 by formula: step 1 of Momentum is -lr*(g + c*w), so decay adds -lr*c*w0."""
     index, done = _results(shipped)
     i, case = index["momentum"]
-    w0 = build_spec(case).weight.astype(np.float64)
-    lr, c = case.optimizer.lr, case.coeff
+    w0 = case.spec().params["weight"].astype(np.float64)
+    lr, c = case.optimizer.lr, case.decay.coeff
     for fw, ways in (("torch", ["weight_decay", "manual"]), ("paddle", ["weight_decay", "l2decay", "manual"])):
         runs = _runs(done, i, fw)
-        base = runs["none"].delta_weight()[0]
+        base = runs["none"].delta("weight")[0]
         for way in ways:
-            np.testing.assert_allclose(runs[way].delta_weight()[0] - base, -lr * c * w0, rtol=0, atol=1e-7)
+            np.testing.assert_allclose(runs[way].delta("weight")[0] - base, -lr * c * w0, rtol=0, atol=1e-7)
 
 
 def test_precedence_weight_gets_param_attr_coefficient_only(shipped):
     """ParamAttr(L2Decay(0.5)) + optimizer weight_decay=0.1: the weight's step-1 decay is lr*0.5*w."""
     index, done = _results(shipped)
     i, case = index["precedence"]
-    spec = build_spec(case)
+    spec = case.spec()
     lr = case.optimizer.lr
     runs = _runs(done, i, "paddle")
     base = runs["none"]
     both = runs["param_attr+weight_decay"]
-    np.testing.assert_allclose(both.delta_weight()[0] - base.delta_weight()[0],
-                               -lr * case.param_attr_coeff * spec.weight, rtol=0, atol=1e-7)
-    np.testing.assert_allclose(both.delta_bias()[0] - base.delta_bias()[0],
-                               -lr * case.coeff * spec.bias, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(both.delta("weight")[0] - base.delta("weight")[0],
+                               -lr * case.decay.param_attr["weight"].coeff * spec.params["weight"], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(both.delta("bias")[0] - base.delta("bias")[0],
+                               -lr * case.decay.coeff * spec.params["bias"], rtol=0, atol=1e-7)
 
 
 def test_sgd_l1decay_adds_c_sign_w(shipped):
     index, done = _results(shipped)
     i, case = index["sgd"]
-    spec = build_spec(case)
+    spec = case.spec()
     runs = _runs(done, i, "paddle")
-    lr, c = case.optimizer.lr, case.coeff
-    np.testing.assert_allclose(runs["l1decay"].delta_weight()[0] - runs["none"].delta_weight()[0],
-                               -lr * c * np.sign(spec.weight), rtol=0, atol=1e-7)
+    lr, c = case.optimizer.lr, case.decay.coeff
+    np.testing.assert_allclose(runs["l1decay"].delta("weight")[0] - runs["none"].delta("weight")[0],
+                               -lr * c * np.sign(spec.params["weight"]), rtol=0, atol=1e-7)
 
 
 def test_false_claim_adam_equals_adamw_is_caught():
@@ -108,13 +107,13 @@ def test_false_claim_adam_equals_adamw_is_caught():
 def test_every_run_starts_from_the_numpy_spec_in_canonical_layout(shipped):
     cases, done = shipped
     for i, case in enumerate(cases):
-        spec = build_spec(case)
+        spec = case.spec()
         for fw in case.runs:
             for r in done[fw].records[i]:
-                assert r.weights.dtype == np.float32 and r.weights.shape[1:] == spec.weight.shape
-                np.testing.assert_array_equal(r.weights[0], spec.weight)
-                if spec.bias is not None:
-                    np.testing.assert_array_equal(r.biases[0], spec.bias)
+                assert list(r.params) == list(spec.params)
+                for name, value in spec.params.items():
+                    assert r.params[name].dtype == np.float32
+                    np.testing.assert_array_equal(r.params[name][0], value)
 
 
 def test_steps_override_records_every_step():
@@ -122,10 +121,10 @@ def test_steps_override_records_every_step():
     done = run(case, steps=4)
     for fw in case.runs:
         for r in done[fw].records[0]:
-            assert r.delta_weight().shape == (4, 4, 3)
+            assert r.delta("weight").shape == (4, 4, 3)
     # With momentum, decoupled and coupled decay part ways after the first step.
     torch_runs = {r.way: r for r in done["torch"].records[0]}
-    gap = np.abs(torch_runs["decoupled"].delta_weight() - torch_runs["weight_decay"].delta_weight())
+    gap = np.abs(torch_runs["decoupled"].delta("weight") - torch_runs["weight_decay"].delta("weight"))
     assert gap[0].max() < 1e-7 < 1e-4 < gap[3].max()
 
 

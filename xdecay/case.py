@@ -14,16 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseError, UsageError
+from .spec import PARAMS, Spec, build_spec
 
 FRAMEWORKS = ("torch", "paddle")
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lamb")
+ONLY_IN = {"lamb": "paddle"}          # optimizers one framework lacks
 LOSSES = ("mean", "mse")
 
-# The ways each adapter implements; DESIGN.md defines what each one means.
+# The ways each adapter implements (README, "Ways"). The configurable parts — which
+# ParamAttr regularizers, which manual terms, which groups — come from [decay].
 WAYS: dict[str, tuple[str, ...]] = {
-    "torch": ("none", "weight_decay", "manual", "decoupled"),
+    "torch": ("none", "weight_decay", "manual", "decoupled", "groups", "after_groups"),
     "paddle": ("none", "weight_decay", "l2decay", "l1decay", "param_attr",
-               "param_attr+weight_decay", "manual", "decoupled"),
+               "param_attr+weight_decay", "param_attr+l2decay", "param_attr+l1decay", "manual",
+               "decoupled", "groups", "param_attr+groups", "after_groups",
+               "apply_decay_param_fun"),
 }
 
 # Optimizer hyper-parameters in framework-neutral names, with their defaults
@@ -33,8 +38,10 @@ HYPER: dict[str, dict[str, Any]] = {
     "momentum": {"momentum": None, "nesterov": False},
     "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
     "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "lamb": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6},
 }
 
+FLOAT32_MAX = 3.4028234663852886e38   # the frameworks run in float32
 MAX_FEATURES = 4096
 MAX_BATCH = 4096
 MAX_STEPS = 10_000
@@ -45,6 +52,46 @@ class Layer:
     in_features: int
     out_features: int
     bias: bool
+    norm: bool            # a LayerNorm(out_features) after the Linear
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(p for p in PARAMS if p == "weight" or (p == "bias" and self.bias)
+                     or (p.startswith("norm_") and self.norm))
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    """An L2 (0.5*c*sum(p^2), paddle L2Decay) or L1 (c*sum(|p|), L1Decay) term."""
+    kind: str             # "l2" | "l1"
+    coeff: float
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.coeff:g}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A parameter group; weight_decay is given (a number, or None) only if has_decay."""
+    params: tuple[str, ...]
+    has_decay: bool
+    weight_decay: float | int | None = None
+
+
+@dataclass(frozen=True)
+class Decay:
+    coeff: float                          # the optimizer's weight_decay / L2Decay / L1Decay
+    param_attr: dict[str, Regularizer]    # ParamAttr regularizers of the param_attr* ways
+    manual: dict[str, Regularizer]        # loss terms of the manual way
+    groups: tuple[Group, ...]             # parameter groups of the groups ways
+    decay_params: tuple[str, ...]         # apply_decay_param_fun: the parameters it decays
+
+    def coefficients(self) -> tuple[float, ...]:
+        """Every coefficient in play, for rule inference and the resolution check."""
+        values = [self.coeff] + [r.coeff for r in (*self.param_attr.values(), *self.manual.values())]
+        values += [float(g.weight_decay) for g in self.groups
+                   if g.has_decay and g.weight_decay is not None]
+        return tuple(sorted(set(values)))
 
 
 @dataclass(frozen=True)
@@ -56,10 +103,11 @@ class Optimizer:
 
 @dataclass(frozen=True)
 class Expectation:
-    kind: str                  # "equal" | "differ"
+    kind: str                  # "equal" | "differ" | "rule"
     runs: tuple[str, ...]
-    param: str = "all"         # "all" | "weight" | "bias": which parameters are compared
+    param: str = "all"         # "all" or one parameter: which parameters are compared
     note: str = ""
+    rule: str = ""             # kind "rule": the rule the run's parameter must follow
 
 
 @dataclass(frozen=True)
@@ -73,8 +121,7 @@ class Case:
     batch: int
     loss: str
     optimizer: Optimizer
-    coeff: float
-    param_attr_coeff: float
+    decay: Decay
     runs: dict[str, tuple[str, ...]]          # framework -> ways
     expectations: tuple[Expectation, ...]
     atol: float | None = None                 # fixed tolerances override the derived ones
@@ -82,6 +129,10 @@ class Case:
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
+
+    def spec(self) -> Spec:
+        return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
+                          bias=self.layer.bias, norm=self.layer.norm, target=self.loss == "mse")
 
 
 class _Table:
@@ -154,6 +205,8 @@ def _number(t: _Table, name: str, default: float | None = None, *, positive: boo
     value = float(value)
     if not math.isfinite(value):
         raise t.error(name, f"must be finite, got {value}")
+    if abs(value) > FLOAT32_MAX:
+        raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got {value}")
     if positive and value <= 0:
         raise t.error(name, f"must be > 0, got {value}")
     if not positive and value < 0:
@@ -185,10 +238,14 @@ def _optimizer(t: _Table) -> Optimizer:
     return Optimizer(name, lr, hyper)
 
 
-def _runs(t: _Table) -> dict[str, tuple[str, ...]]:
+def _runs(t: _Table, optimizer: str) -> dict[str, tuple[str, ...]]:
     runs: dict[str, tuple[str, ...]] = {}
     for fw in FRAMEWORKS:
         ways = t.get(fw, list, default=[])
+        if ways and ONLY_IN.get(optimizer, fw) != fw:
+            raise t.error(fw, f"{fw} has no optimizer {optimizer!r}")
+        if "apply_decay_param_fun" in ways and optimizer != "adamw":
+            raise t.error(fw, "way 'apply_decay_param_fun' needs optimizer 'adamw'")
         for i, way in enumerate(ways):
             if not isinstance(way, str):
                 raise t.error(f"{fw}[{i}]", f"must be a string, got {_kind(way)}")
@@ -204,35 +261,37 @@ def _runs(t: _Table) -> dict[str, tuple[str, ...]]:
     return runs
 
 
-PARAMS = ("all", "weight", "bias")
-
-
-def _expectations(path: str, data: Any, known: set[str], bias: bool) -> tuple[Expectation, ...]:
+def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]) -> tuple[Expectation, ...]:
     if not isinstance(data, list):
         raise CaseError(path, "expect", f"must be an array of tables ([[expect]]), got {_kind(data)}")
     out: list[Expectation] = []
     for i, item in enumerate(data):
         t = _Table(path, f"expect[{i}].", item)
-        kinds = [k for k in ("equal", "differ") if k in item]
+        kinds = [k for k in ("equal", "differ", "rule") if k in item]
         if len(kinds) != 1:
-            raise CaseError(path, f"expect[{i}]", "needs exactly one of 'equal' or 'differ'")
+            raise CaseError(path, f"expect[{i}]", "needs exactly one of 'equal', 'differ' or 'rule'")
         kind = kinds[0]
-        runs = t.get(kind, list, required=True)
-        param = _choice(t, "param", PARAMS, default="all")
-        if param == "bias" and not bias:
-            raise t.error("param", "is 'bias' but the layer has no bias")
+        if kind == "rule":
+            rule = t.get("rule", str, required=True)
+            runs = [t.get("run", str, required=True)]
+            param = _choice(t, "param", params)
+        else:
+            rule = ""
+            runs = t.get(kind, list, required=True)
+            param = _choice(t, "param", ("all",) + params, default="all")
+            if len(runs) < 2:
+                raise t.error(kind, "needs at least two runs")
         note = t.get("note", str, default="")
         t.finish()
-        if len(runs) < 2:
-            raise t.error(kind, "needs at least two runs")
+        key = "run" if kind == "rule" else kind
         for run in runs:
             if not isinstance(run, str):
-                raise t.error(kind, f"must list run names, got {_kind(run)}")
+                raise t.error(key, f"must list run names, got {_kind(run)}")
             if run not in known:
-                raise t.error(kind, f"names run {run!r}, which [runs] does not make")
+                raise t.error(key, f"names run {run!r}, which [runs] does not make")
         if len(set(runs)) != len(runs):
-            raise t.error(kind, "lists a run twice")
-        out.append(Expectation(kind, tuple(runs), param, note))
+            raise t.error(key, "lists a run twice")
+        out.append(Expectation(kind, tuple(runs), param, note, rule))
     _check_consistent(path, out)
     return tuple(out)
 
@@ -248,6 +307,79 @@ def _check_consistent(path: str, expectations: list[Expectation]) -> None:
                     if a < b and (frozenset((a, b)), e.param) in equal_pairs:
                         raise CaseError(path, f"expect[{i}].differ",
                                         f"contradicts an 'equal' expectation for {a} and {b}")
+
+
+def _regularizer(t: _Table, key: str, value: Any) -> Regularizer:
+    """"l2@0.5" or "l1@0.1"."""
+    kind, sep, coeff = value.partition("@") if isinstance(value, str) else ("", "", "")
+    try:
+        c = float(coeff)
+    except ValueError:
+        c = math.nan
+    if not sep or kind not in ("l2", "l1") or not math.isfinite(c) or c < 0:
+        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a finite number >= 0, got {value!r}")
+    return Regularizer(kind, c)
+
+
+def _param_map(t: _Table, name: str, params: tuple[str, ...],
+               default: dict[str, Regularizer]) -> dict[str, Regularizer]:
+    if name not in t.data:
+        t.used.add(name)
+        return default
+    sub = t.table(name)
+    out = {}
+    for p in params:
+        if p in sub.data:
+            out[p] = _regularizer(sub, p, sub.get(p, str))
+    sub.finish()
+    return out
+
+
+def _param_list(t: _Table, key: str, value: Any, params: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise t.error(key, f"must be a non-empty array of parameter names, got {_kind(value)}")
+    for p in value:
+        if p not in params:
+            raise t.error(key, f"unknown parameter {p!r} (this layer has: {', '.join(params)})")
+    return tuple(value)
+
+
+def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ...]:
+    """[[decay.groups]]: params = [...], weight_decay = number | "None" | absent."""
+    if "groups" not in t.data:
+        t.used.add("groups")
+        rest = tuple(p for p in params if p != "weight")
+        return (Group(("weight",), True, coeff),) + ((Group(rest, False),) if rest else ())
+    data = t.get("groups", list)
+    groups, seen = [], []
+    for i, item in enumerate(data):
+        g = _Table(t.path, f"{t.key('groups')}[{i}].", item)
+        members = _param_list(g, "params", g.get("params", list, required=True), params)
+        has = "weight_decay" in item
+        value = g.get("weight_decay", (int, float, str)) if has else None
+        if isinstance(value, str) and value != "None":
+            raise g.error("weight_decay", f"must be a number or \"None\", got {value!r}")
+        if isinstance(value, (int, float)) and not (math.isfinite(value) and value >= 0):
+            raise g.error("weight_decay", f"must be finite and >= 0, got {value}")
+        g.finish()
+        seen += members
+        groups.append(Group(members, has, None if value == "None" else value))
+    if sorted(seen) != sorted(params):
+        raise t.error("groups", f"must list every parameter exactly once ({', '.join(params)})")
+    return tuple(groups)
+
+
+def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
+    coeff = _number(t, "coeff")
+    pa = _number(t, "param_attr_coeff", coeff)
+    param_attr = _param_map(t, "param_attr", params, {"weight": Regularizer("l2", pa)})
+    manual = _param_map(t, "manual", params, {p: Regularizer("l2", coeff) for p in params})
+    groups = _groups(t, params, coeff)
+    decay_params = (_param_list(t, "decay_params", t.get("decay_params", list), params)
+                    if "decay_params" in t.data else ("weight",))
+    t.used.add("decay_params")
+    t.finish()
+    return Decay(coeff, param_attr, manual, groups, decay_params)
 
 
 def load_case(path: str | Path) -> Case:
@@ -272,7 +404,7 @@ def load_case(path: str | Path) -> Case:
     lt = top.table("layer")
     layer = Layer(_int_in(lt, "in_features", 1, MAX_FEATURES),
                   _int_in(lt, "out_features", 1, MAX_FEATURES),
-                  lt.get("bias", bool, default=False))
+                  lt.get("bias", bool, default=False), lt.get("norm", bool, default=False))
     lt.finish()
 
     dt = top.table("data")
@@ -282,14 +414,11 @@ def load_case(path: str | Path) -> Case:
 
     optimizer = _optimizer(top.table("optimizer"))
 
-    ct = top.table("decay")
-    coeff = _number(ct, "coeff")
-    param_attr_coeff = _number(ct, "param_attr_coeff", coeff)
-    ct.finish()
+    decay = _decay(top.table("decay"), layer.params)
 
-    runs = _runs(top.table("runs"))
+    runs = _runs(top.table("runs"), optimizer.name)
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
-    expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.bias)
+    expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None
@@ -298,8 +427,8 @@ def load_case(path: str | Path) -> Case:
     top.finish()
 
     return Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
-                layer=layer, batch=batch, loss=loss, optimizer=optimizer, coeff=coeff,
-                param_attr_coeff=param_attr_coeff, runs=runs, expectations=expectations,
+                layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
+                runs=runs, expectations=expectations,
                 atol=atol, rtol=rtol)
 
 

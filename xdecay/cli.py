@@ -1,14 +1,15 @@
-"""Command line: `xdecay list | compare` (DESIGN.md, CLI contract)."""
+"""Command line: `xdecay list | compare | explain` (DESIGN.md, CLI contract)."""
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
-from .case import FRAMEWORKS, find_cases, load_case
+from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
 from .errors import UsageError
 from . import catalogue
 from .explain import explain
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A terminated xdecay unwinds like Ctrl-C, so its workers are killed on the way out.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         args = _parser().parse_args(argv)
         if args.command == "list":
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _terminated(signum: int, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _list() -> int:
@@ -100,14 +107,18 @@ def _pythons(values: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _steps(steps: int | None) -> None:
+    if steps is not None and not 1 <= steps <= MAX_STEPS:
+        raise UsageError(f"--steps: must be in [1, {MAX_STEPS}], got {steps}")
+
+
 def _tolerance(name: str, value: float | None) -> None:
     if value is not None and not (value >= 0 and value != float("inf")):
         raise UsageError(f"--{name}: must be a finite number >= 0, got {value}")
 
 
 def _compare(args: argparse.Namespace) -> int:
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps: must be >= 1, got {args.steps}")
+    _steps(args.steps)
     _tolerance("atol", args.atol)
     _tolerance("rtol", args.rtol)
     if not args.timeout > 0:
@@ -135,8 +146,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    if args.steps < 1:
-        raise UsageError(f"--steps: must be >= 1, got {args.steps}")
+    _steps(args.steps)
     if not args.timeout > 0:
         raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
     frameworks = _frameworks(args.framework)

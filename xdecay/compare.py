@@ -111,14 +111,10 @@ def compare_pair(a: RunRecord, b: RunRecord, expected: str, tol: Tolerance,
 
 def _flat(r: RunRecord, param: str, deltas: bool) -> np.ndarray:
     """[steps, n] float64: per step the deltas (or the values before the step) of the
-    compared parameters, weight first."""
-    steps = len(r.weights) - 1
-    parts = []
-    if param in ("all", "weight"):
-        parts.append(r.delta_weight() if deltas else r.weights[:-1])
-    if param in ("all", "bias") and r.biases is not None:
-        parts.append(r.delta_bias() if deltas else r.biases[:-1])
-    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(steps, -1) for p in parts], axis=1)
+    compared parameters, in canonical order."""
+    names = list(r.params) if param == "all" else [param]
+    parts = [r.delta(n) if deltas else r.params[n][:-1] for n in names]
+    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(r.steps, -1) for p in parts], axis=1)
 
 
 def _max(x: np.ndarray) -> float:
@@ -131,19 +127,23 @@ def pairs(e: Expectation) -> list[tuple[str, str]]:
     return [(a, b) for i, a in enumerate(e.runs) for b in e.runs[i + 1:]]
 
 
-def below_resolution(case: Case, w0: np.ndarray, steps: int) -> str | None:
-    """Say so when the smallest decay effect lr*c*max|w| cannot be told from rounding.
+def below_resolution(case: Case, baseline: RunRecord, tol: Tolerance) -> str | None:
+    """Say so when the smallest decay effect, lr*c*|w|, cannot be told from rounding.
 
-    The decay must exceed 10x the equality tolerance at the largest weight,
-    otherwise "equal" would be a statement about float32 rounding, not semantics.
+    At every element of the weight, the effect is set against the equality tolerance
+    of that element, taken at the baseline run's real update; the decay must exceed
+    10x the tolerance somewhere, otherwise "equal" would be a statement about float32
+    rounding, not semantics.
     """
-    coeffs = [c for c in (case.coeff, case.param_attr_coeff) if c > 0]
+    coeffs = [c for c in case.decay.coefficients() if c > 0]
     if not coeffs:
         return None
-    w = float(np.max(np.abs(w0)))
-    effect = case.optimizer.lr * min(coeffs) * w
-    resolution = steps * (float(ulp32(w)) + (case.layer.in_features + case.batch + 16) * EPS32 * effect)
-    if effect < 10 * resolution:
-        return (f"decay below float32 resolution: lr*c*max|w| = {effect:.3g} "
-                f"< 10 x tolerance {resolution:.3g}")
+    w = baseline.params["weight"][:-1].astype(np.float64)
+    delta = baseline.delta("weight")
+    effect = case.optimizer.lr * min(coeffs) * np.abs(w)
+    allowed = tol.allowed(np.maximum(np.abs(w), np.abs(w + delta)), delta, delta)
+    ratio = float(np.max(effect / allowed))
+    if ratio < 10:
+        return (f"decay below float32 resolution: lr*c*|w| (c={min(coeffs):g}) is at most "
+                f"{ratio:.3g}x the tolerance, not 10x")
     return None

@@ -31,8 +31,8 @@ def explain_spec(seed: int = SEED) -> Spec:
     """Linear(5 -> 3) with a bias, batch 4, mse against a uniform target."""
     rng = np.random.default_rng(seed)
     bound = 1 / np.sqrt(5)
-    return Spec(rng.uniform(-bound, bound, (3, 5)).astype(np.float32),
-                rng.uniform(-bound, bound, 3).astype(np.float32),
+    return Spec({"weight": rng.uniform(-bound, bound, (3, 5)).astype(np.float32),
+                 "bias": rng.uniform(-bound, bound, 3).astype(np.float32)},
                 rng.uniform(0, 1, (4, 5)).astype(np.float32),
                 rng.uniform(0, 1, (4, 3)).astype(np.float32))
 
@@ -124,8 +124,7 @@ def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: 
 
 
 def _first(r: RunRecord, steps: int) -> RunRecord:
-    return dataclasses.replace(r, weights=r.weights[:steps + 1],
-                               biases=None if r.biases is None else r.biases[:steps + 1])
+    return dataclasses.replace(r, params={n: v[:steps + 1] for n, v in r.params.items()})
 
 
 def _cause(t: RunRecord, p: RunRecord, t_rule: str, p_rule: str, spec: Spec) -> str:

@@ -4,7 +4,9 @@ Replays the run's steps in float64 with the optimizer's reference rule and each
 candidate decay, starting every step from the run's own float32 weights (so a
 step's residual measures that step's rule; the rule's state still accumulates
 on its own). A candidate fits when every element is within the comparison
-tolerance (compare.Tolerance). Coefficients are tried from the values in play
+tolerance (compare.Tolerance), k-fold at step k like a comparison: the weights
+are re-anchored every step, but the optimizer state (momentum, moments) carries
+k steps of the framework's float32 rounding. Coefficients are tried from the values in play
 (the ones given, the optimizer's defaults), then fitted on a log grid.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from .compare import Tolerance
 from .records import RunRecord
-from .reference import RULES, coupled_l2, decoupled_lr, hyper_value, l1, linear_grads, rule_kwargs
+from .reference import RULES, coupled_l2, decoupled_lr, hyper_value, l1, model_grads, rule_kwargs
 from .spec import Spec
 
 # Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
@@ -38,16 +40,15 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     """Infer the decay rule of each parameter of a successful run, replayed with the
     reference rule of its own (framework, class) or with another one."""
     rule = RULES[reference or (run.framework, run.optimizer)]
+    steps = run.steps
+    grads = [model_grads({n: v[k] for n, v in run.params.items()}, spec.x, spec.target, loss)
+             for k in range(steps)]
     out = []
-    grads = [linear_grads(w, None if run.biases is None else run.biases[k], spec.x, spec.target, loss)
-             for k, w in enumerate(run.weights[:-1])]
-    for param, index, snaps in (("weight", 0, run.weights), ("bias", 1, run.biases)):
-        if snaps is None:
-            continue
+    for index, (param, snaps) in enumerate(run.params.items()):
+        # Per-group hyper-parameters (torch groups): the weight is in the first group.
         hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
-        g = [gr[index] for gr in grads]
-        out.append(_infer_param(run.framework, param, rule, hyper, snaps, g, spec,
-                                _candidates(coeffs, hyper)))
+        out.append(_infer_param(run.framework, param, rule, hyper, snaps, [g[param] for g in grads],
+                                spec, _candidates(coeffs, hyper)))
     return out
 
 
@@ -118,8 +119,8 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
             g = l1(w, g, coeff["l1"])
         with np.errstate(all="ignore"):
             w_new = rule(w, g, state, k + 1, **args)
-        if "decoupled_lr" in coeff:
-            w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+            if "decoupled_lr" in coeff:
+                w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
         predicted.append(w_new)
     predicted = np.stack(predicted)
     before, after = actual[:-1], actual[1:]

@@ -5,6 +5,7 @@ transposed, so everything outside speaks the canonical [out, in].
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import warnings
@@ -12,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .case import Decay, Regularizer
 from .records import ExplainItem, ExplainJob, Job, RunRecord
-from .spec import Spec
+from .spec import LAYER_NORM_EPS, Spec
 
 FRAMEWORK = "paddle"
 
@@ -44,99 +46,167 @@ def version() -> str:
     return paddle.__version__
 
 
+class Model(paddle.nn.Layer):
+    """Linear, then optionally LayerNorm; parameters by canonical name, ParamAttr per name."""
+
+    def __init__(self, spec: Spec, attrs: dict[str, Any] | None = None):
+        super().__init__()
+        attrs = attrs or {}
+        out_f, in_f = spec.params["weight"].shape
+        has_bias = "bias" in spec.params
+        self.linear = paddle.nn.Linear(in_f, out_f, weight_attr=attrs.get("weight"),
+                                       bias_attr=attrs.get("bias") if has_bias else False)
+        self.norm = (paddle.nn.LayerNorm(out_f, epsilon=LAYER_NORM_EPS,
+                                         weight_attr=attrs.get("norm_gain"),
+                                         bias_attr=attrs.get("norm_bias"))
+                     if spec.has_norm else None)
+        for name, p in self.named().items():
+            p.set_value(_to_paddle(name, spec.params[name]))
+
+    def named(self) -> dict[str, Any]:
+        out = {"weight": self.linear.weight}
+        if self.linear.bias is not None:
+            out["bias"] = self.linear.bias
+        if self.norm is not None:
+            out.update(norm_gain=self.norm.weight, norm_bias=self.norm.bias)
+        return out
+
+    def forward(self, x):
+        y = self.linear(x)
+        return y if self.norm is None else self.norm(y)
+
+
+def _to_paddle(name: str, value: np.ndarray) -> np.ndarray:
+    return value.T.copy() if name == "weight" else value     # paddle's weight is [in, out]
+
+
+def _canonical(name: str, value: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(value.T) if name == "weight" else value.copy()
+
+
+@contextlib.contextmanager
+def _captured_logs():
+    """Collect what paddle logs (its precedence notes go to the root logger at INFO)."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(f"{record.levelname}: {record.getMessage()}")
+
+    root, handler = logging.getLogger(), Collect(logging.INFO)
+    saved = (list(root.handlers), root.level)
+    root.handlers[:] = [handler]      # paddle's own stderr handler stays silent meanwhile
+    root.setLevel(logging.INFO)
+    try:
+        yield messages
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
+           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0
+           ) -> dict[str, np.ndarray]:
+    """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout."""
+    params = model.named()
+    x = paddle.to_tensor(spec.x)
+    target = None if spec.target is None else paddle.to_tensor(spec.target)
+    snaps = {n: [_canonical(n, p.numpy())] for n, p in params.items()}
+    for _ in range(steps):
+        optimizer.clear_grad()
+        out = model(x)
+        loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target) ** 2)
+        if manual:
+            for name, reg in decay.manual.items():
+                p = params[name]
+                loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                               else reg.coeff * p.abs().sum())
+        loss.backward()
+        if decoupled_lr:
+            # No decoupled option in SGD/Momentum: decay as its own step, before
+            # the update, from the old weights (as AdamW does).
+            with paddle.no_grad():
+                for p in params.values():
+                    p.set_value(p * (1.0 - decoupled_lr * decay.coeff))
+        optimizer.step()
+        for n, p in params.items():
+            snaps[n].append(_canonical(n, p.numpy()))
+    return {n: np.stack(v) for n, v in snaps.items()}
+
+
 def run_job(job: Job) -> list[RunRecord]:
     return [_run_way(job, way) for way in job.ways]
 
 
-def _layer(spec: Spec, weight_attr=None):
-    out_f, in_f = spec.weight.shape
-    layer = paddle.nn.Linear(in_f, out_f, weight_attr=weight_attr,
-                             bias_attr=None if spec.bias is not None else False)
-    layer.weight.set_value(spec.weight.T.copy())
-    if spec.bias is not None:
-        layer.bias.set_value(spec.bias)
-    return layer
-
-
-def _train(layer, optimizer, spec: Spec, loss_kind: str, steps: int, manual_coeff: float = 0.0,
-           decoupled_coeff: float = 0.0, lr: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Run the steps; return float32 snapshots [steps + 1, ...], canonical layout."""
-    params = layer.parameters()
-    x = paddle.to_tensor(spec.x)
-    target = None if spec.target is None else paddle.to_tensor(spec.target)
-    weights, biases = [_weight(layer)], [_bias(layer)]
-    for _ in range(steps):
-        optimizer.clear_grad()
-        out = layer(x)
-        loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target) ** 2)
-        if manual_coeff:
-            loss = loss + 0.5 * manual_coeff * paddle.add_n([(p ** 2).sum() for p in params])
-        loss.backward()
-        if decoupled_coeff:
-            # No decoupled option in SGD/Momentum: decay as its own step, before
-            # the update, from the old weights (as AdamW does).
-            with paddle.no_grad():
-                for p in params:
-                    p.set_value(p * (1.0 - lr * decoupled_coeff))
-        optimizer.step()
-        weights.append(_weight(layer))
-        biases.append(_bias(layer))
-    return np.stack(weights), None if layer.bias is None else np.stack(biases)
+def _regularizer(reg: Regularizer):
+    return (L2Decay if reg.kind == "l2" else L1Decay)(reg.coeff)
 
 
 def _run_way(job: Job, way: str) -> RunRecord:
-    weight_attr = None
-    if way in ("param_attr", "param_attr+weight_decay"):
-        weight_attr = paddle.ParamAttr(regularizer=L2Decay(job.param_attr_coeff))
-    # A fresh layer per way: a regularizer set on one layer must not reach another run.
-    layer = _layer(job.spec, weight_attr)
-    try:
-        optimizer = _optimizer(job, way, layer.parameters())
-    except Exception as exc:  # a framework refusing a way is a finding, not a crash
-        return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}")
-    explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
-    weights, biases = _train(layer, optimizer, job.spec, job.loss, job.steps,
-                             manual_coeff=job.coeff if way == "manual" else 0.0,
-                             decoupled_coeff=job.coeff if explicit else 0.0, lr=job.lr)
-    return RunRecord(FRAMEWORK, way, weights, biases)
+    attrs = {}
+    if way.startswith("param_attr"):
+        attrs = {n: paddle.ParamAttr(regularizer=_regularizer(r)) for n, r in job.decay.param_attr.items()}
+    # A fresh model per way: state set on one layer's parameters must not reach another run.
+    model = Model(job.spec, attrs)
+    with _captured_logs() as logs:
+        try:
+            if way == "after_groups":
+                # Does building an optimizer change the parameters for a later one?
+                _optimizer(job, _groups(job.decay, model.named()))
+            params, wd = _arguments(job, way, model)
+            decay_names = ({model.named()[n].name for n in job.decay.decay_params}
+                           if way == "apply_decay_param_fun" else None)
+            optimizer = _optimizer(job, params, wd, way == "decoupled", decay_names)
+            explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
+            snaps = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
+                           manual=way == "manual", decoupled_lr=job.lr if explicit else 0.0)
+        except Exception as exc:  # a framework refusing a way is a finding, not a crash
+            return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}", logs=logs)
+    return RunRecord(FRAMEWORK, way, snaps, logs=logs)
 
 
-def _weight(layer) -> np.ndarray:
-    return np.ascontiguousarray(layer.weight.numpy().T)
+def _arguments(job: Job, way: str, model: Model) -> tuple[Any, Any]:
+    """(parameters or groups, the optimizer's weight_decay argument or None) for a way."""
+    named = model.named()
+    c = job.coeff
+    if way in ("groups", "param_attr+groups"):
+        return _groups(job.decay, named), None
+    decay = {"weight_decay": c, "param_attr+weight_decay": c, "l2decay": L2Decay(c),
+             "param_attr+l2decay": L2Decay(c), "l1decay": L1Decay(c), "param_attr+l1decay": L1Decay(c),
+             "apply_decay_param_fun": c}.get(way)
+    if way == "decoupled" and job.optimizer in ("adam", "adamw"):
+        decay = c
+    # AdamW's (and Lamb's) default decay is 0.01, so "no decay" is said explicitly.
+    if decay is None and job.optimizer in ("adamw", "lamb"):
+        decay = 0.0
+    return list(named.values()), decay
 
 
-def _bias(layer) -> np.ndarray | None:
-    return None if layer.bias is None else layer.bias.numpy().copy()
+def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
+    """Groups as users write them: a group without the key gets the optimizer's setting."""
+    return [{"params": [named[n] for n in g.params],
+             **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
 
 
-def _decay_argument(job: Job, way: str):
-    """The optimizer's weight_decay argument for a way."""
-    if way in ("weight_decay", "param_attr+weight_decay"):
-        return job.coeff
-    if way == "l2decay":
-        return L2Decay(job.coeff)
-    if way == "l1decay":
-        return L1Decay(job.coeff)
-    # AdamW's default weight_decay is 0.01, so "no decay" must be said explicitly.
-    return 0.0 if job.optimizer == "adamw" else None
-
-
-def _optimizer(job: Job, way: str, params):
+def _optimizer(job: Job, params: Any, weight_decay: Any = None, decoupled: bool = False,
+               decay_names: set[str] | None = None):
     h, lr = job.hyper, job.lr
-    wd = _decay_argument(job, way)
+    wd = {} if weight_decay is None else {"weight_decay": weight_decay}
     if job.optimizer == "sgd":
-        return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=wd)
+        return paddle.optimizer.SGD(learning_rate=lr, parameters=params, **wd)
     if job.optimizer == "momentum":
         return paddle.optimizer.Momentum(learning_rate=lr, momentum=h["momentum"],
-                                         use_nesterov=h["nesterov"], parameters=params,
-                                         weight_decay=wd)
-    adam_args = dict(learning_rate=lr, beta1=h["beta1"], beta2=h["beta2"], epsilon=h["eps"],
-                     parameters=params)
-    if way == "decoupled":
-        return paddle.optimizer.AdamW(weight_decay=job.coeff, **adam_args)
-    if job.optimizer == "adam":
-        return paddle.optimizer.Adam(weight_decay=wd, **adam_args)
-    return paddle.optimizer.AdamW(weight_decay=wd, **adam_args)
+                                         use_nesterov=h["nesterov"], parameters=params, **wd)
+    adam = dict(learning_rate=lr, beta1=h["beta1"], beta2=h["beta2"], epsilon=h["eps"],
+                parameters=params)
+    if job.optimizer == "lamb":
+        return paddle.optimizer.Lamb(**adam, **({} if weight_decay is None
+                                                else {"lamb_weight_decay": weight_decay}))
+    if job.optimizer == "adam" and not decoupled:
+        return paddle.optimizer.Adam(**adam, **wd)
+    decay_fun = {} if decay_names is None else {
+        "apply_decay_param_fun": lambda name: name in decay_names}
+    return paddle.optimizer.AdamW(**adam, **wd, **decay_fun)
 
 
 # ---------------------------------------------------------------- explain: any optimizer class
@@ -164,7 +234,9 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     (NATIVE_WAYS; "groups": weight group with weight_decay=coeff, bias group without it)."""
     spec, coeff, param_attr_coeff = job.spec, job.coeff, job.param_attr_coeff
     decay, with_attr = NATIVE_WAYS[item.way]
-    layer = _layer(spec, paddle.ParamAttr(regularizer=L2Decay(param_attr_coeff)) if with_attr else None)
+    model = Model(spec, {"weight": paddle.ParamAttr(regularizer=L2Decay(param_attr_coeff))}
+                  if with_attr else None)
+    named = model.named()
     cls = getattr(paddle.optimizer, item.optimizer)
     kwargs: dict[str, Any] = dict(item.options)
     decay_arg = DECAY_ARG.get(item.optimizer, "weight_decay")
@@ -172,13 +244,14 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     # "param_attr" means the ParamAttr alone: a class without a decay argument gets none.
     if decay is not None and (takes_decay or item.way != "param_attr"):
         kwargs[decay_arg] = decay(coeff)
-    params: Any = layer.parameters()
+    params: Any = list(named.values())
     if item.way == "groups":
-        params = [{"params": [layer.weight], decay_arg: coeff}, {"params": [layer.bias]}]
+        params = [{"params": [named["weight"]], decay_arg: coeff},
+                  {"params": [p for n, p in named.items() if n != "weight"]}]
     options = {k: _plain(v) for k, v in kwargs.items()}
     if kwargs.get("apply_decay_param_fun") == "weight":
         # Decay the weight only, by parameter name, as users exclude biases.
-        kwargs["apply_decay_param_fun"] = lambda name, _w=layer.weight.name: name == _w
+        kwargs["apply_decay_param_fun"] = lambda name, _w=named["weight"].name: name == _w
         options["apply_decay_param_fun"] = "lambda name: name == weight.name"
     if with_attr:
         options["weight_attr"] = f"ParamAttr(regularizer=L2Decay({param_attr_coeff}))"
@@ -188,7 +261,7 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
                        options=options, hyper=[_effective(cls, kwargs)])
     try:
         optimizer = cls(parameters=params, **kwargs)
-        record.weights, record.biases = _train(layer, optimizer, spec, job.loss, job.steps)
+        record.params = _train(model, optimizer, spec, job.loss, job.steps)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record

@@ -8,11 +8,23 @@ from .case import FRAMEWORKS, Case
 from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
 from .infer import infer_run
 from .records import Job, RunRecord
-from .spec import build_spec
 from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_in_process, run_workers
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """A rule expectation: the rule inferred for a run's parameter against the claimed one."""
+    run: str
+    param: str
+    expected: str
+    got: str
+
+    @property
+    def ok(self) -> bool:
+        return self.got == self.expected
 
 
 @dataclass
@@ -26,6 +38,7 @@ class CaseResult:
     framework_errors: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     rules: list[tuple[str, str, str]] = field(default_factory=list)     # (run, param, rule)
+    rule_checks: list[RuleCheck] = field(default_factory=list)
 
     @property
     def failed_runs(self) -> list[RunRecord]:
@@ -34,7 +47,7 @@ class CaseResult:
     @property
     def ok(self) -> bool:
         return (not self.framework_errors and not self.failed_runs and not self.warnings
-                and all(c.ok for c in self.comparisons))
+                and all(c.ok for c in self.comparisons) and all(c.ok for c in self.rule_checks))
 
     @property
     def exit_code(self) -> int:
@@ -78,21 +91,34 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                                           if r.error and case.runs.get(fw)})
     by_name = {r.name: r for r in runs}
     for e in case.expectations:
+        if e.kind == "rule":
+            continue
         for a, b in pairs(e):
             why = _unavailable(a, by_name, done) or _unavailable(b, by_name, done)
             if why:
                 result.skipped.append((a, b, why))
             else:
                 result.comparisons.append(compare_pair(by_name[a], by_name[b], e.kind, tol, e.param))
-    spec = build_spec(case)
+    spec = case.spec()
     for r in result.runs:
         if r.error is None:
             native = native_run(case, r)
             result.rules += [(r.name, i.param, i.rule) for i in
-                             infer_run(native, spec, case.loss, (case.coeff, case.param_attr_coeff))]
-    start = case_start(runs)
-    if start is not None:
-        warning = below_resolution(case, start, steps)
+                             infer_run(native, spec, case.loss, case.decay.coefficients())]
+    inferred = {(run, param): rule for run, param, rule in result.rules}
+    for e in case.expectations:
+        if e.kind == "rule":
+            (run,) = e.runs
+            why = _unavailable(run, by_name, done)
+            if why:
+                result.skipped.append((run, e.param, why))
+            else:
+                result.rule_checks.append(RuleCheck(run, e.param, e.rule, inferred[(run, e.param)]))
+    good = [r for r in result.runs if r.error is None]
+    if good:
+        # The update without decay sets the tolerance scale; any run will do if none is "none".
+        baseline = next((r for r in good if r.way == "none"), good[0])
+        warning = below_resolution(case, baseline, tol)
         if warning:
             result.warnings.append(warning)
     return result
@@ -129,11 +155,3 @@ def _unavailable(name: str, by_name: dict[str, RunRecord], done: dict[str, Frame
     if by_name[name].error:
         return f"{name} failed"
     return ""
-
-
-def case_start(runs: list[RunRecord]):
-    """The initial weights (identical in every run by construction)."""
-    for r in runs:
-        if r.weights is not None:
-            return r.weights[0]
-    return None

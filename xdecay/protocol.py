@@ -12,19 +12,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .case import Decay, Group, Regularizer
 from .records import ExplainItem, ExplainJob, Job, RunRecord
-from .spec import Spec
-
-
-SPEC_ARRAYS = ("weight", "bias", "x", "target")
+from .spec import PARAMS, Spec
 
 
 def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:
-    return {f"{prefix}/{n}": getattr(spec, n) for n in SPEC_ARRAYS if getattr(spec, n) is not None}
+    arrays = {f"{prefix}/params/{n}": v for n, v in spec.params.items()}
+    arrays[f"{prefix}/x"] = spec.x
+    if spec.target is not None:
+        arrays[f"{prefix}/target"] = spec.target
+    return arrays
 
 
 def _read_spec(data, prefix: str) -> Spec:
-    return Spec(**{n: data[f"{prefix}/{n}"] if f"{prefix}/{n}" in data else None for n in SPEC_ARRAYS})
+    params = {n: data[f"{prefix}/params/{n}"] for n in PARAMS if f"{prefix}/params/{n}" in data}
+    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"))
 
 
 def write_request(path: Path, request: list[Job] | ExplainJob) -> None:
@@ -37,7 +40,7 @@ def write_request(path: Path, request: list[Job] | ExplainJob) -> None:
     else:
         meta = {"kind": "compare", "jobs": [
             {"case": job.case, "optimizer": job.optimizer, "lr": job.lr, "hyper": job.hyper,
-             "coeff": job.coeff, "param_attr_coeff": job.param_attr_coeff, "loss": job.loss,
+             "decay": dataclasses.asdict(job.decay), "loss": job.loss,
              "steps": job.steps, "ways": list(job.ways)} for job in request]}
         arrays = {k: v for i, job in enumerate(request) for k, v in _spec_arrays(str(i), job.spec).items()}
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -52,7 +55,7 @@ def read_request(path: Path) -> list[Job] | ExplainJob:
                               param_attr_coeff=meta["param_attr_coeff"],
                               items=tuple(ExplainItem(**i) for i in meta["items"]))
         return [Job(case=m["case"], optimizer=m["optimizer"], lr=m["lr"], hyper=m["hyper"],
-                    coeff=m["coeff"], param_attr_coeff=m["param_attr_coeff"], loss=m["loss"],
+                    decay=_decay(m["decay"]), loss=m["loss"],
                     steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i)))
                 for i, m in enumerate(meta["jobs"])]
 
@@ -60,16 +63,14 @@ def read_request(path: Path) -> list[Job] | ExplainJob:
 def write_result(path: Path, framework: str, version: str,
                  records: list[list[RunRecord]]) -> None:
     meta = {"framework": framework, "version": version,
-            "runs": [[{"way": r.way, "error": r.error, "optimizer": r.optimizer,
+            "runs": [[{"way": r.way, "error": r.error, "logs": r.logs, "optimizer": r.optimizer,
                        "variant": r.variant, "options": r.options, "hyper": r.hyper}
                       for r in job] for job in records]}
     arrays = {}
     for i, job in enumerate(records):
         for k, r in enumerate(job):
-            if r.weights is not None:
-                arrays[f"{i}/{k}/weights"] = r.weights
-            if r.biases is not None:
-                arrays[f"{i}/{k}/biases"] = r.biases
+            for name, value in r.params.items():
+                arrays[f"{i}/{k}/{name}"] = value
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
 
 
@@ -77,11 +78,19 @@ def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         framework = meta["framework"]
-        records = [[RunRecord(framework, r["way"], _get(data, f"{i}/{k}/weights"),
-                              _get(data, f"{i}/{k}/biases"), r["error"], r["optimizer"],
-                              r["variant"], r["options"], r["hyper"])
+        records = [[RunRecord(framework, r["way"],
+                              {n: data[f"{i}/{k}/{n}"] for n in PARAMS if f"{i}/{k}/{n}" in data},
+                              r["error"], r["logs"], r["optimizer"], r["variant"], r["options"],
+                              r["hyper"])
                     for k, r in enumerate(job)] for i, job in enumerate(meta["runs"])]
     return framework, meta["version"], records
+
+
+def _decay(d: dict) -> Decay:
+    return Decay(d["coeff"], {n: Regularizer(**r) for n, r in d["param_attr"].items()},
+                 {n: Regularizer(**r) for n, r in d["manual"].items()},
+                 tuple(Group(tuple(g["params"]), g["has_decay"], g["weight_decay"]) for g in d["groups"]),
+                 tuple(d["decay_params"]))
 
 
 def _get(data, key: str) -> np.ndarray | None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .case import Case
-from .spec import Spec, build_spec
+from .case import Case, Decay
+from .spec import Spec
 
 
 @dataclass(frozen=True)
@@ -17,20 +17,22 @@ class Job:
     optimizer: str
     lr: float
     hyper: dict[str, Any]
-    coeff: float
-    param_attr_coeff: float
+    decay: Decay
     loss: str
     steps: int
     ways: tuple[str, ...]
     spec: Spec
 
+    @property
+    def coeff(self) -> float:
+        return self.decay.coeff
+
     @classmethod
     def from_case(cls, case: Case, framework: str, steps: int | None = None) -> Job:
         return cls(case=case.name, optimizer=case.optimizer.name, lr=case.optimizer.lr,
-                   hyper=dict(case.optimizer.hyper), coeff=case.coeff,
-                   param_attr_coeff=case.param_attr_coeff, loss=case.loss,
+                   hyper=dict(case.optimizer.hyper), decay=case.decay, loss=case.loss,
                    steps=steps or case.steps, ways=case.runs.get(framework, ()),
-                   spec=build_spec(case))
+                   spec=case.spec())
 
 
 @dataclass(frozen=True)
@@ -55,17 +57,17 @@ class ExplainJob:
 
 @dataclass
 class RunRecord:
-    """One (framework, way) run: float32 parameter snapshots, canonical layout.
+    """One (framework, way) run: float32 parameter snapshots, canonical names and layout.
 
-    weights[k] is the weight [out, in] after k steps (weights[0] the start), so
-    delta_weight of step k is weights[k] - weights[k-1]. An error replaces the
-    snapshots when the framework refused or failed this way.
+    params[name][k] is the parameter after k steps ([0] the start), so its delta of
+    step k is params[name][k] - params[name][k-1]. An error replaces the snapshots
+    when the framework refused or failed this way.
     """
     framework: str
     way: str
-    weights: np.ndarray | None = None     # float32 [steps + 1, out, in]
-    biases: np.ndarray | None = None      # float32 [steps + 1, out]
+    params: dict[str, np.ndarray] = field(default_factory=dict)   # float32 [steps + 1, ...]
     error: str | None = None
+    logs: list[str] = field(default_factory=list)     # what the framework logged meanwhile
     # explain runs only: the class, the arguments given, and the hyper-parameters the
     # optimizer ended up with per parameter group (defaults filled in).
     optimizer: str = ""
@@ -77,9 +79,10 @@ class RunRecord:
     def name(self) -> str:
         return f"{self.framework}:{self.way}"
 
-    def delta_weight(self) -> np.ndarray:
-        """Per-step deltas in float64 (exact: both snapshots are float32)."""
-        return np.diff(self.weights.astype(np.float64), axis=0)
+    @property
+    def steps(self) -> int:
+        return len(self.params["weight"]) - 1
 
-    def delta_bias(self) -> np.ndarray | None:
-        return None if self.biases is None else np.diff(self.biases.astype(np.float64), axis=0)
+    def delta(self, param: str) -> np.ndarray:
+        """Per-step deltas in float64 (exact: both snapshots are float32)."""
+        return np.diff(self.params[param].astype(np.float64), axis=0)

@@ -506,14 +506,37 @@ def rule_kwargs(framework: str, rule: Rule, hyper: dict[str, Any]) -> dict[str, 
             for k, v in given.items() if k in names}
 
 
-def linear_grads(w: np.ndarray, b: np.ndarray | None, x: np.ndarray, target: np.ndarray | None,
-                 loss: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Float64 gradients of the loss of y = x @ w.T + b; w is [out, in].
+def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,
+                loss: str, norm_eps: float = 1e-5) -> dict[str, np.ndarray]:
+    """Float64 gradients of the loss of y = x @ weight.T + bias, optionally followed by
+    z = LayerNorm(y) * norm_gain + norm_bias (biased variance, eps inside the sqrt).
 
-    mean: L = mean(y)             -> dL/dy = 1/(batch*out)
-    mse:  L = mean((y - target)^2) -> dL/dy = 2*(y - target)/(batch*out)
+    mean: L = mean(out)              -> dL/dout = 1/out.size
+    mse:  L = mean((out - target)^2) -> dL/dout = 2*(out - target)/out.size
+    LayerNorm backward, with yh = (y - mean)/s, s = sqrt(var + eps), n features:
+      d norm_gain = sum_batch(dz * yh), d norm_bias = sum_batch(dz),
+      dy = (dyh - mean(dyh) - yh*mean(dyh*yh)) / s, dyh = dz * norm_gain
     """
-    w, x = np.asarray(w, np.float64), np.asarray(x, np.float64)
-    y = x @ w.T + (0.0 if b is None else np.asarray(b, np.float64))
-    dy = (np.full_like(y, 1.0) if loss == "mean" else 2.0 * (y - target)) / y.size
-    return dy.T @ x, None if b is None else dy.sum(axis=0)
+    p = {n: np.asarray(v, np.float64) for n, v in params.items()}
+    x = np.asarray(x, np.float64)
+    y = x @ p["weight"].T + p.get("bias", 0.0)
+    norm = "norm_gain" in p
+    if norm:
+        s = np.sqrt(y.var(axis=1, keepdims=True) + norm_eps)
+        yh = (y - y.mean(axis=1, keepdims=True)) / s
+        out = yh * p["norm_gain"] + p["norm_bias"]
+    else:
+        out = y
+    dout = (np.ones_like(out) if loss == "mean" else 2.0 * (out - target)) / out.size
+    grads = {}
+    if norm:
+        grads["norm_gain"] = (dout * yh).sum(axis=0)
+        grads["norm_bias"] = dout.sum(axis=0)
+        dyh = dout * p["norm_gain"]
+        dy = (dyh - dyh.mean(axis=1, keepdims=True) - yh * (dyh * yh).mean(axis=1, keepdims=True)) / s
+    else:
+        dy = dout
+    grads["weight"] = dy.T @ x
+    if "bias" in p:
+        grads["bias"] = dy.sum(axis=0)
+    return grads

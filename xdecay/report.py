@@ -12,6 +12,7 @@ from . import __version__
 from .compare import Comparison
 from .pipeline import CaseResult, Outcome
 from .records import RunRecord
+from .setups import describe
 
 MAX_SHOWN = 8          # rows/columns of a matrix shown in text; JSON always has all
 WIDTH = 120            # terminal width the side-by-side blocks wrap at
@@ -27,14 +28,16 @@ def _shown_steps(steps: int) -> list[int]:
 
 
 def _verdict(r: CaseResult) -> str:
-    failed = [c for c in r.comparisons if not c.ok]
     if r.framework_errors or r.failed_runs:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"ERROR: could not run {', '.join(names)}"
+    checks = len(r.comparisons) + len(r.rule_checks)
+    failed = sum(not c.ok for c in r.comparisons) + sum(not c.ok for c in r.rule_checks)
+    skipped = f"; {len(r.skipped)} skipped" if r.skipped else ""
     if failed or r.warnings:
-        parts = [f"{len(failed)} of {len(r.comparisons)} comparisons fail"] + r.warnings
-        return "MISMATCH: " + "; ".join(parts)
-    return f"OK: all {len(r.comparisons)} comparisons hold"
+        parts = ([f"{failed} of {checks} expectations fail"] if failed else []) + r.warnings
+        return "MISMATCH: " + "; ".join(parts) + skipped
+    return f"OK: all {checks} expectations hold{skipped}"
 
 
 def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
@@ -45,8 +48,7 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
             f"{c.path} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
-            f"{', ' + hyper if hyper else ''}) | coeff {c.coeff}"
-            + (f" | param_attr coeff {c.param_attr_coeff}" if c.param_attr_coeff != c.coeff else "")
+            f"{', ' + hyper if hyper else ''}) | coeff {c.decay.coeff}"
             + f" | steps {r.steps} | {frameworks}"]
 
 
@@ -88,7 +90,19 @@ def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
 
 
 def _params(r: CaseResult) -> list[str]:
-    return ["weight", "bias"] if r.case.layer.bias else ["weight"]
+    return list(r.case.layer.params)
+
+
+def _setup_rows(r: CaseResult) -> list[list[str]]:
+    """run, its setup in words, each parameter's rule, and the runs it equals."""
+    rules = {(run, p): rule for run, p, rule in r.rules}
+    equals: dict[str, set[str]] = {}
+    for c in r.comparisons:
+        if c.expected == "equal" and c.ok and c.param == "all":
+            equals.setdefault(c.a, set()).add(c.b)
+            equals.setdefault(c.b, set()).add(c.a)
+    return [[x.name, describe(r.case, x.framework, x.way), *(rules.get((x.name, p), "") for p in _params(r)),
+             ", ".join(sorted(equals.get(x.name, ())))] for x in r.runs if x.error is None]
 
 
 def _rule_rows(r: CaseResult) -> list[list[str]]:
@@ -110,17 +124,19 @@ def table(outcome: Outcome) -> str:
         good = [x for x in r.runs if x.error is None]
         out_f, in_f = r.case.layer.out_features, r.case.layer.in_features
         for k in _shown_steps(r.steps) if good else []:
-            out += ["", f"delta_weight = w_after - w_before, step {k + 1} of {r.steps}, "
-                        f"canonical layout [out={out_f}, in={in_f}] (paddle's [in, out] transposed)"]
-            out += _side_by_side([_matrix_block(x.name, x.delta_weight()[k]) for x in good])
-            if r.case.layer.bias:
-                out += ["", f"delta_bias, step {k + 1} of {r.steps} [out={out_f}]"]
-                out += _side_by_side([_matrix_block(x.name, x.delta_bias()[k]) for x in good])
+            for param in r.case.layer.params:
+                shape = (f"canonical layout [out={out_f}, in={in_f}] (paddle's [in, out] transposed)"
+                         if param == "weight" else f"[{out_f}]")
+                out += ["", f"delta_{param} = after - before, step {k + 1} of {r.steps}, {shape}"]
+                out += _side_by_side([_matrix_block(x.name, x.delta(param)[k]) for x in good])
         if r.steps > SHOWN_STEPS and good:
             out.append(f"(steps 2..{r.steps - 1} omitted here; --format json has every step)")
         if r.rules:
             out += ["", "rule each run follows (inferred by replaying its steps with the float64 reference)"]
             out.append(tabulate(_rule_rows(r), ["run", *_params(r)], disable_numparse=True))
+        out += [f"{c.run} {c.param}: rule {c.got}, expected {c.expected}: "
+                f"{'ok' if c.ok else 'FAIL'}" for c in r.rule_checks]
+        out += [f"{x.name} logged: {line}" for x in good for line in x.logs]
         out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}"]
         if r.comparisons:
             out.append(tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS,
@@ -150,16 +166,28 @@ def markdown(outcome: Outcome) -> str:
         out += [f"- **{x.name}**: error: {_md_escape(x.error)}" for x in r.failed_runs]
         good = [x for x in r.runs if x.error is None]
         for k in _shown_steps(r.steps) if good else []:
-            out += [f"### delta_weight, step {k + 1} of {r.steps}", "",
-                    "Canonical layout [out, in]; paddle's [in, out] weight is transposed. "
-                    "One row per element, one column per run.", ""]
+            out += [f"### Deltas, step {k + 1} of {r.steps}", "",
+                    "after − before per element, one column per run; weight in the canonical "
+                    "layout [out, in] (paddle's [in, out] weight is transposed).", ""]
             out.append(_element_table(good, k))
             out.append("")
         if r.rules:
-            out += ["### Rules", "", "What each run did to the update, inferred by replaying its steps "
-                    "with the float64 reference.", "",
-                    tabulate(_rule_rows(r), ["run", *_params(r)], tablefmt="github",
+            out += ["### What each parameter got", "",
+                    "Each run's setup, the rule each parameter followed (inferred by replaying the "
+                    "run's steps with the float64 reference), and the runs it equals within "
+                    "tolerance in another framework or as a manual loss term.", "",
+                    tabulate([[_md_escape(c) for c in row] for row in _setup_rows(r)],
+                             ["run", "setup", *_params(r), "equals"], tablefmt="github",
                              disable_numparse=True), ""]
+        if r.rule_checks:
+            out += [tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got),
+                               "ok" if c.ok else "FAIL"] for c in r.rule_checks],
+                             ["run", "param", "expected rule", "inferred", "verdict"],
+                             tablefmt="github", disable_numparse=True), ""]
+        logs = [(x.name, line) for x in good for line in x.logs]
+        if logs:
+            out += ["What the framework logged meanwhile:", ""]
+            out += [f"- `{name}`: {_md_escape(line)}" for name, line in logs] + [""]
         out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", ""]
         if r.comparisons:
             out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
@@ -171,12 +199,12 @@ def markdown(outcome: Outcome) -> str:
 
 
 def _element_table(runs: list[RunRecord], k: int) -> str:
-    dw = [x.delta_weight()[k] for x in runs]
-    db = [x.delta_bias()[k] if x.biases is not None else None for x in runs]
-    out_f, in_f = dw[0].shape
-    rows = [[f"w[{o},{i}]"] + [_num(d[o, i]) for d in dw] for o in range(out_f) for i in range(in_f)]
-    if db[0] is not None:
-        rows += [[f"b[{o}]"] + [_num(d[o]) for d in db] for o in range(out_f)]
+    rows = []
+    for param in runs[0].params:
+        deltas = [x.delta(param)[k] for x in runs]
+        for index in np.ndindex(deltas[0].shape):
+            label = f"{param}[{','.join(map(str, index))}]"
+            rows.append([label] + [_num(d[index]) for d in deltas])
     return tabulate(rows, ["element"] + [x.name for x in runs], tablefmt="github",
                     disable_numparse=True)
 
@@ -193,7 +221,7 @@ def _array(a: np.ndarray | None) -> Any:
         return None
     if np.isfinite(a).all():
         return a.tolist()
-    return np.vectorize(_finite_or_str, otypes=[object])(a).tolist()
+    return np.vectorize(finite_or_str, otypes=[object])(a).tolist()
 
 
 def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
@@ -203,10 +231,14 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
         if x.error is not None:
             run.update(steps=[], error=x.error)
         else:
-            dw, db = x.delta_weight(), x.delta_bias()
-            run["steps"] = [{"delta_weight": _array(dw[k]),
-                             "delta_bias": None if db is None else _array(db[k])}
-                            for k in range(len(dw))]
+            deltas = {p: x.delta(p) for p in x.params}
+            run["steps"] = [{"delta_weight": _array(deltas["weight"][k]),
+                             "delta_bias": _array(deltas["bias"][k]) if "bias" in deltas else None,
+                             **{f"delta_{p}": _array(d[k]) for p, d in deltas.items()
+                                if p not in ("weight", "bias")}}
+                            for k in range(x.steps)]
+        if x.logs:
+            run["logs"] = x.logs
         runs.append(run)
     comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": finite_or_str(c.max_abs),
                     "max_rel": finite_or_str(c.max_rel), "max_ulp": finite_or_str(c.max_ulp),
@@ -216,6 +248,8 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             "layout": "delta_weight is [out, in]", "tolerance": r.tolerance.describe(),
             "runs": runs, "comparisons": comparisons,
             "rules": [{"run": run, "param": param, "rule": rule} for run, param, rule in r.rules],
+            "rule_checks": [{"run": c.run, "param": c.param, "expected": c.expected, "rule": c.got,
+                             "ok": c.ok} for c in r.rule_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             "warnings": r.warnings, "ok": r.ok}

@@ -34,13 +34,20 @@ def run_workers(jobs: dict[str, list[Job] | ExplainJob], pythons: dict[str, str]
                 timeout: float = DEFAULT_TIMEOUT) -> dict[str, FrameworkResult]:
     """Run each framework's jobs in its own worker process; the workers overlap."""
     pythons = pythons or {}
+    started: dict[str, tuple] = {}
     with tempfile.TemporaryDirectory(prefix="xdecay-") as tmp:
-        started = {fw: _start(fw, fw_jobs, pythons.get(fw, sys.executable), Path(tmp))
-                   for fw, fw_jobs in jobs.items()}
-        deadline = time.monotonic() + timeout
-        return {fw: _finish(fw, proc, result, deadline, timeout)
-                if proc is not None else FrameworkResult(fw, error=result)
-                for fw, (proc, result) in started.items()}
+        try:
+            for fw, fw_jobs in jobs.items():
+                started[fw] = _start(fw, fw_jobs, pythons.get(fw, sys.executable), Path(tmp))
+            deadline = time.monotonic() + timeout
+            return {fw: _finish(fw, proc, result, deadline, timeout)
+                    if proc is not None else FrameworkResult(fw, error=result)
+                    for fw, (proc, result) in started.items()}
+        finally:
+            # Interrupted or not, no worker outlives this call.
+            for proc, _ in started.values():
+                if proc is not None:
+                    _kill(proc)
 
 
 def run_in_process(jobs: dict[str, list[Job] | ExplainJob]) -> dict[str, FrameworkResult]:

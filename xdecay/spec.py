@@ -1,8 +1,12 @@
-"""The framework-independent start of every run: weights, bias, input, target.
+"""The framework-independent start of every run: parameters, input, target.
 
 Everything comes from numpy's generator seeded by the case, never from a
 framework's RNG, so every run of every framework starts from identical float32
 values. Arrays are in the canonical layout: weight [out, in] (torch's).
+
+Parameters, by canonical name: "weight" and "bias" of the Linear, and with a
+LayerNorm after it "norm_gain" and "norm_bias" (a gain and a bias that decay
+setups usually exclude, seed 001).
 """
 from __future__ import annotations
 
@@ -10,26 +14,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .case import Case
+PARAMS = ("weight", "bias", "norm_gain", "norm_bias")
+LAYER_NORM_EPS = 1e-5     # both frameworks' default
 
 
 @dataclass(frozen=True)
 class Spec:
-    weight: np.ndarray            # float32 [out, in]
-    bias: np.ndarray | None       # float32 [out]
-    x: np.ndarray                 # float32 [batch, in], the same batch at every step
-    target: np.ndarray | None     # float32 [batch, out] for loss "mse"
+    params: dict[str, np.ndarray]   # float32, canonical names and layout, in PARAMS order
+    x: np.ndarray                   # float32 [batch, in], the same batch at every step
+    target: np.ndarray | None       # float32 [batch, out] for loss "mse"
+
+    @property
+    def has_norm(self) -> bool:
+        return "norm_gain" in self.params
 
 
-def build_spec(case: Case) -> Spec:
-    rng = np.random.default_rng(case.seed)
-    layer = case.layer
+def build_spec(seed: int, in_features: int, out_features: int, batch: int, *, bias: bool,
+               norm: bool, target: bool) -> Spec:
+    rng = np.random.default_rng(seed)
     # torch.nn.Linear's default init range, U(-1/sqrt(in), 1/sqrt(in)).
-    bound = 1.0 / np.sqrt(layer.in_features)
-    weight = rng.uniform(-bound, bound, (layer.out_features, layer.in_features)).astype(np.float32)
-    bias = (rng.uniform(-bound, bound, layer.out_features).astype(np.float32)
-            if layer.bias else None)
-    x = rng.uniform(0.0, 1.0, (case.batch, layer.in_features)).astype(np.float32)
-    target = (rng.uniform(0.0, 1.0, (case.batch, layer.out_features)).astype(np.float32)
-              if case.loss == "mse" else None)
-    return Spec(weight, bias, x, target)
+    bound = 1.0 / np.sqrt(in_features)
+    params = {"weight": rng.uniform(-bound, bound, (out_features, in_features)).astype(np.float32)}
+    if bias:
+        params["bias"] = rng.uniform(-bound, bound, out_features).astype(np.float32)
+    x = rng.uniform(0.0, 1.0, (batch, in_features)).astype(np.float32)
+    y = rng.uniform(0.0, 1.0, (batch, out_features)).astype(np.float32) if target else None
+    if norm:
+        # Not the frameworks' 1 and 0: a zero bias would hide its decay on the first step.
+        params["norm_gain"] = rng.uniform(0.5, 1.5, out_features).astype(np.float32)
+        params["norm_bias"] = rng.uniform(-0.5, 0.5, out_features).astype(np.float32)
+    return Spec(params, x, y)

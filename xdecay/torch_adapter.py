@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .case import Decay
 from .records import ExplainItem, ExplainJob, Job, RunRecord
-from .spec import Spec
+from .spec import LAYER_NORM_EPS, Spec
 
 FRAMEWORK = "torch"
 
@@ -17,83 +18,107 @@ def version() -> str:
     return torch.__version__.split("+")[0]   # "2.13.0+cpu" -> "2.13.0"
 
 
+class Model(torch.nn.Module):
+    """Linear, then optionally LayerNorm; parameters by canonical name."""
+
+    def __init__(self, spec: Spec):
+        super().__init__()
+        out_f, in_f = spec.params["weight"].shape
+        self.linear = torch.nn.Linear(in_f, out_f, bias="bias" in spec.params)
+        self.norm = torch.nn.LayerNorm(out_f, eps=LAYER_NORM_EPS) if spec.has_norm else None
+        with torch.no_grad():
+            for name, p in self.named().items():
+                p.copy_(torch.from_numpy(spec.params[name]))
+
+    def named(self) -> dict[str, torch.nn.Parameter]:
+        out = {"weight": self.linear.weight}
+        if self.linear.bias is not None:
+            out["bias"] = self.linear.bias
+        if self.norm is not None:
+            out.update(norm_gain=self.norm.weight, norm_bias=self.norm.bias)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x)
+        return y if self.norm is None else self.norm(y)
+
+
+def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
+           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0
+           ) -> dict[str, np.ndarray]:
+    """Run the steps; return float32 snapshots [steps + 1, ...] per parameter."""
+    params = model.named()
+    x = torch.from_numpy(spec.x)
+    target = None if spec.target is None else torch.from_numpy(spec.target)
+    snaps = {n: [p.detach().numpy().copy()] for n, p in params.items()}
+    for _ in range(steps):
+        optimizer.zero_grad()
+        out = model(x)
+        loss = out.mean() if loss_kind == "mean" else ((out - target) ** 2).mean()
+        if manual:
+            for name, reg in decay.manual.items():
+                p = params[name]
+                loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                               else reg.coeff * p.abs().sum())
+        loss.backward()
+        if decoupled_lr:
+            # SGD has no decoupled option: decay as its own step, from the old
+            # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
+            with torch.no_grad():
+                for p in params.values():
+                    p.mul_(1.0 - decoupled_lr * decay.coeff)
+        optimizer.step()
+        for n, p in params.items():
+            snaps[n].append(p.detach().numpy().copy())
+    return {n: np.stack(v) for n, v in snaps.items()}
+
+
 def run_job(job: Job) -> list[RunRecord]:
     return [_run_way(job, way) for way in job.ways]
 
 
-def _layer(spec: Spec) -> torch.nn.Linear:
-    out_f, in_f = spec.weight.shape
-    layer = torch.nn.Linear(in_f, out_f, bias=spec.bias is not None)
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(spec.weight))
-        if spec.bias is not None:
-            layer.bias.copy_(torch.from_numpy(spec.bias))
-    return layer
-
-
-def _train(layer: torch.nn.Linear, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str,
-           steps: int, manual_coeff: float = 0.0, decoupled_coeff: float = 0.0,
-           lr: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
-    """Run the steps; return float32 snapshots [steps + 1, ...] of weight and bias."""
-    params = list(layer.parameters())
-    x = torch.from_numpy(spec.x)
-    target = None if spec.target is None else torch.from_numpy(spec.target)
-    weights, biases = [_weight(layer)], [_bias(layer)]
-    for _ in range(steps):
-        optimizer.zero_grad()
-        out = layer(x)
-        loss = out.mean() if loss_kind == "mean" else ((out - target) ** 2).mean()
-        if manual_coeff:
-            loss = loss + 0.5 * manual_coeff * sum((p ** 2).sum() for p in params)
-        loss.backward()
-        if decoupled_coeff:
-            # SGD has no decoupled option: decay as its own step, from the old
-            # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
-            with torch.no_grad():
-                for p in params:
-                    p.mul_(1.0 - lr * decoupled_coeff)
-        optimizer.step()
-        weights.append(_weight(layer))
-        biases.append(_bias(layer))
-    return np.stack(weights), None if layer.bias is None else np.stack(biases)
-
-
-def _weight(layer: torch.nn.Linear) -> np.ndarray:
-    return layer.weight.detach().numpy().copy()
-
-
-def _bias(layer: torch.nn.Linear) -> np.ndarray | None:
-    return None if layer.bias is None else layer.bias.detach().numpy().copy()
-
-
 def _run_way(job: Job, way: str) -> RunRecord:
-    layer = _layer(job.spec)
+    model = Model(job.spec)
     try:
-        optimizer = _optimizer(job, way, list(layer.parameters()))
+        if way == "after_groups":
+            # Building an optimizer must not change the parameters for a later one.
+            _optimizer(job, _groups(job.decay, model.named()))
+        optimizer = _optimizer(job, *_arguments(job, way, model.named()),
+                               decoupled=way == "decoupled")
+        explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
+        params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
+                        manual=way == "manual", decoupled_lr=job.lr if explicit else 0.0)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
         return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}")
-    explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
-    weights, biases = _train(layer, optimizer, job.spec, job.loss, job.steps,
-                             manual_coeff=job.coeff if way == "manual" else 0.0,
-                             decoupled_coeff=job.coeff if explicit else 0.0, lr=job.lr)
-    return RunRecord(FRAMEWORK, way, weights, biases)
+    return RunRecord(FRAMEWORK, way, params)
 
 
-def _optimizer(job: Job, way: str, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def _arguments(job: Job, way: str, params: dict[str, torch.nn.Parameter]) -> tuple:
+    """(params or groups, weight_decay or None) for a way."""
+    if way == "groups":
+        return _groups(job.decay, params), None
+    if way == "weight_decay" or (way == "decoupled" and job.optimizer in ("adam", "adamw")):
+        return list(params.values()), job.coeff
+    # AdamW's default weight_decay is 0.01, so "no decay" is said explicitly.
+    return list(params.values()), 0.0
+
+
+def _groups(decay: Decay, params: dict[str, torch.nn.Parameter]) -> list[dict[str, Any]]:
+    """Groups as users write them: a group without the key gets the optimizer's default."""
+    return [{"params": [params[n] for n in g.params],
+             **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
+
+
+def _optimizer(job: Job, params: Any, weight_decay: float | None = None,
+               decoupled: bool = False) -> torch.optim.Optimizer:
     h, lr = job.hyper, job.lr
-    wd = job.coeff if way == "weight_decay" else 0.0
+    wd = {} if weight_decay is None else {"weight_decay": weight_decay}
     if job.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, **wd)
     if job.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], nesterov=h["nesterov"],
-                               weight_decay=wd)
-    betas = (h["beta1"], h["beta2"])
-    if job.optimizer == "adam" and way != "decoupled":
-        return torch.optim.Adam(params, lr=lr, betas=betas, eps=h["eps"], weight_decay=wd)
-    # AdamW's default weight_decay is 0.01, so "none" and "manual" pass 0 explicitly.
-    decayed = way in ("weight_decay", "decoupled")
-    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=h["eps"],
-                             weight_decay=job.coeff if decayed else 0.0)
+        return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], nesterov=h["nesterov"], **wd)
+    cls = torch.optim.Adam if job.optimizer == "adam" and not decoupled else torch.optim.AdamW
+    return cls(params, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"], **wd)
 
 
 # ---------------------------------------------------------------- explain: any optimizer class
@@ -102,30 +127,27 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     """One optimizer class with native keyword arguments, decay applied one `way`:
     default (argument omitted), none (0.0), weight_decay (float), decoupled
     (decoupled_weight_decay=True), groups (weight decayed, bias group without the key)."""
-    spec, coeff = job.spec, job.coeff
-    layer = _layer(spec)
+    model = Model(job.spec)
+    named = model.named()
     cls = getattr(torch.optim, item.optimizer)
     kwargs: dict[str, Any] = dict(item.options)
     if item.way == "none":
         kwargs["weight_decay"] = 0.0
     elif item.way == "weight_decay":
-        kwargs["weight_decay"] = coeff
+        kwargs["weight_decay"] = job.coeff
     elif item.way == "decoupled":
-        kwargs.update(weight_decay=coeff, decoupled_weight_decay=True)
-    params: Any = list(layer.parameters())
+        kwargs.update(weight_decay=job.coeff, decoupled_weight_decay=True)
+    params: Any = list(named.values())
     if item.way == "groups":
-        params = [{"params": [layer.weight], "weight_decay": coeff}, {"params": [layer.bias]}]
+        params = [{"params": [named["weight"]], "weight_decay": job.coeff},
+                  {"params": [p for n, p in named.items() if n != "weight"]}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
-                       options=_shown(kwargs, item.way, coeff))
+                       options=_shown(kwargs, item.way, job.coeff))
     try:
         optimizer = cls(params, **kwargs)
-    except Exception as exc:
-        record.error = f"{type(exc).__name__}: {exc}"
-        return record
-    record.hyper = _effective(cls, optimizer)
-    try:
-        record.weights, record.biases = _train(layer, optimizer, spec, job.loss, job.steps)
-    except Exception as exc:
+        record.hyper = _effective(cls, optimizer)
+        record.params = _train(model, optimizer, job.spec, job.loss, job.steps)
+    except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record
 

@@ -1,0 +1,46 @@
+"""A run's setup in words, for reports: what the user would have written."""
+from __future__ import annotations
+
+from .case import Case, Group
+
+CLASSES = {
+    "torch": {"sgd": "SGD", "momentum": "SGD(momentum)", "adam": "Adam", "adamw": "AdamW"},
+    "paddle": {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"},
+}
+
+
+def _group(g: Group) -> str:
+    value = f"weight_decay={g.weight_decay!r}" if g.has_decay else "no weight_decay key"
+    return f"{{{', '.join(g.params)}: {value}}}"
+
+
+def describe(case: Case, framework: str, way: str) -> str:
+    d = case.decay
+    cls = CLASSES[framework][case.optimizer.name]
+    if way == "decoupled":
+        if case.optimizer.name in ("adam", "adamw"):
+            return f"AdamW(weight_decay={d.coeff:g})"
+        return f"{cls} + p *= 1 - lr*{d.coeff:g} before each step (SGDW)"
+    decay = {"weight_decay": f"weight_decay={d.coeff:g}", "l2decay": f"weight_decay=L2Decay({d.coeff:g})",
+             "l1decay": f"weight_decay=L1Decay({d.coeff:g})"}
+    attr = ", ".join(f"{p}: ParamAttr({'L2' if r.kind == 'l2' else 'L1'}Decay({r.coeff:g}))"
+                     for p, r in d.param_attr.items())
+    groups = "groups " + ", ".join(_group(g) for g in d.groups)
+    words = {
+        "none": f"{cls}, no decay",
+        "manual": f"{cls} + loss " + " + ".join(
+            f"{'0.5*' if r.kind == 'l2' else ''}{r.coeff:g}*sum({'p^2' if r.kind == 'l2' else '|p|'}) over {p}"
+            for p, r in d.manual.items()),
+        "groups": f"{cls} with {groups}",
+        "param_attr": f"{cls}, no decay; {attr}",
+        "param_attr+groups": f"{cls} with {groups}; {attr}",
+        "after_groups": f"{cls}, no decay, built after a {groups} optimizer on the same layer",
+        "apply_decay_param_fun": f"{cls}(weight_decay={d.coeff:g}, apply_decay_param_fun: "
+                                 f"{', '.join(d.decay_params)} only)",
+    }
+    if way in words:
+        return words[way]
+    base, _, optimizer_way = way.partition("+")
+    if base == "param_attr":
+        return f"{cls}({decay[optimizer_way]}); {attr}"
+    return f"{cls}({decay[way]})"
