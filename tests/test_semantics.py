@@ -37,7 +37,12 @@ def test_flipping_any_expectation_is_flagged(shipped, name):
     index, done = _results(shipped)
     i, case = index[name]
     for k, e in enumerate(case.expectations):
-        flipped = dataclasses.replace(e, kind="differ" if e.kind == "equal" else "equal")
+        flipped = {
+            "equal": dataclasses.replace(e, kind="differ"),
+            "differ": dataclasses.replace(e, kind="equal"),
+            "rule": dataclasses.replace(e, rule="none" if e.rule != "none" else "coupled_l2@0.1"),
+            "rejects": dataclasses.replace(e, rule="words the framework never says"),
+        }[e.kind]
         expectations = case.expectations[:k] + (flipped,) + case.expectations[k + 1:]
         bad = dataclasses.replace(case, expectations=expectations)
         result = compare_case(bad, i, done, case.steps, Tolerance.for_case(case))

@@ -24,10 +24,11 @@ LOSSES = ("mean", "mse")
 # The ways each adapter implements (README, "Ways"). The configurable parts — which
 # ParamAttr regularizers, which manual terms, which groups — come from [decay].
 WAYS: dict[str, tuple[str, ...]] = {
-    "torch": ("none", "weight_decay", "manual", "decoupled", "groups", "after_groups"),
+    "torch": ("none", "weight_decay", "manual", "manual+weight_decay", "decoupled", "groups",
+              "after_groups"),
     "paddle": ("none", "weight_decay", "l2decay", "l1decay", "param_attr",
                "param_attr+weight_decay", "param_attr+l2decay", "param_attr+l1decay", "manual",
-               "decoupled", "groups", "param_attr+groups", "after_groups",
+               "manual+weight_decay", "decoupled", "groups", "param_attr+groups", "after_groups",
                "apply_decay_param_fun"),
 }
 
@@ -103,11 +104,12 @@ class Optimizer:
 
 @dataclass(frozen=True)
 class Expectation:
-    kind: str                  # "equal" | "differ" | "rule"
+    kind: str                  # "equal" | "differ" | "rule" | "rejects"
     runs: tuple[str, ...]
     param: str = "all"         # "all" or one parameter: which parameters are compared
     note: str = ""
-    rule: str = ""             # kind "rule": the rule the run's parameter must follow
+    rule: str = ""             # "rule": the rule the run's parameter must follow;
+                               # "rejects": words the framework's error message must contain
 
 
 @dataclass(frozen=True)
@@ -267,14 +269,19 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
     out: list[Expectation] = []
     for i, item in enumerate(data):
         t = _Table(path, f"expect[{i}].", item)
-        kinds = [k for k in ("equal", "differ", "rule") if k in item]
+        kinds = [k for k in ("equal", "differ", "rule", "rejects") if k in item]
         if len(kinds) != 1:
-            raise CaseError(path, f"expect[{i}]", "needs exactly one of 'equal', 'differ' or 'rule'")
+            raise CaseError(path, f"expect[{i}]",
+                            "needs exactly one of 'equal', 'differ', 'rule' or 'rejects'")
         kind = kinds[0]
         if kind == "rule":
             rule = t.get("rule", str, required=True)
             runs = [t.get("run", str, required=True)]
             param = _choice(t, "param", params)
+        elif kind == "rejects":
+            runs = [t.get("rejects", str, required=True)]
+            rule = t.get("message", str, required=True)
+            param = "all"
         else:
             rule = ""
             runs = t.get(kind, list, required=True)
@@ -283,7 +290,7 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
                 raise t.error(kind, "needs at least two runs")
         note = t.get("note", str, default="")
         t.finish()
-        key = "run" if kind == "rule" else kind
+        key = {"rule": "run"}.get(kind, kind)
         for run in runs:
             if not isinstance(run, str):
                 raise t.error(key, f"must list run names, got {_kind(run)}")

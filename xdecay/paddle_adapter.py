@@ -159,7 +159,7 @@ def _run_way(job: Job, way: str) -> RunRecord:
             optimizer = _optimizer(job, params, wd, way == "decoupled", decay_names)
             explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
             snaps = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                           manual=way == "manual", decoupled_lr=job.lr if explicit else 0.0)
+                           manual=way.startswith("manual"), decoupled_lr=job.lr if explicit else 0.0)
         except Exception as exc:  # a framework refusing a way is a finding, not a crash
             return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}", logs=logs)
     return RunRecord(FRAMEWORK, way, snaps, logs=logs)
@@ -171,7 +171,7 @@ def _arguments(job: Job, way: str, model: Model) -> tuple[Any, Any]:
     c = job.coeff
     if way in ("groups", "param_attr+groups"):
         return _groups(job.decay, named), None
-    decay = {"weight_decay": c, "param_attr+weight_decay": c, "l2decay": L2Decay(c),
+    decay = {"weight_decay": c, "param_attr+weight_decay": c, "manual+weight_decay": c, "l2decay": L2Decay(c),
              "param_attr+l2decay": L2Decay(c), "l1decay": L1Decay(c), "param_attr+l1decay": L1Decay(c),
              "apply_decay_param_fun": c}.get(way)
     if way == "decoupled" and job.optimizer in ("adam", "adamw"):

@@ -27,6 +27,18 @@ class RuleCheck:
         return self.got == self.expected
 
 
+@dataclass(frozen=True)
+class RejectCheck:
+    """A "rejects" expectation: the framework must refuse the run, saying these words."""
+    run: str
+    words: str
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is not None and self.words in self.error
+
+
 @dataclass
 class CaseResult:
     case: Case
@@ -39,15 +51,22 @@ class CaseResult:
     warnings: list[str] = field(default_factory=list)
     rules: list[tuple[str, str, str]] = field(default_factory=list)     # (run, param, rule)
     rule_checks: list[RuleCheck] = field(default_factory=list)
+    reject_checks: list[RejectCheck] = field(default_factory=list)
 
     @property
     def failed_runs(self) -> list[RunRecord]:
-        return [r for r in self.runs if r.error is not None]
+        """Runs that failed without the case expecting the framework to refuse them."""
+        expected = {c.run for c in self.reject_checks}
+        return [r for r in self.runs if r.error is not None and r.name not in expected]
+
+    @property
+    def checks(self) -> list:
+        return [*self.comparisons, *self.rule_checks, *self.reject_checks]
 
     @property
     def ok(self) -> bool:
         return (not self.framework_errors and not self.failed_runs and not self.warnings
-                and all(c.ok for c in self.comparisons) and all(c.ok for c in self.rule_checks))
+                and all(c.ok for c in self.checks))
 
     @property
     def exit_code(self) -> int:
@@ -91,7 +110,13 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                                           if r.error and case.runs.get(fw)})
     by_name = {r.name: r for r in runs}
     for e in case.expectations:
-        if e.kind == "rule":
+        if e.kind == "rejects":
+            (run,) = e.runs
+            if run in by_name:
+                result.reject_checks.append(RejectCheck(run, e.rule, by_name[run].error))
+            else:
+                result.skipped.append((run, "", _unavailable(run, by_name, done)))
+        if e.kind in ("rule", "rejects"):
             continue
         for a, b in pairs(e):
             why = _unavailable(a, by_name, done) or _unavailable(b, by_name, done)

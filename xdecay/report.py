@@ -31,8 +31,8 @@ def _verdict(r: CaseResult) -> str:
     if r.framework_errors or r.failed_runs:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"ERROR: could not run {', '.join(names)}"
-    checks = len(r.comparisons) + len(r.rule_checks)
-    failed = sum(not c.ok for c in r.comparisons) + sum(not c.ok for c in r.rule_checks)
+    checks = len(r.checks)
+    failed = sum(not c.ok for c in r.checks)
     skipped = f"; {len(r.skipped)} skipped" if r.skipped else ""
     if failed or r.warnings:
         parts = ([f"{failed} of {checks} expectations fail"] if failed else []) + r.warnings
@@ -121,6 +121,9 @@ def table(outcome: Outcome) -> str:
         out += [f"== {r.case.name} " + "=" * max(0, 76 - len(r.case.name))] + _header(r, outcome.versions)
         out += [f"{fw}: ERROR {msg}" for fw, msg in r.framework_errors.items()]
         out += [f"{x.name}: ERROR {x.error}" for x in r.failed_runs]
+        out += [f"{c.run}: rejected as expected ({c.words!r}): {c.error}" if c.ok else
+                f"{c.run}: FAIL expected a rejection saying {c.words!r}, got "
+                f"{c.error or 'no error'}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
         out_f, in_f = r.case.layer.out_features, r.case.layer.in_features
         for k in _shown_steps(r.steps) if good else []:
@@ -164,6 +167,8 @@ def markdown(outcome: Outcome) -> str:
         out += [f"## {r.case.name}", "", _md_escape(head[0]), "", f"`{_md_escape(head[1])}`", ""]
         out += [f"- **{fw}**: error: {_md_escape(msg)}" for fw, msg in r.framework_errors.items()]
         out += [f"- **{x.name}**: error: {_md_escape(x.error)}" for x in r.failed_runs]
+        out += [f"- **{c.run}**: {'rejected, as expected' if c.ok else 'FAIL: expected a rejection'}: "
+                f"{_md_escape(c.error or 'no error')}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
         for k in _shown_steps(r.steps) if good else []:
             out += [f"### Deltas, step {k + 1} of {r.steps}", "",
@@ -250,6 +255,8 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             "rules": [{"run": run, "param": param, "rule": rule} for run, param, rule in r.rules],
             "rule_checks": [{"run": c.run, "param": c.param, "expected": c.expected, "rule": c.got,
                              "ok": c.ok} for c in r.rule_checks],
+            "reject_checks": [{"run": c.run, "message": c.words, "error": c.error, "ok": c.ok}
+                              for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             "warnings": r.warnings, "ok": r.ok}

@@ -14,6 +14,11 @@ def _group(g: Group) -> str:
     return f"{{{', '.join(g.params)}: {value}}}"
 
 
+def _manual(case: Case) -> str:
+    return " + ".join(f"{'0.5*' if r.kind == 'l2' else ''}{r.coeff:g}*sum({'p^2' if r.kind == 'l2' else '|p|'})"
+                      f" over {p}" for p, r in case.decay.manual.items())
+
+
 def describe(case: Case, framework: str, way: str) -> str:
     d = case.decay
     cls = CLASSES[framework][case.optimizer.name]
@@ -28,9 +33,8 @@ def describe(case: Case, framework: str, way: str) -> str:
     groups = "groups " + ", ".join(_group(g) for g in d.groups)
     words = {
         "none": f"{cls}, no decay",
-        "manual": f"{cls} + loss " + " + ".join(
-            f"{'0.5*' if r.kind == 'l2' else ''}{r.coeff:g}*sum({'p^2' if r.kind == 'l2' else '|p|'}) over {p}"
-            for p, r in d.manual.items()),
+        "manual": f"{cls}, no decay; loss + {_manual(case)}",
+        "manual+weight_decay": f"{cls}(weight_decay={d.coeff:g}); loss + {_manual(case)}",
         "groups": f"{cls} with {groups}",
         "param_attr": f"{cls}, no decay; {attr}",
         "param_attr+groups": f"{cls} with {groups}; {attr}",

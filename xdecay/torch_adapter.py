@@ -87,7 +87,7 @@ def _run_way(job: Job, way: str) -> RunRecord:
                                decoupled=way == "decoupled")
         explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
         params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                        manual=way == "manual", decoupled_lr=job.lr if explicit else 0.0)
+                        manual=way.startswith("manual"), decoupled_lr=job.lr if explicit else 0.0)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
         return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}")
     return RunRecord(FRAMEWORK, way, params)
@@ -97,7 +97,8 @@ def _arguments(job: Job, way: str, params: dict[str, torch.nn.Parameter]) -> tup
     """(params or groups, weight_decay or None) for a way."""
     if way == "groups":
         return _groups(job.decay, params), None
-    if way == "weight_decay" or (way == "decoupled" and job.optimizer in ("adam", "adamw")):
+    if way in ("weight_decay", "manual+weight_decay") or (
+            way == "decoupled" and job.optimizer in ("adam", "adamw")):
         return list(params.values()), job.coeff
     # AdamW's default weight_decay is 0.01, so "no decay" is said explicitly.
     return list(params.values()), 0.0
