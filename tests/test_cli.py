@@ -37,7 +37,8 @@ def test_compare_all_json_follows_the_contract(tmp_path):
     names = {c["case"] for c in doc["cases"]}
     assert {"momentum", "sgd", "adam", "adamw", "precedence"} <= names
     for c in doc["cases"]:
-        assert c["ok"] and c["comparisons"] and all(x["ok"] for x in c["comparisons"])
+        checks = c["comparisons"] + c["rule_checks"] + c["reject_checks"]
+        assert c["ok"] and checks and all(x["ok"] for x in checks)
         for r in c["runs"]:
             assert {"run", "framework", "way", "steps"} <= set(r)
 

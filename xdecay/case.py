@@ -25,10 +25,11 @@ LOSSES = ("mean", "mse")
 # ParamAttr regularizers, which manual terms, which groups — come from [decay].
 WAYS: dict[str, tuple[str, ...]] = {
     "torch": ("none", "weight_decay", "manual", "manual+weight_decay", "decoupled", "groups",
-              "after_groups"),
+              "groups+weight_decay", "after_groups"),
     "paddle": ("none", "weight_decay", "l2decay", "l1decay", "param_attr",
                "param_attr+weight_decay", "param_attr+l2decay", "param_attr+l1decay", "manual",
-               "manual+weight_decay", "decoupled", "groups", "param_attr+groups", "after_groups",
+               "manual+weight_decay", "decoupled", "groups", "groups+weight_decay",
+               "param_attr+groups", "after_groups",
                "apply_decay_param_fun"),
 }
 

@@ -17,9 +17,10 @@ from itertools import product
 
 import numpy as np
 
-from .compare import EPS32, Tolerance
+from .compare import EPS32, Tolerance, operation_count
 from .records import RunRecord
-from .reference import RULES, coupled_l2, decoupled_lr, hyper_value, l1, model_grads, rule_kwargs
+from .reference import (RULES, coupled_l2, decoupled_lr, gradient_bounds, hyper_value, l1,
+                        model_grads, rule_kwargs)
 from .spec import Spec
 
 # Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
@@ -33,6 +34,9 @@ class Inferred:
     rule: str              # e.g. "coupled_l2@0.1", "ambiguous(a|b)", "unexplained"
     residual: float        # best candidate's max |predicted - actual| / tolerance (<= 1 fits)
     residuals: dict[str, float]   # each family's best candidate and its residual
+    # [steps, ...] how far float32 rounding of the gradient moves the fitted rule's
+    # replay (None when no rule fits): the comparison adds it to its tolerance.
+    sensitivity: np.ndarray | None = None
 
 
 def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
@@ -41,14 +45,15 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     reference rule of its own (framework, class) or with another one."""
     rule = RULES[reference or (run.framework, run.optimizer)]
     steps = run.steps
-    grads = [model_grads({n: v[k] for n, v in run.params.items()}, spec.x, spec.target, loss)
-             for k in range(steps)]
+    at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
+    grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
+    bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
     out = []
     for index, (param, snaps) in enumerate(run.params.items()):
         # Per-group hyper-parameters (torch groups): the weight is in the first group.
         hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
         out.append(_infer_param(run.framework, param, rule, hyper, snaps, [g[param] for g in grads],
-                                spec, _candidates(coeffs, hyper)))
+                                [b[param] for b in bounds], spec, _candidates(coeffs, hyper)))
     return out
 
 
@@ -61,17 +66,22 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
     return sorted(values)
 
 
-def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
-                 spec: Spec, candidates: list[float]) -> Inferred:
-    n = spec.x.shape[1] + spec.x.shape[0] + 16
-    tol = Tolerance(ops=n)
+def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
+                 grads: list[np.ndarray], bounds: list[np.ndarray], spec: Spec,
+                 candidates: list[float]) -> Inferred:
+    batch, in_features = spec.x.shape
+    tol = Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0],
+                                        spec.has_norm))
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
 
     def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
+        return fit(family, cs)[0]
+
+    def fit(family: tuple[str, ...], cs: tuple[float, ...]) -> tuple[float, np.ndarray]:
         cs = tuple(hyper_value(framework, c) for c in cs)
-        return _residual(rule, kwargs, lr, family, cs, actual, grads, tol)
+        return _residual(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
 
     fits, best = [], {}
     for family in FAMILIES:
@@ -95,20 +105,23 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
     residuals = {_name(f, cs): r for f, (r, cs) in best.items()}
     if not fits:
         return Inferred(param, "unexplained", min(residuals.values()), residuals)
+    sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
     if len(fits) == 1:
         family, cs, r = fits[0]
-        return Inferred(param, _name(family, cs), r, residuals)
+        return Inferred(param, _name(family, cs), r, residuals, sensitivity)
     names = [_name(f, cs) for f, cs, _ in fits]
-    return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals)
+    return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals,
+                    sensitivity)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
-            grads: list[np.ndarray], jitter: float = 0.0) -> np.ndarray:
+            grads: list[np.ndarray], bounds: list[np.ndarray] | None = None,
+            jitter: float = 0.0) -> np.ndarray:
     """The predicted parameter after every step, each step from the run's own weights.
 
-    jitter != 0 moves every decayed gradient by jitter*(|g| + |decay term|): the size
-    of float32 rounding in the framework's gradient, to measure the replay's
-    sensitivity to it.
+    jitter != 0 moves every decayed gradient by jitter*(G + |decay term|), G the
+    gradient's rounding scale (reference.gradient_bounds): the size of float32
+    rounding in the framework's gradient, to measure the replay's sensitivity to it.
     """
     state: dict = {}
     predicted = []
@@ -120,7 +133,7 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
         if "l1" in coeff:
             g = l1(w, g, coeff["l1"])
         if jitter:
-            g = g + jitter * (np.abs(g0) + np.abs(g - g0))
+            g = g + jitter * (bounds[k] + np.abs(g - g0))
         with np.errstate(all="ignore"):
             w_new = rule(w, g, state, k + 1, **args)
             if "decoupled_lr" in coeff:
@@ -130,8 +143,10 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
 
 
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
-              actual: np.ndarray, grads: list[np.ndarray], tol: Tolerance) -> float:
-    """Max over steps and elements of |predicted - actual| / tolerance.
+              actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
+              tol: Tolerance) -> tuple[float, np.ndarray]:
+    """Max over steps and elements of |predicted - actual| / tolerance, and the replay's
+    sensitivity to gradient rounding.
 
     The tolerance is the comparison's, plus the replay's own sensitivity to float32
     rounding of the gradient (gamma_n relative to |g| and to the decay term): where
@@ -144,9 +159,11 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
         args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
     predicted = _replay(rule, args, lr, coeff, actual, grads)
     gamma = tol.ops * EPS32 / 2
-    sensitivity = np.maximum(
-        np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, gamma) - predicted),
-        np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, -gamma) - predicted))
+    with np.errstate(all="ignore"):
+        sensitivity = np.maximum(
+            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, gamma) - predicted),
+            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - predicted))
+    sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     before, after = actual[:-1], actual[1:]
     delta = after - before
     mag = np.maximum(np.abs(before), np.abs(after))
@@ -155,7 +172,7 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
         ratio = np.abs(predicted - after) / allowed
     ratio = np.where(predicted == after, 0.0, ratio)
     worst = float(np.max(ratio)) if ratio.size else 0.0
-    return worst if math.isfinite(worst) else math.inf
+    return (worst if math.isfinite(worst) else math.inf), sensitivity
 
 
 def _fit(f) -> tuple[float, tuple[float]]:

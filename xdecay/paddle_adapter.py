@@ -171,6 +171,8 @@ def _arguments(job: Job, way: str, model: Model) -> tuple[Any, Any]:
     c = job.coeff
     if way in ("groups", "param_attr+groups"):
         return _groups(job.decay, named), None
+    if way == "groups+weight_decay":
+        return _groups(job.decay, named), c
     decay = {"weight_decay": c, "param_attr+weight_decay": c, "manual+weight_decay": c, "l2decay": L2Decay(c),
              "param_attr+l2decay": L2Decay(c), "l1decay": L1Decay(c), "param_attr+l1decay": L1Decay(c),
              "apply_decay_param_fun": c}.get(way)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .case import FRAMEWORKS, Case
 from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
 from .infer import infer_run
@@ -109,6 +111,15 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                         framework_errors={fw: r.error for fw, r in done.items()
                                           if r.error and case.runs.get(fw)})
     by_name = {r.name: r for r in runs}
+    spec = case.spec()
+    sensitivity: dict[str, dict[str, np.ndarray]] = {}
+    for r in result.runs:
+        if r.error is None:
+            found = infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())
+            result.rules += [(r.name, i.param, i.rule) for i in found]
+            sensitivity[r.name] = {i.param: (i.sensitivity if i.sensitivity is not None
+                                             else np.zeros_like(r.params[i.param][1:], np.float64))
+                                   for i in found}
     for e in case.expectations:
         if e.kind == "rejects":
             (run,) = e.runs
@@ -123,13 +134,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((a, b, why))
             else:
-                result.comparisons.append(compare_pair(by_name[a], by_name[b], e.kind, tol, e.param))
-    spec = case.spec()
-    for r in result.runs:
-        if r.error is None:
-            native = native_run(case, r)
-            result.rules += [(r.name, i.param, i.rule) for i in
-                             infer_run(native, spec, case.loss, case.decay.coefficients())]
+                both = {p: sensitivity[a][p] + sensitivity[b][p] for p in sensitivity[a]}
+                result.comparisons.append(compare_pair(by_name[a], by_name[b], e.kind, tol, e.param, both))
     inferred = {(run, param): rule for run, param, rule in result.rules}
     for e in case.expectations:
         if e.kind == "rule":
@@ -159,10 +165,14 @@ def native_run(case: Case, r: RunRecord) -> RunRecord:
         if adam:
             hyper = {"lr": o.lr, "betas": [h["beta1"], h["beta2"]], "eps": h["eps"]}
     else:
-        cls = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW"}[o.name]
+        cls = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"}[o.name]
         hyper = {"learning_rate": o.lr, "momentum": h.get("momentum"), "use_nesterov": h.get("nesterov")}
         if adam:
             hyper = {"learning_rate": o.lr, "beta1": h["beta1"], "beta2": h["beta2"], "epsilon": h["eps"]}
+        if o.name == "lamb":
+            # Lamb's own decay is a hyper-parameter of its rule; inference sets it per candidate.
+            hyper = {"learning_rate": o.lr, "beta1": h["beta1"], "beta2": h["beta2"],
+                     "epsilon": h["eps"], "lamb_weight_decay": 0.0}
     return dataclasses.replace(r, optimizer=cls, hyper=[hyper])
 
 

@@ -519,14 +519,11 @@ def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray
     """
     p = {n: np.asarray(v, np.float64) for n, v in params.items()}
     x = np.asarray(x, np.float64)
-    y = x @ p["weight"].T + p.get("bias", 0.0)
+    f = model_forward(params, x, norm_eps)
     norm = "norm_gain" in p
+    out = f["out"]
     if norm:
-        s = np.sqrt(y.var(axis=1, keepdims=True) + norm_eps)
-        yh = (y - y.mean(axis=1, keepdims=True)) / s
-        out = yh * p["norm_gain"] + p["norm_bias"]
-    else:
-        out = y
+        s, yh = f["s"], f["yh"]
     dout = (np.ones_like(out) if loss == "mean" else 2.0 * (out - target)) / out.size
     grads = {}
     if norm:
@@ -540,3 +537,48 @@ def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray
     if "bias" in p:
         grads["bias"] = dy.sum(axis=0)
     return grads
+
+
+def gradient_bounds(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,
+                    loss: str, norm_eps: float = 1e-5) -> dict[str, np.ndarray]:
+    """Per element, the a-priori scale G of float32 rounding in a framework's gradient:
+    |fl(g) - g| <= gamma_n * G (Higham's running bound: every sum and product of the
+    forward and backward pass taken over absolute values, and the forward error of
+    the output carried into dL/dout). Where terms cancel, G >> |g|.
+    """
+    p = {n: np.asarray(v, np.float64) for n, v in params.items()}
+    exact = model_forward(params, x, norm_eps)
+    x = np.abs(np.asarray(x, np.float64))
+    y_abs = x @ np.abs(p["weight"]).T + np.abs(p.get("bias", 0.0))     # bound of y's rounding
+    if "norm_gain" in p:
+        s, yh, out = exact["s"], exact["yh"], exact["out"]
+        out_err = np.abs(p["norm_gain"]) * (y_abs + y_abs.mean(axis=1, keepdims=True)) / s
+    else:
+        out, out_err = exact["out"], y_abs
+    if loss == "mean":
+        dout = np.full_like(out, 1.0 / out.size)
+    else:
+        dout = 2.0 * (np.abs(out - target) + out_err) / out.size
+    bounds = {}
+    if "norm_gain" in p:
+        bounds["norm_gain"] = (dout * np.abs(yh)).sum(axis=0)
+        bounds["norm_bias"] = dout.sum(axis=0)
+        dyh = dout * np.abs(p["norm_gain"])
+        dy = (dyh + dyh.mean(axis=1, keepdims=True) + np.abs(yh) * (dyh * np.abs(yh)).mean(axis=1, keepdims=True)) / s
+    else:
+        dy = dout
+    bounds["weight"] = dy.T @ x
+    if "bias" in p:
+        bounds["bias"] = dy.sum(axis=0)
+    return bounds
+
+
+def model_forward(params: dict[str, np.ndarray], x: np.ndarray, norm_eps: float = 1e-5) -> dict[str, np.ndarray]:
+    """The float64 forward pass: y = x @ weight.T + bias, then optionally LayerNorm."""
+    p = {n: np.asarray(v, np.float64) for n, v in params.items()}
+    y = np.asarray(x, np.float64) @ p["weight"].T + p.get("bias", 0.0)
+    if "norm_gain" not in p:
+        return {"y": y, "out": y}
+    s = np.sqrt(y.var(axis=1, keepdims=True) + norm_eps)
+    yh = (y - y.mean(axis=1, keepdims=True)) / s
+    return {"y": y, "s": s, "yh": yh, "out": yh * p["norm_gain"] + p["norm_bias"]}

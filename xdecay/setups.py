@@ -36,6 +36,7 @@ def describe(case: Case, framework: str, way: str) -> str:
         "manual": f"{cls}, no decay; loss + {_manual(case)}",
         "manual+weight_decay": f"{cls}(weight_decay={d.coeff:g}); loss + {_manual(case)}",
         "groups": f"{cls} with {groups}",
+        "groups+weight_decay": f"{cls}(weight_decay={d.coeff:g}) with {groups}",
         "param_attr": f"{cls}, no decay; {attr}",
         "param_attr+groups": f"{cls} with {groups}; {attr}",
         "after_groups": f"{cls}, no decay, built after a {groups} optimizer on the same layer",

@@ -97,6 +97,8 @@ def _arguments(job: Job, way: str, params: dict[str, torch.nn.Parameter]) -> tup
     """(params or groups, weight_decay or None) for a way."""
     if way == "groups":
         return _groups(job.decay, params), None
+    if way == "groups+weight_decay":
+        return _groups(job.decay, params), job.coeff
     if way in ("weight_decay", "manual+weight_decay") or (
             way == "decoupled" and job.optimizer in ("adam", "adamw")):
         return list(params.values()), job.coeff
