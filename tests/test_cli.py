@@ -153,3 +153,13 @@ def test_explain_json_and_bad_optimizer():
     assert any(r["rule"] == "coupled_l2@0.5+decoupled_lr@0.1" for r in doc["rows"])
     q = xdecay("explain", "--optimizer", "sgdw")
     assert q.returncode == 2 and "--optimizer sgdw: unknown" in q.stderr
+
+
+def test_a_flipped_precedence_claim_exits_1(tmp_path):
+    text = (ROOT / "cases" / "precedence.toml").read_text()
+    flipped = text.replace('rule = "coupled_l2@0.5"', 'rule = "coupled_l2@0.1"', 1)
+    assert flipped != text
+    p = xdecay("compare", "--case", str(write_case(tmp_path, flipped, "precedence.toml")))
+    assert p.returncode == 1
+    assert "rule coupled_l2@0.5, expected coupled_l2@0.1: FAIL" in p.stdout
+    assert xdecay("compare", "--case", "precedence").returncode == 0

@@ -77,9 +77,10 @@ def _terminated(signum: int, frame) -> None:
 
 
 def _list() -> int:
-    for path in find_cases("all"):
-        case = load_case(path)
-        print(f"{case.name:<16} {case.description}")
+    cases = [load_case(path) for path in find_cases("all")]
+    width = max(len(c.name) for c in cases)
+    for case in cases:
+        print(f"{case.name:<{width}}  {case.description}")
     return 0
 
 

@@ -60,8 +60,9 @@ class Tolerance:
     def describe(self) -> str:
         if self.fixed:
             return f"|da-db| <= {self.atol or 0.0:g} + {self.rtol or 0.0:g}*|delta|"
-        return (f"|da-db| <= k*(ulp32(w) + {self.ops}*eps32*|delta|) at step k "
-                f"(rounding of the stored weight + gamma_n of the update, n={self.ops})")
+        return (f"|da-db| <= k*(ulp32(w) + {self.ops}*eps32*|delta|) + sa + sb at step k "
+                f"(rounding of the stored weight + gamma_n of the update, n={self.ops}, + each "
+                f"run's replayed sensitivity to gradient rounding)")
 
 
 def operation_count(in_features: int, batch: int, out_features: int, norm: bool) -> int:
