@@ -90,10 +90,6 @@ class Comparison:
     ok: bool
     problem: str = ""               # why it failed, in words
 
-    @property
-    def equal_within_tolerance(self) -> bool:
-        return self.excess <= 1.0
-
 
 def compare_pair(a: RunRecord, b: RunRecord, expected: str, tol: Tolerance,
                  param: str = "all", sensitivity: dict[str, np.ndarray] | None = None) -> Comparison:
