@@ -163,3 +163,11 @@ def test_a_flipped_precedence_claim_exits_1(tmp_path):
     assert p.returncode == 1
     assert "rule coupled_l2@0.5, expected coupled_l2@0.1: FAIL" in p.stdout
     assert xdecay("compare", "--case", "precedence").returncode == 0
+
+
+def test_python_api_runs_a_case_in_workers():
+    code = ("import sys; from xdecay import run_case; r = run_case('precedence'); "
+            "assert r.ok and ('paddle:param_attr', 'weight', 'coupled_l2@0.5') in r.rules; "
+            "assert 'torch' not in sys.modules and 'paddle' not in sys.modules")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr

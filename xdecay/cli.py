@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain` (DESIGN.md, CLI contract)."""
+"""Command line: `xdecay list | compare | explain | report` (DESIGN.md, CLI contract)."""
 from __future__ import annotations
 
 import argparse
@@ -9,13 +9,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
-from .errors import UsageError
 from . import catalogue
+from .baseline import baseline_versions, find_drift, load_baseline
+from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
+from .docs import pages, write_pages
+from .errors import UsageError
 from .explain import explain
 from .explain_report import WRITERS as EXPLAIN_WRITERS
 from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, run_cases
-from .report import EXTENSIONS, WRITERS, case_outcome
+from .report import EXTENSIONS, WRITERS, case_outcome, drift_summary
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,9 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="write the report into this existing directory, one file per case")
     c.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
+    c.add_argument("--baseline", metavar="FILE_OR_DIR",
+                   help="saved --format json results: report every drift from them (exit 1)")
     c.add_argument("--atol", type=float, help="fixed absolute tolerance (replaces the derived one)")
     c.add_argument("--rtol", type=float, help="fixed relative tolerance (replaces the derived one)")
     c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs")
+    r.add_argument("--out", default="reports", help="directory for the pages (default: reports)")
+    r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    r.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     e = sub.add_parser("explain", help="the decay rule each optimizer really applies, per way and parameter")
     e.add_argument("--framework", default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks (default: torch,paddle)")
@@ -64,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if args.command == "explain":
             return _explain(args)
+        if args.command == "report":
+            return _report(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -132,9 +143,17 @@ def _compare(args: argparse.Namespace) -> int:
     if out_dir is not None and not os.access(out_dir, os.W_OK):
         raise UsageError(f"--out {args.out}: directory is not writable")
     cases = [load_case(p) for p in find_cases(args.case)]
+    baseline = None
+    if args.baseline is not None:
+        if not Path(args.baseline).exists():
+            raise UsageError(f"--baseline {args.baseline}: no such file or directory")
+        baseline = load_baseline(Path(args.baseline))
 
     outcome = run_cases(cases, steps=args.steps, frameworks=frameworks, pythons=pythons,
                         atol=args.atol, rtol=args.rtol, timeout=args.timeout)
+    if baseline is not None:
+        outcome.baseline_versions = baseline_versions(baseline, {c.name for c in cases})
+        outcome.drift = find_drift(outcome, baseline, every_case=args.case == "all")
     writer = WRITERS[args.format]
     if out_dir is None:
         sys.stdout.write(writer(outcome))
@@ -143,6 +162,8 @@ def _compare(args: argparse.Namespace) -> int:
             path = out_dir / f"{r.case.name}.{EXTENSIONS[args.format]}"
             _write_atomic(path, writer(case_outcome(outcome, r)))
             print(f"wrote {path}", file=sys.stderr)
+        if outcome.drift is not None:
+            print(drift_summary(outcome), file=sys.stderr)
     return outcome.exit_code
 
 
@@ -159,6 +180,25 @@ def _explain(args: argparse.Namespace) -> int:
     result = explain(frameworks, wanted, args.steps, _pythons(args.python, frameworks), args.timeout)
     sys.stdout.write(EXPLAIN_WRITERS[args.format](result))
     return EXIT_FRAMEWORK if result.errors else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {args.out}: not a directory")
+    if not (out_dir if out_dir.exists() else out_dir.parent).is_dir():
+        raise UsageError(f"--out {args.out}: its parent directory does not exist")
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    pythons = _pythons(args.python, FRAMEWORKS)
+    cases = [load_case(p) for p in find_cases("all")]
+    outcome = run_cases(cases, pythons=pythons, timeout=args.timeout)
+    explanation = explain(pythons=pythons, timeout=args.timeout)
+    texts = pages(outcome, explanation)
+    out_dir.mkdir(exist_ok=True)
+    write_pages(out_dir, texts)
+    print(f"wrote {len(texts)} pages under {out_dir}", file=sys.stderr)
+    return EXIT_FRAMEWORK if explanation.errors else outcome.exit_code
 
 
 def _write_atomic(path: Path, text: str) -> None:

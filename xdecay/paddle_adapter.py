@@ -239,7 +239,11 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     model = Model(spec, {"weight": paddle.ParamAttr(regularizer=L2Decay(param_attr_coeff))}
                   if with_attr else None)
     named = model.named()
-    cls = getattr(paddle.optimizer, item.optimizer)
+    cls = getattr(paddle.optimizer, item.optimizer, None)
+    if cls is None:        # an older or newer paddle without this class
+        return RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
+                         options=dict(item.options),
+                         error=f"AttributeError: paddle {version()} has no paddle.optimizer.{item.optimizer}")
     kwargs: dict[str, Any] = dict(item.options)
     decay_arg = DECAY_ARG.get(item.optimizer, "weight_decay")
     takes_decay = decay_arg in inspect.signature(cls.__init__).parameters

@@ -81,10 +81,16 @@ class CaseResult:
 class Outcome:
     versions: dict[str, str]
     results: list[CaseResult]
+    # With --baseline: the saved versions, and every drift from the saved results
+    # (baseline.Drift rows); None without a baseline.
+    baseline_versions: dict[str, str] | None = None
+    drift: list | None = None
 
     @property
     def exit_code(self) -> int:
         codes = {r.exit_code for r in self.results}
+        if self.drift:
+            codes.add(EXIT_MISMATCH)
         for code in (EXIT_FRAMEWORK, EXIT_MISMATCH):
             if code in codes:
                 return code

@@ -1,6 +1,7 @@
 """Report writers: terminal table, markdown and JSON, all from the same CaseResult."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -151,7 +152,24 @@ def table(outcome: Outcome) -> str:
         bad = [r.case.name for r in outcome.results if not r.ok]
         out.append(f"{len(outcome.results) - len(bad)} of {len(outcome.results)} cases ok"
                    + (f"; not ok: {', '.join(bad)}" if bad else ""))
+    if outcome.drift is not None:
+        out += ["", _baseline_line(outcome)]
+        if outcome.drift:
+            out.append(tabulate([[d.case, d.kind, d.what, d.old, d.new] for d in outcome.drift],
+                                DRIFT_HEADERS, disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
+
+
+DRIFT_HEADERS = ["case", "drift", "what", "baseline", "now"]
+
+
+def _baseline_line(outcome: Outcome) -> str:
+    pairs = ", ".join(f"{fw} {outcome.versions.get(fw, 'absent')} (baseline "
+                      f"{outcome.baseline_versions.get(fw, 'absent')})"
+                      for fw in sorted(set(outcome.versions) | set(outcome.baseline_versions)))
+    if not outcome.drift:
+        return f"baseline: no drift; compared {pairs}"
+    return f"baseline: DRIFT, {len(outcome.drift)} rows; compared {pairs}"
 
 
 # ---------------------------------------------------------------- markdown
@@ -200,6 +218,12 @@ def markdown(outcome: Outcome) -> str:
         out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"- **warning**: {w}" for w in r.warnings]
         out += ["", f"**Verdict:** {_md_escape(_verdict(r))}", ""]
+    if outcome.drift is not None:
+        out += ["## Baseline", "", _md_escape(_baseline_line(outcome)), ""]
+        if outcome.drift:
+            out.append(tabulate([[_md_escape(str(x)) for x in (d.case, d.kind, d.what, d.old, d.new)]
+                                 for d in outcome.drift], DRIFT_HEADERS, tablefmt="github",
+                                disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -269,15 +293,24 @@ def _document(versions: dict[str, str], body: dict[str, Any]) -> str:
 
 def json_report(outcome: Outcome) -> str:
     if len(outcome.results) == 1:
-        return _document(outcome.versions, case_json(outcome.results[0], outcome.versions))
-    return _document(outcome.versions, {
-        "cases": [case_json(r, outcome.versions) for r in outcome.results],
-        "ok": all(r.ok for r in outcome.results)})
+        body = case_json(outcome.results[0], outcome.versions)
+    else:
+        body = {"cases": [case_json(r, outcome.versions) for r in outcome.results],
+                "ok": all(r.ok for r in outcome.results)}
+    if outcome.drift is not None:
+        body["baseline"] = {"frameworks": dict(sorted(outcome.baseline_versions.items())),
+                            "drift": [dataclasses.asdict(d) for d in outcome.drift]}
+    return _document(outcome.versions, body)
 
 
 def case_outcome(outcome: Outcome, r: CaseResult) -> Outcome:
-    """The outcome of one case, for writing one file per case."""
-    return Outcome(outcome.versions, [r])
+    """The outcome of one case, for writing one file per case (with its own drift)."""
+    drift = None if outcome.drift is None else [d for d in outcome.drift if d.case in (r.case.name, "*")]
+    return Outcome(outcome.versions, [r], outcome.baseline_versions, drift)
+
+
+def drift_summary(outcome: Outcome) -> str:
+    return _baseline_line(outcome)
 
 
 WRITERS = {"table": table, "markdown": markdown, "json": json_report}

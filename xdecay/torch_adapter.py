@@ -132,7 +132,11 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     (decoupled_weight_decay=True), groups (weight decayed, bias group without the key)."""
     model = Model(job.spec)
     named = model.named()
-    cls = getattr(torch.optim, item.optimizer)
+    cls = getattr(torch.optim, item.optimizer, None)
+    if cls is None:        # an older or newer torch without this class
+        return RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
+                         options=dict(item.options),
+                         error=f"AttributeError: torch {version()} has no torch.optim.{item.optimizer}")
     kwargs: dict[str, Any] = dict(item.options)
     if item.way == "none":
         kwargs["weight_decay"] = 0.0

@@ -1,0 +1,142 @@
+"""Regression checks against saved results (`compare --baseline FILE_OR_DIR`).
+
+A baseline is what `compare --format json` wrote: one document per case (a
+file, or a directory of them as `--out DIR` writes), or one `--case all`
+document. Every difference a framework upgrade can make is a drift row with the
+old and the new value: a framework version, a run that appeared or vanished or
+started failing, a rule, a verdict, a delta that moved beyond the tolerance.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+from .pipeline import CaseResult, Outcome
+
+
+@dataclass(frozen=True)
+class Drift:
+    case: str
+    kind: str        # "version" | "case" | "run" | "rule" | "verdict" | "delta"
+    what: str
+    old: str
+    new: str
+
+
+def load_baseline(path: Path) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
+    """case name -> (the framework versions it was saved with, its document), from a file
+    or a directory of them."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        raise UsageError(f"--baseline {path}: no .json files in the directory")
+    cases: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
+    for f in files:
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+            for case in doc["cases"] if "cases" in doc else [doc]:
+                cases[case["case"]] = (dict(doc["frameworks"]), case)
+        except OSError as exc:
+            raise UsageError(f"--baseline {f}: cannot read ({exc.strerror or exc})") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"--baseline {f}: not an xdecay compare JSON document ({exc})") from None
+    return cases
+
+
+def baseline_versions(cases: dict[str, tuple[dict[str, str], dict[str, Any]]],
+                      names: set[str]) -> dict[str, str]:
+    """The versions the named cases were saved with ("a / b" if their files disagree)."""
+    seen: dict[str, set[str]] = {}
+    for versions, _ in (cases[n] for n in sorted(names & set(cases))):
+        for fw, v in versions.items():
+            seen.setdefault(fw, set()).add(v)
+    return {fw: " / ".join(sorted(v)) for fw, v in sorted(seen.items())}
+
+
+def find_drift(outcome: Outcome, cases: dict[str, tuple[dict[str, str], dict[str, Any]]],
+               every_case: bool) -> list[Drift]:
+    """Every difference between a fresh outcome and a baseline; `every_case` when the
+    fresh run covered all cases, so a baseline case it lacks has vanished."""
+    fresh = {r.case.name for r in outcome.results}
+    compared = [cases[n][0] for n in sorted(fresh & set(cases))]
+    drift = sorted({Drift("*", "version", fw, old.get(fw, "absent"), outcome.versions.get(fw, "absent"))
+                    for old in compared for fw in set(old) | set(outcome.versions)
+                    if old.get(fw) != outcome.versions.get(fw)}, key=lambda d: (d.what, d.old))
+    if every_case:
+        drift += [Drift(name, "case", name, "present", "absent") for name in sorted(set(cases) - fresh)]
+    for r in outcome.results:
+        if r.case.name not in cases:
+            drift.append(Drift(r.case.name, "case", r.case.name, "absent", "present"))
+        else:
+            drift += _case_drift(r, cases[r.case.name][1])
+    return drift
+
+
+def _case_drift(r: CaseResult, old: dict[str, Any]) -> list[Drift]:
+    name = r.case.name
+    out: list[Drift] = []
+    if old.get("ok") != r.ok:
+        out.append(Drift(name, "verdict", "case", _ok(old.get("ok")), _ok(r.ok)))
+    old_runs = {x["run"]: x for x in old["runs"]}
+    new_runs = {x.name: x for x in r.runs}
+    for run in sorted(set(old_runs) | set(new_runs)):
+        if run not in new_runs or run not in old_runs:
+            out.append(Drift(name, "run", run, "present" if run in old_runs else "absent",
+                             "present" if run in new_runs else "absent"))
+            continue
+        was, now = old_runs[run].get("error"), new_runs[run].error
+        if was != now:
+            out.append(Drift(name, "run", run, was or "ran", now or "ran"))
+        elif now is None:
+            out += _delta_drift(r, run, old_runs[run], new_runs[run])
+    old_rules = {(x["run"], x["param"]): x["rule"] for x in old.get("rules", [])}
+    new_rules = {(run, param): rule for run, param, rule in r.rules}
+    for key in sorted(set(old_rules) | set(new_rules)):
+        if old_rules.get(key) != new_rules.get(key):
+            out.append(Drift(name, "rule", f"{key[0]} {key[1]}", old_rules.get(key, "absent"),
+                             new_rules.get(key, "absent")))
+    old_checks = {(c["a"], c["b"], c.get("param", "all")): c["ok"] for c in old.get("comparisons", [])}
+    for c in r.comparisons:
+        was = old_checks.get((c.a, c.b, c.param))
+        if was is not None and was != c.ok:
+            out.append(Drift(name, "verdict", f"{c.a} vs {c.b} ({c.expected}, {c.param})",
+                             _ok(was), _ok(c.ok)))
+    return out
+
+
+def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drift]:
+    """Deltas that moved beyond the comparison tolerance, per parameter."""
+    steps = old["steps"]
+    if len(steps) != new.steps:
+        return [Drift(r.case.name, "delta", run, f"{len(steps)} steps", f"{new.steps} steps")]
+    out = []
+    for param in new.params:
+        key = f"delta_{param}"
+        if any(key not in s or s[key] is None for s in steps):
+            out.append(Drift(r.case.name, "delta", f"{run} {param}", "absent", "present"))
+            continue
+        was = np.array([s[key] for s in steps], dtype=np.float64)
+        now = new.delta(param)
+        if was.shape != now.shape:
+            out.append(Drift(r.case.name, "delta", f"{run} {param}", f"shape {was.shape}",
+                             f"shape {now.shape}"))
+            continue
+        before = new.params[param][:-1].astype(np.float64)
+        w = np.maximum(np.abs(before), np.abs(before + now))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            diff = np.abs(was - now)
+            ratio = np.where(diff == 0, 0.0, diff / r.tolerance.allowed(w, was, now))
+        worst = float(np.max(ratio)) if ratio.size else 0.0
+        if not worst <= 1.0:      # NaN counts as drift
+            i = np.unravel_index(int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio))), ratio.shape)
+            out.append(Drift(r.case.name, "delta", f"{run} {param}{[int(j) for j in i]}",
+                             repr(float(was[i])), f"{float(now[i])!r} ({worst:.3g}x the tolerance)"))
+    return out
+
+
+def _ok(value: Any) -> str:
+    return {True: "ok", False: "not ok"}.get(value, "absent")
