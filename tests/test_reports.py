@@ -10,6 +10,8 @@ from xdecay.compare import Tolerance
 from xdecay.docs import pages
 from xdecay.explain import explain
 from xdecay.pipeline import Outcome, compare_case
+from xdecay.train_report import run_training
+from xdecay.training import find_train_cases, load_train_case
 
 from .conftest import ROOT
 
@@ -21,7 +23,7 @@ def facts(page: str) -> list[str]:
     and rule-check tables, the explain tables (measured numbers blanked)."""
     keep, table = [], False
     for line in page.splitlines():
-        if line.startswith("**Verdict:**") or line.startswith("| ["):
+        if line.startswith("**Verdict:**") or line.startswith("| [") or line.startswith("!["):
             keep.append(line)
         elif line.startswith("| run ") or line.startswith("| optimizer ") or line.startswith("| torch "):
             table = True
@@ -37,7 +39,11 @@ def fresh(shipped):
     cases, done = shipped
     results = [compare_case(c, i, done, c.steps, Tolerance.for_case(c)) for i, c in enumerate(cases)]
     outcome = Outcome({fw: r.version for fw, r in done.items()}, results)
-    return pages(outcome, explain(in_process=True))
+    trainings = [run_training(load_train_case(p), in_process=True) for p in find_train_cases()]
+    for t in trainings:
+        if t.case.kind == "overfit":
+            t.plot = f"{t.case.name}.png"
+    return pages(outcome, explain(in_process=True), trainings)
 
 
 def test_every_page_is_committed(fresh):

@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report` (DESIGN.md, CLI contract)."""
+"""Command line: `xdecay list | compare | explain | report | train` (DESIGN.md, CLI contract)."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +18,9 @@ from .explain import explain
 from .explain_report import WRITERS as EXPLAIN_WRITERS
 from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, run_cases
 from .report import EXTENSIONS, WRITERS, case_outcome, drift_summary
+from .train_report import WRITERS as TRAIN_WRITERS
+from .train_report import run_training, stderr_progress, write_plot
+from .training import find_train_case, find_train_cases, load_train_case
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--atol", type=float, help="fixed absolute tolerance (replaces the derived one)")
     c.add_argument("--rtol", type=float, help="fixed relative tolerance (replaces the derived one)")
     c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
+                       "seed 000's cosine schedule (cases in cases/train/)")
+    t.add_argument("--case", required=True, help="a training case NAME in cases/train/, or a PATH")
+    t.add_argument("--format", choices=sorted(TRAIN_WRITERS), default="table")
+    t.add_argument("--out", help="write NAME.txt|md|json (and NAME.png) into this existing directory")
+    t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    t.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    t.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs")
     r.add_argument("--out", default="reports", help="directory for the pages (default: reports)")
     r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
@@ -75,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             return _explain(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "train":
+            return _train(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -182,6 +196,32 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_FRAMEWORK if result.errors else 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None and not (out_dir.is_dir() and os.access(out_dir, os.W_OK)):
+        raise UsageError(f"--out {args.out}: not an existing writable directory")
+    case = load_train_case(find_train_case(args.case))
+    progress = stderr_progress(args.quiet)
+    result = run_training(case, _pythons(args.python, FRAMEWORKS), args.timeout, progress=progress)
+    if out_dir is not None and case.kind == "overfit":
+        png = out_dir / f"{case.name}.png"
+        skipped = write_plot(result, png)
+        result.plot = skipped or png.name
+        progress(skipped or f"wrote {png}")
+    elif case.kind == "overfit":
+        result.plot = "plot skipped: no --out directory to write it into"
+    text = TRAIN_WRITERS[args.format](result)
+    if out_dir is None:
+        sys.stdout.write(text)
+    else:
+        path = out_dir / f"{case.name}.{EXTENSIONS[args.format]}"
+        _write_atomic(path, text)
+        progress(f"wrote {path}")
+    return result.exit_code
+
+
 def _report(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -194,11 +234,19 @@ def _report(args: argparse.Namespace) -> int:
     cases = [load_case(p) for p in find_cases("all")]
     outcome = run_cases(cases, pythons=pythons, timeout=args.timeout)
     explanation = explain(pythons=pythons, timeout=args.timeout)
-    texts = pages(outcome, explanation)
-    out_dir.mkdir(exist_ok=True)
+    (out_dir / "train").mkdir(parents=True, exist_ok=True)
+    trainings = []
+    for path in find_train_cases():
+        t = run_training(load_train_case(path), pythons, args.timeout)
+        if t.case.kind == "overfit":
+            t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
+        trainings.append(t)
+    texts = pages(outcome, explanation, trainings)
     write_pages(out_dir, texts)
     print(f"wrote {len(texts)} pages under {out_dir}", file=sys.stderr)
-    return EXIT_FRAMEWORK if explanation.errors else outcome.exit_code
+    if explanation.errors or any(t.errors for t in trainings):
+        return EXIT_FRAMEWORK
+    return max(outcome.exit_code, *(t.exit_code for t in trainings))
 
 
 def _write_atomic(path: Path, text: str) -> None:

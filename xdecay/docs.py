@@ -16,10 +16,13 @@ from .explain import Explanation
 from .explain_report import markdown as explain_markdown
 from .pipeline import Outcome
 from .report import case_outcome, markdown
+from .train_report import Training
+from .train_report import markdown as train_markdown
 
 
-def pages(outcome: Outcome, explanation: Explanation | None) -> dict[str, str]:
-    """Relative path -> page text."""
+def pages(outcome: Outcome, explanation: Explanation | None,
+          trainings: list[Training] = ()) -> dict[str, str]:
+    """Relative path -> page text (training plots are written beside their pages)."""
     versions = ", ".join(f"{fw} {v}" for fw, v in sorted(outcome.versions.items()))
     rows = []
     for r in outcome.results:
@@ -33,9 +36,18 @@ def pages(outcome: Outcome, explanation: Explanation | None) -> dict[str, str]:
              "numbers; `xdecay compare --case NAME` reproduces it.", "",
              tabulate(rows, ["case", "what it checks", "expectations held", "verdict"],
                       tablefmt="github", disable_numparse=True), ""]
+    if trainings:
+        rows = [[f"[{t.case.name}](train/{t.case.name}.md)", t.case.description.replace("|", "\\|"),
+                 f"{sum(c.ok for c in t.checks)}/{len(t.checks)}", "ok" if t.ok else "MISMATCH"]
+                for t in trainings]
+        index += ["Training over many steps (`xdecay train --case NAME`):", "",
+                  tabulate(rows, ["case", "what it checks", "checks held", "verdict"],
+                           tablefmt="github", disable_numparse=True), ""]
     if explanation is not None:
         index += ["[Which weight decay each optimizer really applies](explain.md) — `xdecay explain`.", ""]
     out = {"index.md": "\n".join(index)}
+    for t in trainings:
+        out[f"train/{t.case.name}.md"] = train_markdown(t)
     for r in outcome.results:
         out[f"cases/{r.case.name}.md"] = markdown(case_outcome(outcome, r))
     if explanation is not None:

@@ -16,6 +16,7 @@ import numpy as np
 from .case import Decay, Regularizer
 from .records import ExplainItem, ExplainJob, Job, RunRecord
 from .spec import LAYER_NORM_EPS, Spec
+from .training import TrainJob, epoch_batches
 
 FRAMEWORK = "paddle"
 
@@ -290,3 +291,70 @@ def _effective(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, (int, float, bool, tuple, list, type(None))):
             out[name] = _plain(value)
     return out
+
+
+# ---------------------------------------------------------------- training (seed 002, seed 000)
+
+def run_train(job: TrainJob) -> list[RunRecord]:
+    if job.kind == "overfit":
+        return [_overfit(job, wd) for wd in job.config["weight_decays"]]
+    return [_schedule(job, decoupled) for decoupled in (False, True)]
+
+
+def _linear(job: TrainJob):
+    weight = job.arrays["weight"]
+    layer = paddle.nn.Linear(weight.shape[1], 1)
+    layer.weight.set_value(weight.T.copy())          # paddle's weight is [in, out]
+    layer.bias.set_value(job.arrays["bias"])
+    return layer
+
+
+def _snapshot(layer) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(layer.weight.numpy().T), layer.bias.numpy().copy()
+
+
+def _overfit(job: TrainJob, wd: float) -> RunRecord:
+    """Seed 002: SGD, the weight in a group with weight_decay, the bias in one without."""
+    layer = _linear(job)
+    x, y, train = paddle.to_tensor(job.arrays["x"]), paddle.to_tensor(job.arrays["y"]), job.config["train"]
+    optimizer = paddle.optimizer.SGD(learning_rate=job.config["lr"], parameters=[
+        {"params": [layer.weight], "weight_decay": wd}, {"params": [layer.bias]}])
+    start, losses = _snapshot(layer), {"train_loss": [], "test_loss": []}
+    for epoch in epoch_batches(job):
+        for idx in epoch:
+            i = paddle.to_tensor(idx)
+            optimizer.clear_grad()
+            paddle.mean((layer(x[i]) - y[i]) ** 2).backward()
+            optimizer.step()
+        with paddle.no_grad():
+            losses["train_loss"].append(float(paddle.mean((layer(x[:train]) - y[:train]) ** 2)))
+            losses["test_loss"].append(float(paddle.mean((layer(x[train:]) - y[train:]) ** 2)))
+    end = _snapshot(layer)
+    return RunRecord(FRAMEWORK, f"wd={wd:g}", {"weight": np.stack([start[0], end[0]]),
+                                               "bias": np.stack([start[1], end[1]])},
+                     series={k: np.array(v) for k, v in losses.items()})
+
+
+def _schedule(job: TrainJob, decoupled: bool) -> RunRecord:
+    """Seed 000: Adam(weight_decay) or AdamW under CosineAnnealingDecay, one batch per step."""
+    layer = _linear(job)
+    x, y, c = paddle.to_tensor(job.arrays["x"]), paddle.to_tensor(job.arrays["y"]), job.config["weight_decay"]
+    scheduler = paddle.optimizer.lr.CosineAnnealingDecay(learning_rate=job.config["lr"],
+                                                         T_max=job.config["t_max"],
+                                                         eta_min=job.config["eta_min"])
+    cls = paddle.optimizer.AdamW if decoupled else paddle.optimizer.Adam
+    optimizer = cls(learning_rate=scheduler, parameters=layer.parameters(), weight_decay=c)
+    snaps, lrs = [_snapshot(layer)], []
+    for idx in (i for epoch in epoch_batches(job) for i in epoch):
+        i = paddle.to_tensor(idx)
+        # The lr this step uses. (scheduler.get_lr() is no getter: it applies the
+        # recursive cosine formula once more to the current value.)
+        lrs.append(float(optimizer.get_lr()))
+        optimizer.clear_grad()
+        paddle.mean((layer(x[i]) - y[i]) ** 2).backward()
+        optimizer.step()
+        scheduler.step()
+        snaps.append(_snapshot(layer))
+    return RunRecord(FRAMEWORK, "adamw" if decoupled else "adam",
+                     {"weight": np.stack([s[0] for s in snaps]), "bias": np.stack([s[1] for s in snaps])},
+                     series={"lr": np.array(lrs)})

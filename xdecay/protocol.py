@@ -15,6 +15,7 @@ import numpy as np
 from .case import Decay, Group, Regularizer
 from .records import ExplainItem, ExplainJob, Job, RunRecord
 from .spec import PARAMS, Spec
+from .training import TrainJob
 
 
 def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:
@@ -30,9 +31,12 @@ def _read_spec(data, prefix: str) -> Spec:
     return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"))
 
 
-def write_request(path: Path, request: list[Job] | ExplainJob) -> None:
-    """A compare request (one Job per case) or an explain request."""
-    if isinstance(request, ExplainJob):
+def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> None:
+    """A compare request (one Job per case), an explain request or a training request."""
+    if isinstance(request, TrainJob):
+        meta = {"kind": "train", "config": request.config}
+        arrays = {f"train/{k}": v for k, v in request.arrays.items()}
+    elif isinstance(request, ExplainJob):
         meta = {"kind": "explain", "loss": request.loss, "steps": request.steps,
                 "coeff": request.coeff, "param_attr_coeff": request.param_attr_coeff,
                 "items": [dataclasses.asdict(i) for i in request.items]}
@@ -46,9 +50,12 @@ def write_request(path: Path, request: list[Job] | ExplainJob) -> None:
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
 
 
-def read_request(path: Path) -> list[Job] | ExplainJob:
+def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
+        if meta["kind"] == "train":
+            return TrainJob(meta["config"]["kind"], meta["config"],
+                            {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("train/")})
         if meta["kind"] == "explain":
             return ExplainJob(spec=_read_spec(data, "explain"), loss=meta["loss"],
                               steps=meta["steps"], coeff=meta["coeff"],
@@ -63,7 +70,8 @@ def read_request(path: Path) -> list[Job] | ExplainJob:
 def write_result(path: Path, framework: str, version: str,
                  records: list[list[RunRecord]]) -> None:
     meta = {"framework": framework, "version": version,
-            "runs": [[{"way": r.way, "error": r.error, "logs": r.logs, "optimizer": r.optimizer,
+            "runs": [[{"way": r.way, "error": r.error, "logs": r.logs, "series": sorted(r.series),
+                       "optimizer": r.optimizer,
                        "variant": r.variant, "options": r.options, "hyper": r.hyper}
                       for r in job] for job in records]}
     arrays = {}
@@ -71,6 +79,8 @@ def write_result(path: Path, framework: str, version: str,
         for k, r in enumerate(job):
             for name, value in r.params.items():
                 arrays[f"{i}/{k}/{name}"] = value
+            for name, value in r.series.items():
+                arrays[f"{i}/{k}/series/{name}"] = np.asarray(value)
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
 
 
@@ -80,8 +90,9 @@ def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
         framework = meta["framework"]
         records = [[RunRecord(framework, r["way"],
                               {n: data[f"{i}/{k}/{n}"] for n in PARAMS if f"{i}/{k}/{n}" in data},
-                              r["error"], r["logs"], r["optimizer"], r["variant"], r["options"],
-                              r["hyper"])
+                              error=r["error"], logs=r["logs"], optimizer=r["optimizer"],
+                              variant=r["variant"], options=r["options"], hyper=r["hyper"],
+                              series={n: data[f"{i}/{k}/series/{n}"] for n in r["series"]})
                     for k, r in enumerate(job)] for i, job in enumerate(meta["runs"])]
     return framework, meta["version"], records
 

@@ -68,6 +68,7 @@ class RunRecord:
     params: dict[str, np.ndarray] = field(default_factory=dict)   # float32 [steps + 1, ...]
     error: str | None = None
     logs: list[str] = field(default_factory=list)     # what the framework logged meanwhile
+    series: dict[str, np.ndarray] = field(default_factory=dict)   # training: losses, lrs
     # explain runs only: the class, the arguments given, and the hyper-parameters the
     # optimizer ended up with per parameter group (defaults filled in).
     optimizer: str = ""

@@ -10,6 +10,7 @@ import torch
 from .case import Decay
 from .records import ExplainItem, ExplainJob, Job, RunRecord
 from .spec import LAYER_NORM_EPS, Spec
+from .training import TrainJob, epoch_batches
 
 FRAMEWORK = "torch"
 
@@ -172,3 +173,68 @@ def _effective(cls: type, optimizer: torch.optim.Optimizer) -> list[dict[str, An
     return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()
              if k in names and isinstance(v, (int, float, bool, tuple, type(None)))}
             for g in optimizer.param_groups]
+
+
+# ---------------------------------------------------------------- training (seed 002, seed 000)
+
+def run_train(job: TrainJob) -> list[RunRecord]:
+    if job.kind == "overfit":
+        return [_overfit(job, wd) for wd in job.config["weight_decays"]]
+    return [_schedule(job, decoupled) for decoupled in (False, True)]
+
+
+def _linear(job: TrainJob) -> torch.nn.Linear:
+    weight = job.arrays["weight"]
+    layer = torch.nn.Linear(weight.shape[1], 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(weight))
+        layer.bias.copy_(torch.from_numpy(job.arrays["bias"]))
+    return layer
+
+
+def _snapshot(layer: torch.nn.Linear) -> tuple[np.ndarray, np.ndarray]:
+    return layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()
+
+
+def _overfit(job: TrainJob, wd: float) -> RunRecord:
+    """Seed 002: SGD, the weight in a group with weight_decay, the bias in one without."""
+    layer = _linear(job)
+    x, y, train = torch.from_numpy(job.arrays["x"]), torch.from_numpy(job.arrays["y"]), job.config["train"]
+    optimizer = torch.optim.SGD([{"params": [layer.weight], "weight_decay": wd},
+                                 {"params": [layer.bias]}], lr=job.config["lr"])
+    start, losses = _snapshot(layer), {"train_loss": [], "test_loss": []}
+    for epoch in epoch_batches(job):
+        for idx in epoch:
+            i = torch.from_numpy(idx)
+            optimizer.zero_grad()
+            ((layer(x[i]) - y[i]) ** 2).mean().backward()
+            optimizer.step()
+        with torch.no_grad():
+            losses["train_loss"].append(((layer(x[:train]) - y[:train]) ** 2).mean().item())
+            losses["test_loss"].append(((layer(x[train:]) - y[train:]) ** 2).mean().item())
+    end = _snapshot(layer)
+    return RunRecord(FRAMEWORK, f"wd={wd:g}", {"weight": np.stack([start[0], end[0]]),
+                                               "bias": np.stack([start[1], end[1]])},
+                     series={k: np.array(v) for k, v in losses.items()})
+
+
+def _schedule(job: TrainJob, decoupled: bool) -> RunRecord:
+    """Seed 000: Adam(weight_decay) or AdamW under CosineAnnealingLR, one batch per step."""
+    layer = _linear(job)
+    x, y, c = torch.from_numpy(job.arrays["x"]), torch.from_numpy(job.arrays["y"]), job.config["weight_decay"]
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    optimizer = cls(layer.parameters(), lr=job.config["lr"], weight_decay=c)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=job.config["t_max"],
+                                                           eta_min=job.config["eta_min"])
+    snaps, lrs = [_snapshot(layer)], []
+    for idx in (i for epoch in epoch_batches(job) for i in epoch):
+        i = torch.from_numpy(idx)
+        lrs.append(optimizer.param_groups[0]["lr"])      # the lr this step uses
+        optimizer.zero_grad()
+        ((layer(x[i]) - y[i]) ** 2).mean().backward()
+        optimizer.step()
+        scheduler.step()
+        snaps.append(_snapshot(layer))
+    return RunRecord(FRAMEWORK, "adamw" if decoupled else "adam",
+                     {"weight": np.stack([s[0] for s in snaps]), "bias": np.stack([s[1] for s in snaps])},
+                     series={"lr": np.array(lrs)})

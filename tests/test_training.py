@@ -1,0 +1,102 @@
+"""Training over many steps with real torch and paddle: identical data, trajectories
+that agree within the stated tolerance, schedules that agree, the seed's claim."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+from xdecay.train_report import _check_overfit, markdown, run_training, write_plot
+from xdecay.training import build_job, cosine_lrs, epoch_batches, find_train_case, load_train_case
+
+from .conftest import ROOT
+from .test_cli import xdecay
+
+
+@pytest.fixture(scope="module")
+def overfit():
+    return run_training(load_train_case(find_train_case("overfit")), in_process=True)
+
+
+@pytest.fixture(scope="module")
+def schedule():
+    return run_training(load_train_case(find_train_case("schedule")), in_process=True)
+
+
+def test_data_and_batch_order_come_from_the_seed():
+    case = load_train_case(find_train_case("overfit"))
+    a, b = build_job(case), build_job(case)
+    for name in a.arrays:
+        np.testing.assert_array_equal(a.arrays[name], b.arrays[name])
+    other = build_job(dataclasses.replace(case, seed=case.seed + 1))
+    assert not np.array_equal(a.arrays["x"], other.arrays["x"])
+    assert a.arrays["x"].shape == (120, 200) and a.arrays["weight"].shape == (1, 200)
+    epochs = epoch_batches(a)
+    assert len(epochs) == 100 and all(sorted(np.concatenate(e)) == list(range(20)) for e in epochs)
+
+
+def test_both_frameworks_start_from_the_numpy_arrays(overfit):
+    for fw in ("torch", "paddle"):
+        for r in overfit.runs[fw]:
+            np.testing.assert_array_equal(r.params["weight"][0], overfit.job.arrays["weight"])
+            np.testing.assert_array_equal(r.params["bias"][0], overfit.job.arrays["bias"])
+
+
+def test_overfit_trajectories_agree_and_decay_lowers_the_test_loss(overfit):
+    assert overfit.ok, [c for c in overfit.checks if not c.ok]
+    kinds = {c.what for c in overfit.checks}
+    assert "torch vs paddle, wd=3, test_loss per epoch" in kinds
+    assert "paddle vs float64, wd=0, train_loss per epoch" in kinds
+    final = {(fw, r.way): r.series["test_loss"][-1] for fw in ("torch", "paddle") for r in overfit.runs[fw]}
+    for fw in ("torch", "paddle"):
+        assert final[(fw, "wd=3")] < final[(fw, "wd=0")] / 100      # seed 002: clearly below
+    rows = overfit.tables["weights after training"]
+    assert {r[0] for r in rows} == {"torch", "paddle"} and len(rows[0]) == 7
+
+
+def test_a_diverging_trajectory_is_flagged(overfit):
+    broken = dataclasses.replace(overfit, checks=[], tables={}, headers={},
+                                 runs={fw: list(rs) for fw, rs in overfit.runs.items()})
+    run = broken.runs["paddle"][1]
+    series = dict(run.series, test_loss=run.series["test_loss"] * (1 + 1e-3))
+    broken.runs["paddle"][1] = dataclasses.replace(run, series=series)
+    _check_overfit(broken)
+    failed = [c.what for c in broken.checks if not c.ok]
+    assert failed == ["torch vs paddle, wd=3, test_loss per epoch", "paddle vs float64, wd=3, test_loss per epoch"]
+
+
+def test_schedules_agree_and_decay_shares_follow_the_rules(schedule):
+    assert schedule.ok, [c for c in schedule.checks if not c.ok]
+    case = schedule.case
+    closed = cosine_lrs(case.lr, case.eta_min, case.t_max, 40)
+    for fw in ("torch", "paddle"):
+        for r in schedule.runs[fw]:
+            np.testing.assert_allclose(r.series["lr"], closed, rtol=0, atol=1e-15)
+    rows = schedule.tables["decay share per step"]
+    # AdamW: the decay is lr_t*c*w, a sizeable share of every step; Adam's normalisation
+    # shrinks the coupled c*w to a small share after the first step.
+    assert all(float(r[3]) > 0.05 for r in rows) and all(float(r[2]) < 0.02 for r in rows[1:])
+
+
+def test_plot_is_written_and_linked(overfit, tmp_path):
+    assert write_plot(overfit, tmp_path / "overfit.png") is None
+    assert (tmp_path / "overfit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    linked = dataclasses.replace(overfit, plot="overfit.png")
+    assert "![train and test loss per epoch](overfit.png)" in markdown(linked)
+
+
+def test_without_matplotlib_the_plot_is_skipped(overfit, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert "plot skipped" in write_plot(overfit, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_train_writes_report_and_plot_quietly(tmp_path):
+    p = xdecay("train", "--case", "overfit", "--out", str(tmp_path), "--format", "markdown", "--quiet")
+    assert p.returncode == 0 and p.stderr == "" and p.stdout == ""
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["overfit.md", "overfit.png"]
+    assert "(overfit.png)" in (tmp_path / "overfit.md").read_text()
+    q = xdecay("train", "--case", "schedule", "--format", "json")
+    assert q.returncode == 0 and q.stdout.startswith("{") and "running torch and paddle" in q.stderr
