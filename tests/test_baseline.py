@@ -78,3 +78,17 @@ def test_cli_save_rerun_and_drift(tmp_path):
     assert moved.returncode == 1
     line = next(l for l in moved.stdout.splitlines() if l.startswith("*"))
     assert line.split()[:5] == ["*", "version", "torch", "2.12.0", "2.13.0"]
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda d: d.pop("runs"), "'runs'"),
+    (lambda d: d["runs"][0]["steps"][0].update(delta_weight="abc"), "could not convert"),
+    (lambda d: d["runs"][0].update(steps=5), "not iterable"),
+    (lambda d: d["rules"][0].pop("param"), "'param'"),
+    (lambda d: d["frameworks"].update(torch=None), "expected a string"),
+    (lambda d: d.update(kind="overfit"), "xdecay train"),
+])
+def test_a_half_valid_baseline_is_bad_input_before_anything_runs(saved, change, words):
+    edit(saved / "sgd.json", change)
+    with pytest.raises(UsageError, match=words):
+        load_baseline(saved)

@@ -75,6 +75,7 @@ EXPECT_BAD = [
     ('[[expect]]\nsame = ["torch:none", "paddle:none"]', "expect[0]", "exactly one of"),
     ('[[expect]]\nrule = "none"\nrun = "torch:none"\nparam = "gain"', "expect[0].param", "unknown value 'gain'"),
     ('[[expect]]\nrule = "none"\nrun = "torch:manual"\nparam = "weight"', "expect[0].run", "does not make"),
+    ('[[expect]]\nrule = "coupled_l3@0.1"\nrun = "torch:none"\nparam = "weight"', "expect[0].rule", "not a rule"),
     ('[[expect]]\nequal = ["torch:none", "paddle:none"]\nparam = "bias"', "expect[0].param", "unknown value 'bias' (expected one of: all, weight)"),
     ('[[expect]]\nequal = ["torch:none", "paddle:none"]\n[[expect]]\ndiffer = ["paddle:none", "torch:none"]',
      "expect[1].differ", "contradicts"),
@@ -99,3 +100,9 @@ def test_toml_syntax_error_and_unreadable_file(tmp_path):
 def test_unknown_case_name_lists_the_known_ones():
     with pytest.raises(UsageError, match="known: .*momentum"):
         find_cases("no-such-case")
+
+
+def test_rule_expectations_are_stored_in_canonical_form(tmp_path):
+    text = MINIMAL + '\n[[expect]]\nrule = "coupled_l2@0.10"\nrun = "torch:weight_decay"\nparam = "weight"\n'
+    (e,) = load_case(write_case(tmp_path, text)).expectations
+    assert e.rule == "coupled_l2@0.1"

@@ -171,3 +171,13 @@ def test_python_api_runs_a_case_in_workers():
             "assert 'torch' not in sys.modules and 'paddle' not in sys.modules")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
+
+
+def test_python_api_rejects_bad_arguments():
+    from xdecay import run_case
+    from xdecay.errors import UsageError
+    for kwargs, words in (({"frameworks": ("tf",)}, "unknown framework 'tf'"), ({"steps": -3}, "steps")):
+        with pytest.raises(UsageError, match=words):
+            run_case("momentum", **kwargs)
+    with pytest.raises(UsageError, match="one case"):
+        run_case("all")

@@ -3,6 +3,7 @@ that agree within the stated tolerance, schedules that agree, the seed's claim."
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 
 import numpy as np
@@ -100,3 +101,17 @@ def test_cli_train_writes_report_and_plot_quietly(tmp_path):
     assert "(overfit.png)" in (tmp_path / "overfit.md").read_text()
     q = xdecay("train", "--case", "schedule", "--format", "json")
     assert q.returncode == 0 and q.stdout.startswith("{") and "running torch and paddle" in q.stderr
+
+
+@pytest.mark.parametrize("old,new,words", [
+    ("test = 100", "test = 0", "data.test: must be in [1, 100000]"),
+    ("weight_decays = [0, 3]", "weight_decays = [3]", "needs at least two different values"),
+    ("lr = 0.003", "lr = -1", "optimizer.lr: must be > 0"),
+])
+def test_bad_training_case(tmp_path, old, new, words):
+    from xdecay.errors import CaseError
+    text = (ROOT / "cases" / "train" / "overfit.toml").read_text()
+    path = tmp_path / "t.toml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(CaseError, match=re.escape(words)):
+        load_train_case(path)

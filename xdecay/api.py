@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .case import FRAMEWORKS, find_cases, load_case
+from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
+from .errors import UsageError
 from .pipeline import CaseResult, run_cases
 
 
@@ -18,6 +19,13 @@ def run_case(case: str | Path, *, steps: int | None = None,
     """Run one case in every framework and compare: `.ok`, `.comparisons`, `.rules`
     (run, param, rule), `.rule_checks`, `.runs` (the deltas). Worker processes by
     default; `in_process=True` imports the frameworks into this process instead."""
+    if str(case) == "all":
+        raise UsageError("run_case runs one case; loop over xdecay.case.find_cases('all') for all")
+    for fw in frameworks:
+        if fw not in FRAMEWORKS:
+            raise UsageError(f"frameworks: unknown framework {fw!r} (known: {', '.join(FRAMEWORKS)})")
+    if steps is not None and not 1 <= steps <= MAX_STEPS:
+        raise UsageError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
     (path,) = find_cases(str(case)) if not Path(case).suffix else [Path(case)]
     outcome = run_cases([load_case(path)], steps=steps, frameworks=frameworks, in_process=in_process)
     return outcome.results[0]

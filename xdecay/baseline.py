@@ -38,13 +38,40 @@ def load_baseline(path: Path) -> dict[str, tuple[dict[str, str], dict[str, Any]]
     for f in files:
         try:
             doc = json.loads(f.read_text(encoding="utf-8"))
+            if "kind" in doc:
+                raise ValueError(f"a `xdecay train` report (kind {doc['kind']!r})")
+            versions = {str(fw): _text(v) for fw, v in doc["frameworks"].items()}
             for case in doc["cases"] if "cases" in doc else [doc]:
-                cases[case["case"]] = (dict(doc["frameworks"]), case)
+                _check_case(case)
+                cases[case["case"]] = (versions, case)
         except OSError as exc:
             raise UsageError(f"--baseline {f}: cannot read ({exc.strerror or exc})") from None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"--baseline {f}: not an xdecay compare JSON document ({exc})") from None
     return cases
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _check_case(case: dict[str, Any]) -> None:
+    """Everything find_drift reads, checked up front: a bad file is bad input (exit 2)."""
+    _text(case["case"])
+    for run in case["runs"]:
+        _text(run["run"])
+        if run.get("error") is not None:
+            _text(run["error"])
+        for step in run["steps"]:
+            for key, value in step.items():
+                if key.startswith("delta_") and value is not None:
+                    np.asarray(value, dtype=np.float64)
+    for rule in case.get("rules", []):
+        _text(rule["run"]), _text(rule["param"]), _text(rule["rule"])
+    for c in case.get("comparisons", []):
+        _text(c["a"]), _text(c["b"]), bool(c["ok"])
 
 
 def baseline_versions(cases: dict[str, tuple[dict[str, str], dict[str, Any]]],
@@ -127,9 +154,11 @@ def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drif
             continue
         before = new.params[param][:-1].astype(np.float64)
         w = np.maximum(np.abs(before), np.abs(before + now))
+        # As in a comparison: the run's sensitivity to gradient rounding, for both runs.
+        sensitivity = 2 * r.sensitivity.get(run, {}).get(param, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = np.abs(was - now)
-            ratio = np.where(diff == 0, 0.0, diff / r.tolerance.allowed(w, was, now))
+            ratio = np.where(diff == 0, 0.0, diff / (r.tolerance.allowed(w, was, now) + sensitivity))
         worst = float(np.max(ratio)) if ratio.size else 0.0
         if not worst <= 1.0:      # NaN counts as drift
             i = np.unravel_index(int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio))), ratio.shape)

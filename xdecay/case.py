@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseError, UsageError
+from .rules import RULE_FAMILIES, canonical_rule
 from .spec import PARAMS, Spec, build_spec
 
 FRAMEWORKS = ("torch", "paddle")
@@ -277,6 +278,10 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
         kind = kinds[0]
         if kind == "rule":
             rule = t.get("rule", str, required=True)
+            if canonical_rule(rule) is None:
+                raise t.error("rule", f"not a rule: {rule!r} (none, FAMILY@C joined with '+', or "
+                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)})")
+            rule = canonical_rule(rule)
             runs = [t.get("run", str, required=True)]
             param = _choice(t, "param", params)
         elif kind == "rejects":

@@ -38,7 +38,8 @@ def pages(outcome: Outcome, explanation: Explanation | None,
                       tablefmt="github", disable_numparse=True), ""]
     if trainings:
         rows = [[f"[{t.case.name}](train/{t.case.name}.md)", t.case.description.replace("|", "\\|"),
-                 f"{sum(c.ok for c in t.checks)}/{len(t.checks)}", "ok" if t.ok else "MISMATCH"]
+                 f"{sum(c.ok for c in t.checks)}/{len(t.checks)}",
+                 "ok" if t.ok else ("error" if t.errors else "MISMATCH")]
                 for t in trainings]
         index += ["Training over many steps (`xdecay train --case NAME`):", "",
                   tabulate(rows, ["case", "what it checks", "checks held", "verdict"],

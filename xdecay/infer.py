@@ -21,6 +21,7 @@ from .compare import EPS32, Tolerance, operation_count
 from .records import RunRecord
 from .reference import (RULES, coupled_l2, decoupled_lr, gradient_bounds, hyper_value, l1,
                         model_grads, rule_kwargs)
+from .rules import rule_name
 from .spec import Spec
 
 # Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
@@ -102,14 +103,14 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
             best[family] = (r, cs)
             if r <= 1:
                 fits.append((family, cs, r))
-    residuals = {_name(f, cs): r for f, (r, cs) in best.items()}
+    residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
     if not fits:
         return Inferred(param, "unexplained", min(residuals.values()), residuals)
     sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
     if len(fits) == 1:
         family, cs, r = fits[0]
-        return Inferred(param, _name(family, cs), r, residuals, sensitivity)
-    names = [_name(f, cs) for f, cs, _ in fits]
+        return Inferred(param, rule_name(family, cs), r, residuals, sensitivity)
+    names = [rule_name(f, cs) for f, cs, _ in fits]
     return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals,
                     sensitivity)
 
@@ -197,10 +198,3 @@ def _fit(f) -> tuple[float, tuple[float]]:
         if r <= 1:
             return (r, (short,))
     return best
-
-
-def _name(family: tuple[str, ...], cs: tuple[float, ...]) -> str:
-    if family == ("none",):
-        return "none"
-    return "+".join(f"{f}@{c:.3g}" for f, c in zip(family, cs))
-

@@ -54,6 +54,8 @@ class CaseResult:
     rules: list[tuple[str, str, str]] = field(default_factory=list)     # (run, param, rule)
     rule_checks: list[RuleCheck] = field(default_factory=list)
     reject_checks: list[RejectCheck] = field(default_factory=list)
+    # run -> param -> [steps, ...]: each run's measured sensitivity to gradient rounding
+    sensitivity: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def failed_runs(self) -> list[RunRecord]:
@@ -118,7 +120,7 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                                           if r.error and case.runs.get(fw)})
     by_name = {r.name: r for r in runs}
     spec = case.spec()
-    sensitivity: dict[str, dict[str, np.ndarray]] = {}
+    sensitivity = result.sensitivity
     for r in result.runs:
         if r.error is None:
             found = infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())

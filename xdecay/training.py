@@ -70,7 +70,7 @@ def load_train_case(path: Path) -> TrainCase:
     d = top.table("data")
     inputs = _int_in(d, "inputs", 1, 4096)
     train = _int_in(d, "train", 1, 100_000)
-    test = _int_in(d, "test", 0, 100_000)
+    test = _int_in(d, "test", 1 if kind == "overfit" else 0, 100_000)
     truth = (_number(d, "true_weight"), _number(d, "true_bias"), _number(d, "noise"))
     d.finish()
     o = top.table("optimizer")
@@ -83,6 +83,8 @@ def load_train_case(path: Path) -> TrainCase:
         for i, c in enumerate(decays):
             if isinstance(c, bool) or not isinstance(c, (int, float)) or not (math.isfinite(c) and c >= 0):
                 raise o.error(f"weight_decays[{i}]", f"must be a finite number >= 0, got {c!r}")
+        if len(set(decays)) < 2:
+            raise o.error("weight_decays", f"needs at least two different values to compare, got {decays}")
         extra["weight_decays"] = tuple(float(c) for c in decays)
     else:
         extra.update(weight_decay=_number(o, "weight_decay"), t_max=_int_in(o, "t_max", 1, 100_000),
