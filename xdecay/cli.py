@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 from . import catalogue
@@ -14,6 +13,7 @@ from .baseline import baseline_versions, find_drift, load_baseline
 from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
 from .docs import pages, write_pages
 from .errors import UsageError
+from .files import atomic
 from .explain import explain
 from .explain_report import WRITERS as EXPLAIN_WRITERS
 from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, run_cases
@@ -250,14 +250,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic(path) as f:
+        f.write(text)
 
 
 if __name__ == "__main__":

@@ -6,13 +6,12 @@ frameworks give the same pages.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from tabulate import tabulate
 
 from .explain import Explanation
+from .files import atomic
 from .explain_report import markdown as explain_markdown
 from .pipeline import Outcome
 from .report import case_outcome, markdown
@@ -57,15 +56,8 @@ def pages(outcome: Outcome, explanation: Explanation | None,
 
 
 def write_pages(out_dir: Path, texts: dict[str, str]) -> None:
-    """Each page atomically: a reader never sees half a page."""
     for rel, text in texts.items():
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic(path) as f:
+            f.write(text)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .case import Decay, Group, Regularizer
+from .files import atomic
 from .records import ExplainItem, ExplainJob, Job, RunRecord
 from .spec import PARAMS, Spec
 from .training import TrainJob
@@ -109,8 +109,5 @@ def _get(data, key: str) -> np.ndarray | None:
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    # Written under a temporary name and renamed: a reader never sees half a file.
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
+    with atomic(path, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
