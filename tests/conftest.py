@@ -8,7 +8,7 @@ import pytest
 
 from xdecay.case import FRAMEWORKS, Case, load_case
 from xdecay.records import Job
-from xdecay.runner import run_in_process
+from xdecay import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "cases").glob("*.toml"))
@@ -19,11 +19,11 @@ TEST_CASES = Path(__file__).resolve().parent / "cases"
 def shipped():
     """Every shipped case, run once in both frameworks: (cases, framework results)."""
     cases = [load_case(p) for p in SHIPPED]
-    return cases, run_in_process({fw: [Job.from_case(c, fw) for c in cases] for fw in FRAMEWORKS})
+    return cases, runner.run({fw: [Job.from_case(c, fw) for c in cases] for fw in FRAMEWORKS}, in_process=True)
 
 
 def run(case: Case, steps: int | None = None):
-    return run_in_process({fw: [Job.from_case(case, fw, steps)] for fw in case.runs})
+    return runner.run({fw: [Job.from_case(case, fw, steps)] for fw in case.runs}, in_process=True)
 
 
 def write_case(tmp_path: Path, text: str, name: str = "case.toml") -> Path:

@@ -68,10 +68,10 @@ def test_a_wrong_reference_is_unexplained(monkeypatch):
 def _run(e, optimizer, way):
     # explain keeps rows, not runs: run the one we need again, in-process.
     from xdecay.records import ExplainItem, ExplainJob
-    from xdecay.runner import run_in_process
+    from xdecay.runner import run
     options = next(o for c, v, o in catalogue.PADDLE if c == optimizer and v == "")
     job = ExplainJob(explain_spec(), LOSS, e.steps, 0.1, 0.5, (ExplainItem(optimizer, "", options, way),))
-    return run_in_process({"paddle": job})["paddle"].records[0][0]
+    return run({"paddle": job}, in_process=True)["paddle"].records[0][0]
 
 
 # (framework, optimizer, variant, way) -> {param: rule}: what the frameworks do, measured.

@@ -14,13 +14,14 @@ from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
 from .docs import pages, write_pages
 from .errors import UsageError
 from .files import atomic
-from .explain import explain
+from .explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .explain_report import WRITERS as EXPLAIN_WRITERS
-from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, run_cases
+from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
+from .runner import run_batch
 from .report import EXTENSIONS, WRITERS, case_outcome, drift_summary
 from .train_report import WRITERS as TRAIN_WRITERS
-from .train_report import run_training, stderr_progress, write_plot
-from .training import find_train_case, find_train_cases, load_train_case
+from .train_report import run_training, stderr_progress, training_from, write_plot
+from .training import build_job, find_train_case, find_train_cases, load_train_case
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated frameworks (default: torch,paddle)")
     e.add_argument("--optimizer", action="append", default=[], metavar="NAME",
                    help="only this optimizer class (case-insensitive; repeatable)")
-    e.add_argument("--steps", type=int, default=3, help="steps per run (default 3: a first "
+    e.add_argument("--steps", type=int, default=EXPLAIN_STEPS, help="steps per run (default 3: a first "
                    "Adam step is close to lr*sign(g) and cannot separate rules)")
     e.add_argument("--format", choices=sorted(EXPLAIN_WRITERS), default="table")
     e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
@@ -232,12 +233,22 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
     pythons = _pythons(args.python, FRAMEWORKS)
     cases = [load_case(p) for p in find_cases("all")]
-    outcome = run_cases(cases, pythons=pythons, timeout=args.timeout)
-    explanation = explain(pythons=pythons, timeout=args.timeout)
+    train_cases = [load_train_case(p) for p in find_train_cases()]
+    train_jobs = [build_job(c) for c in train_cases]
+    explain_requests = explain_jobs()
+    # Everything in one worker per framework: each framework is imported once.
+    done = run_batch({fw: [compare, explain_requests[fw], *train_jobs]
+                      for fw, compare in compare_jobs(cases).items()}, pythons, args.timeout)
+
+    def part(i: int) -> dict:
+        return {fw: results[i] for fw, results in done.items()}
+
+    outcome = outcome_from(cases, part(0))
+    explanation = explanation_from(part(1), EXPLAIN_STEPS)
     (out_dir / "train").mkdir(parents=True, exist_ok=True)
     trainings = []
-    for path in find_train_cases():
-        t = run_training(load_train_case(path), pythons, args.timeout)
+    for k, (case, job) in enumerate(zip(train_cases, train_jobs)):
+        t = training_from(case, job, part(2 + k))
         if t.case.kind == "overfit":
             t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
         trainings.append(t)

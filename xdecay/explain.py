@@ -18,13 +18,14 @@ from .case import FRAMEWORKS
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
 from .records import ExplainJob, RunRecord
-from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_in_process, run_workers
+from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .spec import Spec
 
 SEED = 20240607
 COEFF = 0.1              # the decay every way is given
 PARAM_ATTR_COEFF = 0.5   # ParamAttr(L2Decay(...)) on the weight: distinguishable from COEFF
-LOSS = "mse"             # parameters' gradients depend on each other, as in real training
+LOSS = "mse"
+EXPLAIN_STEPS = 3        # a first Adam step is close to lr*sign(g) and cannot separate rules             # parameters' gradients depend on each other, as in real training
 
 
 def explain_spec(seed: int = SEED) -> Spec:
@@ -76,14 +77,24 @@ def label(optimizer: str, variant: str) -> str:
 
 
 def explain(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] | None = None,
-            steps: int = 3, pythons: dict[str, str] | None = None,
+            steps: int = EXPLAIN_STEPS, pythons: dict[str, str] | None = None,
             timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Explanation:
-    spec = explain_spec()
-    jobs = {fw: ExplainJob(spec, LOSS, steps, COEFF, PARAM_ATTR_COEFF,
+    done = run(explain_jobs(frameworks, optimizers, steps), pythons, timeout, in_process)
+    return explanation_from(done, steps)
+
+
+def explain_jobs(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] | None = None,
+                 steps: int = EXPLAIN_STEPS) -> dict[str, ExplainJob]:
+    """Each framework's request: every catalogue item, from one numpy start."""
+    jobs = {fw: ExplainJob(explain_spec(), LOSS, steps, COEFF, PARAM_ATTR_COEFF,
                            tuple(catalogue.items(fw, optimizers)))
             for fw in frameworks}
-    jobs = {fw: job for fw, job in jobs.items() if job.items}
-    done = run_in_process(jobs) if in_process else run_workers(jobs, pythons, timeout)
+    return {fw: job for fw, job in jobs.items() if job.items}
+
+
+def explanation_from(done: dict[str, FrameworkResult], steps: int) -> Explanation:
+    """Rules per run and parameter, and the cross-framework table, from explain_jobs' runs."""
+    spec = explain_spec()
     rows: list[Row] = []
     inferred: dict[tuple, list[Inferred]] = {}
     for fw, result in done.items():

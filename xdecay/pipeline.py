@@ -10,7 +10,7 @@ from .case import FRAMEWORKS, Case
 from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
 from .infer import infer_run
 from .records import Job, RunRecord
-from .runner import DEFAULT_TIMEOUT, FrameworkResult, run_in_process, run_workers
+from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -104,8 +104,19 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
               atol: float | None = None, rtol: float | None = None,
               timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Outcome:
     """Run every case in one worker per framework (or in this process), then compare."""
-    jobs = {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks}
-    done = run_in_process(jobs) if in_process else run_workers(jobs, pythons, timeout)
+    done = run(compare_jobs(cases, frameworks, steps), pythons, timeout, in_process)
+    return outcome_from(cases, done, steps, atol, rtol)
+
+
+def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
+                 steps: int | None = None) -> dict[str, list[Job]]:
+    """Each framework's request: one job per case."""
+    return {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks}
+
+
+def outcome_from(cases: list[Case], done: dict[str, FrameworkResult], steps: int | None = None,
+                 atol: float | None = None, rtol: float | None = None) -> Outcome:
+    """Compare what the frameworks did with compare_jobs' request."""
     versions = {fw: r.version for fw, r in done.items() if r.version}
     results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol))
                for i, case in enumerate(cases)]

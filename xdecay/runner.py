@@ -1,5 +1,8 @@
 """Starts one worker process per framework, all at once, and collects their runs.
 
+A worker takes several requests (compare jobs, an explain job, training jobs),
+so `xdecay report` imports each framework once.
+
 A framework that is missing, crashes, times out or writes no result becomes a
 FrameworkError; the other frameworks' results are unaffected.
 """
@@ -17,6 +20,7 @@ from pathlib import Path
 from .adapters import execute, load_adapter
 from .protocol import read_result, write_request
 from .records import ExplainJob, Job, RunRecord
+from .training import TrainJob
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TIMEOUT = 600.0
@@ -30,19 +34,37 @@ class FrameworkResult:
     error: str | None = None
 
 
-def run_workers(jobs: dict[str, list[Job] | ExplainJob], pythons: dict[str, str] | None = None,
-                timeout: float = DEFAULT_TIMEOUT) -> dict[str, FrameworkResult]:
-    """Run each framework's jobs in its own worker process; the workers overlap."""
+Request = list[Job] | ExplainJob | TrainJob
+
+
+def run(requests: dict[str, Request], pythons: dict[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> dict[str, FrameworkResult]:
+    """One request per framework; see run_batch."""
+    done = run_batch({fw: [r] for fw, r in requests.items()}, pythons, timeout, in_process)
+    return {fw: results[0] for fw, results in done.items()}
+
+
+def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None = None,
+              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False
+              ) -> dict[str, list[FrameworkResult]]:
+    """Each framework's requests in one worker process (one import), the workers at once;
+    or, in_process, in this process (tests and the Python API: imports the frameworks here)."""
+    if in_process:
+        done = {}
+        for fw, fw_requests in requests.items():
+            adapter = load_adapter(fw)
+            done[fw] = [FrameworkResult(fw, adapter.version(), execute(adapter, r)) for r in fw_requests]
+        return done
     pythons = pythons or {}
     started: dict[str, tuple] = {}
     with tempfile.TemporaryDirectory(prefix="xdecay-") as tmp:
         try:
-            for fw, fw_jobs in jobs.items():
-                started[fw] = _start(fw, fw_jobs, pythons.get(fw, sys.executable), Path(tmp))
+            for fw, fw_requests in requests.items():
+                started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp))
             deadline = time.monotonic() + timeout
-            return {fw: _finish(fw, proc, result, deadline, timeout)
-                    if proc is not None else FrameworkResult(fw, error=result)
-                    for fw, (proc, result) in started.items()}
+            return {fw: _finish(fw, proc, results, deadline, timeout) if proc is not None
+                    else [FrameworkResult(fw, error=results)] * len(requests[fw])
+                    for fw, (proc, results) in started.items()}
         finally:
             # Interrupted or not, no worker outlives this call.
             for proc, _ in started.values():
@@ -50,18 +72,11 @@ def run_workers(jobs: dict[str, list[Job] | ExplainJob], pythons: dict[str, str]
                     _kill(proc)
 
 
-def run_in_process(jobs: dict[str, list[Job] | ExplainJob]) -> dict[str, FrameworkResult]:
-    """The same runs in this process: for tests and the Python API (imports the frameworks here)."""
-    done = {}
-    for fw, request in jobs.items():
-        adapter = load_adapter(fw)
-        done[fw] = FrameworkResult(fw, adapter.version(), execute(adapter, request))
-    return done
-
-
-def _start(framework: str, jobs: list[Job] | ExplainJob, python: str, tmp: Path):
-    request, result = tmp / f"{framework}.request.npz", tmp / f"{framework}.result.npz"
-    write_request(request, jobs)
+def _start(framework: str, requests: list[Request], python: str, tmp: Path):
+    files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result.npz")
+             for i in range(len(requests))]
+    for request, (path, _) in zip(requests, files):
+        write_request(path, request)
     env = dict(os.environ)
     # The worker may run under another interpreter (--python): it finds xdecay here.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
@@ -70,29 +85,32 @@ def _start(framework: str, jobs: list[Job] | ExplainJob, python: str, tmp: Path)
     home.mkdir()
     env["HOME"] = str(home)
     try:
-        proc = subprocess.Popen([python, "-m", "xdecay.worker", framework, str(request), str(result)],
+        proc = subprocess.Popen([python, "-m", "xdecay.worker", framework,
+                                 *(str(p) for pair in files for p in pair)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as exc:
         return None, f"cannot start {python}: {exc.strerror or exc}"
-    return proc, result
+    return proc, [result for _, result in files]
 
 
-def _finish(framework: str, proc: subprocess.Popen, result: Path, deadline: float,
-            timeout: float) -> FrameworkResult:
+def _finish(framework: str, proc: subprocess.Popen, results: list[Path], deadline: float,
+            timeout: float) -> list[FrameworkResult]:
+    def failed(error: str) -> list[FrameworkResult]:
+        return [FrameworkResult(framework, error=error)] * len(results)
+
     try:
         _, stderr = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        return FrameworkResult(framework, error=f"worker timed out after {timeout:g} s")
+        return failed(f"worker timed out after {timeout:g} s")
     finally:
         _kill(proc)   # no orphans: the worker's whole process group goes
     if proc.returncode != 0:
-        return FrameworkResult(framework, error=_describe_failure(proc.returncode, stderr))
+        return failed(_describe_failure(proc.returncode, stderr))
     try:
-        fw, version, records = read_result(result)
+        return [FrameworkResult(*read_result(path)) for path in results]
     except Exception as exc:  # a missing or corrupt result file is the worker's failure
-        return FrameworkResult(framework, error=f"worker wrote no readable result ({exc})")
-    return FrameworkResult(fw, version, records)
+        return failed(f"worker wrote no readable result ({exc})")
 
 
 def _kill(proc: subprocess.Popen) -> None:

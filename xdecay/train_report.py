@@ -23,7 +23,8 @@ from .compare import EPS32, ulp32
 from .pipeline import EXIT_FRAMEWORK, EXIT_MISMATCH, EXIT_OK
 from .records import RunRecord
 from .reference import coupled_l2, decoupled_lr, torch_adam
-from .runner import DEFAULT_TIMEOUT, run_in_process, run_workers
+from .case import FRAMEWORKS
+from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .training import (TrainCase, TrainJob, build_job, cosine_lrs, epoch_batches,
                        reference_overfit)
 
@@ -64,8 +65,13 @@ def run_training(case: TrainCase, pythons: dict[str, str] | None = None,
                  progress=lambda message: None) -> Training:
     job = build_job(case)
     progress(f"train {case.name}: running torch and paddle ({_steps(job)} steps per run)")
-    jobs = {"torch": job, "paddle": job}
-    done = run_in_process(jobs) if in_process else run_workers(jobs, pythons, timeout)
+    done = run({fw: job for fw in FRAMEWORKS}, pythons, timeout, in_process)
+    return training_from(case, job, done, progress)
+
+
+def training_from(case: TrainCase, job: TrainJob, done: dict[str, FrameworkResult],
+                  progress=lambda message: None) -> Training:
+    """Check what the frameworks did with a training job, against the float64 reference."""
     runs = {fw: r.records[0] for fw, r in done.items() if r.error is None}
     t = Training(case, job, {fw: r.version for fw, r in done.items() if r.version}, runs,
                  {fw: r.error for fw, r in done.items() if r.error})

@@ -1,4 +1,4 @@
-"""Worker entry point: `python -m xdecay.worker FRAMEWORK REQUEST.npz RESULT.npz`.
+"""Worker entry point: `python -m xdecay.worker FRAMEWORK (REQUEST.npz RESULT.npz)...`.
 
 Runs in its own process so that each framework's import, crash or hang, and
 paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).
@@ -13,14 +13,16 @@ from .protocol import read_request, write_result
 
 
 def main(argv: list[str]) -> int:
-    framework, request, result = argv
-    jobs = read_request(Path(request))
+    framework, files = argv[0], argv[1:]
+    pairs = [(Path(files[i]), Path(files[i + 1])) for i in range(0, len(files), 2)]
+    requests = [read_request(request) for request, _ in pairs]
     try:
         adapter = load_adapter(framework)
     except ImportError as exc:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3
-    write_result(Path(result), framework, adapter.version(), execute(adapter, jobs))
+    for request, (_, result) in zip(requests, pairs):
+        write_result(result, framework, adapter.version(), execute(adapter, request))
     return 0
 
 
