@@ -206,6 +206,9 @@ def _int_in(t: _Table, name: str, lo: int, hi: int, default: int | None = None) 
 def _number(t: _Table, name: str, default: float | None = None, *, positive: bool = False,
             below_one: bool = False) -> float:
     value = t.get(name, (int, float), default=default, required=default is None)
+    if isinstance(value, int) and abs(value) > FLOAT32_MAX:     # float() of a huge int overflows
+        raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got an integer of "
+                      f"{value.bit_length()} bits")
     value = float(value)
     if not math.isfinite(value):
         raise t.error(name, f"must be finite, got {value}")
@@ -329,8 +332,9 @@ def _regularizer(t: _Table, key: str, value: Any) -> Regularizer:
         c = float(coeff)
     except ValueError:
         c = math.nan
-    if not sep or kind not in ("l2", "l1") or not math.isfinite(c) or c < 0:
-        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a finite number >= 0, got {value!r}")
+    if not sep or kind not in ("l2", "l1") or not math.isfinite(c) or c < 0 or c > FLOAT32_MAX:
+        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a finite number >= 0 that fits "
+                      f"in float32, got {value!r}")
     return Regularizer(kind, c)
 
 
@@ -372,8 +376,8 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
         value = g.get("weight_decay", (int, float, str)) if has else None
         if isinstance(value, str) and value != "None":
             raise g.error("weight_decay", f"must be a number or \"None\", got {value!r}")
-        if isinstance(value, (int, float)) and not (math.isfinite(value) and value >= 0):
-            raise g.error("weight_decay", f"must be finite and >= 0, got {value}")
+        if isinstance(value, (int, float)) and not 0 <= value <= FLOAT32_MAX:     # NaN fails too
+            raise g.error("weight_decay", f"must be finite, >= 0 and fit in float32, got {value}")
         g.finish()
         seen += members
         groups.append(Group(members, has, None if value == "None" else value))
@@ -406,8 +410,10 @@ def load_case(path: str | Path) -> Case:
         raise CaseError(shown, None, "is not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:   # TOMLDecodeError, or an integer of more than 4300 digits
         raise CaseError(shown, None, f"TOML syntax error: {exc}") from None
+    except RecursionError:      # tomllib recurses once per nesting level of [..] and {..}
+        raise CaseError(shown, None, "TOML syntax error: arrays or tables nested too deeply") from None
 
     top = _Table(shown, "", data)
     description = top.get("description", str, required=True)
@@ -461,7 +467,15 @@ def find_cases(spec: str) -> list[Path]:
     if spec.endswith(".toml") or "/" in spec:
         return [Path(spec)]
     path = cases_dir() / f"{spec}.toml"
-    if not path.is_file():
+    if not _is_file(path):
         known = ", ".join(p.stem for p in sorted(cases_dir().glob("*.toml")))
         raise UsageError(f"--case {spec}: no such case in {cases_dir()} (known: {known})")
     return [path]
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name the file system refuses (too long, ...)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False

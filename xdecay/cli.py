@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from . import catalogue
@@ -134,6 +135,48 @@ def _pythons(values: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+# The longest worker timeout: subprocess waits in poll(), whose timeout is milliseconds in a C int.
+MAX_TIMEOUT = 1e6
+
+
+def _timeout(value: float) -> None:
+    if not 0 < value <= MAX_TIMEOUT:          # NaN fails too
+        raise UsageError(f"--timeout: must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {value}")
+
+
+def _probe_dir(option: str, directory: Path) -> None:
+    """Create and remove a file in `directory`: os.access cannot tell (root is allowed
+    everything by permission bits, yet /sys, /proc or a read-only mount refuse files)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".xdecay-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot create files in {directory} ({exc.strerror or exc})") from None
+
+
+def _out_dir(value: str | None) -> Path | None:
+    """--out: an existing directory we can create files in, checked before any run."""
+    if value is None:
+        return None
+    path = Path(value)
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:                   # e.g. a name too long for the file system
+        raise UsageError(f"--out {value}: {exc.strerror or exc}") from None
+    if not is_dir:
+        raise UsageError(f"--out {value}: not an existing directory")
+    _probe_dir(f"--out {value}", path)
+    return path
+
+
+def _out_files(value: str, out_dir: Path | None, names: list[str]) -> None:
+    """The files --out will replace must not be directories (the rename would fail after the run)."""
+    for name in names if out_dir is not None else ():
+        if (out_dir / name).is_dir():
+            raise UsageError(f"--out {value}: {out_dir / name} is a directory, not a file")
+
+
 def _steps(steps: int | None) -> None:
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise UsageError(f"--steps: must be in [1, {MAX_STEPS}], got {steps}")
@@ -148,19 +191,19 @@ def _compare(args: argparse.Namespace) -> int:
     _steps(args.steps)
     _tolerance("atol", args.atol)
     _tolerance("rtol", args.rtol)
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    _timeout(args.timeout)
     frameworks = _frameworks(args.framework)
     pythons = _pythons(args.python, frameworks)
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None and not out_dir.is_dir():
-        raise UsageError(f"--out {args.out}: not an existing directory")
-    if out_dir is not None and not os.access(out_dir, os.W_OK):
-        raise UsageError(f"--out {args.out}: directory is not writable")
+    out_dir = _out_dir(args.out)
     cases = [load_case(p) for p in find_cases(args.case)]
+    _out_files(args.out, out_dir, [f"{c.name}.{EXTENSIONS[args.format]}" for c in cases])
     baseline = None
     if args.baseline is not None:
-        if not Path(args.baseline).exists():
+        try:
+            exists = Path(args.baseline).exists()
+        except OSError as exc:
+            raise UsageError(f"--baseline {args.baseline}: {exc.strerror or exc}") from None
+        if not exists:
             raise UsageError(f"--baseline {args.baseline}: no such file or directory")
         baseline = load_baseline(Path(args.baseline))
 
@@ -175,7 +218,7 @@ def _compare(args: argparse.Namespace) -> int:
     else:
         for r in outcome.results:
             path = out_dir / f"{r.case.name}.{EXTENSIONS[args.format]}"
-            _write_atomic(path, writer(case_outcome(outcome, r)))
+            _write_atomic(path, writer(case_outcome(outcome, r)), args.out)
             print(f"wrote {path}", file=sys.stderr)
         if outcome.drift is not None:
             print(drift_summary(outcome), file=sys.stderr)
@@ -184,8 +227,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     _steps(args.steps)
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    _timeout(args.timeout)
     frameworks = _frameworks(args.framework)
     known = catalogue.known_optimizers()
     wanted = {o.lower() for o in args.optimizer} or None
@@ -198,12 +240,10 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
-    out_dir = Path(args.out) if args.out else None
-    if out_dir is not None and not (out_dir.is_dir() and os.access(out_dir, os.W_OK)):
-        raise UsageError(f"--out {args.out}: not an existing writable directory")
+    _timeout(args.timeout)
+    out_dir = _out_dir(args.out)
     case = load_train_case(find_train_case(args.case))
+    _out_files(args.out, out_dir, [f"{case.name}.{EXTENSIONS[args.format]}", f"{case.name}.png"])
     progress = stderr_progress(args.quiet)
     result = run_training(case, _pythons(args.python, FRAMEWORKS), args.timeout, progress=progress)
     if out_dir is not None and case.kind == "overfit":
@@ -218,19 +258,26 @@ def _train(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         path = out_dir / f"{case.name}.{EXTENSIONS[args.format]}"
-        _write_atomic(path, text)
+        _write_atomic(path, text, args.out)
         progress(f"wrote {path}")
     return result.exit_code
 
 
 def _report(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
+    try:
+        exists = out_dir.exists()
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+    if exists and not out_dir.is_dir():
         raise UsageError(f"--out {args.out}: not a directory")
-    if not (out_dir if out_dir.exists() else out_dir.parent).is_dir():
+    if not (out_dir if exists else out_dir.parent).is_dir():
         raise UsageError(f"--out {args.out}: its parent directory does not exist")
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout: must be > 0, got {args.timeout}")
+    _probe_dir(f"--out {args.out}", out_dir if exists else out_dir.parent)
+    for sub in ("cases", "train"):
+        if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
+            raise UsageError(f"--out {args.out}: {out_dir / sub} is a file, not a directory")
+    _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
     cases = [load_case(p) for p in find_cases("all")]
     train_cases = [load_train_case(p) for p in find_train_cases()]
@@ -245,7 +292,11 @@ def _report(args: argparse.Namespace) -> int:
 
     outcome = outcome_from(cases, part(0))
     explanation = explanation_from(part(1), EXPLAIN_STEPS)
-    (out_dir / "train").mkdir(parents=True, exist_ok=True)
+    try:
+        (out_dir / "train").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create {out_dir / 'train'} "
+                         f"({exc.strerror or exc})") from None
     trainings = []
     for k, (case, job) in enumerate(zip(train_cases, train_jobs)):
         t = training_from(case, job, part(2 + k))
@@ -253,16 +304,23 @@ def _report(args: argparse.Namespace) -> int:
             t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
         trainings.append(t)
     texts = pages(outcome, explanation, trainings)
-    write_pages(out_dir, texts)
+    try:
+        write_pages(out_dir, texts)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot write the pages ({exc.strerror or exc})") from None
     print(f"wrote {len(texts)} pages under {out_dir}", file=sys.stderr)
     if explanation.errors or any(t.errors for t in trainings):
         return EXIT_FRAMEWORK
     return max(outcome.exit_code, *(t.exit_code for t in trainings))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    with atomic(path) as f:
-        f.write(text)
+def _write_atomic(path: Path, text: str, option: str) -> None:
+    """All of `path` or none of it; a failing write is one line naming --out, not a traceback."""
+    try:
+        with atomic(path) as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"--out {option}: cannot write {path} ({exc.strerror or exc})") from None
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ steps. This module is numpy only; the adapters' run_train does the framework sid
 """
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .case import _int_in, _number, _Table, cases_dir
+from .case import FLOAT32_MAX, _int_in, _is_file, _number, _Table, cases_dir
 from .errors import CaseError, UsageError
 from .records import RunRecord
 from .reference import coupled_l2
@@ -59,8 +58,12 @@ def load_train_case(path: Path) -> TrainCase:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CaseError(shown, None, f"cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise CaseError(shown, None, "is not UTF-8 text") from None
+    except ValueError as exc:   # TOMLDecodeError, or an integer of more than 4300 digits
         raise CaseError(shown, None, f"TOML syntax error: {exc}") from None
+    except RecursionError:      # tomllib recurses once per nesting level of [..] and {..}
+        raise CaseError(shown, None, "TOML syntax error: arrays or tables nested too deeply") from None
     top = _Table(shown, "", data)
     description = top.get("description", str, required=True)
     kind = top.get("kind", str, required=True)
@@ -81,8 +84,9 @@ def load_train_case(path: Path) -> TrainCase:
     if kind == "overfit":
         decays = o.get("weight_decays", list, required=True)
         for i, c in enumerate(decays):
-            if isinstance(c, bool) or not isinstance(c, (int, float)) or not (math.isfinite(c) and c >= 0):
-                raise o.error(f"weight_decays[{i}]", f"must be a finite number >= 0, got {c!r}")
+            if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= FLOAT32_MAX:
+                raise o.error(f"weight_decays[{i}]", f"must be a finite number >= 0 that fits in "
+                              f"float32, got {c!r}")
         if len(set(decays)) < 2:
             raise o.error("weight_decays", f"needs at least two different values to compare, got {decays}")
         extra["weight_decays"] = tuple(float(c) for c in decays)
@@ -102,7 +106,7 @@ def find_train_case(spec: str) -> Path:
         return Path(spec)
     folder = cases_dir() / "train"
     path = folder / f"{spec}.toml"
-    if not path.is_file():
+    if not _is_file(path):
         known = ", ".join(p.stem for p in sorted(folder.glob("*.toml")))
         raise UsageError(f"--case {spec}: no such training case in {folder} (known: {known})")
     return path
