@@ -1,11 +1,15 @@
-"""The files a worker reads and writes: .npz archives, arrays in binary, metadata as JSON.
+"""The files a worker reads and writes: arrays in binary, metadata as JSON.
 
-Deltas never travel as JSON lists: float32 snapshots go through as raw arrays,
-which is exact and fast for large layers.
+A request is one .npz archive. A result is a directory: one .npy file per array and
+meta.json, written last (its presence means the result is complete). Snapshots never
+travel as JSON lists: an adapter writes them straight into .npy files it maps
+(ResultFiles.allocate), and the parent maps the same files, so a 4096x4096 layer's
+snapshots are copied once, out of the framework, and read from the page cache.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -67,33 +71,50 @@ def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
                 for i, m in enumerate(meta["jobs"])]
 
 
-def write_result(path: Path, framework: str, version: str,
-                 records: list[list[RunRecord]]) -> None:
-    meta = {"framework": framework, "version": version,
-            "runs": [[{"way": r.way, "error": r.error, "logs": r.logs, "series": sorted(r.series),
-                       "optimizer": r.optimizer,
-                       "variant": r.variant, "options": r.options, "hyper": r.hyper}
-                      for r in job] for job in records]}
-    arrays = {}
-    for i, job in enumerate(records):
-        for k, r in enumerate(job):
-            for name, value in r.params.items():
-                arrays[f"{i}/{k}/{name}"] = value
-            for name, value in r.series.items():
-                arrays[f"{i}/{k}/series/{name}"] = np.asarray(value)
-    _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
+class ResultFiles:
+    """A result directory being written: an allocator of mapped .npy files for the
+    adapters (records.Allocate), then write() for everything else and meta.json."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.mkdir()
+        self._names = (f"{n}.npy" for n in itertools.count())
+
+    def allocate(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.lib.format.open_memmap(self.path / next(self._names), "w+", np.float32, shape)
+
+    def _file(self, value: np.ndarray) -> str:
+        """The file holding an array: its own mapped file, or a new one."""
+        if isinstance(value, np.memmap) and Path(value.filename).parent == self.path:
+            return Path(value.filename).name
+        name = next(self._names)
+        np.save(self.path / name, np.asarray(value))
+        return name
+
+    def write(self, framework: str, version: str, records: list[list[RunRecord]]) -> None:
+        runs = [[{"way": r.way, "error": r.error, "logs": r.logs, "optimizer": r.optimizer,
+                  "variant": r.variant, "options": r.options, "hyper": r.hyper,
+                  "params": {n: self._file(v) for n, v in r.params.items()},
+                  "series": {n: self._file(v) for n, v in r.series.items()}}
+                 for r in job] for job in records]
+        meta = {"framework": framework, "version": version, "runs": runs}
+        with atomic(self.path / "meta.json") as f:
+            json.dump(meta, f)
 
 
 def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        framework = meta["framework"]
-        records = [[RunRecord(framework, r["way"],
-                              {n: data[f"{i}/{k}/{n}"] for n in PARAMS if f"{i}/{k}/{n}" in data},
-                              error=r["error"], logs=r["logs"], optimizer=r["optimizer"],
-                              variant=r["variant"], options=r["options"], hyper=r["hyper"],
-                              series={n: data[f"{i}/{k}/series/{n}"] for n in r["series"]})
-                    for k, r in enumerate(job)] for i, job in enumerate(meta["runs"])]
+    """A worker's result; snapshots are mapped read-only, not read into memory."""
+    meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    framework = meta["framework"]
+
+    def load(name: str) -> np.ndarray:
+        return np.load(path / name, mmap_mode="r", allow_pickle=False)
+
+    records = [[RunRecord(framework, r["way"], {n: load(f) for n, f in r["params"].items()},
+                          error=r["error"], logs=r["logs"], optimizer=r["optimizer"],
+                          variant=r["variant"], options=r["options"], hyper=r["hyper"],
+                          series={n: np.array(load(f)) for n, f in r["series"].items()})
+                for r in job] for job in meta["runs"]]
     return framework, meta["version"], records
 
 

@@ -1,6 +1,7 @@
 """Plain records passed between the engine, the workers and the adapters (numpy only)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -8,6 +9,16 @@ import numpy as np
 
 from .case import Case, Decay
 from .spec import Spec
+
+
+# Where an adapter puts a run's float32 snapshots: allocate(shape) -> an array to fill.
+# In a worker it is a file the parent maps (protocol.ResultFiles), so a large layer's
+# snapshots are written once, straight from the framework, and never copied again.
+Allocate = Callable[[tuple[int, ...]], np.ndarray]
+
+
+def in_memory(shape: tuple[int, ...]) -> np.ndarray:
+    return np.empty(shape, np.float32)
 
 
 @dataclass(frozen=True)
@@ -87,3 +98,10 @@ class RunRecord:
     def delta(self, param: str) -> np.ndarray:
         """Per-step deltas in float64 (exact: both snapshots are float32)."""
         return np.diff(self.params[param].astype(np.float64), axis=0)
+
+    def step_delta(self, param: str, k: int, corner: int | None = None) -> np.ndarray:
+        """The delta of step k (from 0) in float64; with `corner`, only its leading
+        corner x corner block (what a report shows of a large layer)."""
+        cut = (slice(corner),) * (self.params[param].ndim - 1)
+        before, after = self.params[param][k][cut], self.params[param][k + 1][cut]
+        return np.asarray(after, np.float64) - np.asarray(before, np.float64)

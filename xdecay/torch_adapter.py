@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .case import Decay
-from .records import ExplainItem, ExplainJob, Job, RunRecord
+from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 from .spec import LAYER_NORM_EPS, Spec
 from .training import TrainJob, epoch_batches
 
@@ -45,14 +45,16 @@ class Model(torch.nn.Module):
 
 
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
-           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0
-           ) -> dict[str, np.ndarray]:
+           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0,
+           allocate: Allocate = in_memory) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...] per parameter."""
     params = model.named()
     x = torch.from_numpy(spec.x)
     target = None if spec.target is None else torch.from_numpy(spec.target)
-    snaps = {n: [p.detach().numpy().copy()] for n, p in params.items()}
-    for _ in range(steps):
+    snaps = {n: allocate((steps + 1, *p.shape)) for n, p in params.items()}
+    for n, p in params.items():
+        snaps[n][0] = p.detach().numpy()
+    for k in range(1, steps + 1):
         optimizer.zero_grad()
         out = model(x)
         loss = out.mean() if loss_kind == "mean" else ((out - target) ** 2).mean()
@@ -70,15 +72,15 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
                     p.mul_(1.0 - decoupled_lr * decay.coeff)
         optimizer.step()
         for n, p in params.items():
-            snaps[n].append(p.detach().numpy().copy())
-    return {n: np.stack(v) for n, v in snaps.items()}
+            snaps[n][k] = p.detach().numpy()
+    return snaps
 
 
-def run_job(job: Job) -> list[RunRecord]:
-    return [_run_way(job, way) for way in job.ways]
+def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
+    return [_run_way(job, way, allocate) for way in job.ways]
 
 
-def _run_way(job: Job, way: str) -> RunRecord:
+def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
     model = Model(job.spec)
     try:
         if way == "after_groups":
@@ -88,7 +90,8 @@ def _run_way(job: Job, way: str) -> RunRecord:
                                decoupled=way == "decoupled")
         explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
         params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                        manual=way.startswith("manual"), decoupled_lr=job.lr if explicit else 0.0)
+                        manual=way.startswith("manual"), decoupled_lr=job.lr if explicit else 0.0,
+                        allocate=allocate)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
         return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}")
     return RunRecord(FRAMEWORK, way, params)

@@ -1,4 +1,4 @@
-"""Worker entry point: `python -m xdecay.worker FRAMEWORK (REQUEST.npz RESULT.npz)...`.
+"""Worker entry point: `python -m xdecay.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...`.
 
 Runs in its own process so that each framework's import, crash or hang, and
 paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .adapters import execute, load_adapter
-from .protocol import read_request, write_result
+from .protocol import ResultFiles, read_request
 
 
 def main(argv: list[str]) -> int:
@@ -22,7 +22,8 @@ def main(argv: list[str]) -> int:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3
     for request, (_, result) in zip(requests, pairs):
-        write_result(result, framework, adapter.version(), execute(adapter, request))
+        files = ResultFiles(result)
+        files.write(framework, adapter.version(), execute(adapter, request, files.allocate))
     return 0
 
 
