@@ -9,11 +9,14 @@ FrameworkError; the other frameworks' results are unaffected.
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,23 +40,33 @@ class FrameworkResult:
 Request = list[Job] | ExplainJob | TrainJob
 
 
+# Called with a framework's results as soon as its worker is done (the parent can
+# work on them while the other frameworks still run).
+OnDone = Callable[[str, list[FrameworkResult]], None]
+
+
 def run(requests: dict[str, Request], pythons: dict[str, str] | None = None,
-        timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> dict[str, FrameworkResult]:
+        timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
+        on_done: OnDone | None = None) -> dict[str, FrameworkResult]:
     """One request per framework; see run_batch."""
-    done = run_batch({fw: [r] for fw, r in requests.items()}, pythons, timeout, in_process)
+    each = None if on_done is None else (lambda fw, results: on_done(fw, results[0]))
+    done = run_batch({fw: [r] for fw, r in requests.items()}, pythons, timeout, in_process, each)
     return {fw: results[0] for fw, results in done.items()}
 
 
 def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None = None,
-              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False
-              ) -> dict[str, list[FrameworkResult]]:
+              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
+              on_done: OnDone | None = None) -> dict[str, list[FrameworkResult]]:
     """Each framework's requests in one worker process (one import), the workers at once;
-    or, in_process, in this process (tests and the Python API: imports the frameworks here)."""
+    or, in_process, in this process (tests and the Python API: imports the frameworks here).
+    on_done(framework, results) is called in this thread as each framework finishes."""
+    on_done = on_done or (lambda fw, results: None)
+    done: dict[str, list[FrameworkResult]] = {}
     if in_process:
-        done = {}
         for fw, fw_requests in requests.items():
             adapter = load_adapter(fw)
             done[fw] = [FrameworkResult(fw, adapter.version(), execute(adapter, r)) for r in fw_requests]
+            on_done(fw, done[fw])
         return done
     pythons = pythons or {}
     started: dict[str, tuple] = {}
@@ -62,9 +75,20 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
             for fw, fw_requests in requests.items():
                 started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp))
             deadline = time.monotonic() + timeout
-            return {fw: _finish(fw, proc, results, deadline, timeout) if proc is not None
-                    else [FrameworkResult(fw, error=results)] * len(requests[fw])
-                    for fw, (proc, results) in started.items()}
+            finished: queue.Queue = queue.Queue()
+            for fw, (proc, results) in started.items():
+                if proc is None:
+                    finished.put((fw, [FrameworkResult(fw, error=results)] * len(requests[fw])))
+                else:
+                    # A thread per worker waits for it; results are taken here in the order
+                    # the workers finish.
+                    threading.Thread(target=_wait, daemon=True, args=(
+                        finished, fw, proc, results, requests[fw], deadline, timeout)).start()
+            for _ in started:
+                fw, results = finished.get()
+                done[fw] = results
+                on_done(fw, results)
+            return {fw: done[fw] for fw in requests}
         finally:
             # Interrupted or not, no worker outlives this call.
             for proc, _ in started.values():
@@ -73,7 +97,7 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
 
 
 def _start(framework: str, requests: list[Request], python: str, tmp: Path):
-    files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result.npz")
+    files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result")
              for i in range(len(requests))]
     for request, (path, _) in zip(requests, files):
         write_request(path, request)
@@ -94,8 +118,15 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path):
     return proc, [result for _, result in files]
 
 
-def _finish(framework: str, proc: subprocess.Popen, results: list[Path], deadline: float,
-            timeout: float) -> list[FrameworkResult]:
+def _wait(finished: queue.Queue, framework: str, *args) -> None:
+    try:
+        finished.put((framework, _finish(framework, *args)))
+    except BaseException as exc:     # never leave the parent waiting for this worker
+        finished.put((framework, [FrameworkResult(framework, error=f"worker lost ({exc!r})")] * len(args[1])))
+
+
+def _finish(framework: str, proc: subprocess.Popen, results: list[Path], requests: list[Request],
+            deadline: float, timeout: float) -> list[FrameworkResult]:
     def failed(error: str) -> list[FrameworkResult]:
         return [FrameworkResult(framework, error=error)] * len(results)
 
@@ -108,9 +139,22 @@ def _finish(framework: str, proc: subprocess.Popen, results: list[Path], deadlin
     if proc.returncode != 0:
         return failed(_describe_failure(proc.returncode, stderr))
     try:
-        return [FrameworkResult(*read_result(path)) for path in results]
+        read = [FrameworkResult(*read_result(path)) for path in results]
     except Exception as exc:  # a missing or corrupt result file is the worker's failure
         return failed(f"worker wrote no readable result ({exc})")
+    problem = next((p for r, q in zip(read, requests) if (p := _mismatch(framework, r, q))), None)
+    return failed(f"worker result does not answer its request ({problem})") if problem else read
+
+
+def _mismatch(framework: str, result: FrameworkResult, request: Request) -> str | None:
+    """What is wrong with a well-formed result that is not the one asked for, if anything."""
+    if result.framework != framework:
+        return f"framework {result.framework!r}"
+    if isinstance(request, list):
+        asked = [list(job.ways) for job in request]
+        got = [[r.way for r in job] for job in result.records]
+        return None if got == asked else f"ways {got}, asked for {asked}"
+    return None if len(result.records) == 1 else f"{len(result.records)} run lists, asked for 1"
 
 
 def _kill(proc: subprocess.Popen) -> None:
