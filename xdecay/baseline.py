@@ -155,7 +155,8 @@ def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drif
         before = new.params[param][:-1].astype(np.float64)
         w = np.maximum(np.abs(before), np.abs(before + now))
         # As in a comparison: the run's sensitivity to gradient rounding, for both runs.
-        sensitivity = 2 * r.sensitivity.get(run, {}).get(param, 0.0)
+        found = r.sensitivity.get(run)
+        sensitivity = 0.0 if found is None else 2 * found.at(param, np.arange(now[0].size)).reshape(now.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = np.abs(was - now)
             ratio = np.where(diff == 0, 0.0, diff / (r.tolerance.allowed(w, was, now) + sensitivity))

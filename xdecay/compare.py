@@ -17,10 +17,18 @@ the bound is scaled by k:
     |da - db| <= k * (ulp32(w) + n * eps32 * |delta|)
 A case (or --atol/--rtol) may replace this with fixed |da-db| <= atol + rtol*|delta|.
 NaN or Inf in either run is always a mismatch.
+
+On a large layer the sensitivity term is known only on rule inference's sample; a
+comparison replays it where it can matter: at the elements beyond the plain bound
+(the MAX_REPLAYED farthest, if there are more). Elsewhere the plain bound, which is
+stricter, stands; the reported tolerance ratio is then an upper bound.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +36,29 @@ from .case import Case, Expectation
 from .records import RunRecord
 
 EPS32 = float(np.finfo(np.float32).eps)
+CHUNK = 1 << 16          # elements compared at a time: temporaries stay in cache and reused
+MAX_REPLAYED = 1 << 16   # elements beyond the plain bound whose sensitivity is replayed
+
+
+class Sensitivity(Protocol):
+    """A pair's (or a run's) sensitivity to gradient rounding, per step and element."""
+
+    def full(self, param: str) -> np.ndarray | None: ...          # [steps, ...] or None
+    def at(self, param: str, idx: np.ndarray) -> np.ndarray: ...   # [steps, len(idx)]
+
+
+@dataclass(frozen=True)
+class PairSensitivity:
+    """Two runs' sensitivities, added (the comparison's sa + sb)."""
+    a: Sensitivity
+    b: Sensitivity
+
+    def full(self, param: str) -> np.ndarray | None:
+        fa, fb = self.a.full(param), self.b.full(param)
+        return None if fa is None or fb is None else fa + fb
+
+    def at(self, param: str, idx: np.ndarray) -> np.ndarray:
+        return self.a.at(param, idx) + self.b.at(param, idx)
 
 
 @dataclass(frozen=True)
@@ -48,14 +79,23 @@ class Tolerance:
     def fixed(self) -> bool:
         return self.atol is not None or self.rtol is not None
 
-    def allowed(self, w: np.ndarray, delta_a: np.ndarray, delta_b: np.ndarray) -> np.ndarray:
-        """Allowed |da - db| per element for steps stacked on axis 0; w is the larger of
-        |w| before and after the step (the stored weight is rounded at that magnitude)."""
+    def allowed(self, w: np.ndarray, delta_a: np.ndarray, delta_b: np.ndarray,
+                step: int | None = None) -> np.ndarray:
+        """Allowed |da - db| per element for steps stacked on axis 0 (or of one `step`,
+        counted from 1); w is the larger of |w| before and after the step (the stored
+        weight is rounded at that magnitude)."""
         mag = np.maximum(np.abs(delta_a), np.abs(delta_b))
         if self.fixed:
             return (self.atol or 0.0) + (self.rtol or 0.0) * mag
-        k = np.arange(1, len(delta_a) + 1).reshape((-1,) + (1,) * (delta_a.ndim - 1))
+        k = step if step is not None else np.arange(1, len(delta_a) + 1).reshape(
+            (-1,) + (1,) * (delta_a.ndim - 1))
         return k * (ulp32(w) + self.ops * EPS32 * mag)
+
+    def allowed_from(self, ulp: np.ndarray, mag: np.ndarray, step: int) -> np.ndarray:
+        """allowed() of one step from ulp32(w) and max(|da|, |db|), computed once per run."""
+        if self.fixed:
+            return (self.atol or 0.0) + (self.rtol or 0.0) * mag
+        return step * (ulp + self.ops * EPS32 * mag)
 
     def describe(self) -> str:
         if self.fixed:
@@ -91,51 +131,174 @@ class Comparison:
     problem: str = ""               # why it failed, in words
 
 
+@dataclass(frozen=True)
+class Pair:
+    """One comparison to make: two successful runs, what is expected, which parameters."""
+    a: RunRecord
+    b: RunRecord
+    expected: str                   # "equal" | "differ"
+    param: str = "all"
+    sensitivity: Sensitivity | None = None
+
+    @property
+    def params(self) -> list[str]:
+        return list(self.a.params) if self.param == "all" else [self.param]
+
+
 def compare_pair(a: RunRecord, b: RunRecord, expected: str, tol: Tolerance,
-                 param: str = "all", sensitivity: dict[str, np.ndarray] | None = None) -> Comparison:
+                 param: str = "all", sensitivity: Sensitivity | None = None) -> Comparison:
     """Diff two successful runs over every step, for the weight, the bias or both."""
-    da, db = _flat(a, param, deltas=True), _flat(b, param, deltas=True)
-    before = _flat(a, param, deltas=False)
-    w = np.maximum(np.abs(before), np.abs(before + da))
-    finite = bool(np.isfinite(da).all() and np.isfinite(db).all())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.abs(da - db)
-        mag = np.maximum(np.abs(da), np.abs(db))
-        rel = np.where(mag > 0, diff / mag, 0.0)
-        ulps = diff / ulp32(w)
-        allowed = tol.allowed(w, da, db)
-        if sensitivity is not None and not tol.fixed:
-            allowed = allowed + _flat_arrays(sensitivity, list(a.params) if param == "all" else [param],
-                                             len(da))
-        excess = diff / allowed
-    excess = np.where(diff == 0, 0.0, excess)   # 0/0 where allowed is 0
-    c = dict(a=a.name, b=b.name, expected=expected, param=param, max_abs=_max(diff), max_rel=_max(rel),
-             max_ulp=_max(ulps), excess=_max(excess))
-    if not finite:
+    return compare_pairs([Pair(a, b, expected, param, sensitivity)], tol)[0]
+
+
+def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
+    """Every pair over every step, a parameter, a step and CHUNK elements at a time: the
+    float64 quantities of a run are computed once per chunk for all pairs it is in, and
+    chunks are spread over the cores (numpy releases the GIL)."""
+    worst = [_Worst() for _ in pairs]
+    suspects = [{} for _ in pairs]         # per pair: param -> _Suspects (lazy sensitivity)
+    for name in dict.fromkeys(n for p in pairs for n in p.params):
+        mine = [i for i, p in enumerate(pairs) if name in p.params]
+        full = {}
+        for i in mine:
+            sens = None if tol.fixed else pairs[i].sensitivity
+            f = None if sens is None else sens.full(name)
+            if f is not None:
+                full[i] = f.reshape(len(f), -1)
+            elif sens is not None:
+                suspects[i][name] = _Suspects()
+        snaps = {r.name: r.params[name] for i in mine for r in (pairs[i].a, pairs[i].b)}
+        steps = len(next(iter(snaps.values()))) - 1
+        snaps = {n: v.reshape(steps + 1, -1) for n, v in snaps.items()}
+        size = next(iter(snaps.values())).shape[1]
+        units = [(k, slice(s, s + CHUNK)) for k in range(1, steps + 1) for s in range(0, size, CHUNK)]
+
+        def unit(u: tuple[int, slice]) -> list:
+            return _compare_chunk(*u, snaps, [(i, pairs[i], full.get(i)) for i in mine], tol,
+                                  {i: suspects[i][name].threshold for i in mine if name in suspects[i]})
+
+        with ThreadPoolExecutor(max_workers=_threads(len(units))) as pool:
+            for part in pool.map(unit, units):
+                for i, values, far in part:
+                    worst[i].add(**values)
+                    if far is not None:
+                        suspects[i][name].add(*far)
+        for i in mine:
+            if name in suspects[i] and suspects[i][name].count:
+                worst[i].add(excess=suspects[i][name].excess(name, pairs[i].sensitivity))
+    return [_verdict(p, w) for p, w in zip(pairs, worst)]
+
+
+def _threads(units: int) -> int:
+    return max(1, min(units, os.cpu_count() or 1))
+
+
+def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list, tol: Tolerance,
+                   thresholds: dict[int, float]) -> list:
+    """Step k of one chunk of elements, for every pair: each pair's maxima and, for a
+    pair whose sensitivity is replayed lazily, its elements beyond the plain bound."""
+    runs = {}
+    for name in dict.fromkeys(n for _, p, _ in pairs for n in (p.a.name, p.b.name)):
+        before, after = np.asarray(snaps[name][k - 1, cut]), np.asarray(snaps[name][k, cut])
+        delta = np.asarray(after, np.float64) - np.asarray(before, np.float64)
+        # The stored weight is rounded at the larger of |w| before and after the step.
+        ulp = np.spacing(np.maximum(np.abs(before), np.abs(after))).astype(np.float64)
+        runs[name] = (delta, np.abs(delta), ulp, bool(np.isfinite(delta).all()))
+    out = []
+    for i, p, full in pairs:
+        da, abs_a, ulp, finite_a = runs[p.a.name]
+        db, abs_b, _, finite_b = runs[p.b.name]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            diff = np.abs(da - db)
+            mag = np.maximum(abs_a, abs_b)
+            allowed = tol.allowed_from(ulp, mag, k)
+            if full is not None:
+                allowed = allowed + full[k - 1, cut]
+            excess = np.where(diff == 0, 0.0, diff / allowed)   # 0/0 where allowed is 0
+            values = dict(abs=diff, rel=np.where(mag > 0, diff / mag, 0.0), ulp=diff / ulp)
+        far = None
+        if i in thresholds:
+            # Beyond the plain bound: kept for the replay if beyond the pair's threshold,
+            # else only their largest ratio is kept (it bounds what is not replayed).
+            beyond_plain = excess > 1
+            kept = beyond_plain if thresholds[i] <= 1 else excess > thresholds[i]
+            idx = np.flatnonzero(kept)
+            dropped = 0.0 if kept is beyond_plain else np.max(excess, where=beyond_plain & ~kept, initial=0.0)
+            far = (k, idx + cut.start, diff[idx], allowed[idx], excess[idx], dropped)
+            excess = np.max(excess, where=~beyond_plain, initial=0.0)
+        values.update(excess=excess, finite=finite_a and finite_b)
+        out.append((i, values, far))
+    return out
+
+
+def _verdict(p: Pair, worst: "_Worst") -> Comparison:
+    c = dict(a=p.a.name, b=p.b.name, expected=p.expected, param=p.param, max_abs=float(worst.abs),
+             max_rel=float(worst.rel), max_ulp=float(worst.ulp), excess=float(worst.excess))
+    if not worst.finite:
         return Comparison(**c, ok=False, problem="NaN/Inf in a run")
-    if expected == "equal" and c["excess"] > 1.0:
+    if p.expected == "equal" and c["excess"] > 1.0:
         return Comparison(**c, ok=False,
                           problem=f"differ: max_abs {c['max_abs']:.3g} is {c['excess']:.3g}x the tolerance")
-    if expected == "differ" and c["excess"] <= 1.0:
+    if p.expected == "differ" and c["excess"] <= 1.0:
         return Comparison(**c, ok=False, problem="equal within tolerance, expected to differ")
     return Comparison(**c, ok=True)
 
 
-def _flat(r: RunRecord, param: str, deltas: bool) -> np.ndarray:
-    """[steps, n] float64: per step the deltas (or the values before the step) of the
-    compared parameters, in canonical order."""
-    names = list(r.params) if param == "all" else [param]
-    parts = [r.delta(n) if deltas else r.params[n][:-1] for n in names]
-    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(r.steps, -1) for p in parts], axis=1)
+class _Worst:
+    """Running maxima of a comparison (np.maximum: a NaN is kept, never hidden)."""
+
+    def __init__(self):
+        self.abs = self.rel = self.ulp = self.excess = np.float64(0.0)
+        self.finite = True
+
+    def add(self, finite: bool = True, **values: np.ndarray) -> None:
+        self.finite &= finite
+        for key, v in values.items():
+            if np.size(v):
+                setattr(self, key, np.maximum(getattr(self, key), np.max(v)))
 
 
-def _flat_arrays(arrays: dict[str, np.ndarray], names: list[str], steps: int) -> np.ndarray:
-    return np.concatenate([arrays[n].reshape(steps, -1) for n in names], axis=1)
+class _Suspects:
+    """A pair's elements beyond the plain bound: the MAX_REPLAYED farthest are kept for
+    a replay of their sensitivity; the farthest of the others bounds what is not
+    replayed. `threshold` (the nearest kept, once MAX_REPLAYED are kept) lets chunks
+    skip elements that could not be kept."""
 
+    def __init__(self):
+        self.parts: list[tuple[np.ndarray, ...]] = []
+        self.count = 0
+        self.threshold = 1.0
+        self.dropped = np.float64(0.0)
 
-def _max(x: np.ndarray) -> float:
-    """Max that propagates NaN (a NaN must never look like agreement)."""
-    return float(np.max(x)) if x.size else 0.0
+    def add(self, step: int, idx: np.ndarray, diff: np.ndarray, allowed: np.ndarray,
+            ratio: np.ndarray, dropped: float) -> None:
+        self.dropped = np.maximum(self.dropped, dropped)
+        if not idx.size:
+            return
+        self.parts.append((np.full(idx.size, step), idx, diff, allowed, ratio))
+        self.count += idx.size
+        if self.count > 2 * MAX_REPLAYED:
+            self._keep()
+
+    def _keep(self) -> None:
+        step, idx, diff, allowed, ratio = (np.concatenate(c) for c in zip(*self.parts))
+        # Farthest first; ties by step and element, so the kept set never depends on timing.
+        order = np.lexsort((idx, step, -ratio))
+        if len(order) > MAX_REPLAYED:
+            self.dropped = np.maximum(self.dropped, ratio[order[MAX_REPLAYED]])
+            self.threshold = float(ratio[order[MAX_REPLAYED - 1]])
+        keep = order[:MAX_REPLAYED]
+        self.parts = [(step[keep], idx[keep], diff[keep], allowed[keep], ratio[keep])]
+        self.count = len(keep)
+
+    def excess(self, param: str, sensitivity: Sensitivity) -> np.ndarray:
+        """Each kept element's ratio with the sensitivity term, and the bound of the rest."""
+        self._keep()
+        step, idx, diff, allowed, _ = self.parts[0]
+        where, pos = np.unique(idx, return_inverse=True)
+        sens = sensitivity.at(param, where)[step - 1, pos]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.append(diff / (allowed + sens), self.dropped)
 
 
 def pairs(e: Expectation) -> list[tuple[str, str]]:
@@ -154,11 +317,20 @@ def below_resolution(case: Case, baseline: RunRecord, tol: Tolerance) -> str | N
     coeffs = [c for c in case.decay.coefficients() if c > 0]
     if not coeffs:
         return None
-    w = baseline.params["weight"][:-1].astype(np.float64)
-    delta = baseline.delta("weight")
-    effect = case.optimizer.lr * min(coeffs) * np.abs(w)
-    allowed = tol.allowed(np.maximum(np.abs(w), np.abs(w + delta)), delta, delta)
-    ratio = float(np.max(effect / allowed))
+    snaps = baseline.params["weight"]
+    snaps = snaps.reshape(len(snaps), -1)
+    scale = case.optimizer.lr * min(coeffs)
+
+    def chunk(u: tuple[int, slice]) -> float:
+        k, cut = u
+        w = np.asarray(snaps[k - 1, cut], np.float64)
+        delta = np.asarray(snaps[k, cut], np.float64) - w
+        allowed = tol.allowed(np.maximum(np.abs(w), np.abs(w + delta)), delta, delta, step=k)
+        return np.max(scale * np.abs(w) / allowed)
+
+    units = [(k, slice(s, s + CHUNK)) for k in range(1, len(snaps)) for s in range(0, snaps.shape[1], CHUNK)]
+    with ThreadPoolExecutor(max_workers=_threads(len(units))) as pool:
+        ratio = float(np.max(list(pool.map(chunk, units))))
     if ratio < 10:
         return (f"decay below float32 resolution: lr*c*|w| (c={min(coeffs):g}) is at most "
                 f"{ratio:.3g}x the tolerance, not 10x")

@@ -79,8 +79,11 @@ def label(optimizer: str, variant: str) -> str:
 def explain(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] | None = None,
             steps: int = EXPLAIN_STEPS, pythons: dict[str, str] | None = None,
             timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Explanation:
-    done = run(explain_jobs(frameworks, optimizers, steps), pythons, timeout, in_process)
-    return explanation_from(done, steps)
+    inferred: dict[tuple, list[Inferred]] = {}
+    # Each framework's rules are inferred as soon as it is done, while the other still runs.
+    done = run(explain_jobs(frameworks, optimizers, steps), pythons, timeout, in_process,
+               on_done=lambda fw, result: inferred.update(infer_framework(fw, result)))
+    return explanation_from(done, steps, inferred)
 
 
 def explain_jobs(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] | None = None,
@@ -92,22 +95,31 @@ def explain_jobs(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] 
     return {fw: job for fw, job in jobs.items() if job.items}
 
 
-def explanation_from(done: dict[str, FrameworkResult], steps: int) -> Explanation:
-    """Rules per run and parameter, and the cross-framework table, from explain_jobs' runs."""
+def infer_framework(fw: str, result: FrameworkResult) -> dict[tuple, list[Inferred]]:
+    """The rules of one framework's successful explain runs, by (framework, class, variant, way)."""
+    spec = explain_spec()
+    return {(fw, r.optimizer, r.variant, r.way): infer_run(r, spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
+            for r in (result.records[0] if result.error is None else []) if r.error is None}
+
+
+def explanation_from(done: dict[str, FrameworkResult], steps: int,
+                     inferred: dict[tuple, list[Inferred]] | None = None) -> Explanation:
+    """Rules per run and parameter, and the cross-framework table, from explain_jobs' runs
+    (with the rules already inferred, if given)."""
     spec = explain_spec()
     rows: list[Row] = []
-    inferred: dict[tuple, list[Inferred]] = {}
+    inferred = dict(inferred or {})
     for fw, result in done.items():
+        if not any(key[0] == fw for key in inferred):
+            inferred.update(infer_framework(fw, result))
         for r in result.records[0] if result.error is None else []:
-            key = (fw, r.optimizer, r.variant, r.way)
             if r.error is not None:
                 rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, p, "rejected", None, r.error)
                          for p in ("weight", "bias")]
                 continue
-            inferred[key] = infer_run(r, spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
             rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, i.param, i.rule, i.residual,
                          residuals=i.residuals if i.rule == "unexplained" else None)
-                     for i in inferred[key]]
+                     for i in inferred[(fw, r.optimizer, r.variant, r.way)]]
     cross = _cross(done, inferred, spec, steps) if set(done) >= {"torch", "paddle"} else []
     return Explanation({fw: r.version for fw, r in done.items() if r.version}, steps, rows, cross,
                        {fw: r.error for fw, r in done.items() if r.error})

@@ -8,9 +8,15 @@ tolerance (compare.Tolerance), k-fold at step k like a comparison: the weights
 are re-anchored every step, but the optimizer state (momentum, moments) carries
 k steps of the framework's float32 rounding. Coefficients are tried from the values in play
 (the ones given, the optimizer's defaults), then fitted on a log grid.
+
+A decay rule treats every element alike, so on a large layer (more than
+SAMPLE_SIDE**2 weights) inference looks at a fixed sample of SAMPLE_SIDE rows x
+SAMPLE_SIDE columns: its cost no longer grows with the layer. Rules that mix
+elements (Lamb's trust ratio, Adafactor's factored moments) always see everything.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from itertools import product
@@ -19,14 +25,19 @@ import numpy as np
 
 from .compare import EPS32, Tolerance, operation_count
 from .records import RunRecord
-from .reference import (RULES, coupled_l2, decoupled_lr, gradient_bounds, hyper_value, l1,
-                        model_grads, rule_kwargs)
+from .reference import (RULES, coupled_l2, decoupled_lr, gradient_bounds, grads_at, hyper_value, l1,
+                        linear_forward_rows, model_grads, rule_kwargs)
 from .rules import rule_name
 from .spec import Spec
 
 # Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
 FAMILIES = (("none",), ("coupled_l2",), ("decoupled_lr",), ("l1",),
             ("coupled_l2", "decoupled_lr"), ("lamb_trust",), ("coupled_l2", "lamb_trust"))
+
+SAMPLE_SIDE = 64
+MIXING_RULES = {"paddle_lamb", "torch_adafactor"}
+
+Fit = tuple[tuple[str, ...], tuple[float, ...]]      # a family and its coefficients
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,28 @@ class Inferred:
     residual: float        # best candidate's max |predicted - actual| / tolerance (<= 1 fits)
     residuals: dict[str, float]   # each family's best candidate and its residual
     # [steps, ...] how far float32 rounding of the gradient moves the fitted rule's
-    # replay (None when no rule fits): the comparison adds it to its tolerance.
+    # replay (None when no rule fits): the comparison adds it to its tolerance. On a
+    # sampled layer it covers the sample (flat indices `sample`); RunSensitivity
+    # replays the fits elsewhere.
     sensitivity: np.ndarray | None = None
+    fits: tuple[Fit, ...] = ()
+    sample: np.ndarray | None = None
+
+
+def layer_sample(params: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The flat elements of each parameter that inference looks at: None (all of them)
+    for a layer of at most SAMPLE_SIDE**2 weights, else SAMPLE_SIDE evenly spaced rows
+    by SAMPLE_SIDE evenly spaced columns of the weight, and those rows (outputs) of
+    the other parameters, so the forward pass is needed for those rows only."""
+    out_f, in_f = params["weight"].shape[-2:]
+    if out_f * in_f <= SAMPLE_SIDE ** 2:
+        return None
+    rows, cols = _spaced(out_f, SAMPLE_SIDE), _spaced(in_f, SAMPLE_SIDE)
+    return {n: (rows[:, None] * in_f + cols[None, :]).ravel() if n == "weight" else rows for n in params}
+
+
+def _spaced(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(np.int64))
 
 
 def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
@@ -47,15 +78,93 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     rule = RULES[reference or (run.framework, run.optimizer)]
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
-    grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
-    bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
+    sample = None if rule.__name__ in MIXING_RULES else layer_sample(run.params)
+    if sample is None:
+        grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
+        bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
+        snapshots = dict(run.params)
+    else:
+        grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
+        snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     out = []
-    for index, (param, snaps) in enumerate(run.params.items()):
-        # Per-group hyper-parameters (torch groups): the weight is in the first group.
-        hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
-        out.append(_infer_param(run.framework, param, rule, hyper, snaps, [g[param] for g in grads],
-                                [b[param] for b in bounds], spec, _candidates(coeffs, hyper)))
+    for index, (param, snaps) in enumerate(snapshots.items()):
+        found = _infer_param(run.framework, param, rule, _hyper(run, index), snaps,
+                             [g[param] for g in grads], [b[param] for b in bounds], spec,
+                             _candidates(coeffs, _hyper(run, index)))
+        out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
+
+
+def _hyper(run: RunRecord, index: int) -> dict:
+    # Per-group hyper-parameters (torch groups): the weight is in the first group.
+    return run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
+
+
+def _flat_at(snaps: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """[steps + 1, len(idx)]: the snapshots of some flat elements."""
+    return np.asarray(snaps.reshape(len(snaps), -1)[:, idx])
+
+
+class RunSensitivity:
+    """One run's sensitivity to gradient rounding per parameter, step and element
+    (Inferred.sensitivity): known wherever inference looked, replayed on demand with
+    the fitted rules at the elements a comparison asks for (zero where no rule fits)."""
+
+    def __init__(self, run: RunRecord, spec: Spec, loss: str, inferred: list[Inferred]):
+        self.run, self.spec, self.loss = run, spec, loss
+        self.inferred = {i.param: i for i in inferred}
+        self._forwards: list | None = None
+
+    def full(self, param: str) -> np.ndarray | None:
+        """[steps, ...] for every element, or None when inference looked at a sample."""
+        found = self.inferred[param]
+        if found.sample is not None:
+            return None
+        if found.sensitivity is None:
+            return np.zeros_like(self.run.params[param][1:], np.float64)
+        return found.sensitivity
+
+    def at(self, param: str, idx: np.ndarray) -> np.ndarray:
+        """[steps, len(idx)] at flat elements of the parameter."""
+        full = self.full(param)
+        if full is not None:
+            return full.reshape(len(full), -1)[:, idx]
+        found, run = self.inferred[param], self.run
+        if not found.fits:
+            return np.zeros((run.steps, len(idx)))
+        index = list(run.params).index(param)
+        hyper = _hyper(run, index)
+        rule = RULES[(run.framework, run.optimizer)]
+        kwargs = rule_kwargs(run.framework, rule, hyper)
+        snaps = _flat_at(run.params[param], idx)
+        grads, bounds = [], []
+        for k, forward in enumerate(self._forward()):
+            g, b = grads_at({n: v[k] for n, v in run.params.items()}, self.spec.x, self.spec.target,
+                            self.loss, {param: idx}, forward)
+            grads.append(g[param])
+            bounds.append(b[param])
+        tol = _tolerance(self.spec)
+        return np.max([_residual(rule, kwargs, kwargs.get("lr", 0.0), family,
+                                 tuple(hyper_value(run.framework, c) for c in cs),
+                                 snaps, grads, bounds, tol)[1] for family, cs in found.fits], axis=0)
+
+    def _forward(self) -> list:
+        """Per step, every output row's forward pass (computed once, for any elements);
+        None with LayerNorm, whose gradient grads_at computes whole."""
+        if self._forwards is None:
+            params = self.run.params
+            rows = np.arange(params["weight"].shape[1])
+            bias = params.get("bias")
+            self._forwards = [None if "norm_gain" in params else
+                              (rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
+                                                          self.spec.x, rows))
+                              for k in range(self.run.steps)]
+        return self._forwards
+
+
+def _tolerance(spec: Spec) -> Tolerance:
+    batch, in_features = spec.x.shape
+    return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm))
 
 
 def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
@@ -70,9 +179,7 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
 def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
                  grads: list[np.ndarray], bounds: list[np.ndarray], spec: Spec,
                  candidates: list[float]) -> Inferred:
-    batch, in_features = spec.x.shape
-    tol = Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0],
-                                        spec.has_norm))
+    tol = _tolerance(spec)
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
@@ -107,12 +214,13 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
     if not fits:
         return Inferred(param, "unexplained", min(residuals.values()), residuals)
     sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
+    fitted = tuple((f, cs) for f, cs, _ in fits)
     if len(fits) == 1:
         family, cs, r = fits[0]
-        return Inferred(param, rule_name(family, cs), r, residuals, sensitivity)
+        return Inferred(param, rule_name(family, cs), r, residuals, sensitivity, fitted)
     names = [rule_name(f, cs) for f, cs, _ in fits]
     return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals,
-                    sensitivity)
+                    sensitivity, fitted)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,

@@ -4,11 +4,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from .case import FRAMEWORKS, Case
-from .compare import Comparison, Tolerance, below_resolution, compare_pair, pairs
-from .infer import infer_run
+from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
+from .infer import Inferred, RunSensitivity, infer_run
 from .records import Job, RunRecord
 from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
 
@@ -54,8 +53,8 @@ class CaseResult:
     rules: list[tuple[str, str, str]] = field(default_factory=list)     # (run, param, rule)
     rule_checks: list[RuleCheck] = field(default_factory=list)
     reject_checks: list[RejectCheck] = field(default_factory=list)
-    # run -> param -> [steps, ...]: each run's measured sensitivity to gradient rounding
-    sensitivity: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # run -> its measured sensitivity to gradient rounding, per parameter, step and element
+    sensitivity: dict[str, RunSensitivity] = field(default_factory=dict)
 
     @property
     def failed_runs(self) -> list[RunRecord]:
@@ -104,8 +103,10 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
               atol: float | None = None, rtol: float | None = None,
               timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Outcome:
     """Run every case in one worker per framework (or in this process), then compare."""
-    done = run(compare_jobs(cases, frameworks, steps), pythons, timeout, in_process)
-    return outcome_from(cases, done, steps, atol, rtol)
+    analyses = Analyses(cases)
+    done = run(compare_jobs(cases, frameworks, steps), pythons, timeout, in_process,
+               on_done=analyses.add)
+    return outcome_from(cases, done, steps, atol, rtol, analyses)
 
 
 def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
@@ -114,31 +115,57 @@ def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
     return {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks}
 
 
+class Analyses:
+    """Each successful run's inferred rules and sensitivity to gradient rounding. add()
+    takes a framework's results as soon as its worker is done, so this work overlaps
+    the frameworks still running; get() computes whatever was not added."""
+
+    def __init__(self, cases: list[Case]):
+        self.cases = cases
+        self.found: dict[tuple[int, str], tuple[list[Inferred], RunSensitivity]] = {}
+
+    def add(self, framework: str, result: FrameworkResult) -> None:
+        if result.error is None:
+            for index, runs in enumerate(result.records):
+                for r in runs:
+                    if r.error is None:
+                        self.get(self.cases[index], index, r)
+
+    def get(self, case: Case, index: int, r: RunRecord) -> tuple[list[Inferred], RunSensitivity]:
+        key = (index, r.name)
+        if key not in self.found:
+            native, spec = native_run(case, r), case.spec()
+            found = infer_run(native, spec, case.loss, case.decay.coefficients())
+            self.found[key] = found, RunSensitivity(native, spec, case.loss, found)
+        return self.found[key]
+
+
 def outcome_from(cases: list[Case], done: dict[str, FrameworkResult], steps: int | None = None,
-                 atol: float | None = None, rtol: float | None = None) -> Outcome:
+                 atol: float | None = None, rtol: float | None = None,
+                 analyses: Analyses | None = None) -> Outcome:
     """Compare what the frameworks did with compare_jobs' request."""
     versions = {fw: r.version for fw, r in done.items() if r.version}
-    results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol))
+    analyses = analyses or Analyses(cases)
+    results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol),
+                            analyses)
                for i, case in enumerate(cases)]
     return Outcome(versions, results)
 
 
 def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps: int,
-                 tol: Tolerance) -> CaseResult:
+                 tol: Tolerance, analyses: Analyses | None = None) -> CaseResult:
     runs = [r for fw, res in done.items() if res.error is None for r in res.records[index]]
     result = CaseResult(case, steps, tol, _in_case_order(case, runs), [],
                         framework_errors={fw: r.error for fw, r in done.items()
                                           if r.error and case.runs.get(fw)})
     by_name = {r.name: r for r in runs}
-    spec = case.spec()
+    analyses = analyses or Analyses([])
     sensitivity = result.sensitivity
+    to_compare: list[Pair] = []
     for r in result.runs:
         if r.error is None:
-            found = infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())
+            found, sensitivity[r.name] = analyses.get(case, index, r)
             result.rules += [(r.name, i.param, i.rule) for i in found]
-            sensitivity[r.name] = {i.param: (i.sensitivity if i.sensitivity is not None
-                                             else np.zeros_like(r.params[i.param][1:], np.float64))
-                                   for i in found}
     for e in case.expectations:
         if e.kind == "rejects":
             (run,) = e.runs
@@ -153,8 +180,10 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((a, b, why))
             else:
-                both = {p: sensitivity[a][p] + sensitivity[b][p] for p in sensitivity[a]}
-                result.comparisons.append(compare_pair(by_name[a], by_name[b], e.kind, tol, e.param, both))
+                to_compare.append(Pair(by_name[a], by_name[b], e.kind, e.param,
+                                       PairSensitivity(sensitivity[a], sensitivity[b])))
+    # All pairs at once: each run's float64 quantities are computed once per chunk.
+    result.comparisons = compare_pairs(to_compare, tol)
     inferred = {(run, param): rule for run, param, rule in result.rules}
     for e in case.expectations:
         if e.kind == "rule":

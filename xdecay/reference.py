@@ -582,3 +582,69 @@ def model_forward(params: dict[str, np.ndarray], x: np.ndarray, norm_eps: float 
     s = np.sqrt(y.var(axis=1, keepdims=True) + norm_eps)
     yh = (y - y.mean(axis=1, keepdims=True)) / s
     return {"y": y, "s": s, "yh": yh, "out": yh * p["norm_gain"] + p["norm_bias"]}
+
+
+ROW_BLOCK = 256    # weight rows converted to float64 at a time: no whole float64 copy of a large layer
+
+
+def linear_forward_rows(weight: np.ndarray, bias: np.ndarray | None, x: np.ndarray,
+                        rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """y[:, rows] of y = x @ weight.T + bias in float64, and the same sums over absolute
+    values (the rounding scale of y, as in gradient_bounds)."""
+    x64 = np.asarray(x, np.float64)
+    x_abs = np.abs(x64)
+    y = np.empty((len(x64), len(rows)))
+    y_abs = np.empty_like(y)
+    every = len(rows) == len(weight)          # all rows, in order: blocks are plain slices
+    for s in range(0, len(rows), ROW_BLOCK):
+        block = slice(s, s + ROW_BLOCK) if every else rows[s:s + ROW_BLOCK]
+        w = np.asarray(weight[block], np.float64)
+        y[:, s:s + ROW_BLOCK] = x64 @ w.T
+        y_abs[:, s:s + ROW_BLOCK] = x_abs @ np.abs(w, out=w).T
+    if bias is not None:
+        b = np.asarray(bias[rows], np.float64)
+        y += b
+        y_abs += np.abs(b)
+    return y, y_abs
+
+
+def grads_at(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None, loss: str,
+             select: dict[str, np.ndarray],
+             forward: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """model_grads and gradient_bounds at the selected flat elements of each parameter.
+
+    For a Linear without LayerNorm the forward pass is needed only for the output rows
+    those elements touch (a row of the weight feeds one output), so a 4096x4096 layer
+    costs a few rows, not a whole float64 copy. `forward` = (rows, y, y_abs) already
+    computed by linear_forward_rows may be passed in. With LayerNorm every output
+    depends on every row: the whole gradient is computed, then indexed.
+    """
+    if "norm_gain" in params:
+        g, b = model_grads(params, x, target, loss), gradient_bounds(params, x, target, loss)
+        return ({n: g[n].reshape(-1)[i] for n, i in select.items()},
+                {n: b[n].reshape(-1)[i] for n, i in select.items()})
+    weight = params["weight"]
+    out_f, in_f = weight.shape
+    if forward is None:
+        rows = np.unique(np.concatenate([i // in_f if n == "weight" else i for n, i in select.items()]))
+        forward = (rows, *linear_forward_rows(weight, params.get("bias"), x, rows))
+    rows, y, y_abs = forward
+    size = len(x) * out_f
+    if loss == "mean":
+        dout = dout_abs = np.full_like(y, 1.0 / size)
+    else:
+        miss = y - np.asarray(target, np.float64)[:, rows]
+        dout, dout_abs = 2.0 * miss / size, 2.0 * (np.abs(miss) + y_abs) / size
+    x64 = np.asarray(x, np.float64)
+    grads, bounds = {}, {}
+    for name, idx in select.items():
+        if name == "weight":
+            col = np.searchsorted(rows, idx // in_f)
+            xi = x64[:, idx % in_f]
+            grads[name] = np.einsum("be,be->e", dout[:, col], xi)
+            bounds[name] = np.einsum("be,be->e", dout_abs[:, col], np.abs(xi))
+        else:
+            col = np.searchsorted(rows, idx)
+            grads[name], bounds[name] = dout[:, col].sum(axis=0), dout_abs[:, col].sum(axis=0)
+    return grads, bounds

@@ -132,7 +132,9 @@ def table(outcome: Outcome) -> str:
                 shape = (f"canonical layout [out={out_f}, in={in_f}] (paddle's [in, out] transposed)"
                          if param == "weight" else f"[{out_f}]")
                 out += ["", f"delta_{param} = after - before, step {k + 1} of {r.steps}, {shape}"]
-                out += _side_by_side([_matrix_block(x.name, x.delta(param)[k]) for x in good])
+                # One element more than shown: the block's shape tells whether to print "...".
+                out += _side_by_side([_matrix_block(x.name, x.step_delta(param, k, MAX_SHOWN + 1))
+                                      for x in good])
         if r.steps > SHOWN_STEPS and good:
             out.append(f"(steps 2..{r.steps - 1} omitted here; --format json has every step)")
         if r.rules:
@@ -189,9 +191,12 @@ def markdown(outcome: Outcome) -> str:
                 f"{_md_escape(c.error or 'no error')}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
         for k in _shown_steps(r.steps) if good else []:
+            large = max(r.case.layer.in_features, r.case.layer.out_features) > MAX_SHOWN
             out += [f"### Deltas, step {k + 1} of {r.steps}", "",
                     "after − before per element, one column per run; weight in the canonical "
-                    "layout [out, in] (paddle's [in, out] weight is transposed).", ""]
+                    "layout [out, in] (paddle's [in, out] weight is transposed)." +
+                    (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has every element."
+                     if large else ""), ""]
             out.append(_element_table(good, k))
             out.append("")
         if r.rules:
@@ -228,9 +233,11 @@ def markdown(outcome: Outcome) -> str:
 
 
 def _element_table(runs: list[RunRecord], k: int) -> str:
+    """Every element of a small layer; of a large one, the leading MAX_SHOWN x MAX_SHOWN
+    block (--format json has every element)."""
     rows = []
     for param in runs[0].params:
-        deltas = [x.delta(param)[k] for x in runs]
+        deltas = [x.step_delta(param, k, MAX_SHOWN) for x in runs]
         for index in np.ndindex(deltas[0].shape):
             label = f"{param}[{','.join(map(str, index))}]"
             rows.append([label] + [_num(d[index]) for d in deltas])
