@@ -2,9 +2,13 @@
 a CLI subprocess costs seconds of imports, so only a few tests go through it."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from xdecay.case import FRAMEWORKS, Case, load_case
 from xdecay.records import Job
@@ -54,3 +58,18 @@ coeff = 0.1
 torch = ["none", "weight_decay"]
 paddle = ["none", "weight_decay"]
 """
+
+
+# Hypothesis profiles for tests/test_fuzz.py (see its docstring). "ci" is the default;
+# select another with --hypothesis-profile=NAME or HYPOTHESIS_PROFILE=NAME. Registered
+# here, not in the test module, so that pytest's option finds them at start-up.
+# No example database, and Hypothesis' other files (a cache of constants it reads from
+# the source) go to the temporary directory, not ./.hypothesis: nothing is written into
+# the repository (HYPOTHESIS_STORAGE_DIRECTORY, if set, still wins).
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "xdecay-hypothesis")
+settings.register_profile("ci", max_examples=30, derandomize=True, deadline=None, database=None,
+                          print_blob=True)
+settings.register_profile("thorough", max_examples=250, deadline=None, database=None,
+                          print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
