@@ -24,11 +24,12 @@ both frameworks for real, no mocks. The properties:
     lr*c*|w| < lr*c*2**24*ulp32(w)), a large effect never warns (bounded a priori from
     the first step).
 
-Three properties are xfail(strict=True): the fuzz falsified them, and each pins its
-minimal falsifying case with @example so that it fails the same way in every profile
-(ADAM_POWERS, ADAMW_ROUNDING, ADAM_MISSED below: product bugs in the tolerance and in
-rule inference). When the product is fixed they XPASS, and strict turns that into a
-failure: then remove the marker and the property runs its random examples again.
+The fuzz falsified three properties; each minimal falsifying case is kept as an @example
+(ADAM_POWERS, ADAMW_ROUNDING, ADAM_MISSED below) and runs in every profile. They were
+product bugs, now fixed: the tolerance had no term for decoupled decay's own rounding
+(w*fl32(1 - lr*c) before the update) nor for paddle's float32 beta^t products, and the
+first made rule inference miss torch AdamW's decoupled_lr, fall back to fitted
+coefficients, and hide a real coupled/decoupled difference behind their sensitivity.
 
 Profiles (registered in tests/conftest.py; database=None, deadline=None in both):
     ci        the default: 30 examples per property, derandomized (the same examples on
@@ -205,10 +206,6 @@ ADAM_POWERS = Setup(seed=1, in_features=1, out_features=1, bias=False, batch=1, 
                     optimizer="adam", lr=0.01, coeff=1.0, steps=3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: the derived tolerance has no term for paddle's float32 beta**t products "
-    "(~3.4e-6*(t-1) relative to the update), so torch Adam vs paddle Adam is flagged when "
-    "in_features + batch is small; see ADAM_POWERS"))
 @example(ADAM_POWERS)
 @given(setups(optimizers=("adam", "adamw")))
 def test_adam_is_equal_across_frameworks(setup):
@@ -232,10 +229,6 @@ ADAMW_ROUNDING = Setup(seed=0, in_features=18, out_features=33, bias=False, batc
                        optimizer="adam", lr=0.001, coeff=1.0, steps=1)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: the derived tolerance omits the rounding of decoupled decay's "
-    "p *= fl32(1 - lr*c) (up to ~1 ULP of w per run), so torch AdamW vs paddle AdamW is "
-    "flagged at 2 ULP (1.51x); see ADAMW_ROUNDING (and ADAM_POWERS from step 3)"))
 @example(ADAMW_ROUNDING)
 @given(setups(optimizers=("adam", "adamw")))
 def test_decoupled_adamw_is_equal_across_frameworks(setup):
@@ -406,10 +399,6 @@ ADAM_MISSED = Setup(seed=0, in_features=1, out_features=1, bias=False, batch=3, 
                     optimizer="adam", lr=0.0001, coeff=0.181, steps=1)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "product bug: a real coupled/decoupled Adam difference (167 ULP) is called equal because "
-    "an ambiguous, fitted rule (coupled_l2@0.6, near-total cancellation) adds a sensitivity "
-    "of ~2*lr to the tolerance; see ADAM_MISSED"))
 @example(ADAM_MISSED)
 @given(setups(optimizers=("adam",), coeff=(1e-3, 1.0)))
 def test_coupled_and_decoupled_adam_are_flagged_apart(setup):

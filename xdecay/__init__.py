@@ -1,6 +1,13 @@
 """xdecay: a cross-framework equivalence verifier for weight decay."""
 __version__ = "0.1.0"
 
-from .api import run_case  # noqa: E402  (numpy only: the frameworks load in workers)
-
 __all__ = ["run_case", "__version__"]
+
+
+def __getattr__(name: str):
+    # Loaded on first use: a worker process imports xdecay.worker, and the comparison
+    # engine behind run_case would only lengthen its start (it is not needed there).
+    if name == "run_case":
+        from .api import run_case
+        return run_case
+    raise AttributeError(f"module 'xdecay' has no attribute {name!r}")

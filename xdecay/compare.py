@@ -38,6 +38,7 @@ from .records import RunRecord
 EPS32 = float(np.finfo(np.float32).eps)
 CHUNK = 1 << 16          # elements compared at a time: temporaries stay in cache and reused
 MAX_REPLAYED = 1 << 16   # elements beyond the plain bound whose sensitivity is replayed
+REPLAY_BATCH = 1 << 10   # the first batch of them
 
 
 class Sensitivity(Protocol):
@@ -183,9 +184,11 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
                     worst[i].add(**values)
                     if far is not None:
                         suspects[i][name].add(*far)
-        for i in mine:
-            if name in suspects[i] and suspects[i][name].count:
-                worst[i].add(excess=suspects[i][name].excess(name, pairs[i].sensitivity))
+        lazy = [i for i in mine if name in suspects[i] and suspects[i][name].count]
+        with ThreadPoolExecutor(max_workers=_threads(len(lazy))) as pool:
+            replayed = pool.map(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy)
+            for i, excess in zip(lazy, replayed):
+                worst[i].add(excess=excess)
     return [_verdict(p, w) for p, w in zip(pairs, worst)]
 
 
@@ -214,10 +217,14 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             allowed = tol.allowed_from(ulp, mag, k)
             if full is not None:
                 allowed = allowed + full[k - 1, cut]
-            excess = np.where(diff == 0, 0.0, diff / allowed)   # 0/0 where allowed is 0
-            values = dict(abs=diff, rel=np.where(mag > 0, diff / mag, 0.0), ulp=diff / ulp)
-        far = None
-        if i in thresholds:
+            excess = diff / allowed
+            if tol.fixed:                       # 0/0 where a fixed tolerance allows 0
+                excess = np.where(diff == 0, 0.0, excess)
+            # Reduced here, in the worker thread; np.max keeps a NaN.
+            values = dict(abs=_max(diff), rel=_max(np.where(mag > 0, diff / mag, 0.0)),
+                          ulp=_max(diff / ulp))
+        far, top = None, _max(excess)
+        if i in thresholds and not top <= 1:     # (a NaN goes in too, and stays in top)
             # Beyond the plain bound: kept for the replay if beyond the pair's threshold,
             # else only their largest ratio is kept (it bounds what is not replayed).
             beyond_plain = excess > 1
@@ -225,8 +232,8 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             idx = np.flatnonzero(kept)
             dropped = 0.0 if kept is beyond_plain else np.max(excess, where=beyond_plain & ~kept, initial=0.0)
             far = (k, idx + cut.start, diff[idx], allowed[idx], excess[idx], dropped)
-            excess = np.max(excess, where=~beyond_plain, initial=0.0)
-        values.update(excess=excess, finite=finite_a and finite_b)
+            top = np.max(excess, where=~beyond_plain, initial=0.0)
+        values.update(excess=top, finite=finite_a and finite_b)
         out.append((i, values, far))
     return out
 
@@ -244,6 +251,10 @@ def _verdict(p: Pair, worst: "_Worst") -> Comparison:
     return Comparison(**c, ok=True)
 
 
+def _max(x: np.ndarray) -> np.float64:
+    return np.max(x) if np.size(x) else np.float64(0.0)
+
+
 class _Worst:
     """Running maxima of a comparison (np.maximum: a NaN is kept, never hidden)."""
 
@@ -254,8 +265,7 @@ class _Worst:
     def add(self, finite: bool = True, **values: np.ndarray) -> None:
         self.finite &= finite
         for key, v in values.items():
-            if np.size(v):
-                setattr(self, key, np.maximum(getattr(self, key), np.max(v)))
+            setattr(self, key, np.maximum(getattr(self, key), _max(v)))
 
 
 class _Suspects:
@@ -291,14 +301,26 @@ class _Suspects:
         self.parts = [(step[keep], idx[keep], diff[keep], allowed[keep], ratio[keep])]
         self.count = len(keep)
 
-    def excess(self, param: str, sensitivity: Sensitivity) -> np.ndarray:
-        """Each kept element's ratio with the sensitivity term, and the bound of the rest."""
-        self._keep()
-        step, idx, diff, allowed, _ = self.parts[0]
-        where, pos = np.unique(idx, return_inverse=True)
-        sens = sensitivity.at(param, where)[step - 1, pos]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.append(diff / (allowed + sens), self.dropped)
+    def excess(self, param: str, sensitivity: Sensitivity) -> np.float64:
+        """The largest ratio with the sensitivity term, replayed farthest first in
+        growing batches. It stops when no element left could exceed the largest found
+        (their plain ratios, upper bounds of the full ones, are smaller), or when one
+        found is beyond the tolerance: the verdict is settled, and the elements left
+        count with their plain ratio (the result is then an upper bound). A pair that
+        differs needs one batch; a pair within tolerance needs every replay."""
+        self._keep()              # sorted farthest first
+        step, idx, diff, allowed, ratio = self.parts[0]
+        found, start, size = np.float64(0.0), 0, REPLAY_BATCH
+        while start < len(idx):
+            cut = slice(start, start + size)
+            where, pos = np.unique(idx[cut], return_inverse=True)
+            sens = sensitivity.at(param, where)[step[cut] - 1, pos]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                found = np.maximum(found, np.max(diff[cut] / (allowed[cut] + sens)))
+            start, size = start + size, 2 * size
+            if start < len(idx) and (found >= ratio[start] or found > 1):
+                return np.maximum(found, ratio[start])
+        return np.maximum(found, self.dropped)
 
 
 def pairs(e: Expectation) -> list[tuple[str, str]]:

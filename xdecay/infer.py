@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
 
-from .compare import EPS32, Tolerance, operation_count
+from .compare import EPS32, Tolerance, operation_count, ulp32
 from .records import RunRecord
 from .reference import (RULES, coupled_l2, decoupled_lr, gradient_bounds, grads_at, hyper_value, l1,
-                        linear_forward_rows, model_grads, rule_kwargs)
+                        linear_forward_rows, model_grads, rule_kwargs, uses_f32_pows)
 from .rules import rule_name
 from .spec import Spec
 
@@ -114,6 +115,8 @@ class RunSensitivity:
         self.run, self.spec, self.loss = run, spec, loss
         self.inferred = {i.param: i for i in inferred}
         self._forwards: list | None = None
+        self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # param -> (sorted idx, values)
+        self._lock = threading.Lock()     # comparisons ask from several threads
 
     def full(self, param: str) -> np.ndarray | None:
         """[steps, ...] for every element, or None when inference looked at a sample."""
@@ -125,15 +128,29 @@ class RunSensitivity:
         return found.sensitivity
 
     def at(self, param: str, idx: np.ndarray) -> np.ndarray:
-        """[steps, len(idx)] at flat elements of the parameter."""
+        """[steps, len(idx)] at flat elements of the parameter. Replayed elements are
+        kept: the pairs a run is in mostly ask for the same ones (where its gradient
+        cancels)."""
         full = self.full(param)
         if full is not None:
             return full.reshape(len(full), -1)[:, idx]
+        if not self.inferred[param].fits:
+            return np.zeros((self.run.steps, len(idx)))
+        with self._lock:
+            known, values = self._replayed.get(param, (np.empty(0, np.int64), np.empty((self.run.steps, 0))))
+        missing = np.setdiff1d(idx, known)
+        if missing.size:
+            known = np.concatenate([known, missing])
+            values = np.concatenate([values, self._replay_at(param, missing)], axis=1)
+            order = np.argsort(known)
+            known, values = known[order], values[:, order]
+            with self._lock:
+                self._replayed[param] = known, values
+        return values[:, np.searchsorted(known, idx)]
+
+    def _replay_at(self, param: str, idx: np.ndarray) -> np.ndarray:
         found, run = self.inferred[param], self.run
-        if not found.fits:
-            return np.zeros((run.steps, len(idx)))
-        index = list(run.params).index(param)
-        hyper = _hyper(run, index)
+        hyper = _hyper(run, list(run.params).index(param))
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         snaps = _flat_at(run.params[param], idx)
@@ -151,15 +168,20 @@ class RunSensitivity:
     def _forward(self) -> list:
         """Per step, every output row's forward pass (computed once, for any elements);
         None with LayerNorm, whose gradient grads_at computes whole."""
-        if self._forwards is None:
-            params = self.run.params
-            rows = np.arange(params["weight"].shape[1])
-            bias = params.get("bias")
-            self._forwards = [None if "norm_gain" in params else
-                              (rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
-                                                          self.spec.x, rows))
-                              for k in range(self.run.steps)]
+        with self._lock:
+            if self._forwards is None:
+                self._forwards = self._compute_forwards()
         return self._forwards
+
+    def _compute_forwards(self) -> list:
+        params = self.run.params
+        if "norm_gain" in params:
+            return [None] * self.run.steps
+        rows = np.arange(params["weight"].shape[1])
+        bias = params.get("bias")
+        return [(rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
+                                            self.spec.x, rows))
+                for k in range(self.run.steps)]
 
 
 def _tolerance(spec: Spec) -> Tolerance:
@@ -254,13 +276,21 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
               tol: Tolerance) -> tuple[float, np.ndarray]:
-    """Max over steps and elements of |predicted - actual| / tolerance, and the replay's
-    sensitivity to gradient rounding.
+    """Max over steps and elements of |predicted - actual| / tolerance, and the run's
+    sensitivity under this rule (what a comparison adds to its tolerance for this run).
 
-    The tolerance is the comparison's, plus the replay's own sensitivity to float32
-    rounding of the gradient (gamma_n relative to |g| and to the decay term): where
-    the gradient and a coupled decay nearly cancel, an adaptive optimizer's
-    normalisation magnifies that rounding far beyond gamma_n of the update.
+    The tolerance is the comparison's plus two terms of the rule's own:
+      * its sensitivity to float32 rounding of the gradient (gamma_n relative to |g|
+        and to the decay term): where the gradient and a coupled decay nearly cancel,
+        an adaptive optimizer's normalisation magnifies that rounding far beyond
+        gamma_n of the update;
+      * a decoupled decay is a step of its own, w*fl32(1 - lr*c), rounded before the
+        update: the factor's rounding (<= ULP(w)), the product's (0.5 ULP), and lr*c's
+        own (lr*c ULP) come on top of the stored weight's 0.5 ULP, k-fold at step k.
+    The sensitivity returned adds a third, for comparisons across frameworks only:
+    how far the update moves if the rule's scalars are computed exactly (paddle keeps
+    beta^t as float32 running products, torch computes it in float64). Rule inference
+    does not need it: the reference replays paddle's float32 products.
     """
     coeff = dict(zip(family, cs))
     args = dict(kwargs)
@@ -268,20 +298,26 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
         args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
     predicted = _replay(rule, args, lr, coeff, actual, grads)
     gamma = tol.ops * EPS32 / 2
-    with np.errstate(all="ignore"):
-        sensitivity = np.maximum(
-            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, gamma) - predicted),
-            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - predicted))
-    sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     before, after = actual[:-1], actual[1:]
     delta = after - before
     mag = np.maximum(np.abs(before), np.abs(after))
     with np.errstate(all="ignore"):
+        sensitivity = np.maximum(
+            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, gamma) - predicted),
+            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - predicted))
+        if "decoupled_lr" in coeff:
+            k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
+            sensitivity = sensitivity + k * (1.5 + lr * coeff["decoupled_lr"]) * ulp32(mag)
+        scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - predicted)
+                   if uses_f32_pows(rule, args) else 0.0)
+    sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
+    with np.errstate(all="ignore"):
         allowed = tol.allowed(mag, delta, predicted - before) + sensitivity
         ratio = np.abs(predicted - after) / allowed
+        comparison = sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
     ratio = np.where(predicted == after, 0.0, ratio)
     worst = float(np.max(ratio)) if ratio.size else 0.0
-    return (worst if math.isfinite(worst) else math.inf), sensitivity
+    return (worst if math.isfinite(worst) else math.inf), comparison
 
 
 def _fit(f) -> tuple[float, tuple[float]]:

@@ -506,6 +506,12 @@ def rule_kwargs(framework: str, rule: Rule, hyper: dict[str, Any]) -> dict[str, 
             for k, v in given.items() if k in names}
 
 
+def uses_f32_pows(rule: Rule, kwargs: dict[str, Any]) -> bool:
+    """Does the rule emulate paddle's float32 beta^t products (see _pow) with these arguments?"""
+    p = inspect.signature(rule).parameters.get("f32_pows")
+    return p is not None and kwargs.get("f32_pows", p.default) is True
+
+
 def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,
                 loss: str, norm_eps: float = 1e-5) -> dict[str, np.ndarray]:
     """Float64 gradients of the loss of y = x @ weight.T + bias, optionally followed by

@@ -1,0 +1,186 @@
+"""Large layers: rule inference on a sample, gradients at chosen elements, lazily
+replayed sensitivity, chunked comparisons, snapshots through mapped files. Each shortcut
+is checked against the whole computation it replaces, with real torch and paddle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xdecay import compare, infer
+from xdecay.case import load_case
+from xdecay.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
+from xdecay.infer import RunSensitivity, infer_run, layer_sample
+from xdecay.pipeline import native_run, run_cases
+from xdecay.protocol import ResultFiles, read_result
+from xdecay.records import RunRecord
+from xdecay.reference import gradient_bounds, grads_at, model_grads
+
+from .conftest import write_case
+
+# 96 x 80 = 7680 weights > 64 x 64: inference samples, comparisons replay lazily.
+LARGE = """\
+description = "a layer above the inference sample"
+seed = 5
+steps = 3
+
+[layer]
+in_features = 80
+out_features = 96
+
+[data]
+batch = 8
+loss = "mse"
+
+[optimizer]
+name = "adam"
+lr = 0.01
+
+[decay]
+coeff = 0.1
+
+[runs]
+torch = ["none", "weight_decay", "manual", "decoupled"]
+paddle = ["none", "weight_decay", "manual", "decoupled"]
+
+[[expect]]
+equal = ["torch:weight_decay", "torch:manual", "paddle:weight_decay", "paddle:manual"]
+
+[[expect]]
+equal = ["torch:decoupled", "paddle:decoupled"]
+
+[[expect]]
+equal = ["torch:none", "paddle:none"]
+
+[[expect]]
+differ = ["torch:weight_decay", "torch:decoupled"]
+
+[[expect]]
+differ = ["torch:none", "paddle:weight_decay"]
+
+[[expect]]
+rule = "coupled_l2@0.1"
+run = "paddle:manual"
+param = "weight"
+
+[[expect]]
+rule = "decoupled_lr@0.1"
+run = "torch:decoupled"
+param = "weight"
+"""
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    case = load_case(write_case(tmp_path_factory.mktemp("large"), LARGE))
+    return case, run_cases([case], in_process=True).results[0]
+
+
+def test_a_large_case_holds_its_expectations(large):
+    case, result = large
+    assert layer_sample(result.runs[0].params) is not None          # the sampled path
+    assert result.ok, [c for c in result.checks if not c.ok]
+    rules = {(run, param): rule for run, param, rule in result.rules}
+    assert rules[("torch:none", "weight")] == "none"
+    assert rules[("paddle:weight_decay", "weight")] == "coupled_l2@0.1"
+    assert rules[("paddle:decoupled", "weight")] == "decoupled_lr@0.1"
+
+
+def test_the_sample_infers_what_every_element_does(large, monkeypatch):
+    case, result = large
+    spec = case.spec()
+    sampled = {r.name: infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())
+               for r in result.runs}
+    monkeypatch.setattr(infer, "layer_sample", lambda params: None)
+    for r in result.runs:
+        whole = infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())
+        assert [i.rule for i in whole] == [i.rule for i in sampled[r.name]], r.name
+
+
+def test_replayed_sensitivity_equals_the_whole_replay(large, monkeypatch):
+    case, result = large
+    spec = case.spec()
+    runs = [r for r in result.runs if r.way in ("weight_decay", "decoupled")]
+    lazy = {r.name: result.sensitivity[r.name] for r in runs}
+    monkeypatch.setattr(infer, "layer_sample", lambda params: None)
+    for r in runs:
+        native = native_run(case, r)
+        whole = RunSensitivity(native, spec, case.loss,
+                               infer_run(native, spec, case.loss, case.decay.coefficients()))
+        for param in r.params:
+            size = r.params[param][0].size
+            idx = np.unique(np.random.default_rng(0).integers(0, size, 200))
+            expected = whole.full(param).reshape(r.steps, -1)[:, idx]
+            # Both are float64 differences of nearly equal replays (gradients summed in
+            # another order): they must agree to a thousandth of a float32 ULP of the
+            # weight, the unit the tolerance they feed is made of.
+            unit = ulp32(r.params[param][1:].reshape(r.steps, -1)[:, idx])
+            assert np.all(np.abs(lazy[r.name].at(param, idx) - expected) <= 1e-3 * unit)
+
+
+def test_lazy_comparisons_give_the_verdicts_of_whole_ones(large, monkeypatch):
+    case, result = large
+    spec = case.spec()
+    tol = Tolerance.for_case(case)
+    by_name = {r.name: r for r in result.runs}
+    monkeypatch.setattr(infer, "layer_sample", lambda params: None)
+    whole = {}
+    for r in result.runs:
+        native = native_run(case, r)
+        whole[r.name] = RunSensitivity(native, spec, case.loss,
+                                       infer_run(native, spec, case.loss, case.decay.coefficients()))
+    expected = [Pair(by_name[a], by_name[b], e.kind, e.param, PairSensitivity(whole[a], whole[b]))
+                for e in case.expectations if e.kind in ("equal", "differ") for a, b in pairs(e)]
+    exact = compare_pairs(expected, tol)
+    for lazy, full in zip(result.comparisons, exact):
+        assert (lazy.a, lazy.b, lazy.ok) == (full.a, full.b, full.ok)
+        assert (lazy.max_abs, lazy.max_rel, lazy.max_ulp) == (full.max_abs, full.max_rel, full.max_ulp)
+        # Elements not replayed count with the plain bound: an upper bound of the ratio.
+        assert lazy.excess >= full.excess * (1 - 1e-12)
+        if full.excess <= 1:
+            assert lazy.excess <= 1
+
+
+def test_comparisons_do_not_depend_on_the_chunk_size(large, monkeypatch):
+    case, result = large
+    pairs_ = [Pair(a, b, "equal", "all", PairSensitivity(result.sensitivity[a.name], result.sensitivity[b.name]))
+              for a, b in zip(result.runs[:-1], result.runs[1:])]
+    tol = Tolerance.for_case(case)
+    once = compare_pairs(pairs_, tol)
+    monkeypatch.setattr(compare, "CHUNK", 97)           # many chunks, ragged last one
+    monkeypatch.setattr(compare, "MAX_REPLAYED", 64)     # and few replays kept
+    again = compare_pairs(pairs_, tol)
+    for x, y in zip(once, again):
+        assert (x.max_abs, x.max_rel, x.max_ulp, x.ok) == (y.max_abs, y.max_rel, y.max_ulp, y.ok)
+        assert y.excess >= x.excess * (1 - 1e-12)
+
+
+def test_gradients_at_chosen_elements_equal_the_whole_gradient():
+    rng = np.random.default_rng(3)
+    params = {"weight": rng.standard_normal((70, 90)).astype(np.float32),
+              "bias": rng.standard_normal(70).astype(np.float32)}
+    x = rng.random((6, 90)).astype(np.float32)
+    target = rng.random((6, 70)).astype(np.float32)
+    for loss in ("mse", "mean"):
+        select = {"weight": rng.choice(70 * 90, 300, replace=False), "bias": rng.choice(70, 9, replace=False)}
+        g, b = grads_at(params, x, target, loss, select)
+        whole_g, whole_b = model_grads(params, x, target, loss), gradient_bounds(params, x, target, loss)
+        for name, idx in select.items():
+            np.testing.assert_allclose(g[name], whole_g[name].reshape(-1)[idx], rtol=1e-12, atol=1e-18)
+            np.testing.assert_allclose(b[name], whole_b[name].reshape(-1)[idx], rtol=1e-12, atol=1e-18)
+
+
+def test_result_files_round_trip_through_mapped_arrays(tmp_path):
+    files = ResultFiles(tmp_path / "result")
+    snaps = files.allocate((3, 4, 5))
+    snaps[:] = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    records = [[RunRecord("torch", "none", {"weight": snaps, "bias": np.ones((3, 4), np.float32)},
+                          logs=["a line"], series={"loss": [1.0, 0.5]})],
+               [RunRecord("torch", "l2decay", error="TypeError: no")]]
+    assert not (tmp_path / "result" / "meta.json").exists()     # written last
+    files.write("torch", "2.13.0", records)
+    framework, version, read = read_result(tmp_path / "result")
+    assert (framework, version) == ("torch", "2.13.0")
+    (run,), (failed,) = read
+    assert np.array_equal(run.params["weight"], snaps) and bool((run.params["bias"] == 1).all())
+    assert run.logs == ["a line"] and list(run.series["loss"]) == [1.0, 0.5]
+    assert failed.error == "TypeError: no" and failed.params == {}
