@@ -146,6 +146,8 @@ COMMAND_LINES = [
     ("steps-zero", ["compare", "--case", "momentum", "--steps", "0"], "--steps: ", "must be in [1, 10000], got 0"),
     ("steps-negative", ["compare", "--case", "momentum", "--steps", "-3"], "--steps: ", "got -3"),
     ("steps-huge", ["compare", "--case", "momentum", "--steps", "99999999"], "--steps: ", "got 99999999"),
+    ("steps-too-many-snapshots", ["compare", "--case", "benchmarks/large_adam.toml", "--steps", "400"],
+     "--steps: benchmarks/large_adam.toml: ", "keep 150.4 GiB of snapshots (at most 16 GiB)"),
     ("steps-not-integer", ["compare", "--case", "momentum", "--steps", "1.5"], "xdecay compare: argument --steps: ",
      "invalid int value: '1.5'"),
     ("steps-word", ["compare", "--case", "momentum", "--steps", "abc"], "xdecay compare: argument --steps: ",

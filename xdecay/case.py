@@ -48,6 +48,7 @@ FLOAT32_MAX = 3.4028234663852886e38   # the frameworks run in float32
 MAX_FEATURES = 4096
 MAX_BATCH = 4096
 MAX_STEPS = 10_000
+MAX_SNAPSHOT_BYTES = 16 * 2**30   # every run's snapshots of a case, together
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,23 @@ class Case:
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
+
+    def snapshot_bytes(self, steps: int | None = None) -> int:
+        """What every run's float32 parameter snapshots take together (workers write them
+        to files the parent maps): a case must keep it within MAX_SNAPSHOT_BYTES."""
+        per_step = self.layer.in_features * self.layer.out_features + self.layer.out_features * (
+            self.layer.bias + 2 * self.layer.norm)
+        return 4 * per_step * ((steps or self.steps) + 1) * len(self.run_names())
+
+    def check_size(self, steps: int | None = None) -> None:
+        """The case's own steps (a CaseError naming the key), or --steps (a UsageError)."""
+        size = self.snapshot_bytes(steps)
+        if size > MAX_SNAPSHOT_BYTES:
+            problem = (f"{steps or self.steps} steps of this layer in {len(self.run_names())} runs keep "
+                       f"{size / 2**30:.1f} GiB of snapshots (at most {MAX_SNAPSHOT_BYTES / 2**30:g} GiB)")
+            if steps is None:
+                raise CaseError(self.path, "steps", problem)
+            raise UsageError(f"--steps: {self.path}: {problem}")
 
     def spec(self) -> Spec:
         return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
@@ -445,10 +463,12 @@ def load_case(path: str | Path) -> Case:
     tt.finish()
     top.finish()
 
-    return Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
+    case = Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
                 atol=atol, rtol=rtol)
+    case.check_size()
+    return case
 
 
 def cases_dir() -> Path:

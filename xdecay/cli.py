@@ -196,6 +196,8 @@ def _compare(args: argparse.Namespace) -> int:
     pythons = _pythons(args.python, frameworks)
     out_dir = _out_dir(args.out)
     cases = [load_case(p) for p in find_cases(args.case)]
+    for case in cases if args.steps else ():
+        case.check_size(args.steps)
     _out_files(args.out, out_dir, [f"{c.name}.{EXTENSIONS[args.format]}" for c in cases])
     baseline = None
     if args.baseline is not None:

@@ -228,7 +228,9 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             # Beyond the plain bound: kept for the replay if beyond the pair's threshold,
             # else only their largest ratio is kept (it bounds what is not replayed).
             beyond_plain = excess > 1
-            kept = beyond_plain if thresholds[i] <= 1 else excess > thresholds[i]
+            # >= : ties with the threshold stay, so the kept set is the same whatever the
+            # order the chunks finish in (_keep breaks ties by step and element).
+            kept = beyond_plain if thresholds[i] <= 1 else excess >= thresholds[i]
             idx = np.flatnonzero(kept)
             dropped = 0.0 if kept is beyond_plain else np.max(excess, where=beyond_plain & ~kept, initial=0.0)
             far = (k, idx + cut.start, diff[idx], allowed[idx], excess[idx], dropped)
