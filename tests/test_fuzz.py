@@ -404,30 +404,26 @@ ADAM_MISSED = Setup(seed=0, in_features=1, out_features=1, bias=False, batch=3, 
 def test_coupled_and_decoupled_adam_are_flagged_apart(setup):
     """Adam(weight_decay) vs AdamW, within and across the frameworks, when the float64
     replay puts them MARGIN x apart."""
-    ways = ["weight_decay", "decoupled"]
-    case = _load(setup.toml(ways, ways, []))
-    sep = separation(setup, case, "coupled", "decoupled")
-    note(f"float64 separation: {sep:.4g}x")
-    assume(sep >= MARGIN)
-    _, result, text = run_setup(setup, ways, ways,
-                                differ_pairs(["torch:weight_decay", "paddle:weight_decay"],
-                                             ["torch:decoupled", "paddle:decoupled"]))
-    assert_all_flagged(result, text, 4, sep)
+    _assert_flagged_when_apart(setup, ["weight_decay", "decoupled"], "coupled", "decoupled")
 
 
 @given(setups(coeff=(1e-3, 1.0)))
 def test_no_decay_and_weight_decay_are_flagged_apart(setup):
     """none vs weight_decay (coupled, or AdamW's decoupled), within and across the
     frameworks, when the float64 replay puts them MARGIN x apart."""
-    ways = ["none", "weight_decay"]
-    case = _load(setup.toml(ways, ways, []))
     decay = "decoupled" if setup.optimizer == "adamw" else "coupled"
-    sep = separation(setup, case, "none", decay)
+    _assert_flagged_when_apart(setup, ["none", "weight_decay"], "none", decay)
+
+
+def _assert_flagged_when_apart(setup: Setup, ways: list[str], rule_a: str, rule_b: str) -> None:
+    """Way a vs way b (replayed as rule_a, rule_b), within and across the frameworks:
+    all four pairs flagged whenever the float64 replay puts them MARGIN x apart."""
+    sep = separation(setup, _load(setup.toml(ways, ways, [])), rule_a, rule_b)
     note(f"float64 separation: {sep:.4g}x")
     assume(sep >= MARGIN)
-    _, result, text = run_setup(setup, ways, ways,
-                                differ_pairs(["torch:none", "paddle:none"],
-                                             ["torch:weight_decay", "paddle:weight_decay"]))
+    a, b = ways
+    _, result, text = run_setup(setup, ways, ways, differ_pairs([f"torch:{a}", f"paddle:{a}"],
+                                                                [f"torch:{b}", f"paddle:{b}"]))
     assert_all_flagged(result, text, 4, sep)
 
 
