@@ -247,6 +247,19 @@ def test_worker_exiting_0_without_writing_is_an_error_row(tmp_path):
     assert _all_dead(int(pid.read_text()))
 
 
+def test_worker_returning_a_step_short_is_an_error_row(tmp_path):
+    # The real worker, but every run's snapshots come back without their last step.
+    short = _fake(tmp_path, "short-steps", f"""shift 2
+exec {sys.executable} -c "import sys, xdecay.worker as w; real = w.execute; \
+w.execute = lambda *a, **k: [[r.__class__(r.framework, r.way, {{n: v[:-1] for n, v in r.params.items()}}, \
+r.error) for r in job] for job in real(*a, **k)]; sys.exit(w.main(sys.argv[1:]))" "$@" """)
+    p = xdecay("compare", "--case", "sgd", "--python", f"paddle={short}", "--format", "json")
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == 3
+    assert "does not answer its request (paddle:none snapshots" in json.loads(p.stdout)["errors"]["paddle"]
+    _torch_intact(p.stdout)
+
+
 def test_worker_returning_a_run_short_is_an_error_row(tmp_path):
     # The real worker, but every compare job comes back without its last way.
     pid = tmp_path / "pid"

@@ -117,11 +117,20 @@ def test_replayed_sensitivity_equals_the_whole_replay(large, monkeypatch):
             assert np.all(np.abs(lazy[r.name].at(param, idx) - expected) <= 1e-3 * unit)
 
 
-def test_lazy_comparisons_give_the_verdicts_of_whole_ones(large, monkeypatch):
+@pytest.mark.parametrize("kept,batch", [(compare.MAX_REPLAYED, compare.REPLAY_BATCH), (8, 2)])
+def test_lazy_comparisons_give_the_verdicts_of_whole_ones(large, monkeypatch, kept, batch):
+    # (8, 2): far more elements beyond the plain bound than are kept for the replay, so
+    # the farthest come back within tolerance and the rest must be replayed too.
     case, result = large
     spec = case.spec()
     tol = Tolerance.for_case(case)
     by_name = {r.name: r for r in result.runs}
+    lazy_pairs = [Pair(by_name[a], by_name[b], e.kind, e.param,
+                       PairSensitivity(result.sensitivity[a], result.sensitivity[b]))
+                  for e in case.expectations if e.kind in ("equal", "differ") for a, b in pairs(e)]
+    monkeypatch.setattr(compare, "MAX_REPLAYED", kept)
+    monkeypatch.setattr(compare, "REPLAY_BATCH", batch)
+    lazy_comparisons = compare_pairs(lazy_pairs, tol)
     monkeypatch.setattr(infer, "layer_sample", lambda params: None)
     whole = {}
     for r in result.runs:
@@ -131,7 +140,7 @@ def test_lazy_comparisons_give_the_verdicts_of_whole_ones(large, monkeypatch):
     expected = [Pair(by_name[a], by_name[b], e.kind, e.param, PairSensitivity(whole[a], whole[b]))
                 for e in case.expectations if e.kind in ("equal", "differ") for a, b in pairs(e)]
     exact = compare_pairs(expected, tol)
-    for lazy, full in zip(result.comparisons, exact):
+    for lazy, full in zip(lazy_comparisons, exact):
         assert (lazy.a, lazy.b, lazy.ok) == (full.a, full.b, full.ok)
         assert (lazy.max_abs, lazy.max_rel, lazy.max_ulp) == (full.max_abs, full.max_rel, full.max_ulp)
         # Elements not replayed count with the plain bound: an upper bound of the ratio.
@@ -184,3 +193,12 @@ def test_result_files_round_trip_through_mapped_arrays(tmp_path):
     assert np.array_equal(run.params["weight"], snaps) and bool((run.params["bias"] == 1).all())
     assert run.logs == ["a line"] and list(run.series["loss"]) == [1.0, 0.5]
     assert failed.error == "TypeError: no" and failed.params == {}
+
+
+def test_a_view_of_a_mapped_snapshot_is_written_as_itself(tmp_path):
+    files = ResultFiles(tmp_path / "result")
+    snaps = files.allocate((4, 3))
+    snaps[:] = np.arange(12, dtype=np.float32).reshape(4, 3)
+    files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps[:2]})]])
+    (((run,),)) = read_result(tmp_path / "result")[2]
+    assert np.array_equal(run.params["weight"], snaps[:2])

@@ -42,10 +42,13 @@ REPLAY_BATCH = 1 << 10   # the first batch of them
 
 
 class Sensitivity(Protocol):
-    """A pair's (or a run's) sensitivity to gradient rounding, per step and element."""
+    """A run's sensitivity to float32 rounding, per step and element (infer.RunSensitivity),
+    within its framework or, `across`, against another framework."""
+    framework: str
 
-    def full(self, param: str) -> np.ndarray | None: ...          # [steps, ...] or None
-    def at(self, param: str, idx: np.ndarray) -> np.ndarray: ...   # [steps, len(idx)]
+    def full(self, param: str, across: bool = False) -> np.ndarray | None: ...        # [steps, ...]
+    def at(self, param: str, idx: np.ndarray, across: bool = False,            # [steps, len(idx)]
+           keep: bool = True) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,16 @@ class PairSensitivity:
     a: Sensitivity
     b: Sensitivity
 
+    @property
+    def across(self) -> bool:
+        return self.a.framework != self.b.framework
+
     def full(self, param: str) -> np.ndarray | None:
-        fa, fb = self.a.full(param), self.b.full(param)
+        fa, fb = self.a.full(param, self.across), self.b.full(param, self.across)
         return None if fa is None or fb is None else fa + fb
 
-    def at(self, param: str, idx: np.ndarray) -> np.ndarray:
-        return self.a.at(param, idx) + self.b.at(param, idx)
+    def at(self, param: str, idx: np.ndarray, keep: bool = True) -> np.ndarray:
+        return self.a.at(param, idx, self.across, keep) + self.b.at(param, idx, self.across, keep)
 
 
 @dataclass(frozen=True)
@@ -186,10 +193,31 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
                         suspects[i][name].add(*far)
         lazy = [i for i in mine if name in suspects[i] and suspects[i][name].count]
         with ThreadPoolExecutor(max_workers=_threads(len(lazy))) as pool:
-            replayed = pool.map(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy)
-            for i, excess in zip(lazy, replayed):
-                worst[i].add(excess=excess)
+            replayed = list(pool.map(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy))
+        for i, (excess, settled) in zip(lazy, replayed):
+            if not settled:
+                excess = _replay_everywhere(pairs[i], name, snaps, units, tol)
+            worst[i].add(excess=excess)
     return [_verdict(p, w) for p, w in zip(pairs, worst)]
+
+
+def _replay_everywhere(pair: Pair, name: str, snaps: dict[str, np.ndarray], units: list,
+                       tol: Tolerance) -> np.float64:
+    """The largest ratio with the sensitivity term replayed at every element beyond the
+    plain bound, a chunk at a time: for a pair with more than MAX_REPLAYED such elements
+    whose farthest all came back within the tolerance (the rest could still be beyond
+    it). Nothing is kept, so this costs replays, not memory."""
+    def chunk(u: tuple[int, slice]) -> np.float64:
+        (_, values, far), = _compare_chunk(*u, snaps, [(0, pair, None)], tol, {0: 1.0})
+        if far is None:
+            return values["excess"]
+        k, idx, diff, allowed, _, _ = far
+        sens = pair.sensitivity.at(name, idx, keep=False)[k - 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.maximum(values["excess"], _max(diff / (allowed + sens)))
+
+    with ThreadPoolExecutor(max_workers=_threads(len(units))) as pool:
+        return np.max(list(pool.map(chunk, units)))
 
 
 def _threads(units: int) -> int:
@@ -303,13 +331,15 @@ class _Suspects:
         self.parts = [(step[keep], idx[keep], diff[keep], allowed[keep], ratio[keep])]
         self.count = len(keep)
 
-    def excess(self, param: str, sensitivity: Sensitivity) -> np.float64:
+    def excess(self, param: str, sensitivity: Sensitivity) -> tuple[np.float64, bool]:
         """The largest ratio with the sensitivity term, replayed farthest first in
         growing batches. It stops when no element left could exceed the largest found
         (their plain ratios, upper bounds of the full ones, are smaller), or when one
         found is beyond the tolerance: the verdict is settled, and the elements left
         count with their plain ratio (the result is then an upper bound). A pair that
-        differs needs one batch; a pair within tolerance needs every replay."""
+        differs needs one batch; a pair within tolerance needs every replay. Not settled
+        (False) when every kept element came back within the tolerance but some not
+        kept are beyond it by the plain bound."""
         self._keep()              # sorted farthest first
         step, idx, diff, allowed, ratio = self.parts[0]
         found, start, size = np.float64(0.0), 0, REPLAY_BATCH
@@ -321,8 +351,8 @@ class _Suspects:
                 found = np.maximum(found, np.max(diff[cut] / (allowed[cut] + sens)))
             start, size = start + size, 2 * size
             if start < len(idx) and (found >= ratio[start] or found > 1):
-                return np.maximum(found, ratio[start])
-        return np.maximum(found, self.dropped)
+                return np.maximum(found, ratio[start]), True
+        return np.maximum(found, self.dropped), not (found <= 1 < self.dropped)
 
 
 def pairs(e: Expectation) -> list[tuple[str, str]]:

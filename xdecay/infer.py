@@ -47,10 +47,10 @@ class Inferred:
     rule: str              # e.g. "coupled_l2@0.1", "ambiguous(a|b)", "unexplained"
     residual: float        # best candidate's max |predicted - actual| / tolerance (<= 1 fits)
     residuals: dict[str, float]   # each family's best candidate and its residual
-    # [steps, ...] how far float32 rounding of the gradient moves the fitted rule's
-    # replay (None when no rule fits): the comparison adds it to its tolerance. On a
-    # sampled layer it covers the sample (flat indices `sample`); RunSensitivity
-    # replays the fits elsewhere.
+    # [2, steps, ...] how far float32 rounding moves the fitted rule's replay (None when
+    # no rule fits): what a comparison within ([0]) and across ([1]) frameworks adds to
+    # its tolerance (_residual). On a sampled layer it covers the sample (flat indices
+    # `sample`); RunSensitivity replays the fits elsewhere.
     sensitivity: np.ndarray | None = None
     fits: tuple[Fit, ...] = ()
     sample: np.ndarray | None = None
@@ -118,37 +118,48 @@ class RunSensitivity:
         self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # param -> (sorted idx, values)
         self._lock = threading.Lock()     # comparisons ask from several threads
 
-    def full(self, param: str) -> np.ndarray | None:
-        """[steps, ...] for every element, or None when inference looked at a sample."""
+    @property
+    def framework(self) -> str:
+        return self.run.framework
+
+    def full(self, param: str, across: bool = False) -> np.ndarray | None:
+        """[steps, ...] for every element, or None when inference looked at a sample;
+        `across`: for a comparison with another framework."""
         found = self.inferred[param]
         if found.sample is not None:
             return None
         if found.sensitivity is None:
             return np.zeros_like(self.run.params[param][1:], np.float64)
-        return found.sensitivity
+        return found.sensitivity[int(across)]
 
-    def at(self, param: str, idx: np.ndarray) -> np.ndarray:
+    def at(self, param: str, idx: np.ndarray, across: bool = False, keep: bool = True) -> np.ndarray:
         """[steps, len(idx)] at flat elements of the parameter. Replayed elements are
-        kept: the pairs a run is in mostly ask for the same ones (where its gradient
-        cancels)."""
-        full = self.full(param)
+        kept (unless not `keep`): the pairs a run is in mostly ask for the same ones
+        (where its gradient cancels)."""
+        full = self.full(param, across)
         if full is not None:
             return full.reshape(len(full), -1)[:, idx]
         if not self.inferred[param].fits:
             return np.zeros((self.run.steps, len(idx)))
         with self._lock:
-            known, values = self._replayed.get(param, (np.empty(0, np.int64), np.empty((self.run.steps, 0))))
+            known, values = self._replayed.get(param, (np.empty(0, np.int64), None))
+        if not keep:
+            return self._replay_at(param, idx)[int(across)]
         missing = np.setdiff1d(idx, known)
         if missing.size:
-            known = np.concatenate([known, missing])
-            values = np.concatenate([values, self._replay_at(param, missing)], axis=1)
-            order = np.argsort(known)
-            known, values = known[order], values[:, order]
-            with self._lock:
+            new = self._replay_at(param, missing)
+            with self._lock:      # merged into what other threads may have added meanwhile
+                known, values = self._replayed.get(param, (np.empty(0, np.int64), None))
+                fresh = ~np.isin(missing, known)
+                known = np.concatenate([known, missing[fresh]])
+                values = new[..., fresh] if values is None else np.concatenate([values, new[..., fresh]], axis=-1)
+                order = np.argsort(known)
+                known, values = known[order], values[..., order]
                 self._replayed[param] = known, values
-        return values[:, np.searchsorted(known, idx)]
+        return values[int(across)][:, np.searchsorted(known, idx)]
 
     def _replay_at(self, param: str, idx: np.ndarray) -> np.ndarray:
+        """[2, steps, len(idx)]: both sensitivities (within, across) at these elements."""
         found, run = self.inferred[param], self.run
         hyper = _hyper(run, list(run.params).index(param))
         rule = RULES[(run.framework, run.optimizer)]
@@ -277,7 +288,8 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
               tol: Tolerance) -> tuple[float, np.ndarray]:
     """Max over steps and elements of |predicted - actual| / tolerance, and the run's
-    sensitivity under this rule (what a comparison adds to its tolerance for this run).
+    sensitivity under this rule ([2, steps, ...]: what a comparison within, and one
+    across frameworks, adds to its tolerance for this run).
 
     The tolerance is the comparison's plus two terms of the rule's own:
       * its sensitivity to float32 rounding of the gradient (gamma_n relative to |g|
@@ -287,10 +299,11 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
       * a decoupled decay is a step of its own, w*fl32(1 - lr*c), rounded before the
         update: the factor's rounding (<= ULP(w)), the product's (0.5 ULP), and lr*c's
         own (lr*c ULP) come on top of the stored weight's 0.5 ULP, k-fold at step k.
-    The sensitivity returned adds a third, for comparisons across frameworks only:
-    how far the update moves if the rule's scalars are computed exactly (paddle keeps
-    beta^t as float32 running products, torch computes it in float64). Rule inference
-    does not need it: the reference replays paddle's float32 products.
+    The sensitivity is returned twice, stacked: as is (for comparisons within a
+    framework), and with a third term for comparisons across frameworks: how far the
+    update moves if the rule's scalars are computed exactly (paddle keeps beta^t as
+    float32 running products, torch computes it in float64). Rule inference does not
+    need that term: the reference replays paddle's float32 products.
     """
     coeff = dict(zip(family, cs))
     args = dict(kwargs)
@@ -309,15 +322,15 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
             sensitivity = sensitivity + k * (1.5 + lr * coeff["decoupled_lr"]) * ulp32(mag)
         scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - predicted)
-                   if uses_f32_pows(rule, args) else 0.0)
+                   if uses_f32_pows(rule, args) else np.zeros_like(predicted))
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     with np.errstate(all="ignore"):
         allowed = tol.allowed(mag, delta, predicted - before) + sensitivity
         ratio = np.abs(predicted - after) / allowed
-        comparison = sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
+        across = sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
     ratio = np.where(predicted == after, 0.0, ratio)
     worst = float(np.max(ratio)) if ratio.size else 0.0
-    return (worst if math.isfinite(worst) else math.inf), comparison
+    return (worst if math.isfinite(worst) else math.inf), np.stack([sensitivity, across])
 
 
 def _fit(f) -> tuple[float, tuple[float]]:

@@ -79,14 +79,20 @@ class ResultFiles:
         self.path = path
         path.mkdir()
         self._names = (f"{n}.npy" for n in itertools.count())
+        self._allocated: dict[int, tuple[np.ndarray, str]] = {}     # id -> (array, file)
 
     def allocate(self, shape: tuple[int, ...]) -> np.ndarray:
-        return np.lib.format.open_memmap(self.path / next(self._names), "w+", np.float32, shape)
+        name = next(self._names)
+        array = np.lib.format.open_memmap(self.path / name, "w+", np.float32, shape)
+        self._allocated[id(array)] = array, name
+        return array
 
     def _file(self, value: np.ndarray) -> str:
-        """The file holding an array: its own mapped file, or a new one."""
-        if isinstance(value, np.memmap) and Path(value.filename).parent == self.path:
-            return Path(value.filename).name
+        """The file holding an array: the one allocated for exactly this array (not a
+        view of it), or a new one."""
+        allocated = self._allocated.get(id(value))
+        if allocated is not None and allocated[0] is value:
+            return allocated[1]
         name = next(self._names)
         np.save(self.path / name, np.asarray(value))
         return name

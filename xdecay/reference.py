@@ -604,7 +604,7 @@ def linear_forward_rows(weight: np.ndarray, bias: np.ndarray | None, x: np.ndarr
     every = len(rows) == len(weight)          # all rows, in order: blocks are plain slices
     for s in range(0, len(rows), ROW_BLOCK):
         block = slice(s, s + ROW_BLOCK) if every else rows[s:s + ROW_BLOCK]
-        w = np.asarray(weight[block], np.float64)
+        w = np.array(weight[block], np.float64)       # a copy: |w| is taken in place
         y[:, s:s + ROW_BLOCK] = x64 @ w.T
         y_abs[:, s:s + ROW_BLOCK] = x_abs @ np.abs(w, out=w).T
     if bias is not None:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .adapters import execute, load_adapter
 from .protocol import read_result, write_request
 from .records import ExplainJob, Job, RunRecord
@@ -153,7 +155,15 @@ def _mismatch(framework: str, result: FrameworkResult, request: Request) -> str 
     if isinstance(request, list):
         asked = [list(job.ways) for job in request]
         got = [[r.way for r in job] for job in result.records]
-        return None if got == asked else f"ways {got}, asked for {asked}"
+        if got != asked:
+            return f"ways {got}, asked for {asked}"
+        for job, runs in zip(request, result.records):
+            shapes = {n: (job.steps + 1, *v.shape) for n, v in job.spec.params.items()}
+            for r in runs:
+                if r.error is None and {n: (v.shape, v.dtype) for n, v in r.params.items()} != {
+                        n: (shape, np.dtype(np.float32)) for n, shape in shapes.items()}:
+                    return f"{r.name} snapshots {[(n, v.shape, str(v.dtype)) for n, v in r.params.items()]}"
+        return None
     return None if len(result.records) == 1 else f"{len(result.records)} run lists, asked for 1"
 
 
