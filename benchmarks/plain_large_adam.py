@@ -3,7 +3,6 @@ would, in one process: both frameworks, ways none / weight_decay / manual, the
 weight after every step copied out, and the largest torch-paddle difference printed."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np

@@ -154,8 +154,8 @@ def _check_schedule(t: Training) -> None:
                               d <= allowed))
     shares = {}
     for fw, r in runs.items():
-        for way, run in r.items():
-            share, residual = decay_parts(run, t.job, decoupled=way == "adamw")
+        for way, record in r.items():
+            share, residual = decay_parts(record, t.job, decoupled=way == "adamw")
             shares[(fw, way)] = share
             t.checks.append(Check(f"{fw} {'AdamW' if way == 'adamw' else 'Adam(weight_decay)'}: steps follow "
                                   f"{'Adam + lr_t*c*w' if way == 'adamw' else 'Adam on g + c*w'} (float64 replay)",
