@@ -11,7 +11,8 @@ update formula differ, per step and element, by
   * where the gradient's terms cancel, its rounding is gamma_n of the terms, not of
     the gradient, and an adaptive optimizer's normalisation carries that into the
     update: each run's replay with the float64 reference measures this
-    (infer.Inferred.sensitivity), and the two runs' sensitivities are added.
+    (infer.Inferred.sensitivity, with a decoupled decay's own rounding and, between
+    frameworks, paddle's float32 beta^t products), and the two runs' are added.
 Step k inherits the differences of the k-1 before it through the weights, so
 the bound is scaled by k:
     |da - db| <= k * (ulp32(w) + n * eps32 * |delta|)
@@ -19,9 +20,10 @@ A case (or --atol/--rtol) may replace this with fixed |da-db| <= atol + rtol*|de
 NaN or Inf in either run is always a mismatch.
 
 On a large layer the sensitivity term is known only on rule inference's sample; a
-comparison replays it where it can matter: at the elements beyond the plain bound
-(the MAX_REPLAYED farthest, if there are more). Elsewhere the plain bound, which is
-stricter, stands; the reported tolerance ratio is then an upper bound.
+comparison replays it where it can matter: at the elements beyond the plain bound,
+farthest first, until the verdict is settled (all of them, a chunk at a time, when
+the MAX_REPLAYED farthest all come back within tolerance). Elsewhere the plain bound,
+which is stricter, stands: a reported ratio above 1 is then an upper bound.
 """
 from __future__ import annotations
 
