@@ -417,8 +417,8 @@ def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
     return Decay(coeff, param_attr, manual, groups, decay_params)
 
 
-def load_case(path: str | Path) -> Case:
-    path = Path(path)
+def read_toml(path: Path) -> _Table:
+    """A case file's top-level table; unreadable files and bad TOML are CaseErrors."""
     shown = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -432,8 +432,13 @@ def load_case(path: str | Path) -> Case:
         raise CaseError(shown, None, f"TOML syntax error: {exc}") from None
     except RecursionError:      # tomllib recurses once per nesting level of [..] and {..}
         raise CaseError(shown, None, "TOML syntax error: arrays or tables nested too deeply") from None
+    return _Table(shown, "", data)
 
-    top = _Table(shown, "", data)
+
+def load_case(path: str | Path) -> Case:
+    path = Path(path)
+    shown = str(path)
+    top = read_toml(path)
     description = top.get("description", str, required=True)
     seed = _int_in(top, "seed", 0, 2**32 - 1)
     steps = _int_in(top, "steps", 1, MAX_STEPS, default=1)

@@ -96,13 +96,14 @@ class Tolerance:
         weight is rounded at that magnitude)."""
         mag = np.maximum(np.abs(delta_a), np.abs(delta_b))
         if self.fixed:
-            return (self.atol or 0.0) + (self.rtol or 0.0) * mag
+            return self.allowed_from(None, mag, 0)
         k = step if step is not None else np.arange(1, len(delta_a) + 1).reshape(
             (-1,) + (1,) * (delta_a.ndim - 1))
-        return k * (ulp32(w) + self.ops * EPS32 * mag)
+        return self.allowed_from(ulp32(w), mag, k)
 
-    def allowed_from(self, ulp: np.ndarray, mag: np.ndarray, step: int) -> np.ndarray:
-        """allowed() of one step from ulp32(w) and max(|da|, |db|), computed once per run."""
+    def allowed_from(self, ulp: np.ndarray | None, mag: np.ndarray, step) -> np.ndarray:
+        """allowed() from ulp32(w) (unused by a fixed tolerance) and max(|da|, |db|), at
+        step k (a number, or an array broadcast over stacked steps)."""
         if self.fixed:
             return (self.atol or 0.0) + (self.rtol or 0.0) * mag
         return step * (ulp + self.ops * EPS32 * mag)
@@ -181,21 +182,19 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
         steps = len(next(iter(snaps.values()))) - 1
         snaps = {n: v.reshape(steps + 1, -1) for n, v in snaps.items()}
         size = next(iter(snaps.values())).shape[1]
-        units = [(k, slice(s, s + CHUNK)) for k in range(1, steps + 1) for s in range(0, size, CHUNK)]
+        units = _chunks(steps, size)
 
         def unit(u: tuple[int, slice]) -> list:
             return _compare_chunk(*u, snaps, [(i, pairs[i], full.get(i)) for i in mine], tol,
                                   {i: suspects[i][name].threshold for i in mine if name in suspects[i]})
 
-        with ThreadPoolExecutor(max_workers=_threads(len(units))) as pool:
-            for part in pool.map(unit, units):
-                for i, values, far in part:
-                    worst[i].add(**values)
-                    if far is not None:
-                        suspects[i][name].add(*far)
+        for part in _on_cores(unit, units):
+            for i, values, far in part:
+                worst[i].add(**values)
+                if far is not None:
+                    suspects[i][name].add(*far)
         lazy = [i for i in mine if name in suspects[i] and suspects[i][name].count]
-        with ThreadPoolExecutor(max_workers=_threads(len(lazy))) as pool:
-            replayed = list(pool.map(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy))
+        replayed = list(_on_cores(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy))
         for i, (excess, settled) in zip(lazy, replayed):
             if not settled:
                 excess = _replay_everywhere(pairs[i], name, snaps, units, tol)
@@ -218,12 +217,18 @@ def _replay_everywhere(pair: Pair, name: str, snaps: dict[str, np.ndarray], unit
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.maximum(values["excess"], _max(diff / (allowed + sens)))
 
-    with ThreadPoolExecutor(max_workers=_threads(len(units))) as pool:
-        return np.max(list(pool.map(chunk, units)))
+    return np.max(list(_on_cores(chunk, units)))
 
 
-def _threads(units: int) -> int:
-    return max(1, min(units, os.cpu_count() or 1))
+def _chunks(steps: int, size: int) -> list[tuple[int, slice]]:
+    """(step k from 1, a slice of CHUNK elements): the units of work over a parameter."""
+    return [(k, slice(s, s + CHUNK)) for k in range(1, steps + 1) for s in range(0, size, CHUNK)]
+
+
+def _on_cores(fn, items: list):
+    """fn over items on every core (numpy releases the GIL), results in items' order."""
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
+        yield from pool.map(fn, items)
 
 
 def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list, tol: Tolerance,
@@ -384,9 +389,7 @@ def below_resolution(case: Case, baseline: RunRecord, tol: Tolerance) -> str | N
         allowed = tol.allowed(np.maximum(np.abs(w), np.abs(w + delta)), delta, delta, step=k)
         return np.max(scale * np.abs(w) / allowed)
 
-    units = [(k, slice(s, s + CHUNK)) for k in range(1, len(snaps)) for s in range(0, snaps.shape[1], CHUNK)]
-    with ThreadPoolExecutor(max_workers=_threads(len(units))) as pool:
-        ratio = float(np.max(list(pool.map(chunk, units))))
+    ratio = float(np.max(list(_on_cores(chunk, _chunks(len(snaps) - 1, snaps.shape[1])))))
     if ratio < 10:
         return (f"decay below float32 resolution: lr*c*|w| (c={min(coeffs):g}) is at most "
                 f"{ratio:.3g}x the tolerance, not 10x")

@@ -7,15 +7,14 @@ steps. This module is numpy only; the adapters' run_train does the framework sid
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .case import FLOAT32_MAX, _int_in, _is_file, _number, _Table, cases_dir
-from .errors import CaseError, UsageError
+from .case import FLOAT32_MAX, _int_in, _is_file, _number, cases_dir, read_toml
+from .errors import UsageError
 from .records import RunRecord
 from .reference import coupled_l2
 
@@ -54,17 +53,7 @@ class TrainJob:
 
 def load_train_case(path: Path) -> TrainCase:
     shown = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CaseError(shown, None, f"cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise CaseError(shown, None, "is not UTF-8 text") from None
-    except ValueError as exc:   # TOMLDecodeError, or an integer of more than 4300 digits
-        raise CaseError(shown, None, f"TOML syntax error: {exc}") from None
-    except RecursionError:      # tomllib recurses once per nesting level of [..] and {..}
-        raise CaseError(shown, None, "TOML syntax error: arrays or tables nested too deeply") from None
-    top = _Table(shown, "", data)
+    top = read_toml(path)
     description = top.get("description", str, required=True)
     kind = top.get("kind", str, required=True)
     if kind not in KINDS:
