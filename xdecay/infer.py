@@ -89,9 +89,9 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
-        found = _infer_param(run.framework, param, rule, _hyper(run, index), snaps,
-                             [g[param] for g in grads], [b[param] for b in bounds], spec,
-                             _candidates(coeffs, _hyper(run, index)))
+        hyper = _hyper(run, index)
+        found = _infer_param(run.framework, param, rule, hyper, snaps, [g[param] for g in grads],
+                             [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
 
