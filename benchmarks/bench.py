@@ -64,8 +64,8 @@ def _label(pid: int) -> str:
     except OSError:
         return f"pid {pid}"
     args = [a.decode() for a in argv if a]
-    if "xdecay.worker" in args:
-        return f"{args[args.index('xdecay.worker') + 1]} worker"
+    if "xdecay.frameworks.worker" in args:
+        return f"{args[args.index('xdecay.frameworks.worker') + 1]} worker"
     return "parent"
 
 

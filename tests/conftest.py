@@ -11,8 +11,8 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from xdecay.case import FRAMEWORKS, Case, load_case
-from xdecay.records import Job
-from xdecay import runner
+from xdecay.frameworks import runner
+from xdecay.frameworks.records import Job
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "cases").glob("*.toml"))

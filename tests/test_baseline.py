@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from xdecay.baseline import find_drift, load_baseline
-from xdecay.compare import Tolerance
+from xdecay.engine.baseline import find_drift, load_baseline
+from xdecay.engine.compare import Tolerance
+from xdecay.engine.pipeline import Outcome, compare_case
 from xdecay.errors import UsageError
-from xdecay.pipeline import Outcome, compare_case
-from xdecay.report import case_outcome, json_report
+from xdecay.writers.compare_report import case_outcome, json_report
 
 from .test_cli import xdecay
 

@@ -109,7 +109,7 @@ def test_missing_framework_is_an_error_row_and_exit_3(tmp_path):
     # A real interpreter on which `import paddle` fails, as on a machine without it.
     no_paddle = _fake(tmp_path, "no-paddle", f"""shift 2
 exec {sys.executable} -c "import sys, runpy; sys.modules['paddle'] = None; \
-runpy.run_module('xdecay.worker', run_name='__main__', alter_sys=True)" "$@" """)
+runpy.run_module('xdecay.frameworks.worker', run_name='__main__', alter_sys=True)" "$@" """)
     p = xdecay("compare", "--case", "sgd", "--python", f"paddle={no_paddle}", "--format", "json")
     assert p.returncode == 3
     assert "cannot import paddle" in json.loads(p.stdout)["errors"]["paddle"]
@@ -139,7 +139,7 @@ def test_list_prints_one_line_per_case():
 
 def test_importing_the_paddle_adapter_leaves_the_process_alone():
     code = ("import logging; root = logging.getLogger(); before = (list(root.handlers), root.level); "
-            "import xdecay.paddle_adapter; assert (list(root.handlers), root.level) == before, root.handlers")
+            "import xdecay.frameworks.paddle_adapter; assert (list(root.handlers), root.level) == before, root.handlers")
     p = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0 and p.stderr == "", p.stderr
@@ -212,7 +212,7 @@ GARBAGE_RESULTS = {
 
 @pytest.mark.parametrize("write", GARBAGE_RESULTS.values(), ids=GARBAGE_RESULTS.keys())
 def test_worker_writing_garbage_and_exiting_0_is_an_error_row(tmp_path, write):
-    # argv: -m xdecay.worker paddle (REQUEST RESULT)...; garbage on both streams and in
+    # argv: -m xdecay.frameworks.worker paddle (REQUEST RESULT)...; garbage on both streams and in
     # every result, and a background child left behind in the worker's process group.
     pid, child = tmp_path / "pid", tmp_path / "child"
     garbage = _fake(tmp_path, "garbage", f"""echo $$ > {pid}
@@ -250,7 +250,7 @@ def test_worker_exiting_0_without_writing_is_an_error_row(tmp_path):
 def test_worker_returning_a_step_short_is_an_error_row(tmp_path):
     # The real worker, but every run's snapshots come back without their last step.
     short = _fake(tmp_path, "short-steps", f"""shift 2
-exec {sys.executable} -c "import sys, xdecay.worker as w; real = w.execute; \
+exec {sys.executable} -c "import sys, xdecay.frameworks.worker as w; real = w.execute; \
 w.execute = lambda *a, **k: [[r.__class__(r.framework, r.way, {{n: v[:-1] for n, v in r.params.items()}}, \
 r.error) for r in job] for job in real(*a, **k)]; sys.exit(w.main(sys.argv[1:]))" "$@" """)
     p = xdecay("compare", "--case", "sgd", "--python", f"paddle={short}", "--format", "json")
@@ -265,7 +265,7 @@ def test_worker_returning_a_run_short_is_an_error_row(tmp_path):
     pid = tmp_path / "pid"
     short = _fake(tmp_path, "short", f"""echo $$ > {pid}
 shift 2
-exec {sys.executable} -c "import sys, xdecay.worker as w; real = w.execute; \
+exec {sys.executable} -c "import sys, xdecay.frameworks.worker as w; real = w.execute; \
 w.execute = lambda *a, **k: [job[:-1] for job in real(*a, **k)]; sys.exit(w.main(sys.argv[1:]))" "$@" """)
     p = xdecay("compare", "--case", "sgd", "--python", f"paddle={short}", "--format", "json")
     assert "Traceback" not in p.stderr, p.stderr

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from xdecay.case import load_case
-from xdecay.compare import EPS32, Tolerance, below_resolution, compare_pair, ulp32
-from xdecay.pipeline import Outcome, compare_case
-from xdecay.records import RunRecord
-from xdecay.report import json_report, markdown, table
+from xdecay.engine.compare import EPS32, Tolerance, below_resolution, compare_pair, ulp32
+from xdecay.engine.pipeline import Outcome, compare_case
+from xdecay.frameworks.records import RunRecord
+from xdecay.writers.compare_report import json_report, markdown, table
 
 from .conftest import MINIMAL, SHIPPED, run, write_case
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from xdecay import catalogue
-from xdecay.explain import LOSS, explain, explain_spec
-from xdecay.explain_report import json_report, markdown
-from xdecay.infer import infer_run
-from xdecay.reference import RULES
+from xdecay.engine import catalogue
+from xdecay.engine.explain import LOSS, explain, explain_spec
+from xdecay.engine.infer import infer_run
+from xdecay.engine.reference import RULES
+from xdecay.writers.explain_report import json_report, markdown
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def test_a_wrong_reference_is_unexplained(monkeypatch):
 
 def _run(e, optimizer, way):
     # explain keeps rows, not runs: run the one we need again, in-process.
-    from xdecay.records import ExplainItem, ExplainJob
-    from xdecay.runner import run
+    from xdecay.frameworks.records import ExplainItem, ExplainJob
+    from xdecay.frameworks.runner import run
     options = next(o for c, v, o in catalogue.PADDLE if c == optimizer and v == "")
     job = ExplainJob(explain_spec(), LOSS, e.steps, 0.1, 0.5, (ExplainItem(optimizer, "", options, way),))
     return run({"paddle": job}, in_process=True)["paddle"].records[0][0]

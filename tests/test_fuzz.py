@@ -14,7 +14,7 @@ both frameworks for real, no mocks. The properties:
     AdamW (decoupled).
 (b) runs that must differ are always flagged: coupled (weight_decay) vs decoupled Adam,
     and none vs weight_decay (every optimizer) — but only where an independent float64
-    replay of both runs (numpy, written here, not xdecay.reference) puts them MARGIN x
+    replay of both runs (numpy, written here, not xdecay.engine.reference) puts them MARGIN x
     above the tool's stated tolerance, with a deliberately generous estimate of the
     runs' sensitivity to gradient rounding added to it.
 (c) the "decay below float32 resolution" warning appears exactly when its documented
@@ -58,13 +58,13 @@ from hypothesis import assume, event, example, given, note, target
 from hypothesis import strategies as st
 
 from xdecay.case import Case, load_case
-from xdecay.pipeline import CaseResult, run_cases
+from xdecay.engine.pipeline import CaseResult, run_cases
 
 EPS32 = float(np.finfo(np.float32).eps)     # 2**-23, as the tool's docs use it
 MARGIN = 10.0          # "clearly" above the tolerance: 10x, as the resolution warning asks
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # the case defaults (not drawn)
 # Paddle keeps beta**t as float32 running products: its Adam steps move by ~1e-5
-# relative against float64 powers (xdecay/reference.py). The replay here uses float64
+# relative against float64 powers (xdecay/engine/reference.py). The replay here uses float64
 # powers, so it allows 2e-5*|delta| for it on top of the tolerance.
 ADAM_POW_SLACK = 2e-5
 
@@ -197,7 +197,7 @@ def test_coupled_adam_ways_are_equal_within_each_framework(setup):
 
 
 # Found by the fuzz (issue 6): paddle keeps beta**t as float32 running products, which moves
-# its Adam steps by ~3.4e-6*(t - 1) relative to torch's (xdecay/reference.py says ~1e-5);
+# its Adam steps by ~3.4e-6*(t - 1) relative to torch's (xdecay/engine/reference.py says ~1e-5);
 # the derived tolerance allows k*n*eps32 = 6.4e-6 relative at step 3 for n = 18 (1 input,
 # batch 1). Here torch vs paddle differ by 6.96e-08 (149.5 ULP of the tiny weight, 7.0e-6
 # relative) at step 3: the coupled pairs are flagged at 1.06x, and with no decay at all,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xdecay import compare, infer
 from xdecay.case import load_case
-from xdecay.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
-from xdecay.infer import RunSensitivity, infer_run, layer_sample
-from xdecay.pipeline import native_run, run_cases
-from xdecay.protocol import ResultFiles, read_result
-from xdecay.records import RunRecord
-from xdecay.reference import gradient_bounds, grads_at, model_grads
+from xdecay.engine import compare, infer
+from xdecay.engine.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
+from xdecay.engine.infer import RunSensitivity, infer_run, layer_sample
+from xdecay.engine.pipeline import native_run, run_cases
+from xdecay.engine.reference import gradient_bounds, grads_at, model_grads
+from xdecay.frameworks.protocol import ResultFiles, read_result
+from xdecay.frameworks.records import RunRecord
 
 from .conftest import write_case
 

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from xdecay.compare import Tolerance
-from xdecay.docs import pages
-from xdecay.explain import explain
-from xdecay.pipeline import Outcome, compare_case
-from xdecay.train_report import run_training
+from xdecay.engine.compare import Tolerance
+from xdecay.engine.explain import explain
+from xdecay.engine.pipeline import Outcome, compare_case
 from xdecay.training import find_train_cases, load_train_case
+from xdecay.writers.pages import pages
+from xdecay.writers.train_report import run_training
 
 from .conftest import ROOT
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from xdecay.case import load_case
-from xdecay.compare import Tolerance
-from xdecay.pipeline import compare_case
+from xdecay.engine.compare import Tolerance
+from xdecay.engine.pipeline import compare_case
 
 from .conftest import SHIPPED, TEST_CASES, run
 

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from xdecay.train_report import _check_overfit, markdown, run_training, write_plot
 from xdecay.training import build_job, cosine_lrs, epoch_batches, find_train_case, load_train_case
+from xdecay.writers.train_report import _check_overfit, markdown, run_training, write_plot
 
 from .conftest import ROOT
 from .test_cli import xdecay

@@ -5,7 +5,7 @@ __all__ = ["run_case", "__version__"]
 
 
 def __getattr__(name: str):
-    # Loaded on first use: a worker process imports xdecay.worker, and the comparison
+    # Loaded on first use: a worker process imports xdecay.frameworks.worker, and the comparison
     # engine behind run_case would only lengthen its start (it is not needed there).
     if name == "run_case":
         from .api import run_case

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
+from .engine.pipeline import CaseResult, run_cases
 from .errors import UsageError
-from .pipeline import CaseResult, run_cases
 
 
 def run_case(case: str | Path, *, steps: int | None = None,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine.rules import RULE_FAMILIES, canonical_rule
+from .engine.spec import PARAMS, Spec, build_spec
 from .errors import CaseError, UsageError
-from .rules import RULE_FAMILIES, canonical_rule
-from .spec import PARAMS, Spec, build_spec
 
 FRAMEWORKS = ("torch", "paddle")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lamb")

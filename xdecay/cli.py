@@ -9,20 +9,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import catalogue
-from .baseline import baseline_versions, find_drift, load_baseline
 from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
-from .docs import pages, write_pages
+from .engine import catalogue
+from .engine.baseline import baseline_versions, find_drift, load_baseline
+from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
+from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
 from .errors import UsageError
 from .files import atomic
-from .explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
-from .explain_report import WRITERS as EXPLAIN_WRITERS
-from .pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
-from .runner import run_batch
-from .report import EXTENSIONS, WRITERS, case_outcome, drift_summary
-from .train_report import WRITERS as TRAIN_WRITERS
-from .train_report import run_training, stderr_progress, training_from, write_plot
+from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
+from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, drift_summary
+from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
+from .writers.pages import pages, write_pages
+from .writers.train_report import WRITERS as TRAIN_WRITERS
+from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
 
 class _Parser(argparse.ArgumentParser):

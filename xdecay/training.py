@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from .case import FLOAT32_MAX, _int_in, _is_file, _number, cases_dir, read_toml
+from .engine.reference import coupled_l2
 from .errors import UsageError
-from .records import RunRecord
-from .reference import coupled_l2
+from .frameworks.records import RunRecord
 
 KINDS = ("overfit", "schedule")
 

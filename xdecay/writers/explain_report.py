@@ -6,9 +6,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from . import __version__
-from .explain import COEFF, LOSS, PARAM_ATTR_COEFF, Explanation, Row, label
-from .report import finite_or_str
+from .. import __version__
+from ..engine.explain import COEFF, LOSS, PARAM_ATTR_COEFF, Explanation, Row, label
+from .compare_report import finite_or_str
 
 RULE_NAMES = [
     ("none", "no decay: the optimizer's own update only"),

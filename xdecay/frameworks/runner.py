@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..training import TrainJob
 from .adapters import execute, load_adapter
 from .protocol import read_result, write_request
 from .records import ExplainJob, Job, RunRecord
-from .training import TrainJob
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]   # the folder holding xdecay/
 DEFAULT_TIMEOUT = 600.0
 
 
@@ -111,7 +111,7 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path):
     home.mkdir()
     env["HOME"] = str(home)
     try:
-        proc = subprocess.Popen([python, "-m", "xdecay.worker", framework,
+        proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework,
                                  *(str(p) for pair in files for p in pair)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True)

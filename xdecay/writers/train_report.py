@@ -18,15 +18,14 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from . import __version__
-from .compare import EPS32, ulp32
-from .pipeline import EXIT_FRAMEWORK, EXIT_MISMATCH, EXIT_OK
-from .records import RunRecord
-from .reference import coupled_l2, decoupled_lr, torch_adam
-from .case import FRAMEWORKS
-from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
-from .training import (TrainCase, TrainJob, build_job, cosine_lrs, epoch_batches,
-                       reference_overfit)
+from .. import __version__
+from ..case import FRAMEWORKS
+from ..engine.compare import EPS32, ulp32
+from ..engine.pipeline import EXIT_FRAMEWORK, EXIT_MISMATCH, EXIT_OK
+from ..engine.reference import coupled_l2, decoupled_lr, torch_adam
+from ..frameworks.records import RunRecord
+from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
+from ..training import TrainCase, TrainJob, build_job, cosine_lrs, epoch_batches, reference_overfit
 
 EPS64 = float(np.finfo(np.float64).eps)
 

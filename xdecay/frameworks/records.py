@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .case import Case, Decay
-from .spec import Spec
-
+from ..case import Case, Decay
+from ..engine.spec import Spec
 
 # Where an adapter puts a run's float32 snapshots: allocate(shape) -> an array to fill.
 # In a worker it is a file the parent maps (protocol.ResultFiles), so a large layer's

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from . import __version__
-from .compare import Comparison
-from .pipeline import CaseResult, Outcome
-from .records import RunRecord
-from .setups import describe
+from .. import __version__
+from ..engine.compare import Comparison
+from ..engine.pipeline import CaseResult, Outcome
+from ..engine.setups import describe
+from ..frameworks.records import RunRecord
 
 MAX_SHOWN = 8          # rows/columns of a matrix shown in text; JSON always has all
 WIDTH = 120            # terminal width the side-by-side blocks wrap at

@@ -9,7 +9,7 @@ set so that decay effects sit far above float32 rounding in three steps.
 """
 from __future__ import annotations
 
-from .records import ExplainItem
+from ..frameworks.records import ExplainItem
 
 TORCH_WAYS = ("default", "none", "weight_decay", "decoupled", "groups")
 PADDLE_WAYS = ("default", "none", "weight_decay", "l2decay", "l1decay", "param_attr",

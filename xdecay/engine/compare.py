@@ -34,8 +34,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .case import Case, Expectation
-from .records import RunRecord
+from ..case import Case, Expectation
+from ..frameworks.records import RunRecord
 
 EPS32 = float(np.finfo(np.float32).eps)
 CHUNK = 1 << 17          # elements compared at a time (fastest here: 1 MiB float64 temporaries, reused)

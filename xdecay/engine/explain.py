@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..case import FRAMEWORKS
+from ..frameworks.records import ExplainJob, RunRecord
+from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from . import catalogue
-from .case import FRAMEWORKS
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
-from .records import ExplainJob, RunRecord
-from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .spec import Spec
 
 SEED = 20240607

@@ -4,12 +4,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-
-from .case import FRAMEWORKS, Case
+from ..case import FRAMEWORKS, Case
+from ..frameworks.records import Job, RunRecord
+from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
 from .infer import Inferred, RunSensitivity, infer_run
-from .records import Job, RunRecord
-from .runner import DEFAULT_TIMEOUT, FrameworkResult, run
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3

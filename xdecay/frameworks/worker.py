@@ -1,4 +1,4 @@
-"""Worker entry point: `python -m xdecay.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...`.
+"""Worker entry point: `python -m xdecay.frameworks.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...`.
 
 Runs in its own process so that each framework's import, crash or hang, and
 paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).

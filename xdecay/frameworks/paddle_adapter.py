@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .case import Decay, Regularizer
+from ..case import Decay, Regularizer
+from ..engine.spec import LAYER_NORM_EPS, Spec
+from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
-from .spec import LAYER_NORM_EPS, Spec
-from .training import TrainJob, epoch_batches
 
 FRAMEWORK = "paddle"
 

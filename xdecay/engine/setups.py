@@ -1,7 +1,7 @@
 """A run's setup in words, for reports: what the user would have written."""
 from __future__ import annotations
 
-from .case import Case, Group
+from ..case import Case, Group
 
 CLASSES = {
     "torch": {"sgd": "SGD", "momentum": "SGD(momentum)", "adam": "Adam", "adamw": "AdamW"},

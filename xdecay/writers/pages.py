@@ -10,11 +10,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .explain import Explanation
-from .files import atomic
+from ..engine.explain import Explanation
+from ..engine.pipeline import Outcome
+from ..files import atomic
+from .compare_report import case_outcome, markdown
 from .explain_report import markdown as explain_markdown
-from .pipeline import Outcome
-from .report import case_outcome, markdown
 from .train_report import Training
 from .train_report import markdown as train_markdown
 

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .case import Decay
+from ..case import Decay
+from ..engine.spec import LAYER_NORM_EPS, Spec
+from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
-from .spec import LAYER_NORM_EPS, Spec
-from .training import TrainJob, epoch_batches
 
 FRAMEWORK = "torch"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from ..training import TrainJob
 from .records import Allocate, ExplainJob, Job, RunRecord, in_memory
-from .training import TrainJob
 
-ADAPTERS = {"torch": "xdecay.torch_adapter", "paddle": "xdecay.paddle_adapter"}
+ADAPTERS = {"torch": "xdecay.frameworks.torch_adapter", "paddle": "xdecay.frameworks.paddle_adapter"}
 
 
 def load_adapter(framework: str) -> ModuleType:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 from .pipeline import CaseResult, Outcome
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import Decay, Group, Regularizer
-from .files import atomic
+from ..case import Decay, Group, Regularizer
+from ..engine.spec import PARAMS, Spec
+from ..files import atomic
+from ..training import TrainJob
 from .records import ExplainItem, ExplainJob, Job, RunRecord
-from .spec import PARAMS, Spec
-from .training import TrainJob
 
 
 def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:

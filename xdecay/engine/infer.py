@@ -24,10 +24,21 @@ from itertools import product
 
 import numpy as np
 
+from ..frameworks.records import RunRecord
 from .compare import EPS32, Tolerance, operation_count, ulp32
-from .records import RunRecord
-from .reference import (RULES, coupled_l2, decoupled_lr, gradient_bounds, grads_at, hyper_value, l1,
-                        linear_forward_rows, model_grads, rule_kwargs, uses_f32_pows)
+from .reference import (
+    RULES,
+    coupled_l2,
+    decoupled_lr,
+    gradient_bounds,
+    grads_at,
+    hyper_value,
+    l1,
+    linear_forward_rows,
+    model_grads,
+    rule_kwargs,
+    uses_f32_pows,
+)
 from .rules import rule_name
 from .spec import Spec
 
