@@ -9,16 +9,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
+from .case import FRAMEWORKS, MAX_STEPS, Case, find_cases, load_case
 from .engine.pipeline import CaseResult, run_cases
 from .errors import UsageError
+from .session import shared_session
 
 
 def run_case(case: str | Path, *, steps: int | None = None,
              frameworks: tuple[str, ...] = FRAMEWORKS, in_process: bool = False) -> CaseResult:
     """Run one case in every framework and compare: `.ok`, `.comparisons`, `.rules`
-    (run, param, rule), `.rule_checks`, `.runs` (the deltas). Worker processes by
-    default; `in_process=True` imports the frameworks into this process instead."""
+    (run, param, rule), `.rule_checks`, `.runs` (the deltas). In worker processes kept
+    warm for the next call (the process-wide xdecay.Session, closed at exit) by default;
+    `in_process=True` imports the frameworks into this process instead."""
+    if not in_process:
+        return shared_session().run_case(case, steps=steps, frameworks=frameworks)
+    outcome = run_cases([one_case(case, steps, frameworks)], steps=steps, frameworks=frameworks,
+                        in_process=True)
+    return outcome.results[0]
+
+
+def one_case(case: str | Path, steps: int | None, frameworks: tuple[str, ...]) -> Case:
+    """The case run_case was asked for, its arguments checked (UsageError naming the one wrong)."""
     if str(case) == "all":
         raise UsageError("run_case runs one case; loop over xdecay.case.find_cases('all') for all")
     for fw in frameworks:
@@ -27,5 +38,4 @@ def run_case(case: str | Path, *, steps: int | None = None,
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise UsageError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
     (path,) = find_cases(str(case)) if not Path(case).suffix else [Path(case)]
-    outcome = run_cases([load_case(path)], steps=steps, frameworks=frameworks, in_process=in_process)
-    return outcome.results[0]
+    return load_case(path)

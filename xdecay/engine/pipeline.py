@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
+from ..frameworks.warm import WarmWorkers
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
 from .infer import Inferred, RunSensitivity, infer_run
 
@@ -100,11 +101,13 @@ class Outcome:
 def run_cases(cases: list[Case], *, steps: int | None = None,
               frameworks: tuple[str, ...] = FRAMEWORKS, pythons: dict[str, str] | None = None,
               atol: float | None = None, rtol: float | None = None,
-              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Outcome:
-    """Run every case in one worker per framework (or in this process), then compare."""
+              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
+              warm: WarmWorkers | None = None) -> Outcome:
+    """Run every case in one worker per framework (in `warm` workers if given, or in
+    this process), then compare."""
     analyses = Analyses(cases)
     done = run(compare_jobs(cases, frameworks, steps), pythons, timeout, in_process,
-               on_done=analyses.add)
+               on_done=analyses.add, warm=warm)
     return outcome_from(cases, done, steps, atol, rtol, analyses)
 
 

@@ -9,6 +9,7 @@ import contextlib
 import inspect
 import logging
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,20 @@ from paddle.regularizer import L1Decay, L2Decay  # noqa: E402  (after the quiet 
 
 def version() -> str:
     return paddle.__version__
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """Leave paddle's process-wide state as it was found: a warm worker's next request
+    (xdecay.Session) must see the default dtype and random state of a fresh one, and
+    parameter names counted from linear_0 again (a fresh name generator meanwhile)."""
+    dtype, rng = paddle.get_default_dtype(), paddle.get_rng_state()
+    try:
+        with paddle.utils.unique_name.guard():
+            yield
+    finally:
+        paddle.set_default_dtype(dtype)
+        paddle.set_rng_state(rng)
 
 
 class Model(paddle.nn.Layer):

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from ..training import TrainJob
 from .adapters import execute, load_adapter
 from .protocol import read_result, write_request
 from .records import ExplainJob, Job, RunRecord
+
+if TYPE_CHECKING:
+    from .warm import WarmWorkers
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]   # the folder holding xdecay/
 DEFAULT_TIMEOUT = 600.0
@@ -49,20 +53,24 @@ OnDone = Callable[[str, list[FrameworkResult]], None]
 
 def run(requests: dict[str, Request], pythons: dict[str, str] | None = None,
         timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
-        on_done: OnDone | None = None) -> dict[str, FrameworkResult]:
+        on_done: OnDone | None = None, warm: WarmWorkers | None = None) -> dict[str, FrameworkResult]:
     """One request per framework; see run_batch."""
     each = None if on_done is None else (lambda fw, results: on_done(fw, results[0]))
-    done = run_batch({fw: [r] for fw, r in requests.items()}, pythons, timeout, in_process, each)
+    done = run_batch({fw: [r] for fw, r in requests.items()}, pythons, timeout, in_process, each, warm)
     return {fw: results[0] for fw, results in done.items()}
 
 
 def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None = None,
               timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
-              on_done: OnDone | None = None) -> dict[str, list[FrameworkResult]]:
+              on_done: OnDone | None = None,
+              warm: WarmWorkers | None = None) -> dict[str, list[FrameworkResult]]:
     """Each framework's requests in one worker process (one import), the workers at once;
-    or, in_process, in this process (tests and the Python API: imports the frameworks here).
+    or, in_process, in this process (tests and the Python API: imports the frameworks here);
+    or in `warm` workers kept from earlier calls (xdecay.Session).
     on_done(framework, results) is called in this thread as each framework finishes."""
     on_done = on_done or (lambda fw, results: None)
+    if warm is not None and not in_process:
+        return warm.run_batch(requests, pythons or {}, sys.executable, timeout, on_done)
     done: dict[str, list[FrameworkResult]] = {}
     if in_process:
         for fw, fw_requests in requests.items():
@@ -95,7 +103,7 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
             # Interrupted or not, no worker outlives this call.
             for proc, _ in started.values():
                 if proc is not None:
-                    _kill(proc)
+                    kill(proc)
 
 
 def _start(framework: str, requests: list[Request], python: str, tmp: Path):
@@ -103,21 +111,30 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path):
              for i in range(len(requests))]
     for request, (path, _) in zip(requests, files):
         write_request(path, request)
+    try:
+        proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework,
+                                 *(str(p) for pair in files for p in pair)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=worker_env(framework, tmp),
+                                start_new_session=True)
+    except OSError as exc:
+        return None, cannot_start(python, exc)
+    return proc, [result for _, result in files]
+
+
+def worker_env(framework: str, tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
     # The worker may run under another interpreter (--python): it finds xdecay here.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
     # paddle creates ~/.cache/paddle/dataset on import: keep it in our temporary dir.
     home = tmp / f"{framework}.home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     env["HOME"] = str(home)
-    try:
-        proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework,
-                                 *(str(p) for pair in files for p in pair)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env, start_new_session=True)
-    except OSError as exc:
-        return None, f"cannot start {python}: {exc.strerror or exc}"
-    return proc, [result for _, result in files]
+    return env
+
+
+def cannot_start(python: str, exc: OSError) -> str:
+    return f"cannot start {python}: {exc.strerror or exc}"
 
 
 def _wait(finished: queue.Queue, framework: str, *args) -> None:
@@ -137,9 +154,17 @@ def _finish(framework: str, proc: subprocess.Popen, results: list[Path], request
     except subprocess.TimeoutExpired:
         return failed(f"worker timed out after {timeout:g} s")
     finally:
-        _kill(proc)   # no orphans: the worker's whole process group goes
+        kill(proc)   # no orphans: the worker's whole process group goes
     if proc.returncode != 0:
-        return failed(_describe_failure(proc.returncode, stderr))
+        return failed(describe_failure(proc.returncode, stderr))
+    return collect(framework, results, requests)
+
+
+def collect(framework: str, results: list[Path], requests: list[Request]) -> list[FrameworkResult]:
+    """A worker's results, checked against its requests: readable, and answering them."""
+    def failed(error: str) -> list[FrameworkResult]:
+        return [FrameworkResult(framework, error=error)] * len(results)
+
     try:
         read = [FrameworkResult(*read_result(path)) for path in results]
     except Exception as exc:  # a missing or corrupt result file is the worker's failure
@@ -167,7 +192,7 @@ def _mismatch(framework: str, result: FrameworkResult, request: Request) -> str 
     return None if len(result.records) == 1 else f"{len(result.records)} run lists, asked for 1"
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def kill(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -175,7 +200,7 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _describe_failure(code: int, stderr: bytes) -> str:
+def describe_failure(code: int, stderr: bytes) -> str:
     lines = [l for l in stderr.decode("utf-8", "replace").splitlines() if l.strip()]
     last = lines[-1].strip() if lines else "no message"
     if code < 0:

@@ -1,7 +1,9 @@
 """PyTorch adapter: runs jobs in torch. The only module that imports torch."""
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,19 @@ FRAMEWORK = "torch"
 
 def version() -> str:
     return torch.__version__.split("+")[0]   # "2.13.0+cpu" -> "2.13.0"
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[None]:
+    """Leave torch's process-wide state as it was found: a warm worker's next request
+    (xdecay.Session) must see the default dtype, random state and grad mode of a fresh one."""
+    dtype, rng, grad = torch.get_default_dtype(), torch.random.get_rng_state(), torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.random.set_rng_state(rng)
+        torch.set_grad_enabled(grad)
 
 
 class Model(torch.nn.Module):

@@ -1,30 +1,62 @@
-"""Worker entry point: `python -m xdecay.frameworks.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...`.
+"""Worker entry point, in one of two modes:
+
+    python -m xdecay.frameworks.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...
+        answers the requests given, then exits (the command line);
+    python -m xdecay.frameworks.worker FRAMEWORK --serve
+        a warm worker (xdecay.Session): reads one batch per line on stdin, a JSON list
+        of [REQUEST.npz, RESULT_DIR] pairs, answers it and writes "done" on stdout;
+        exits at the end of stdin (its parent closed the pipe or died).
 
 Runs in its own process so that each framework's import, crash or hang, and
-paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).
+paddle's logging side effects, stay out of the parent (DESIGN.md, Flow). Each
+request runs inside the adapter's `isolated()`: the next one finds the framework's
+global state (default dtype, seeds, parameter names) as a fresh worker would.
 """
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from .adapters import execute, load_adapter
 from .protocol import ResultFiles, read_request
 
+SERVE = "--serve"
+DONE = "done"
+
 
 def main(argv: list[str]) -> int:
     framework, files = argv[0], argv[1:]
-    pairs = [(Path(files[i]), Path(files[i + 1])) for i in range(0, len(files), 2)]
-    requests = [read_request(request) for request, _ in pairs]
+    serving = files == [SERVE]
+    if serving:
+        replies = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)     # whatever a framework prints goes to stderr, never among the replies
+    else:
+        pairs = [(Path(files[i]), Path(files[i + 1])) for i in range(0, len(files), 2)]
+        requests = [read_request(request) for request, _ in pairs]
     try:
         adapter = load_adapter(framework)
     except ImportError as exc:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3
-    for request, (_, result) in zip(requests, pairs):
-        files = ResultFiles(result)
-        files.write(framework, adapter.version(), execute(adapter, request, files.allocate))
+    if not serving:
+        for request, (_, result) in zip(requests, pairs):
+            _answer(adapter, framework, request, result)
+        return 0
+    for line in sys.stdin:
+        for request, result in json.loads(line):
+            _answer(adapter, framework, read_request(Path(request)), Path(result))
+        print(DONE, file=replies, flush=True)
     return 0
+
+
+def _answer(adapter: ModuleType, framework: str, request, result: Path) -> None:
+    files = ResultFiles(result)
+    with adapter.isolated():
+        records = execute(adapter, request, files.allocate)
+    files.write(framework, adapter.version(), records)
 
 
 if __name__ == "__main__":
