@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from xdecay.case import find_cases, load_case
 from xdecay.engine.pipeline import EXIT_FRAMEWORK, run_cases
-from xdecay.frameworks import paddle_adapter, torch_adapter
+from xdecay.frameworks import paddle_adapter, runner, torch_adapter
+from xdecay.frameworks.records import Job
 from xdecay.session import Session
 from xdecay.writers.compare_report import json_report
 
@@ -124,3 +126,16 @@ def test_plain_run_case_uses_the_same_workers(xdecay_session):
     assert p.returncode == 0, p.stdout + p.stderr
     first, second = pids.read_text().split()
     assert first == second and _all_dead(int(first))
+
+
+def test_a_one_shot_worker_passes_on_each_result_as_it_is_written(tmp_path):
+    # The second request (case sgd) takes 5 s longer: the first result must arrive meanwhile.
+    python = _faulty_paddle(tmp_path, "slow", "time.sleep(5) or real(a, r, *k)")
+    jobs = [[Job.from_case(load_case(p), "paddle")] for name in ("momentum", "sgd") for p in find_cases(name)]
+    parts, done = [], []
+    results = runner.run_batch({"paddle": jobs}, {"paddle": python},
+                               on_part=lambda fw, i, r: parts.append((i, r, time.monotonic())),
+                               on_done=lambda fw, rs: done.append(time.monotonic()))
+    assert parts[0][0] == 0 and parts[0][1].error is None
+    assert done[0] - parts[0][2] > 4
+    assert [r.name for r in parts[0][1].records[0]] == [r.name for r in results["paddle"][0].records[0]]

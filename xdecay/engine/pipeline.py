@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
-from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
+from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from ..frameworks.warm import WarmWorkers
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
 from .infer import Inferred, RunSensitivity, infer_run
@@ -106,9 +106,21 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
     """Run every case in one worker per framework (in `warm` workers if given, or in
     this process), then compare."""
     analyses = Analyses(cases)
-    done = run(compare_jobs(cases, frameworks, steps), pythons, timeout, in_process,
-               on_done=analyses.add, warm=warm)
-    return outcome_from(cases, done, steps, atol, rtol, analyses)
+    # One request per case: the parent analyses a case's runs while the worker runs the next.
+    requests = {fw: [[job] for job in jobs] for fw, jobs in compare_jobs(cases, frameworks, steps).items()}
+    done = run_batch(requests, pythons, timeout, in_process, warm=warm,
+                     on_done=lambda fw, results: analyses.add(fw, _joined(fw, results)),
+                     on_part=analyses.add_part)
+    return outcome_from(cases, {fw: _joined(fw, results) for fw, results in done.items()},
+                        steps, atol, rtol, analyses)
+
+
+def _joined(framework: str, results: list[FrameworkResult]) -> FrameworkResult:
+    """A worker's per-case results as one result: one job per case, or its first error."""
+    error = next((r.error for r in results if r.error), None)
+    if error is not None:
+        return FrameworkResult(framework, error=error)
+    return FrameworkResult(framework, results[0].version, [r.records[0] for r in results])
 
 
 def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
@@ -129,9 +141,16 @@ class Analyses:
     def add(self, framework: str, result: FrameworkResult) -> None:
         if result.error is None:
             for index, runs in enumerate(result.records):
-                for r in runs:
-                    if r.error is None:
-                        self.get(self.cases[index], index, r)
+                self._add_runs(index, runs)
+
+    def add_part(self, framework: str, index: int, result: FrameworkResult) -> None:
+        """Case `index`'s runs alone (a request of one job), as soon as they arrive."""
+        self._add_runs(index, result.records[0])
+
+    def _add_runs(self, index: int, runs: list[RunRecord]) -> None:
+        for r in runs:
+            if r.error is None:
+                self.get(self.cases[index], index, r)
 
     def get(self, case: Case, index: int, r: RunRecord) -> tuple[list[Inferred], RunSensitivity]:
         key = (index, r.name)

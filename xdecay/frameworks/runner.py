@@ -49,6 +49,11 @@ Request = list[Job] | ExplainJob | TrainJob
 # Called with a framework's results as soon as its worker is done (the parent can
 # work on them while the other frameworks still run).
 OnDone = Callable[[str, list[FrameworkResult]], None]
+# Called with one request's result (framework, request index, result) as soon as the
+# worker has written it, while the worker goes on with the next request. A worker that
+# fails later still fails as a whole: its on_done results carry the error.
+OnPart = Callable[[str, int, FrameworkResult], None]
+POLL_EVERY = 0.01      # seconds between looks for a worker's next result
 
 
 def run(requests: dict[str, Request], pythons: dict[str, str] | None = None,
@@ -62,12 +67,13 @@ def run(requests: dict[str, Request], pythons: dict[str, str] | None = None,
 
 def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None = None,
               timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
-              on_done: OnDone | None = None,
-              warm: WarmWorkers | None = None) -> dict[str, list[FrameworkResult]]:
+              on_done: OnDone | None = None, warm: WarmWorkers | None = None,
+              on_part: OnPart | None = None) -> dict[str, list[FrameworkResult]]:
     """Each framework's requests in one worker process (one import), the workers at once;
     or, in_process, in this process (tests and the Python API: imports the frameworks here);
     or in `warm` workers kept from earlier calls (xdecay.Session).
-    on_done(framework, results) is called in this thread as each framework finishes."""
+    on_done(framework, results) is called in this thread as each framework finishes;
+    on_part, in this thread too, as each request's result arrives from a one-shot worker."""
     on_done = on_done or (lambda fw, results: None)
     if warm is not None and not in_process:
         return warm.run_batch(requests, pythons or {}, sys.executable, timeout, on_done)
@@ -94,10 +100,17 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
                     # the workers finish.
                     threading.Thread(target=_wait, daemon=True, args=(
                         finished, fw, proc, results, requests[fw], deadline, timeout)).start()
-            for _ in started:
-                fw, results = finished.get()
-                done[fw] = results
-                on_done(fw, results)
+                    if on_part is not None:
+                        threading.Thread(target=_watch, daemon=True, args=(
+                            finished, fw, proc, results, requests[fw])).start()
+            while len(done) < len(started):
+                fw, *message = finished.get()
+                if len(message) == 2:                 # a part: (request index, its result)
+                    if fw not in done:
+                        on_part(fw, *message)
+                    continue
+                done[fw] = message[0]
+                on_done(fw, message[0])
             return {fw: done[fw] for fw in requests}
         finally:
             # Interrupted or not, no worker outlives this call.
@@ -142,6 +155,23 @@ def _wait(finished: queue.Queue, framework: str, *args) -> None:
         finished.put((framework, _finish(framework, *args)))
     except BaseException as exc:     # never leave the parent waiting for this worker
         finished.put((framework, [FrameworkResult(framework, error=f"worker lost ({exc!r})")] * len(args[1])))
+
+
+def _watch(finished: queue.Queue, framework: str, proc: subprocess.Popen, results: list[Path],
+           requests: list[Request]) -> None:
+    """Pass on each result as soon as its meta.json (written last) is there."""
+    try:
+        for i, (path, request) in enumerate(zip(results, requests)):
+            while not (path / "meta.json").is_file():
+                if proc.poll() is not None:
+                    return                     # _wait reports what became of the rest
+                time.sleep(POLL_EVERY)
+            (result,) = collect(framework, [path], [request])
+            if result.error is not None:
+                return
+            finished.put((framework, i, result))
+    except Exception:       # e.g. the folder removed after the call ended: nothing more to pass on
+        return
 
 
 def _finish(framework: str, proc: subprocess.Popen, results: list[Path], requests: list[Request],
