@@ -1,6 +1,7 @@
 """xdecay's speed and memory, as ratios measured in one run on this machine (issues 6, 17).
 
     python benchmarks/bench.py [--repeat N] [--skip-large] [--large-repeat N]
+    python benchmarks/bench.py --sweep [--sizes 64,256,1024,4096] [--steps 1,10,100]
 
 floor  `python -c "import torch, paddle; <build one torch optimizer>"`: what any program
        that verifies torch optimizers pays (torch.optim imports torch._dynamo on the first one)
@@ -12,6 +13,11 @@ P2  wall(`xdecay compare --case benchmarks/large_adam.toml`) / wall(the same ste
     written by hand, benchmarks/plain_large_adam.py)                            target <= 0.9
     and xdecay's parent peak memory / the plain script's peak memory            target <= 1.0
 For reference it also times `python -c "import torch, paddle"`.
+
+--sweep: how cost grows. benchmarks/large_adam.toml (Adam, three ways, both frameworks)
+at square layers of each size and each number of steps: wall time and peak memory of
+`xdecay compare` against the snapshot data it reads (6 runs x (steps + 1) x the layer's
+float32 parameters). Sizes whose snapshots exceed the case limit (16 GiB) are left out.
 
 Other engineers share the machine, so absolute times drift: the commands run in rounds
 (A B C ... A B C ...), a ratio is taken within each round, and the median over rounds is
@@ -27,6 +33,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,13 +163,47 @@ def memory(runs: dict[str, list[Measured]]) -> None:
             f"{label} {_mib(max(m.peak_kib.get(label, 0) for m in ms))}" for label in labels))
 
 
+def sweep(sizes: list[int], steps_list: list[int]) -> None:
+    """compare at each layer size and number of steps, one run each (see the module doc)."""
+    template = (ROOT / "benchmarks" / "large_adam.toml").read_text()
+    print(f"{'layer':>10} {'steps':>5} {'snapshots':>10} {'wall s':>7} {'s/GiB':>7} "
+          f"{'parent':>9} {'torch w.':>9} {'paddle w.':>9}   load")
+    with tempfile.TemporaryDirectory(prefix="xdecay-sweep-") as tmp:
+        for size in sizes:
+            for steps in steps_list:
+                data = 4 * (size * size + size) * (steps + 1) * 6
+                if data > 16 * 2**30:
+                    print(f"{size}x{size:<5} {steps:5} {data / 2**30:8.1f} G  (over the case limit, left out)")
+                    continue
+                text = (template.replace("in_features = 4096", f"in_features = {size}")
+                        .replace("out_features = 4096", f"out_features = {size}")
+                        .replace("steps = 10", f"steps = {steps}"))
+                case = Path(tmp) / f"sweep_{size}_{steps}.toml"
+                case.write_text(text)
+                load = loadavg()
+                m = measure([*XDECAY, "compare", "--case", str(case)])
+                peak = {k: _mib(v) for k, v in m.peak_kib.items()}
+                print(f"{size}x{size:<5} {steps:5} {data / 2**20:8.1f} M {m.wall:7.2f} "
+                      f"{m.wall / (data / 2**30):7.1f} {peak.get('parent', '-'):>9} "
+                      f"{peak.get('torch worker', '-'):>9} {peak.get('paddle worker', '-'):>9}   {load}",
+                      flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=5, help="rounds of the small commands (default 5)")
     p.add_argument("--skip-large", action="store_true", help="leave out P2 (about 80 s a round, 4-5 GB)")
     p.add_argument("--large-repeat", type=int, default=1, help="rounds of P2 (default 1)")
+    p.add_argument("--sweep", action="store_true", help="only the cost growth sweep")
+    p.add_argument("--sizes", default="64,256,1024,4096", help="--sweep: layer sizes (square)")
+    p.add_argument("--steps", default="1,10,100", help="--sweep: numbers of steps")
     args = p.parse_args()
 
+    if args.sweep:
+        print(f"load average at start: {loadavg()}")
+        sweep([int(x) for x in args.sizes.split(",")], [int(x) for x in args.steps.split(",")])
+        print(f"load average at end: {loadavg()}")
+        return
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}")
     print(f"load average at start: {loadavg()}")
     small = rounds(COMMANDS, args.repeat)
