@@ -139,3 +139,13 @@ def test_a_one_shot_worker_passes_on_each_result_as_it_is_written(tmp_path):
     assert parts[0][0] == 0 and parts[0][1].error is None
     assert done[0] - parts[0][2] > 4
     assert [r.name for r in parts[0][1].records[0]] == [r.name for r in results["paddle"][0].records[0]]
+
+
+def test_a_worker_killed_between_calls_is_replaced_silently():
+    with Session() as s:
+        assert s.run_case("sgd", frameworks=("paddle",)).ok
+        first = s.workers.pids()["paddle"]
+        os.kill(first, 9)
+        assert _all_dead(first)
+        assert s.run_case("sgd", frameworks=("paddle",)).ok
+        assert s.workers.pids()["paddle"] != first

@@ -151,6 +151,10 @@ class WarmWorkers:
 
     def _worker(self, framework: str, python: str) -> WarmWorker:
         key = (framework, python)
+        if key in self._workers and self._workers[key].proc.poll() is not None:
+            # It died between batches (killed from outside): it had answered everything
+            # asked of it, so a fresh one takes its place without an error row.
+            self._forget(self._workers[key])
         if key not in self._workers:
             self._workers[key] = WarmWorker(framework, python, Path(self._tmp.name))
         return self._workers[key]
