@@ -108,13 +108,20 @@ class ResultFiles:
             json.dump(meta, f)
 
 
+# Files smaller than this are read, not mapped: indexing a mapped array (np.memmap) costs
+# more than copying a small one, and the analysis indexes snapshots step by step.
+READ_BELOW = 1 << 20
+
+
 def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
-    """A worker's result; snapshots are mapped read-only, not read into memory."""
+    """A worker's result; snapshots are mapped read-only, not read into memory (but for
+    small ones)."""
     meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
     framework = meta["framework"]
 
     def load(name: str) -> np.ndarray:
-        return np.load(path / name, mmap_mode="r", allow_pickle=False)
+        small = (path / name).stat().st_size < READ_BELOW
+        return np.load(path / name, mmap_mode=None if small else "r", allow_pickle=False)
 
     records = [[RunRecord(framework, r["way"], {n: load(f) for n, f in r["params"].items()},
                           error=r["error"], logs=r["logs"], optimizer=r["optimizer"],
