@@ -103,14 +103,21 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
                     if on_part is not None:
                         threading.Thread(target=_watch, daemon=True, args=(
                             finished, fw, proc, results, requests[fw])).start()
+            parts: dict[str, dict[int, FrameworkResult]] = {fw: {} for fw in started}
             while len(done) < len(started):
                 fw, *message = finished.get()
                 if len(message) == 2:                 # a part: (request index, its result)
                     if fw not in done:
+                        parts[fw][message[0]] = message[1]
                         on_part(fw, *message)
                     continue
-                done[fw] = message[0]
-                on_done(fw, message[0])
+                results = message[0]
+                if not any(r.error for r in results):
+                    # The very results passed on before (the same files): a second mapping of
+                    # a large layer's snapshots would count in this process's memory twice.
+                    results = [parts[fw].get(i, r) for i, r in enumerate(results)]
+                done[fw] = results
+                on_done(fw, results)
             return {fw: done[fw] for fw in requests}
         finally:
             # Interrupted or not, no worker outlives this call.
