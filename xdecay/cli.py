@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--atol", type=float, help="fixed absolute tolerance (replaces the derived one)")
     c.add_argument("--rtol", type=float, help="fixed relative tolerance (replaces the derived one)")
     c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    c.add_argument("--min-power", type=float, metavar="X",
+                   help="every check must catch a relative error X of the decay coefficient "
+                        "(e.g. 0.01), else it is inconclusive (default: the case's min_power)")
     t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
                        "seed 000's cosine schedule (cases in cases/train/)")
     t.add_argument("--case", required=True, help="a training case NAME in cases/train/, or a PATH")
@@ -192,6 +195,8 @@ def _compare(args: argparse.Namespace) -> int:
     _tolerance("atol", args.atol)
     _tolerance("rtol", args.rtol)
     _timeout(args.timeout)
+    if args.min_power is not None and not 0 < args.min_power <= 1:     # NaN fails too
+        raise UsageError(f"--min-power: must be a relative coefficient error in (0, 1], got {args.min_power}")
     frameworks = _frameworks(args.framework)
     pythons = _pythons(args.python, frameworks)
     out_dir = _out_dir(args.out)
@@ -210,7 +215,7 @@ def _compare(args: argparse.Namespace) -> int:
         baseline = load_baseline(Path(args.baseline))
 
     outcome = run_cases(cases, steps=args.steps, frameworks=frameworks, pythons=pythons,
-                        atol=args.atol, rtol=args.rtol, timeout=args.timeout)
+                        atol=args.atol, rtol=args.rtol, timeout=args.timeout, min_power=args.min_power)
     if baseline is not None:
         outcome.baseline_versions = baseline_versions(baseline, {c.name for c in cases})
         outcome.drift = find_drift(outcome, baseline, every_case=args.case == "all")
