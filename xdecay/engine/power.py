@@ -213,10 +213,19 @@ class CasePower:
         allowed = self.tol.allowed_from(ulp, np.maximum(np.abs(da), np.abs(db)), _steps_axis(len(da)))
         if not self.tol.fixed:
             across = pair.a.framework != pair.b.framework
-            where = idx if idx is not None else np.arange(a.shape[1])
-            allowed = allowed + self.sensitivity[pair.a.name].at(param, where, across) \
-                + self.sensitivity[pair.b.name].at(param, where, across)
+            allowed = allowed + self._sensitivity_at(pair.a.name, param, idx, across) \
+                + self._sensitivity_at(pair.b.name, param, idx, across)
         return allowed + np.abs(da - db)
+
+    def _sensitivity_at(self, run: str, param: str, idx: np.ndarray | None, across: bool) -> np.ndarray:
+        """[steps, elements] the run's sensitivity at these elements: inference's own on
+        its sample (no replay), else RunSensitivity's."""
+        inferred = self._inferred(run, param)
+        if (idx is not None and inferred.sample is not None and inferred.sensitivity is not None
+                and np.array_equal(idx, inferred.sample)):
+            return inferred.sensitivity[int(across)]
+        sens = self.sensitivity[run]
+        return sens.at(param, idx if idx is not None else np.arange(sens.run.params[param][0].size), across)
 
     def run_margin(self, run: RunRecord, param: str, inferred: Inferred) -> np.ndarray:
         """[steps, elements] rule inference's tolerance for the run (its own sensitivity)."""
@@ -224,9 +233,8 @@ class CasePower:
         a = _flat(run.params[param], idx)
         d = np.diff(a, axis=0)
         ulp = np.spacing(np.maximum(np.abs(a[:-1]), np.abs(a[1:])).astype(np.float32)).astype(np.float64)
-        where = idx if idx is not None else np.arange(a.shape[1])
         return (inferred.replay.tol.allowed_from(ulp, np.abs(d), _steps_axis(len(d)))
-                + self.sensitivity[run.name].at(param, where, False))
+                + self._sensitivity_at(run.name, param, idx, False))
 
     # ------------------------------------------------------------ checks
 
