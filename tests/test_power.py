@@ -129,3 +129,22 @@ def test_min_power_makes_a_weaker_check_inconclusive(tmp_path):
     assert c.verdict == "inconclusive" and "min power asks 0.001 %" in c.problem
     (c,) = result_of(case, min_power=0.5).comparisons
     assert c.ok
+
+
+def test_explain_says_what_separates_an_ambiguous_rule_and_it_does():
+    """paddle Rprop steps by sign(g): in 3 steps its default decay is ambiguous with none.
+    The replayed suggestion's step count, run for real, separates the rules; plain SGD's
+    coupled and decoupled decay are one formula, and explain says no replay separates them."""
+    from xdecay.engine.explain import explain
+    three = explain(("paddle",), {"rprop", "sgd"}, 3, in_process=True)
+    rows = {(r.optimizer, r.way, r.param): r for r in three.rows}
+    sgd = rows[("SGD", "weight_decay", "weight")]
+    assert sgd.rule == "ambiguous(coupled_l2@0.1|decoupled_lr@0.1)"
+    assert sgd.separate.startswith("no replay up to 100 steps")
+    rprop = rows[("Rprop", "default", "weight")]
+    assert rprop.rule.startswith("ambiguous(none|")
+    steps = int(rprop.separate.split("replayed): ")[1].split(" steps")[0])
+    assert steps > 3
+    more = explain(("paddle",), {"rprop"}, steps, in_process=True)
+    again = {(r.optimizer, r.way, r.param): r for r in more.rows}[("Rprop", "default", "weight")]
+    assert not again.rule.startswith("ambiguous(") and not again.separate, again
