@@ -49,16 +49,13 @@ A failing property prints the drawn setup, the case TOML (save it as a .toml and
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import assume, event, example, given, note, target
 from hypothesis import strategies as st
 

@@ -13,8 +13,7 @@ import pytest
 from .conftest import MINIMAL, SHIPPED, run, write_case
 from xdecay.case import load_case
 from xdecay.engine.compare import Tolerance, compare_pair
-from xdecay.engine.pipeline import compare_case
-from xdecay.engine.pipeline import Outcome
+from xdecay.engine.pipeline import Outcome, compare_case
 from xdecay.engine.power import GRID
 from xdecay.writers.compare_report import json_report, table
 

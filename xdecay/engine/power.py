@@ -34,6 +34,7 @@ that separates them (up to SEARCH_STEPS). Likewise a larger lr or coefficient
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,7 @@ from .compare import Pair, Tolerance
 from .infer import Fit, Inferred, ParamReplay, _ratios, rule_args, step
 from .reference import gradient_bounds, hyper_value, model_grads
 from .rules import rule_name
-from .spec import build_spec
+from .spec import Spec, build_spec
 
 # Relative coefficient errors tried: 1-2-5 from 1e-5 to 1.
 GRID = tuple(m * 10.0 ** e for e in range(-5, 0) for m in (1, 2, 5)) + (1.0,)
@@ -360,8 +361,9 @@ class Separator:
     """Which experiment would separate two rules a run cannot tell apart: free replays
     from a start (module docstring), cached by optimizer class, arguments and rules."""
 
-    def __init__(self, spec_for, loss: str, size: int):
-        self.spec_for, self.loss, self.size = spec_for, loss, size      # spec_for(loss) -> Spec
+    def __init__(self, spec_for: Callable[[str], Spec], loss: str, size: int):
+        # spec_for(loss): the start to replay from (the mse loss needs a target)
+        self.spec_for, self.loss, self.size = spec_for, loss, size
         self._separations: dict[tuple, int | None] = {}
 
     def searchable(self) -> bool:
@@ -442,7 +444,7 @@ def _scaled_kwargs(rp: ParamReplay, lr: float) -> dict:
     return kwargs
 
 
-def free_run(replays: dict[str, ParamReplay], hypothesis: dict[str, Fit], spec, loss: str, steps: int,
+def free_run(replays: dict[str, ParamReplay], hypothesis: dict[str, Fit], spec: Spec, loss: str, steps: int,
              lr: float = 1.0, coeff: float = 1.0) -> tuple[dict, dict, dict]:
     """The case's start replayed in float64 for `steps` steps, every parameter under its
     rule and the hypothesis' decay, gradients at the replayed weights: per parameter the
