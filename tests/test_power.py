@@ -147,3 +147,15 @@ def test_explain_says_what_separates_an_ambiguous_rule_and_it_does():
     more = explain(("paddle",), {"rprop"}, steps, in_process=True)
     again = {(r.optimizer, r.way, r.param): r for r in more.rows}[("Rprop", "default", "weight")]
     assert not again.rule.startswith("ambiguous(") and not again.separate, again
+
+
+def test_one_step_of_any_shipped_case_is_never_a_false_mismatch():
+    """Issue 11 item 10, for every shipped case: at --steps 1 a check either holds or is
+    inconclusive with a reason — the rules all hold at the cases' own steps."""
+    from xdecay.engine.pipeline import run_cases
+    outcome = run_cases([load_case(p) for p in SHIPPED], steps=1, in_process=True)
+    verdicts = [c.verdict for r in outcome.results for c in r.checks]
+    assert "mismatch" not in verdicts and "inconclusive" in verdicts
+    for r in outcome.results:
+        for c in r.inconclusive:
+            assert c.power.reason and (c.power.suggestion or "min power" in c.problem), c

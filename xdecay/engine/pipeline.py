@@ -53,6 +53,10 @@ class RejectCheck:
     def ok(self) -> bool:
         return self.error is not None and self.words in self.error
 
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.ok else "mismatch"
+
 
 @dataclass
 class CaseResult:
@@ -74,7 +78,7 @@ class CaseResult:
     @property
     def inconclusive(self) -> list:
         """Checks that are not ok only because the experiment cannot see what they claim."""
-        return [c for c in self.checks if not c.ok and getattr(c, "inconclusive", False)]
+        return [c for c in self.checks if c.verdict == "inconclusive"]
 
     @property
     def failed_runs(self) -> list[RunRecord]:
