@@ -19,7 +19,7 @@ from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from . import catalogue
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
-from .power import Separator
+from .separate import Separator
 from .spec import Spec
 
 SEED = 20240607
