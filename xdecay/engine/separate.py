@@ -45,28 +45,38 @@ class Separator:
             return None
         key = (_class_key(inferred), param, h1, h2, steps, lr, coeff, loss)
         if key not in self._separations:
-            firsts = []
-            for a, b in ((h1, h2), (h2, h1)):
-                ratios = self._rejects(inferred, param, a, b, steps, lr, coeff, loss or self.loss)
-                beyond = np.flatnonzero(ratios > 1)
-                firsts.append(int(beyond[0]) + 1 if beyond.size else None)
-            self._separations[key] = None if None in firsts else max(firsts)
+            loss = loss or self.loss
+            runs = {h: self._free(inferred, param, h, steps, lr, coeff, loss) for h in (h1, h2)}
+            a, b = runs[h1][0][param], runs[h2][0][param]
+            with np.errstate(all="ignore"):
+                # Apart by float64 rounding only: one formula here, no float32 run tells them apart.
+                same = bool(np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(a)))
+            firsts = [] if same else [self._first_rejection(inferred, param, fitted, *runs[follows], lr, coeff)
+                                      for follows, fitted in ((h1, h2), (h2, h1))]
+            self._separations[key] = None if same or None in firsts else max(firsts)
         return self._separations[key]
 
-    def _rejects(self, inferred: dict[str, Inferred], param: str, follows: Fit, fitted: Fit, steps: int,
-                 lr: float, coeff: float, loss: str) -> np.ndarray:
-        """[steps] per step, how far `fitted` is from a run following `follows` (x tolerance)."""
+    def _free(self, inferred: dict[str, Inferred], param: str, follows: Fit, steps: int, lr: float,
+              coeff: float, loss: str) -> tuple[dict, dict, dict]:
+        """free_run with `param` following `follows`, the other parameters their first fit."""
         replays = {n: i.replay for n, i in inferred.items()}
         hypothesis = {n: i.fits[0] if i.fits else NONE for n, i in inferred.items()}
         hypothesis[param] = follows
-        traj, grads, bounds = free_run(replays, hypothesis, self.spec_for(loss), loss, steps, lr, coeff)
-        rp = replays[param]
+        return free_run(replays, hypothesis, self.spec_for(loss), loss, steps, lr, coeff)
+
+    def _first_rejection(self, inferred: dict[str, Inferred], param: str, fitted: Fit, traj: dict,
+                         grads: dict, bounds: dict, lr: float, coeff: float) -> int | None:
+        """The first step (from 1) at which `fitted` no longer fits the free run, as
+        inference judges a fit (x tolerance > 1); None if it fits throughout."""
+        rp = inferred[param].replay
         kwargs = _scaled_kwargs(rp, lr)
         family, cs = fitted
         cs = tuple(hyper_value(rp.framework, c * coeff) for c in cs)
         with np.errstate(all="ignore"):
-            return _ratios(rp.rule, kwargs, kwargs.get("lr", 0.0), family, cs, traj[param], grads[param],
-                           bounds[param], rp.tol)[0]
+            ratios = _ratios(rp.rule, kwargs, kwargs.get("lr", 0.0), family, cs, traj[param], grads[param],
+                             bounds[param], rp.tol)[0]
+        beyond = np.flatnonzero(ratios > 1)
+        return int(beyond[0]) + 1 if beyond.size else None
 
     def suggest(self, confusions: list[tuple[dict[str, Inferred], str, Fit, Fit]], steps: int,
                 scale_coeff: bool = True) -> str:
