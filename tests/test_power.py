@@ -159,3 +159,19 @@ def test_one_step_of_any_shipped_case_is_never_a_false_mismatch():
     for r in outcome.results:
         for c in r.inconclusive:
             assert c.power.reason and (c.power.suggestion or "min power" in c.problem), c
+
+
+def test_a_tolerance_wider_than_the_decay_makes_equal_checks_inconclusive():
+    """--atol 0.01 on the adam case: the comparisons cannot see a decay of lr*c*|w| ~ 1e-4,
+    so no equal check over decayed runs can pass as "ok"; the differ checks fail as
+    mismatches (inference tells the rules apart; the user's tolerance does not)."""
+    case = load_case(ADAM)
+    tol = Tolerance.for_case(case, atol=0.01)
+    result = compare_case(case, 0, run(case), case.steps, tol)
+    for c in result.comparisons:
+        if c.expected == "differ":
+            assert c.verdict == "mismatch" and "by less than the comparison's tolerance" in c.problem
+        elif c.a.endswith(":none") and c.b.endswith(":none"):
+            assert c.ok
+        else:
+            assert c.verdict == "inconclusive" and "left out or doubled" in c.problem, c
