@@ -170,6 +170,14 @@ class ParamPower:
                 worst = max(worst, GRID[hi])
         return worst
 
+    def effect(self, fit: Fit, margin: np.ndarray) -> float:
+        """max |the replay without one of the fit's decay terms - with it| / margin, the
+        largest over terms: how far the check is from seeing the decay at all."""
+        family, cs = fit
+        with np.errstate(all="ignore"):
+            return max(float(np.max(self.moved(fit, (family, cs[:i] + (0.0,) + cs[i + 1:])) / margin))
+                       for i in range(len(cs)))
+
     def rules(self, fit: Fit, margin: np.ndarray) -> dict[str, bool]:
         return {name: self.caught(fit, alt, margin) for name, alt in alternatives(*fit).items()}
 
@@ -244,7 +252,7 @@ class CasePower:
         decayed = [r for r in (pair.a, pair.b) if r.way != "none"]
         if not decayed:
             return Power("no decay", reason="neither run is built with decay")
-        ratios, invisible, unknown, errors, rules = [], [], [], [], {}
+        ratios, invisible, unknown, errors, blind, rules = [], [], [], [], [], {}
         for r in decayed:
             for param in pair.params:
                 inferred = self._inferred(r.name, param)
@@ -263,7 +271,11 @@ class CasePower:
                 margin = self.pair_margin(pair, param, inferred.sample)
                 power = self._param(r.name, param)
                 for fit in fits:
-                    errors.append((r.name, param, power.coeff_error(fit, margin)))
+                    d = power.coeff_error(fit, margin)
+                    if d is None:
+                        blind.append(f"{r.name} {param} (its decay moves it by at most "
+                                     f"{power.effect(fit, margin):.3g}x what the check tolerates)")
+                    errors.append((r.name, param, d))
                     for name, caught in power.rules(fit, margin).items():
                         rules[name] = rules.get(name, True) and caught
         seen_ratio = min(ratios) if ratios else None
@@ -273,7 +285,6 @@ class CasePower:
             return Power("inconclusive", None, rules, seen_ratio, f"cannot see the decay: {reason}",
                          self._suggest_all([(r, p, NONE, fit) for r, p, i, _ in invisible
                                             for fit in _decay_fits(i)]))
-        blind = [f"{run} {param}" for run, param, d in errors if d is None]
         if blind:
             return Power("inconclusive", None, rules, seen_ratio,
                          f"would pass with the decay of {', '.join(blind)} left out or doubled")
