@@ -15,10 +15,13 @@ from .errors import UsageError
 
 
 def run_case(case: str | Path, *, steps: int | None = None,
-             frameworks: tuple[str, ...] = FRAMEWORKS, in_process: bool = False) -> CaseResult:
+             frameworks: tuple[str, ...] = FRAMEWORKS, in_process: bool = False,
+             min_power: float | None = None) -> CaseResult:
     """Run one case in every framework and compare: `.ok`, `.comparisons`, `.rules`
-    (run, param, rule), `.rule_checks`, `.runs` (the deltas). Worker processes by
-    default; `in_process=True` imports the frameworks into this process instead."""
+    (run, param, rule), `.rule_checks`, `.runs` (the deltas); each check's `.verdict`
+    and `.power`. Worker processes by default; `in_process=True` imports the
+    frameworks into this process instead. `min_power` (else the case's): the relative
+    coefficient error every check must catch."""
     if str(case) == "all":
         raise UsageError("run_case runs one case; loop over xdecay.case.find_cases('all') for all")
     for fw in frameworks:
@@ -26,6 +29,9 @@ def run_case(case: str | Path, *, steps: int | None = None,
             raise UsageError(f"frameworks: unknown framework {fw!r} (known: {', '.join(FRAMEWORKS)})")
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise UsageError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
+    if min_power is not None and not 0 < min_power <= 1:
+        raise UsageError(f"min_power: must be a relative coefficient error in (0, 1], got {min_power}")
     (path,) = find_cases(str(case)) if not Path(case).suffix else [Path(case)]
-    outcome = run_cases([load_case(path)], steps=steps, frameworks=frameworks, in_process=in_process)
+    outcome = run_cases([load_case(path)], steps=steps, frameworks=frameworks, in_process=in_process,
+                        min_power=min_power)
     return outcome.results[0]
