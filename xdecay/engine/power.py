@@ -52,7 +52,9 @@ class Power:
     verdict: str
     coeff_error: float | None = None          # smallest relative coefficient error caught
     rules: dict[str, bool] = field(default_factory=dict)   # nearest other rule -> caught?
-    visibility: float | None = None           # min |run - run without decay| / tolerance
+    # The decayed runs' smallest ratio |run - itself replayed without decay| / tolerance
+    # (a run that shows no decay: its ratio to the nearest decay in play).
+    visibility: float | None = None
     reason: str = ""
     suggestion: str = ""
 
