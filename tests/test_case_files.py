@@ -92,6 +92,14 @@ def test_api_errors_name_no_command_line_option(monkeypatch):
         run_case("no-such-case")
 
 
+def test_api_checks_the_snapshot_size_of_its_steps_before_running(monkeypatch):
+    import xdecay.api
+    monkeypatch.setattr(xdecay.api, "run_cases", lambda *a, **k: pytest.fail("ran the case"))
+    with pytest.raises(UsageError, match=r"^steps: .*GiB of snapshots") as err:
+        xdecay.api.run_case(ROOT / "benchmarks" / "large_adam.toml", steps=400)
+    assert "--" not in str(err.value)
+
+
 def test_a_case_name_given_as_a_file_name_gets_a_hint(monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["compare", "--case", "momentum.toml"]) == 2

@@ -31,5 +31,8 @@ def run_case(case: str | Path, *, steps: int | None = None,
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise UsageError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
     path = case if isinstance(case, Path) else find_case(case, cases, option="case", cases_option="cases")
-    outcome = run_cases([load_case(path)], steps=steps, frameworks=frameworks, in_process=in_process)
+    loaded = load_case(path)
+    if steps is not None:
+        loaded.check_size(steps, option="steps")
+    outcome = run_cases([loaded], steps=steps, frameworks=frameworks, in_process=in_process)
     return outcome.results[0]

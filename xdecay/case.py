@@ -142,15 +142,16 @@ class Case:
             self.layer.bias + 2 * self.layer.norm)
         return 4 * per_step * ((steps or self.steps) + 1) * len(self.run_names())
 
-    def check_size(self, steps: int | None = None) -> None:
-        """The case's own steps (a CaseError naming the key), or --steps (a UsageError)."""
+    def check_size(self, steps: int | None = None, option: str = "--steps") -> None:
+        """The case's own steps (a CaseError naming the key), or `steps` given as `option`
+        (a UsageError)."""
         size = self.snapshot_bytes(steps)
         if size > MAX_SNAPSHOT_BYTES:
             problem = (f"{steps or self.steps} steps of this layer in {len(self.run_names())} runs keep "
                        f"{size / 2**30:.1f} GiB of snapshots (at most {MAX_SNAPSHOT_BYTES / 2**30:g} GiB)")
             if steps is None:
                 raise CaseError(self.path, "steps", problem)
-            raise UsageError(f"--steps: {self.path}: {problem}")
+            raise UsageError(f"{option}: {self.path}: {problem}")
 
     def spec(self) -> Spec:
         return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
