@@ -73,7 +73,12 @@ def catalogue(cases: str | Path | None = None, sub: str = "", option: str = "--c
 
 def find_cases(spec: str, cases: str | Path | None = None) -> list[Path]:
     """`--case NAME|PATH|all` (with `--cases DIR`) to compare case files."""
-    return list(catalogue(cases).values()) if spec == "all" else [find_case(spec, cases)]
+    if spec != "all":
+        return [find_case(spec, cases)]
+    found = list(catalogue(cases).values())
+    if not found:                        # an installation without its package data
+        raise UsageError(f"--case all: no case files in {shipped_dir()}")
+    return found
 
 
 def find_case(spec: str, cases: str | Path | None = None, *, sub: str = "", option: str = "--case",

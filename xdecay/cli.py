@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
                        "seed 000's cosine schedule (cases in cases/train/)")
-    t.add_argument("--case", required=True, help="a training case NAME (shipped: overfit, schedule), or a PATH")
+    t.add_argument("--case", required=True, help="a training case NAME (shipped: overfit, schedule), "
+                   "or a PATH")
     t.add_argument("--cases", metavar="DIR", help=cases_help)
     t.add_argument("--format", choices=sorted(TRAIN_WRITERS), default="table")
     t.add_argument("--out", help="write NAME.txt|md|json (and NAME.png) into this existing directory")
@@ -68,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
     t.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
-    r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs of the shipped cases")
+    r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs of "
+                       "the shipped cases")
     r.add_argument("--out", default="reports", help="directory for the pages (default: reports)")
     r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
