@@ -296,7 +296,8 @@ class CasePower:
         if not errors:
             return Power("conclusive", None, rules, seen_ratio, "no decay applied; every decay in play "
                          "would have been seen")
-        return Power("conclusive", max(d for _, _, d in errors), rules, seen_ratio)
+        return Power("conclusive", max(d for _, _, d in errors), rules, seen_ratio,
+                     f"not measured for {', '.join(unknown)}: no reference rule fits" if unknown else "")
 
     def differ(self, pair: Pair, within: bool) -> Power:
         """A differ check; `within`: the runs came out equal within the tolerance."""
