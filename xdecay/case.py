@@ -238,7 +238,7 @@ def _int_in(t: _Table, name: str, lo: int, hi: int, default: int | None = None) 
 
 
 def _number(t: _Table, name: str, default: float | None = None, *, positive: bool = False,
-            below_one: bool = False) -> float:
+            below_one: bool = False, signed: bool = False) -> float:
     value = t.get(name, (int, float), default=default, required=default is None)
     if isinstance(value, int) and abs(value) > FLOAT32_MAX:     # float() of a huge int overflows
         raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got an integer of "
@@ -251,7 +251,7 @@ def _number(t: _Table, name: str, default: float | None = None, *, positive: boo
         raise t.error(name, problem)
     if positive and value <= 0:
         raise t.error(name, f"must be > 0, got {value}")
-    if not positive and value < 0:
+    if not positive and not signed and value < 0:
         raise t.error(name, f"must be >= 0, got {value}")
     if below_one and value >= 1:
         raise t.error(name, f"must be < 1, got {value}")
