@@ -320,7 +320,8 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
             rule = t.get("rule", str, required=True)
             if canonical_rule(rule) is None:
                 raise t.error("rule", f"not a rule: {rule!r} (none, FAMILY@C joined with '+', or "
-                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)})")
+                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)}, each at most "
+                              f"once; C a plain decimal that float32 holds)")
             rule = canonical_rule(rule)
             runs = [t.get("run", str, required=True)]
             param = _choice(t, "param", params)
