@@ -349,18 +349,34 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
         if len(set(runs)) != len(runs):
             raise t.error(key, "lists a run twice")
         e = Expectation(kind, tuple(runs), param, note, rule)
-        # A repeated claim is a slip in the file; kept, it would be checked and counted twice.
+        # A repeated check is a slip in the file; kept, it would be run and counted twice.
         for j, other in enumerate(out):
-            if _claim(other) == _claim(e):
-                raise CaseError(path, f"expect[{i}]", f"repeats expect[{j}] (the same claim)")
+            again = _checks(other) & _checks(e)
+            if again:
+                raise CaseError(path, f"expect[{i}]", f"repeats expect[{j}] ({_says(min(again))})")
         out.append(e)
     _check_consistent(path, out)
     return tuple(out)
 
 
-def _claim(e: Expectation) -> tuple:
-    """What an expectation claims, whatever the order of its runs or its note."""
-    return e.kind, frozenset(e.runs), e.param, e.rule
+def _checks(e: Expectation) -> set[tuple[str, ...]]:
+    """The single checks an expectation makes, whatever the order of its runs or its
+    note: each pair of an equal/differ set (per param), a rule for a run's parameter
+    (two for one parameter: one is a slip, or a contradiction), a refusal's words."""
+    if e.kind in ("equal", "differ"):
+        return {(e.kind, *sorted((a, b)), e.param) for i, a in enumerate(e.runs) for b in e.runs[i + 1:]}
+    if e.kind == "rule":
+        return {(e.kind, e.runs[0], e.param)}
+    return {(e.kind, e.runs[0], e.rule)}
+
+
+def _says(check: tuple[str, ...]) -> str:
+    kind, *what = check
+    if kind in ("equal", "differ"):
+        return f"{kind} {what[0]} and {what[1]}, param {what[2]}"
+    if kind == "rule":
+        return f"a rule for {what[0]} {what[1]}"
+    return f"rejects {what[0]} with {what[1]!r}"
 
 
 def _check_consistent(path: str, expectations: list[Expectation]) -> None:
