@@ -447,8 +447,9 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
             raise g.error("weight_decay", f"must be a number or \"None\", got {value!r}")
         if isinstance(value, (int, float)) and not 0 <= value <= FLOAT32_MAX:     # NaN fails too
             raise g.error("weight_decay", f"must be finite, >= 0 and fit in float32, got {value}")
-        if isinstance(value, (int, float)) and float32_problem(value):
-            raise g.error("weight_decay", float32_problem(value))
+        problem = float32_problem(value) if isinstance(value, (int, float)) else None
+        if problem:
+            raise g.error("weight_decay", problem)
         g.finish()
         seen += members
         groups.append(Group(members, has, None if value == "None" else value))

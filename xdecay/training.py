@@ -78,8 +78,9 @@ def load_train_case(path: Path) -> TrainCase:
             if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= FLOAT32_MAX:
                 raise o.error(f"weight_decays[{i}]", f"must be a finite number >= 0 that fits in "
                               f"float32, got {c!r}")
-            if float32_problem(c):
-                raise o.error(f"weight_decays[{i}]", float32_problem(c))
+            problem = float32_problem(c)
+            if problem:
+                raise o.error(f"weight_decays[{i}]", problem)
             # Each decay is one run, named by its float32 value (decay_label): twice is a slip.
             same = [j for j in range(i) if np.float32(decays[j]) == np.float32(c)]
             if same:
