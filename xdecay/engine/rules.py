@@ -1,4 +1,4 @@
-"""Rule names (DESIGN.md vocabulary): how inference writes them and how cases and baselines may.
+"""Rule names (README, "`xdecay explain`"): how inference writes them and how cases and baselines may.
 
 A rule is one fit — a family of decay steps with their coefficients,
 `coupled_l2@0.5+decoupled_lr@0.1` — or several the data cannot tell apart,
