@@ -8,7 +8,7 @@ from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
-from .infer import Inferred, RunSensitivity, infer_run
+from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .power import CasePower, Power, min_power_problem
 
 # Exit codes of the CLI contract.
@@ -17,17 +17,15 @@ EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class RuleCheck:
-    """A rule expectation: the rule inferred for a run's parameter against the claimed one."""
+    """A rule expectation: the rule inferred for a run's parameter against the claimed one,
+    compared as numbers within the inference tolerance (infer.rule_holds)."""
     run: str
     param: str
     expected: str
     got: str
+    holds: bool                     # infer.rule_holds: the claim is the inferred rule
     power: Power | None = None
     problem: str = ""               # why an inconclusive check is not ok
-
-    @property
-    def matches(self) -> bool:
-        return self.got == self.expected
 
     @property
     def inconclusive(self) -> bool:
@@ -35,7 +33,7 @@ class RuleCheck:
 
     @property
     def ok(self) -> bool:
-        return self.matches and not self.inconclusive
+        return self.holds and not self.inconclusive
 
     @property
     def verdict(self) -> str:
@@ -222,10 +220,11 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((run, e.param, why))
             else:
-                check = RuleCheck(run, e.param, e.rule, inferred[(run, e.param)])
-                found = power.rule(by_name[run], e.param, check.expected, check.got, check.matches)
+                check = RuleCheck(run, e.param, e.rule, inferred[(run, e.param)],
+                                  rule_holds(sensitivity[run], e.param, e.rule))
+                found = power.rule(by_name[run], e.param, check.expected, check.got, check.holds)
                 result.rule_checks.append(dataclasses.replace(
-                    check, power=found, problem=min_power_problem(found, min_power) if check.matches else ""))
+                    check, power=found, problem=min_power_problem(found, min_power) if check.holds else ""))
     return result
 
 

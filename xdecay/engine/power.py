@@ -36,8 +36,8 @@ import numpy as np
 from ..case import Case
 from ..frameworks.records import RunRecord
 from .compare import Pair, Tolerance
-from .infer import Fit, Inferred, ParamReplay
-from .rules import rule_name
+from .infer import Inferred, ParamReplay
+from .rules import Fit, parse_rule, rule_name
 from .separate import NONE, SCALES, SEARCH_STEPS, Separator
 from .spec import build_spec
 
@@ -101,17 +101,6 @@ def _measured_fits(inferred: Inferred) -> list[Fit]:
     fits = _decay_fits(inferred)
     fewest = min((len(f) for f, _ in fits), default=0)
     return [(f, cs) for f, cs in fits if len(f) == fewest]
-
-
-def parse_fit(rule: str) -> Fit | None:
-    """"coupled_l2@0.5+decoupled_lr@0.1" -> its family and coefficients ("none" too);
-    None for unexplained or ambiguous(...), which name no single rule."""
-    if rule == "none":
-        return NONE
-    if rule == "unexplained" or rule.startswith("ambiguous("):
-        return None
-    terms = [t.partition("@") for t in rule.split("+")]
-    return tuple(f for f, _, _ in terms), tuple(float(c) for _, _, c in terms)
 
 
 def alternatives(family: tuple[str, ...], cs: tuple[float, ...]) -> dict[str, Fit]:
@@ -363,9 +352,10 @@ class CasePower:
             return Power("conclusive", max(errors), rules, ratio)
         # Inference names each family's best coefficient only: the expected rule may fit
         # the run as well as the rules named (the data cannot exclude it).
-        mine = parse_fit(expected)
-        if mine is None or inferred.replay is None or not inferred.fits:
+        claimed = parse_rule(expected)
+        if not claimed or len(claimed) > 1 or inferred.replay is None or not inferred.fits:
             return Power("conclusive")
+        mine = claimed[0]
         with np.errstate(all="ignore"):
             fits = bool(np.max(inferred.replay.ratios(*mine)) <= 1)
         others = [f for f in inferred.fits if f != mine]

@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .infer import Fit, Inferred, ParamReplay, _ratios, rule_args, step
+from .infer import Inferred, ParamReplay, _ratios, rule_args, step
 from .reference import gradient_bounds, hyper_value, model_grads
+from .rules import Fit
 from .spec import Spec
 
 SEARCH_STEPS = 100
