@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
-from .engine.pipeline import CaseResult, run_cases
+from .engine.pipeline import CaseResult, run_cases, unchecked
 from .errors import UsageError
 
 
@@ -27,5 +27,9 @@ def run_case(case: str | Path, *, steps: int | None = None,
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise UsageError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
     (path,) = find_cases(str(case)) if not Path(case).suffix else [Path(case)]
-    outcome = run_cases([load_case(path)], steps=steps, frameworks=frameworks, in_process=in_process)
+    loaded = load_case(path)
+    why = unchecked(loaded, frameworks)
+    if why:
+        raise UsageError(f"{loaded.path}: nothing to check with frameworks {frameworks} ({why})")
+    outcome = run_cases([loaded], steps=steps, frameworks=frameworks, in_process=in_process)
     return outcome.results[0]
