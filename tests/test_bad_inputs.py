@@ -62,9 +62,10 @@ def no_workers(monkeypatch):
 
     for name in ("run_cases", "run_batch", "run_training", "explain"):
         monkeypatch.setattr(cli, name, tripwire)
-    handler = signal.getsignal(signal.SIGTERM)     # main() installs its own
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}   # main() installs its own
     yield
-    signal.signal(signal.SIGTERM, handler)
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
 
 
 def xdecay_process(*args: str) -> subprocess.CompletedProcess:
