@@ -167,6 +167,16 @@ def test_a_torch_only_run_against_a_baseline_of_both_has_no_drift(shipped, saved
     assert "skipped paddle (not selected)" in compare_report.table(narrowed)
 
 
+def test_a_narrowed_baseline_check_names_only_the_selected_versions(tmp_path, capfd, monkeypatch):
+    folder = _baseline_folder(tmp_path)
+    (folder / "sgd.json").write_text(saved_doc("sgd", {"torch": "2.13.0", "paddle": "3.3.1"}))
+    monkeypatch.setattr(cli, "run_cases", lambda cases, **kw: Outcome({"torch": "2.13.0"}, []))
+    monkeypatch.setattr(cli, "find_drift", lambda *a, **kw: [])
+    assert cli.main(["compare", "--case", "sgd", "--framework", "torch", "--baseline", str(folder)]) == 0
+    line = capfd.readouterr().out.splitlines()[-1]
+    assert line == "baseline: no drift; compared torch 2.13.0 (baseline 2.13.0); skipped paddle (not selected)"
+
+
 def test_a_narrowed_run_still_sees_its_own_frameworks_drift(shipped, saved):
     cases, done = shipped
     i = next(i for i, c in enumerate(cases) if c.name == "sgd")

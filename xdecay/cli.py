@@ -309,7 +309,8 @@ def _compare(args: argparse.Namespace) -> int:
     outcome.unchecked = skipped
     if baseline is not None:
         names = {c.name for c in cases}
-        outcome.baseline_versions = baseline_versions(baseline, names)
+        outcome.baseline_versions = {fw: v for fw, v in baseline_versions(baseline, names).items()
+                                     if fw in frameworks}
         outcome.baseline_skipped = skipped_frameworks(baseline, names, frameworks)
         outcome.drift = find_drift(outcome, baseline, every_case=args.case == "all", frameworks=frameworks)
     writer = WRITERS[args.format]
