@@ -334,3 +334,10 @@ def test_markdown_escapes_pipes_only_inside_tables(outcome):
     assert "\\|" not in header and " | Linear(3->4) | " in header
     table_rows = [l for l in text.splitlines() if l.startswith("|")]
     assert table_rows and all(l.count("|") == table_rows[0].count("|") for l in table_rows[:2])
+
+
+def test_explain_markdown_escapes_pipes_only_inside_tables():
+    from xdecay.engine.explain import Explanation
+    from xdecay.writers import explain_report
+    text = explain_report.markdown(Explanation({}, 3, [], [], {"paddle": "worker exited: a | b\nnext"}))
+    assert "**paddle: error** worker exited: a | b next" in text.splitlines()
