@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,11 @@ from xdecay.case import load_case
 from xdecay.engine import pipeline
 from xdecay.engine.baseline import Drift, find_drift, load_baseline
 from xdecay.engine.compare import Tolerance
+from xdecay.engine.explain import Explanation
 from xdecay.engine.pipeline import Outcome, compare_case, compare_jobs
 from xdecay.errors import UsageError
 from xdecay.files import atomic
-from xdecay.writers import compare_report
+from xdecay.writers import compare_report, explain_report
 from xdecay.writers.compare_report import case_outcome, json_report
 
 from .conftest import MINIMAL, ROOT, TEST_CASES, write_case
@@ -293,7 +295,6 @@ def test_a_baseline_with_a_ragged_delta_is_bad_input(tmp_path):
     (["explain", "--optimizer", "lamb", "--framework", "torch"], "--optimizer lamb: torch has no Lamb"),
 ])
 def test_small_usage_traps_are_one_line_and_exit_2(argv, words, capfd, no_workers):
-    import sys
     argv = [a.replace("{py}", sys.executable) for a in argv]
     code = cli.main(argv)
     line = the_line(*capfd.readouterr())
@@ -337,7 +338,16 @@ def test_markdown_escapes_pipes_only_inside_tables(outcome):
 
 
 def test_explain_markdown_escapes_pipes_only_inside_tables():
-    from xdecay.engine.explain import Explanation
-    from xdecay.writers import explain_report
     text = explain_report.markdown(Explanation({}, 3, [], [], {"paddle": "worker exited: a | b\nnext"}))
     assert "**paddle: error** worker exited: a | b next" in text.splitlines()
+
+
+def test_a_framework_a_case_has_no_runs_for_is_no_version_drift(shipped, saved):
+    # precedence_lamb is paddle-only: run alone, no torch worker starts (no torch version),
+    # while its saved document names both versions.
+    cases, done = shipped
+    i = next(i for i, c in enumerate(cases) if c.name == "precedence_lamb")
+    r = compare_case(cases[i], i, {"paddle": done["paddle"]}, cases[i].steps, Tolerance.for_case(cases[i]))
+    assert "torch" in json.loads((saved / "precedence_lamb.json").read_text())["frameworks"]
+    fresh = Outcome({"paddle": done["paddle"].version}, [r])
+    assert find_drift(fresh, load_baseline(saved), every_case=False) == []

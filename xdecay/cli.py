@@ -260,7 +260,7 @@ def _tolerance(name: str, value: float | None) -> None:
         raise UsageError(f"--{name}: must be a finite number >= 0, got {value}")
 
 
-def _checkable(cases: list[Case], frameworks: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+def _unchecked_cases(cases: list[Case], frameworks: tuple[str, ...], option: str) -> list[tuple[str, str]]:
     """The cases nothing could be checked in with `frameworks` (name, why): not run, and
     listed as such. If that is every case, the command would check nothing: refused
     (exit 2) before any worker starts, rather than an "all 0 expectations hold"."""
@@ -288,7 +288,7 @@ def _compare(args: argparse.Namespace) -> int:
     cases = [load_case(p) for p in find_cases(args.case)]
     for case in cases if args.steps else ():
         case.check_size(args.steps)
-    skipped = _checkable(cases, frameworks, args.case)
+    skipped = _unchecked_cases(cases, frameworks, args.case)
     cases = [c for c in cases if c.name not in dict(skipped)]
     outputs = [f"{c.name}.{EXTENSIONS[args.format]}" for c in cases]
     _out_files(args.out, out_dir, outputs)

@@ -111,10 +111,16 @@ def find_drift(outcome: Outcome, cases: dict[str, tuple[dict[str, str], dict[str
         return frameworks is None or run.split(":", 1)[0] in frameworks
 
     fresh = {r.case.name for r in outcome.results}
-    compared = [{fw: v for fw, v in cases[n][0].items() if selected(fw)} for n in sorted(fresh & set(cases))]
-    drift = sorted({Drift("*", "version", fw, old.get(fw, "absent"), outcome.versions.get(fw, "absent"))
-                    for old in compared for fw in set(old) | set(outcome.versions)
-                    if old.get(fw) != outcome.versions.get(fw)}, key=lambda d: (d.what, d.old))
+    versions = set()
+    for r in outcome.results:
+        if r.case.name in cases:
+            old, doc = cases[r.case.name]
+            # Only the frameworks the case has runs for: a worker that had nothing to run
+            # did not start and reports no version.
+            used = {x["run"].split(":", 1)[0] for x in doc["runs"]} | {fw for fw, w in r.case.runs.items() if w}
+            versions |= {(fw, old.get(fw, "absent"), outcome.versions.get(fw, "absent"))
+                         for fw in used if selected(fw) and old.get(fw) != outcome.versions.get(fw)}
+    drift = [Drift("*", "version", fw, was, now) for fw, was, now in sorted(versions)]
     if every_case:
         # A case the selection could not check was not run: it has not vanished.
         gone = set(cases) - fresh - {name for name, _ in outcome.unchecked}
