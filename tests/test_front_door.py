@@ -351,3 +351,16 @@ def test_a_framework_a_case_has_no_runs_for_is_no_version_drift(shipped, saved):
     assert "torch" in json.loads((saved / "precedence_lamb.json").read_text())["frameworks"]
     fresh = Outcome({"paddle": done["paddle"].version}, [r])
     assert find_drift(fresh, load_baseline(saved), every_case=False) == []
+
+
+def test_all_cases_narrowed_runs_the_checkable_ones_and_lists_the_rest(capfd, in_process):
+    code = cli.main(["compare", "--case", "all", "--framework", "torch", "--format", "json"])
+    doc = json.loads(capfd.readouterr().out)
+    ran = {c["case"] for c in doc["cases"]}
+    unchecked = {u["case"]: u["why"] for u in doc["unchecked"]}
+    assert unchecked["precedence_lamb"] == "no expectation torch alone can check"
+    assert ran and not ran & set(unchecked)
+    assert set(doc["frameworks"]) == {"torch"}
+    # Every case run checked something, and held: nothing counted as success unchecked.
+    assert code == 0 and all(c["ok"] and (c["comparisons"] or c["rule_checks"] or c["reject_checks"])
+                             for c in doc["cases"])
