@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 XDECAY = [PYTHON, "-m", "xdecay"]
 SAMPLE_EVERY = 0.01
-FIRST_CASES = "from xdecay.case import find_cases; names = [p.stem for p in find_cases('all')][:10]"
+FIRST_CASES = "from xdecay.case_files import find_cases; names = [p.stem for p in find_cases('all')][:10]"
 
 COMMANDS = {
     "import": [PYTHON, "-c", "import torch, paddle"],

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from xdecay.case import find_cases, load_case
+from xdecay.case import load_case
+from xdecay.case_files import find_cases
 from xdecay.engine.pipeline import EXIT_FRAMEWORK, run_cases
 from xdecay.frameworks import paddle_adapter, runner, torch_adapter
 from xdecay.frameworks.records import Job

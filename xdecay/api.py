@@ -1,7 +1,7 @@
 """The Python API, for pinning optimizer semantics in a project's own test suite.
 
     from xdecay import run_case
-    result = run_case("precedence")        # a name in cases/, or a path to a .toml
+    result = run_case("precedence")        # a case name, or a path to a .toml
     assert result.ok, result.comparisons
     assert ("paddle:param_attr", "weight", "coupled_l2@0.5") in result.rules
 """
@@ -9,33 +9,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .case import FRAMEWORKS, MAX_STEPS, Case, find_cases, load_case
-from .engine.pipeline import CaseResult, run_cases
+from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
+from .case_files import find_case
+from .engine.pipeline import CaseResult, run_cases, unchecked
 from .errors import UsageError
 from .session import shared_session
 
 
 def run_case(case: str | Path, *, steps: int | None = None,
-             frameworks: tuple[str, ...] = FRAMEWORKS, in_process: bool = False) -> CaseResult:
+             frameworks: tuple[str, ...] = FRAMEWORKS, in_process: bool = False,
+             cases: str | Path | None = None, min_power: float | None = None) -> CaseResult:
     """Run one case in every framework and compare: `.ok`, `.comparisons`, `.rules`
-    (run, param, rule), `.rule_checks`, `.runs` (the deltas). In worker processes kept
-    warm for the next call (the process-wide xdecay.Session, closed at exit) by default;
-    `in_process=True` imports the frameworks into this process instead."""
+    (run, param, rule), `.rule_checks`, `.runs` (the deltas); each check's `.verdict`
+    and `.power`. `case` is a name — looked up in the folder `cases` (default: the
+    XDECAY_CASES folders) and the shipped cases — or a path to a .toml. In worker
+    processes kept warm for the next call (the process-wide xdecay.Session, closed at
+    exit) by default; `in_process=True` imports the frameworks into this process
+    instead. `min_power` (else the case's): the relative coefficient error every check
+    must catch."""
     if not in_process:
-        return shared_session().run_case(case, steps=steps, frameworks=frameworks)
-    outcome = run_cases([one_case(case, steps, frameworks)], steps=steps, frameworks=frameworks,
-                        in_process=True)
+        return shared_session().run_case(case, steps=steps, frameworks=frameworks, cases=cases,
+                                         min_power=min_power)
+    outcome = run_cases([one_case(case, steps, frameworks, cases, min_power)], steps=steps,
+                        frameworks=frameworks, in_process=True, min_power=min_power)
     return outcome.results[0]
 
 
-def one_case(case: str | Path, steps: int | None, frameworks: tuple[str, ...]) -> Case:
+def one_case(case: str | Path, steps: int | None, frameworks: tuple[str, ...],
+             cases: str | Path | None, min_power: float | None) -> Case:
     """The case run_case was asked for, its arguments checked (UsageError naming the one wrong)."""
     if str(case) == "all":
-        raise UsageError("run_case runs one case; loop over xdecay.case.find_cases('all') for all")
+        raise UsageError("run_case runs one case; loop over xdecay.case_files.catalogue() for all")
     for fw in frameworks:
         if fw not in FRAMEWORKS:
             raise UsageError(f"frameworks: unknown framework {fw!r} (known: {', '.join(FRAMEWORKS)})")
     if steps is not None and not 1 <= steps <= MAX_STEPS:
         raise UsageError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
-    (path,) = find_cases(str(case)) if not Path(case).suffix else [Path(case)]
-    return load_case(path)
+    if min_power is not None and not 0 < min_power <= 1:
+        raise UsageError(f"min_power: must be a relative coefficient error in (0, 1], got {min_power}")
+    path = case if isinstance(case, Path) else find_case(case, cases, option="case", cases_option="cases")
+    loaded = load_case(path)
+    if steps is not None:
+        loaded.check_size(steps, option="steps")
+    why = unchecked(loaded, frameworks)
+    if why:
+        raise UsageError(f"{loaded.path}: nothing to check with frameworks {frameworks} ({why})")
+    return loaded

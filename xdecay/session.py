@@ -34,12 +34,13 @@ class Session:
         self.workers = WarmWorkers()
 
     def run_case(self, case: str | Path, *, steps: int | None = None,
-                 frameworks: tuple[str, ...] = FRAMEWORKS) -> CaseResult:
+                 frameworks: tuple[str, ...] = FRAMEWORKS, cases: str | Path | None = None,
+                 min_power: float | None = None) -> CaseResult:
         """As xdecay.run_case, in this session's workers."""
         from .api import one_case           # api imports this module for the shared session
-        loaded = one_case(case, steps, frameworks)
+        loaded = one_case(case, steps, frameworks, cases, min_power)
         outcome = run_cases([loaded], steps=steps, frameworks=frameworks, pythons=self.pythons,
-                            timeout=self.timeout, warm=self.workers)
+                            timeout=self.timeout, min_power=min_power, warm=self.workers)
         return outcome.results[0]
 
     def close(self) -> None:

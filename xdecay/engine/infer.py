@@ -39,7 +39,7 @@ from .reference import (
     rule_kwargs,
     uses_f32_pows,
 )
-from .rules import rule_name
+from .rules import Fit, canonical_fit, format_rule, parse_rule, rule_name
 from .spec import Spec
 
 # Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
@@ -49,7 +49,33 @@ FAMILIES = (("none",), ("coupled_l2",), ("decoupled_lr",), ("l1",),
 SAMPLE_SIDE = 64
 MIXING_RULES = {"paddle_lamb", "torch_adafactor"}
 
-Fit = tuple[tuple[str, ...], tuple[float, ...]]      # a family and its coefficients
+
+@dataclass(frozen=True)
+class ParamReplay:
+    """One parameter's replay inputs: the reference rule and its arguments, the run's
+    float64 snapshots ([steps + 1, ...], on the sample of a large layer) and the
+    float64 gradients and their rounding scales at them, per step."""
+    framework: str
+    rule: object
+    kwargs: dict
+    lr: float
+    actual: np.ndarray
+    grads: list[np.ndarray]
+    bounds: list[np.ndarray]
+    tol: Tolerance
+
+    def predict(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
+        """[steps, ...] the parameter after each step under this decay, each step from
+        the run's own weights (as inference replays it)."""
+        cs = tuple(hyper_value(self.framework, c) for c in cs)
+        return _predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads)
+
+    def ratios(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
+        """[steps] per step, max |predicted - actual| / tolerance under this decay
+        (inference's residual, step by step)."""
+        cs = tuple(hyper_value(self.framework, c) for c in cs)
+        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads,
+                       self.bounds, self.tol)[0]
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,9 @@ class Inferred:
     sensitivity: np.ndarray | None = None
     fits: tuple[Fit, ...] = ()
     sample: np.ndarray | None = None
+    # What the replays were made from, for power.py's what-if replays (None when
+    # inference did not replay: an unexplained parameter still has one).
+    replay: "ParamReplay | None" = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def layer_sample(params: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
@@ -187,6 +216,28 @@ class RunSensitivity:
                                  tuple(hyper_value(run.framework, c) for c in cs),
                                  snaps, grads, bounds, tol)[1] for family, cs in found.fits], axis=0)
 
+    def residual(self, param: str, fit: Fit) -> float:
+        """The run's parameter replayed with one fit, where inference looked (all of it, or
+        its sample): max |predicted - actual| / tolerance, the number inference fits by
+        (<= 1 fits)."""
+        found, run = self.inferred[param], self.run
+        hyper = _hyper(run, list(run.params).index(param))
+        rule = RULES[(run.framework, run.optimizer)]
+        kwargs = rule_kwargs(run.framework, rule, hyper)
+        at = [{n: v[k] for n, v in run.params.items()} for k in range(run.steps)]
+        if found.sample is None:
+            snaps = run.params[param].astype(np.float64)
+            grads = [model_grads(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
+            bounds = [gradient_bounds(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
+        else:
+            snaps = _flat_at(run.params[param], found.sample).astype(np.float64)
+            pairs = [grads_at(p, self.spec.x, self.spec.target, self.loss, {param: found.sample}) for p in at]
+            grads, bounds = [g[param] for g, _ in pairs], [b[param] for _, b in pairs]
+        family, cs = fit
+        cs = tuple(hyper_value(run.framework, c) for c in cs)
+        return _residual(rule, kwargs, kwargs.get("lr", 0.0), family, cs, snaps, grads, bounds,
+                         _tolerance(self.spec))[0]
+
     def _forward(self) -> list:
         """Per step, every output row's forward pass (computed once, for any elements);
         None with LayerNorm, whose gradient grads_at computes whole."""
@@ -204,6 +255,22 @@ class RunSensitivity:
         return [(rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
                                             self.spec.x, rows))
                 for k in range(self.run.steps)]
+
+
+def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
+    """Whether a claimed rule (a case's expectation, a baseline's saved rule) is the rule
+    inference found for a run's parameter — compared as numbers, not text: the same
+    families (as many alternatives, in any order), and each claimed coefficient either
+    the inferred one as float32 or one the run, replayed with it, fits within the
+    tolerance inference fits by (RunSensitivity.residual <= 1). So `coupled_l2@0.1`
+    fails a run that applied 0.1004 (its replay is far beyond the tolerance), and
+    `coupled_l2@0.10040` holds for it."""
+    fits = parse_rule(claim)
+    found = dict(canonical_fit(*f) for f in analysis.inferred[param].fits)
+    if fits is None or sorted(f for f, _ in fits) != sorted(found):
+        return False
+    return all(np.array_equal(np.float32(cs), np.float32(found[family]))
+               or analysis.residual(param, (family, cs)) <= 1 for family, cs in fits)
 
 
 def _tolerance(spec: Spec) -> Tolerance:
@@ -255,16 +322,13 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
             if r <= 1:
                 fits.append((family, cs, r))
     residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
+    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
     if not fits:
-        return Inferred(param, "unexplained", min(residuals.values()), residuals)
+        return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
     sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
     fitted = tuple((f, cs) for f, cs, _ in fits)
-    if len(fits) == 1:
-        family, cs, r = fits[0]
-        return Inferred(param, rule_name(family, cs), r, residuals, sensitivity, fitted)
-    names = [rule_name(f, cs) for f, cs, _ in fits]
-    return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals,
-                    sensitivity, fitted)
+    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted,
+                    replay=replay)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
@@ -277,28 +341,56 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
     rounding in the framework's gradient, to measure the replay's sensitivity to it.
     """
     state: dict = {}
-    predicted = []
-    for k, g0 in enumerate(grads):
-        w = actual[k]
-        g = g0
-        if "coupled_l2" in coeff:
-            g = coupled_l2(w, g, coeff["coupled_l2"])
-        if "l1" in coeff:
-            g = l1(w, g, coeff["l1"])
-        if jitter:
-            g = g + jitter * (bounds[k] + np.abs(g - g0))
-        with np.errstate(all="ignore"):
-            w_new = rule(w, g, state, k + 1, **args)
-            if "decoupled_lr" in coeff:
-                w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
-        predicted.append(w_new)
-    return np.stack(predicted)
+    return np.stack([step(rule, args, lr, coeff, actual[k], g0, state, k + 1,
+                          None if bounds is None else bounds[k], jitter)
+                     for k, g0 in enumerate(grads)])
+
+
+def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0: np.ndarray,
+         state: dict, k: int, bound: np.ndarray | None = None, jitter: float = 0.0) -> np.ndarray:
+    """One step (k from 1) of the rule with the decay steps in `coeff` composed around it."""
+    g = g0
+    if "coupled_l2" in coeff:
+        g = coupled_l2(w, g, coeff["coupled_l2"])
+    if "l1" in coeff:
+        g = l1(w, g, coeff["l1"])
+    if jitter:
+        g = g + jitter * (bound + np.abs(g - g0))
+    with np.errstate(all="ignore"):
+        w_new = rule(w, g, state, k, **args)
+        if "decoupled_lr" in coeff:
+            w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+    return w_new
+
+
+def _predict(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
+             actual: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    """_replay under one decay candidate."""
+    coeff = dict(zip(family, cs))
+    return _replay(rule, rule_args(kwargs, coeff), lr, coeff, actual, grads)
+
+
+def rule_args(kwargs: dict, coeff: dict[str, float]) -> dict:
+    """The rule's arguments under a decay candidate: paddle Lamb's own decay is one of them."""
+    args = dict(kwargs)
+    if "lamb_weight_decay" in args:
+        args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
+    return args
 
 
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
               tol: Tolerance) -> tuple[float, np.ndarray]:
-    """Max over steps and elements of |predicted - actual| / tolerance, and the run's
+    """Max of _ratios over steps, and the run's sensitivity (see _ratios)."""
+    ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
+    worst = float(np.max(ratio)) if ratio.size else 0.0
+    return (worst if math.isfinite(worst) else math.inf), sensitivity
+
+
+def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
+            actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
+            tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, max over elements of |predicted - actual| / tolerance, and the run's
     sensitivity under this rule ([2, steps, ...]: what a comparison within, and one
     across frameworks, adds to its tolerance for this run).
 
@@ -317,9 +409,7 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
     need that term: the reference replays paddle's float32 products.
     """
     coeff = dict(zip(family, cs))
-    args = dict(kwargs)
-    if "lamb_weight_decay" in args:
-        args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
+    args = rule_args(kwargs, coeff)
     predicted = _replay(rule, args, lr, coeff, actual, grads)
     gamma = tol.ops * EPS32 / 2
     before, after = actual[:-1], actual[1:]
@@ -340,13 +430,15 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
         ratio = np.abs(predicted - after) / allowed
         across = sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
     ratio = np.where(predicted == after, 0.0, ratio)
-    worst = float(np.max(ratio)) if ratio.size else 0.0
-    return (worst if math.isfinite(worst) else math.inf), np.stack([sensitivity, across])
+    # NaN (a replay that overflowed) counts as beyond any tolerance.
+    per_step = np.nan_to_num(ratio.reshape(len(ratio), -1).max(axis=1, initial=0.0), nan=math.inf, posinf=math.inf)
+    return per_step, np.stack([sensitivity, across])
 
 
 def _fit(f) -> tuple[float, tuple[float]]:
     """Minimise f(c) over c in [1e-4, 3]: log grid, golden-section refinement, then the
-    shortest decimal (<= 3 significant digits) that fits as well."""
+    shortest decimal that fits as well (up to 9 significant digits, float32's round trip:
+    a rule name shows every digit of its coefficient, rules.coefficient_text)."""
     grid = np.geomspace(1e-4, 3.0, 36)
     values = [f(c) for c in grid]
     i = int(np.argmin(values))
@@ -360,7 +452,7 @@ def _fit(f) -> tuple[float, tuple[float]]:
             lo = a
     c = math.exp((lo + hi) / 2)
     best = (f(c), (c,))
-    for digits in (1, 2, 3):
+    for digits in range(1, 10):
         short = float(f"{c:.{digits - 1}e}")
         r = f(short)
         if r <= 1:

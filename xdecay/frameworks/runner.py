@@ -25,6 +25,7 @@ import numpy as np
 
 from ..training import TrainJob
 from .adapters import execute, load_adapter
+from .lifeline import LIFELINE_ENV, SCRATCH_ENV
 from .protocol import read_result, write_request
 from .records import ExplainJob, Job, RunRecord
 
@@ -86,10 +87,11 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
         return done
     pythons = pythons or {}
     started: dict[str, tuple] = {}
+    lifelines: list[int] = []
     with tempfile.TemporaryDirectory(prefix="xdecay-") as tmp:
         try:
             for fw, fw_requests in requests.items():
-                started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp))
+                started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp), lifelines)
             deadline = time.monotonic() + timeout
             finished: queue.Queue = queue.Queue()
             for fw, (proc, results) in started.items():
@@ -124,21 +126,30 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
             for proc, _ in started.values():
                 if proc is not None:
                     kill(proc)
+            for fd in lifelines:
+                os.close(fd)
 
 
-def _start(framework: str, requests: list[Request], python: str, tmp: Path):
+def _start(framework: str, requests: list[Request], python: str, tmp: Path, lifelines: list[int]):
+    """Start a worker; its lifeline is a pipe only this process can write to (the worker
+    watches it: see worker.watch_parent). The write end goes into `lifelines`."""
     files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result")
              for i in range(len(requests))]
     for request, (path, _) in zip(requests, files):
         write_request(path, request)
+    env = worker_env(framework, tmp)
+    read_end, write_end = lifeline(env, tmp)
+    lifelines.append(write_end)
     try:
         proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework,
                                  *(str(p) for pair in files for p in pair)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=worker_env(framework, tmp),
-                                start_new_session=True)
+                                stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                pass_fds=(read_end,))
     except OSError as exc:
         return None, cannot_start(python, exc)
+    finally:
+        os.close(read_end)       # the worker has its copy; ours would keep the pipe open
     return proc, [result for _, result in files]
 
 
@@ -151,6 +162,14 @@ def worker_env(framework: str, tmp: Path) -> dict[str, str]:
     home.mkdir(exist_ok=True)
     env["HOME"] = str(home)
     return env
+
+
+def lifeline(env: dict[str, str], tmp: Path) -> tuple[int, int]:
+    """A pipe only this process can write to, announced in the worker's env (the worker
+    watches it: see worker.watch_parent): (read end for pass_fds, write end to keep)."""
+    read_end, write_end = os.pipe()
+    env[LIFELINE_ENV], env[SCRATCH_ENV] = str(read_end), str(tmp)
+    return read_end, write_end
 
 
 def cannot_start(python: str, exc: OSError) -> str:

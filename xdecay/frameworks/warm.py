@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import queue
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from .protocol import write_request
 from .runner import (FrameworkResult, OnDone, Request, cannot_start, collect, describe_failure, kill,
-                     worker_env)
+                     lifeline, worker_env)
 from .worker import DONE, SERVE
 
 STDERR_LINES = 20      # the tail of a worker's stderr kept to say why it failed
@@ -33,10 +34,19 @@ class WarmWorker:
 
     def __init__(self, framework: str, python: str, tmp: Path):
         self.framework = framework
-        self.proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework, SERVE],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=worker_env(framework, tmp),
-                                     start_new_session=True)
+        env = worker_env(framework, tmp)
+        # Busy when this process dies, the worker ends at once (not at the end of its request).
+        read_end, self._lifeline = lifeline(env, tmp)
+        try:
+            self.proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework, SERVE],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                         pass_fds=(read_end,))
+        except OSError:
+            os.close(self._lifeline)
+            raise
+        finally:
+            os.close(read_end)
         self._replies: queue.Queue[bytes | None] = queue.Queue()
         self._stderr: collections.deque[bytes] = collections.deque(maxlen=STDERR_LINES)
         # Both pipes are read all the time: a worker blocked on a full stderr pipe would hang.
@@ -78,6 +88,7 @@ class WarmWorker:
         except OSError:
             pass
         kill(self.proc)
+        os.close(self._lifeline)
         for t in self._readers:
             t.join(READER_GRACE)
 

@@ -8,7 +8,7 @@
         exits at the end of stdin (its parent closed the pipe or died).
 
 Runs in its own process so that each framework's import, crash or hang, and
-paddle's logging side effects, stay out of the parent (DESIGN.md, Flow). Each
+paddle's logging side effects, stay out of the parent (README, "How it works"). Each
 request runs inside the adapter's `isolated()`: the next one finds the framework's
 global state (default dtype, seeds, parameter names) as a fresh worker would.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .adapters import execute, load_adapter
+from .lifeline import watch_parent
 from .protocol import ResultFiles, read_request
 
 SERVE = "--serve"
@@ -28,6 +29,7 @@ DONE = "done"
 
 
 def main(argv: list[str]) -> int:
+    watch_parent()
     framework, files = argv[0], argv[1:]
     serving = files == [SERVE]
     if serving:
