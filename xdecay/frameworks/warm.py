@@ -88,7 +88,9 @@ class WarmWorker:
         except OSError:
             pass
         kill(self.proc)
-        os.close(self._lifeline)
+        if self._lifeline is not None:     # closed once: a failing worker is closed, then forgotten
+            os.close(self._lifeline)
+            self._lifeline = None
         for t in self._readers:
             t.join(READER_GRACE)
 
@@ -149,16 +151,18 @@ class WarmWorkers:
     def _answer(self, finished: queue.Queue, worker: WarmWorker, files: list[tuple[Path, Path]],
                 requests: list[Request], deadline: float, timeout: float) -> None:
         fw = worker.framework
+        results = [FrameworkResult(fw, error="worker lost")] * len(requests)
         try:
             error = worker.answer(files, deadline, timeout)
             results = (collect(fw, [r for _, r in files], requests) if error is None
                        else [FrameworkResult(fw, error=error)] * len(requests))
             if any(r.error for r in results):
                 self._forget(worker)      # a worker that answered wrongly is not trusted again
-        except BaseException as exc:      # never leave the parent waiting for this worker
-            self._forget(worker)
+        except BaseException as exc:
             results = [FrameworkResult(fw, error=f"worker lost ({exc!r})")] * len(requests)
-        finished.put((fw, results))
+            self._forget(worker)
+        finally:
+            finished.put((fw, results))   # never leave the parent waiting for this worker
 
     def _worker(self, framework: str, python: str) -> WarmWorker:
         key = (framework, python)
