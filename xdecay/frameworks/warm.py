@@ -168,7 +168,8 @@ class WarmWorkers:
         key = (framework, python)
         if key in self._workers and self._workers[key].proc.poll() is not None:
             # It died between batches (killed from outside): it had answered everything
-            # asked of it, so a fresh one takes its place without an error row.
+            # asked of it, so a fresh one takes its place without an error row. (One still
+            # dying cannot be waited for yet: it gets the batch and is reported as a crash.)
             self._forget(self._workers[key])
         if key not in self._workers:
             self._workers[key] = WarmWorker(framework, python, Path(self._tmp.name))
