@@ -22,7 +22,9 @@ from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, drift_summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
-from .writers.pages import pages, write_pages
+from .writers.case_page import write_case_plot
+from .writers.pages import link_other_pages, pages, write_pages
+from .writers.questions import load_questions
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -294,6 +296,7 @@ def _report(args: argparse.Namespace) -> int:
     _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
     cases = [load_case(p) for p in shipped_cases()]
+    questions = load_questions([c.name for c in cases])
     train_cases = [load_train_case(p) for p in find_train_cases()]
     train_jobs = [build_job(c) for c in train_cases]
     explain_requests = explain_jobs()
@@ -317,7 +320,15 @@ def _report(args: argparse.Namespace) -> int:
         if t.case.kind == "overfit":
             t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
         trainings.append(t)
-    texts = pages(outcome, explanation, trainings)
+    try:
+        (out_dir / "cases").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create {out_dir / 'cases'} "
+                         f"({exc.strerror or exc})") from None
+    plots = {r.case.name: write_case_plot(r, out_dir / "cases" / f"{r.case.name}.png") or f"{r.case.name}.png"
+             for r in outcome.results}
+    texts = pages(outcome, explanation, trainings, questions, plots)
+    link_other_pages(texts, out_dir)
     try:
         write_pages(out_dir, texts)
     except OSError as exc:
