@@ -4,6 +4,8 @@ each framework" blocks. It mirrors what the adapters build (torch_adapter/paddle
 `loss`, `opt`."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..case import HYPER, Case, Regularizer
 
 # Canonical parameter -> the attribute a user writes.
@@ -86,9 +88,25 @@ def _constructor(case: Case, framework: str, params: str, decay: str | None, cls
     return f"opt = {module}.{cls}({', '.join(args)})"
 
 
-def setup_code(case: Case, framework: str, way: str) -> str:
-    """The lines that build the layer and optimizer of one run, and the loss term or
-    step it adds; a user's training loop goes around them."""
+@dataclass(frozen=True)
+class SetupCode:
+    build: str                    # the layer(s) and the optimizer
+    loss_term: str | None         # `loss = loss + ...`, after the loss of each step
+    before_step: str | None       # what runs before each opt.step() (SGDW's explicit decay)
+
+    def text(self) -> str:
+        parts = [self.build]
+        if self.before_step:
+            parts.append("# before each opt.step() (SGDW: neither SGD has the option):\n" + self.before_step)
+        if self.loss_term:
+            parts.append("# added to each step's loss:\n" + self.loss_term)
+        return "\n".join(parts)
+
+
+def setup_code(case: Case, framework: str, way: str) -> SetupCode:
+    """The code that builds the layer and optimizer of one run, and the loss term or
+    step it adds; a user's training loop goes around it (tests/test_setup_code.py runs
+    it in that loop and gets the run's updates)."""
     d = case.decay
     c = _num(d.coeff)
     everything = "model.parameters()"
@@ -99,17 +117,16 @@ def setup_code(case: Case, framework: str, way: str) -> str:
         lines.append(f"model = {framework}.nn.Sequential(linear, norm)")
     else:
         everything = "linear.parameters()"
-    after: list[str] = []
+    before_step: str | None = None
     # An optimizer without decay: AdamW and Lamb default to 0.01, so 0.0 is passed explicitly.
     off = "0.0" if case.optimizer.name in ("adamw", "lamb") else None
     if way == "decoupled" and case.optimizer.name in ("adam", "adamw"):
         lines.append(_constructor(case, framework, everything, c, cls="AdamW"))
     elif way == "decoupled":
         lines.append(_constructor(case, framework, everything, None))
-        step = (f"with torch.no_grad():\n    for p in model.parameters():\n        p.mul_(1 - {_num(case.optimizer.lr)} * {c})"
-                if framework == "torch" else
-                f"for p in model.parameters():\n    p.set_value(p * (1 - {_num(case.optimizer.lr)} * {c}))")
-        after.append("# before each opt.step() (SGDW: neither SGD has the option):\n" + step)
+        before_step = (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {_num(case.optimizer.lr)} * {c})"
+                       if framework == "torch" else
+                       f"for p in {everything}:\n    p.set_value(p * (1 - {_num(case.optimizer.lr)} * {c}))")
     elif way in ("groups", "param_attr+groups"):
         lines.append(_constructor(case, framework, _groups(case), None))
     elif way == "groups+weight_decay":
@@ -126,6 +143,5 @@ def setup_code(case: Case, framework: str, way: str) -> str:
         decay = {"weight_decay": c, "l2decay": f"paddle.regularizer.L2Decay({c})",
                  "l1decay": f"paddle.regularizer.L1Decay({c})"}.get(optimizer_way, off)
         lines.append(_constructor(case, framework, everything, decay))
-    if base == "manual":
-        after.append("loss = loss + " + " + ".join(_term(p, r) for p, r in d.manual.items()))
-    return "\n".join(lines + after)
+    loss_term = ("loss = loss + " + " + ".join(_term(p, r) for p, r in d.manual.items())) if base == "manual" else None
+    return SetupCode("\n".join(lines), loss_term, before_step)
