@@ -182,7 +182,7 @@ def write_case_plot(r: CaseResult, path: Path) -> str | None:
     blocks, ticks = [], []
     for param in ref.params:
         width = min(PLOT_COLUMNS, ref.params[param][-1].size)
-        ticks.append((sum(b.shape[1] for b in blocks), f"{param}"))
+        ticks.append((sum(b.shape[1] for b in blocks), param))
         blocks.append(np.array([final_ulps(ref, x, param).reshape(-1)[:width] for x in others]))
     grid = np.log10(1 + np.concatenate(blocks, axis=1))
     fig, ax = plt.subplots(figsize=(min(11.0, max(7.5, 4 + 0.12 * grid.shape[1])), 1.3 + 0.3 * len(others)))
@@ -190,7 +190,10 @@ def write_case_plot(r: CaseResult, path: Path) -> str | None:
                       interpolation="nearest")
     ax.set_yticks(range(len(others)), [f"{x.name}  (max {np.max(10 ** grid[i] - 1):.3g} ULP)"
                                         for i, x in enumerate(others)], fontsize=8)
-    ax.set_xticks([t for t, _ in ticks], [name for _, name in ticks], fontsize=8, ha="left")
+    # Each parameter named at its block's middle, slanted: a LayerNorm's blocks are narrow.
+    ends = [t for t, _ in ticks[1:]] + [grid.shape[1]]
+    ax.set_xticks([(t + end - 1) / 2 for (t, _), end in zip(ticks, ends)], [name for _, name in ticks],
+                  fontsize=8, rotation=30, ha="right")
     for t, _ in ticks[1:]:
         ax.axvline(t - 0.5, color="white", linewidth=2)
     ax.set_xlabel("elements of each parameter (weight row-major in [out, in])", fontsize=8)
