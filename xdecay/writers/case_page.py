@@ -228,7 +228,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
         out += ["## What each parameter got", "",
                 "Each run's setup, the rule each parameter followed (inferred by replaying the run's steps "
                 "with the float64 reference), and the runs it equals within tolerance.", "",
-                tabulate([[prose(_md_escape(x)) for x in row] for row in _setup_rows(r)],
+                tabulate([[_md_escape(x) for x in row] for row in _setup_rows(r)],
                          ["run", "setup", *_params(r), "equals"], tablefmt="github", disable_numparse=True), ""]
     if r.rule_checks:
         out += [tabulate([[x.run, x.param, _md_escape(x.expected), _md_escape(x.got), "ok" if x.ok else "FAIL"]

@@ -178,7 +178,8 @@ def _baseline_line(outcome: Outcome) -> str:
 # ---------------------------------------------------------------- markdown
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    # A setup's formula (0.5*0.1*sum(p^2)) would otherwise render as emphasis.
+    return text.replace("|", "\\|").replace("*", "\\*")
 
 
 def markdown(outcome: Outcome) -> str:
