@@ -52,9 +52,9 @@ def _equivalent(r: CaseResult, run: str) -> list[str]:
 
 def takeaway(r: CaseResult) -> str:
     """One sentence for someone porting or upgrading, built from the case's own claims:
-    the first rule claim with a note (what a setup really does) and the other
-    framework's setup a holding `equal` claim pairs it with; else the first `equal`
-    claim across frameworks; else a refusal; a failing case says what failed."""
+    a rule claim (what a setup really does, with its note) and the other framework's
+    setup a holding `equal` claim pairs it with; else the first `equal` claim across
+    frameworks; a refusal; a failing case says that its claims fail."""
     if r.framework_errors or r.failed_runs:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"Not verified on these versions: {', '.join(names)} could not run, so no claim here can be relied on."
@@ -66,7 +66,11 @@ def takeaway(r: CaseResult) -> str:
     notes = _notes(r)
     clauses: list[str] = []
     rule_claims = [(c, notes.get(("rule", (c.run,), c.param), "")) for c in r.rule_checks]
-    head = next(((c, n) for c, n in rule_claims if n), rule_claims[0] if rule_claims else None)
+    # The claim a port needs most: a rule explained by a note whose run has a verified
+    # equivalent in the other framework; then either of the two; then the first.
+    ranked = sorted(rule_claims, key=lambda cn: (not (cn[1] and _equivalent(r, cn[0].run)),
+                                                 not _equivalent(r, cn[0].run), not cn[1]))
+    head = ranked[0] if ranked else None
     if head is not None:
         c, note = head
         clauses.append(f"{_setup(r, c.run)} gives the {c.param} `{c.got}`" + (f" ({prose(note)})" if note else ""))
