@@ -328,7 +328,7 @@ def _report(args: argparse.Namespace) -> int:
     plots = {r.case.name: write_case_plot(r, out_dir / "cases" / f"{r.case.name}.png") or f"{r.case.name}.png"
              for r in outcome.results}
     texts = pages(outcome, explanation, trainings, questions, plots)
-    link_other_pages(texts, out_dir)
+    link_other_pages(texts, out_dir)       # once every generated page is in texts: those are not "other" pages
     try:
         write_pages(out_dir, texts)
     except OSError as exc:
