@@ -59,10 +59,14 @@ def takeaway(r: CaseResult) -> str:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"Not verified on these versions: {', '.join(names)} could not run, so no claim here can be relied on."
     failed = [c for c in r.checks if not c.ok]
+    blind = len(r.inconclusive)
+    if failed and blind == len(failed) and not r.warnings:
+        return (f"Cannot tell on these versions: {blind} of {len(r.checks)} checks are inconclusive (they "
+                "cannot see the decay), so their claims are not verified (see Comparisons).")
     if failed or r.warnings:
-        what = (f"{len(failed)} of {len(r.checks)} claims fail" if failed else "") + \
-               ("; " if failed and r.warnings else "") + "; ".join(r.warnings)
-        return f"Do not rely on this case's claims on these versions: {what} (see Comparisons)."
+        parts = ([f"{len(failed) - blind} of {len(r.checks)} claims fail"] if len(failed) > blind else []) + \
+                ([f"{blind} are inconclusive"] if blind else []) + r.warnings
+        return f"Do not rely on this case's claims on these versions: {'; '.join(parts)} (see Comparisons)."
     notes = _notes(r)
     clauses: list[str] = []
     rule_claims = [(c, notes.get(("rule", (c.run,), c.param), "")) for c in r.rule_checks]

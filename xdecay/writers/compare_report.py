@@ -1,7 +1,6 @@
 """Report writers: terminal table, markdown and JSON, all from the same CaseResult."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from typing import Any
@@ -11,6 +10,7 @@ from tabulate import tabulate
 
 from .. import __version__
 from ..case_files import shown
+from ..engine.baseline import Drift
 from ..engine.compare import Comparison
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
@@ -21,8 +21,17 @@ WIDTH = 120            # terminal width the side-by-side blocks wrap at
 SHOWN_STEPS = 3        # text shows every step up to this many, else first and last
 
 
+def fmt(x: float, spec: str) -> str:
+    """`x` in format `spec`; NaN and infinities spelt so that no one reads them as numbers."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return format(x, spec)
+
+
 def _num(x: float) -> str:
-    return f"{x:+.6e}" if math.isfinite(x) else f"{x}"
+    return fmt(x, "+.6e")
 
 
 def _shown_steps(steps: int) -> list[int]:
@@ -34,11 +43,16 @@ def _verdict(r: CaseResult) -> str:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"ERROR: could not run {', '.join(names)}"
     checks = len(r.checks)
-    failed = sum(not c.ok for c in r.checks)
+    unseen = len(r.inconclusive)
+    failed = sum(not c.ok for c in r.checks) - unseen
     skipped = f"; {len(r.skipped)} skipped" if r.skipped else ""
+    inconclusive = [f"{unseen} of {checks} expectations inconclusive (the experiment cannot see "
+                    "what they claim)"] if unseen else []
     if failed or r.warnings:
-        parts = ([f"{failed} of {checks} expectations fail"] if failed else []) + r.warnings
+        parts = ([f"{failed} of {checks} expectations fail"] if failed else []) + inconclusive + r.warnings
         return "MISMATCH: " + "; ".join(parts) + skipped
+    if unseen:
+        return "INCONCLUSIVE: " + inconclusive[0] + skipped
     return f"OK: all {checks} expectations hold{skipped}"
 
 
@@ -87,8 +101,28 @@ def _join(blocks: list[list[str]], gap: str) -> list[str]:
 
 
 def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
-    return [[c.a, c.b, c.param, c.expected, f"{c.max_abs:.3e}", f"{c.max_rel:.3e}", f"{c.max_ulp:.1f}",
-             f"{c.excess:.3g}", "ok" if c.ok else f"FAIL ({c.problem})"] for c in comparisons]
+    return [[c.a, c.b, c.param, c.expected, fmt(c.max_abs, ".3e"), fmt(c.max_rel, ".3e"),
+             fmt(c.max_ulp, ".1f"), fmt(c.excess, ".3g"), _power(c.power), _check_verdict(c)]
+            for c in comparisons]
+
+
+def _power(power) -> str:
+    return "" if power is None else power.short()
+
+
+def _check_verdict(c) -> str:
+    if c.ok:
+        return "ok"
+    return c.problem.replace("inconclusive: ", "INCONCLUSIVE (", 1) + ")" if c.inconclusive \
+        else f"FAIL ({c.problem})"
+
+
+def _rule_check_verdict(c) -> str:
+    if c.ok:
+        return "ok"
+    if not c.inconclusive:
+        return "FAIL"
+    return f"INCONCLUSIVE ({c.problem or c.power.words()})"
 
 
 def _params(r: CaseResult) -> list[str]:
@@ -114,7 +148,10 @@ def _rule_rows(r: CaseResult) -> list[list[str]]:
     return [[run, *(rules.get(p, "") for p in _params(r))] for run, rules in by_run.items()]
 
 
-COMPARISON_HEADERS = ["a", "b", "param", "expected", "max_abs", "max_rel", "max_ulp", "x tol", "verdict"]
+COMPARISON_HEADERS = ["a", "b", "param", "expected", "max_abs", "max_rel", "max_ulp", "x tol", "power",
+                      "verdict"]
+POWER_NOTE = ("power: the smallest relative error of the decay coefficient the check would catch "
+              "(replayed with the float64 reference), and the nearest other rules it would miss")
 
 
 def table(outcome: Outcome) -> str:
@@ -141,44 +178,72 @@ def table(outcome: Outcome) -> str:
         if r.rules:
             out += ["", "rule each run follows (inferred by replaying its steps with the float64 reference)"]
             out.append(tabulate(_rule_rows(r), ["run", *_params(r)], disable_numparse=True))
-        out += [f"{c.run} {c.param}: rule {c.got}, expected {c.expected}: "
-                f"{'ok' if c.ok else 'FAIL'}" for c in r.rule_checks]
+        out += [f"{c.run} {c.param}: rule {c.got}, expected {c.expected}: {_rule_check_verdict(c)}"
+                f"{'; power ' + _power(c.power) if c.ok and c.power else ''}" for c in r.rule_checks]
         out += [f"{x.name} logged: {line}" for x in good for line in x.logs]
-        out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}"]
+        out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}",
+                POWER_NOTE]
         if r.comparisons:
             out.append(tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS,
                                 disable_numparse=True))
         out += [f"skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"WARNING: {w}" for w in r.warnings]
         out += [f"verdict: {_verdict(r)}", ""]
-    if len(outcome.results) > 1:
-        bad = [r.case.name for r in outcome.results if not r.ok]
-        out.append(f"{len(outcome.results) - len(bad)} of {len(outcome.results)} cases ok"
-                   + (f"; not ok: {', '.join(bad)}" if bad else ""))
+    out += [f"== {name}: nothing checked ({why})" for name, why in outcome.unchecked]
+    if len(outcome.results) + len(outcome.unchecked) > 1:
+        out.append(_cases_line(outcome))
     if outcome.drift is not None:
         out += ["", _baseline_line(outcome)]
         if outcome.drift:
-            out.append(tabulate([[d.case, d.kind, d.what, d.old, d.new] for d in outcome.drift],
-                                DRIFT_HEADERS, disable_numparse=True))
+            out.append(tabulate(_drift_rows(outcome.drift), DRIFT_HEADERS, disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
 
 
-DRIFT_HEADERS = ["case", "drift", "what", "baseline", "now"]
+DRIFT_HEADERS = ["case", "drift", "what", "baseline", "now", "x tol"]
+
+
+def _drift_rows(drift: list[Drift]) -> list[list[str]]:
+    def value(v: str | float) -> str:
+        return v if isinstance(v, str) else fmt(v, "")   # "": the shortest round-trip digits
+
+    return [[d.case, d.kind, d.what, value(d.old), value(d.new),
+             "" if d.ratio is None else fmt(d.ratio, ".3g")] for d in drift]
+
+
+def _cases_line(outcome: Outcome) -> str:
+    bad = [r.case.name for r in outcome.results if not r.ok]
+    unchecked = [name for name, _ in outcome.unchecked]
+    return (f"{len(outcome.results) - len(bad)} of {len(outcome.results)} cases ok"
+            + (f"; not ok: {', '.join(bad)}" if bad else "")
+            + (f"; nothing checked: {', '.join(unchecked)}" if unchecked else ""))
+
+
+def summary(outcome: Outcome) -> list[str]:
+    """The verdict in a line or few: what --out prints on stderr, where the reports are not shown."""
+    lines = [f"verdict: {r.case.name}: {_verdict(r)}" for r in outcome.results]
+    lines += [f"verdict: {name}: nothing checked ({why})" for name, why in outcome.unchecked]
+    if len(outcome.results) + len(outcome.unchecked) > 1:
+        lines.append(_cases_line(outcome))
+    if outcome.drift is not None:
+        lines.append(_baseline_line(outcome))
+    return lines
 
 
 def _baseline_line(outcome: Outcome) -> str:
     pairs = ", ".join(f"{fw} {outcome.versions.get(fw, 'absent')} (baseline "
                       f"{outcome.baseline_versions.get(fw, 'absent')})"
                       for fw in sorted(set(outcome.versions) | set(outcome.baseline_versions)))
+    skipped = "".join(f"; skipped {fw} (not selected)" for fw in outcome.baseline_skipped)
     if not outcome.drift:
-        return f"baseline: no drift; compared {pairs}"
-    return f"baseline: DRIFT, {len(outcome.drift)} rows; compared {pairs}"
+        return f"baseline: no drift; compared {pairs}{skipped}"
+    return f"baseline: DRIFT, {len(outcome.drift)} rows; compared {pairs}{skipped}"
 
 
 # ---------------------------------------------------------------- markdown
 
 def _md_escape(text: str) -> str:
-    # A setup's formula (0.5*0.1*sum(p^2)) would otherwise render as emphasis.
+    """For a table cell only: elsewhere a pipe is plain text, and a backslash would show.
+    A `*` is escaped too: a setup's formula (0.5*0.1*sum(p^2)) would render as emphasis."""
     return text.replace("|", "\\|").replace("*", "\\*")
 
 
@@ -186,11 +251,11 @@ def markdown(outcome: Outcome) -> str:
     out: list[str] = []
     for r in outcome.results:
         head = _header(r, outcome.versions)
-        out += [f"## {r.case.name}", "", _md_escape(head[0]), "", f"`{_md_escape(head[1])}`", ""]
-        out += [f"- **{fw}**: error: {_md_escape(msg)}" for fw, msg in r.framework_errors.items()]
-        out += [f"- **{x.name}**: error: {_md_escape(x.error)}" for x in r.failed_runs]
+        out += [f"## {r.case.name}", "", head[0], "", f"`{head[1]}`", ""]
+        out += [f"- **{fw}**: error: {msg}" for fw, msg in r.framework_errors.items()]
+        out += [f"- **{x.name}**: error: {x.error}" for x in r.failed_runs]
         out += [f"- **{c.run}**: {'rejected, as expected' if c.ok else 'FAIL: expected a rejection'}: "
-                f"{_md_escape(c.error or 'no error')}" for c in r.reject_checks]
+                f"{c.error or 'no error'}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
         for k in _shown_steps(r.steps) if good else []:
             large = max(r.case.layer.in_features, r.case.layer.out_features) > MAX_SHOWN
@@ -211,26 +276,28 @@ def markdown(outcome: Outcome) -> str:
                              disable_numparse=True), ""]
         if r.rule_checks:
             out += [tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got),
-                               "ok" if c.ok else "FAIL"] for c in r.rule_checks],
-                             ["run", "param", "expected rule", "inferred", "verdict"],
+                               _md_escape(_power(c.power)), _md_escape(_rule_check_verdict(c))]
+                              for c in r.rule_checks],
+                             ["run", "param", "expected rule", "inferred", "power", "verdict"],
                              tablefmt="github", disable_numparse=True), ""]
         logs = [(x.name, line) for x in good for line in x.logs]
         if logs:
             out += ["What the framework logged meanwhile:", ""]
-            out += [f"- `{name}`: {_md_escape(line)}" for name, line in logs] + [""]
-        out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", ""]
+            out += [f"- `{name}`: {line}" for name, line in logs] + [""]
+        out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", "", POWER_NOTE + ".", ""]
         if r.comparisons:
             out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
                              COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
         out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"- **warning**: {w}" for w in r.warnings]
-        out += ["", f"**Verdict:** {_md_escape(_verdict(r))}", ""]
+        out += ["", f"**Verdict:** {_verdict(r)}", ""]
+    for name, why in outcome.unchecked:
+        out += [f"## {name}", "", f"**Verdict:** nothing checked ({why})", ""]
     if outcome.drift is not None:
-        out += ["## Baseline", "", _md_escape(_baseline_line(outcome)), ""]
+        out += ["## Baseline", "", _baseline_line(outcome), ""]
         if outcome.drift:
-            out.append(tabulate([[_md_escape(str(x)) for x in (d.case, d.kind, d.what, d.old, d.new)]
-                                 for d in outcome.drift], DRIFT_HEADERS, tablefmt="github",
-                                disable_numparse=True))
+            out.append(tabulate([[_md_escape(x) for x in row] for row in _drift_rows(outcome.drift)],
+                                DRIFT_HEADERS, tablefmt="github", disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -281,18 +348,27 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
     comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": finite_or_str(c.max_abs),
                     "max_rel": finite_or_str(c.max_rel), "max_ulp": finite_or_str(c.max_ulp),
                     "expected": c.expected, "ok": c.ok, "tolerance_ratio": finite_or_str(c.excess),
+                    "verdict": c.verdict, "power": _power_json(c.power),
                     **({"problem": c.problem} if c.problem else {})} for c in r.comparisons]
     return {"case": r.case.name, "description": r.case.description, "steps_run": r.steps,
             "layout": "delta_weight is [out, in]", "tolerance": r.tolerance.describe(),
             "runs": runs, "comparisons": comparisons,
             "rules": [{"run": run, "param": param, "rule": rule} for run, param, rule in r.rules],
             "rule_checks": [{"run": c.run, "param": c.param, "expected": c.expected, "rule": c.got,
-                             "ok": c.ok} for c in r.rule_checks],
+                             "ok": c.ok, "verdict": c.verdict, "power": _power_json(c.power),
+                             **({"problem": c.problem} if c.problem else {})} for c in r.rule_checks],
             "reject_checks": [{"run": c.run, "message": c.words, "error": c.error, "ok": c.ok}
                               for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             "warnings": r.warnings, "ok": r.ok}
+
+
+def _power_json(power) -> dict | None:
+    if power is None:
+        return None
+    doc = power.json()
+    return {**doc, "visibility": None if doc["visibility"] is None else finite_or_str(doc["visibility"])}
 
 
 def _document(versions: dict[str, str], body: dict[str, Any]) -> str:
@@ -306,20 +382,30 @@ def json_report(outcome: Outcome) -> str:
     else:
         body = {"cases": [case_json(r, outcome.versions) for r in outcome.results],
                 "ok": all(r.ok for r in outcome.results)}
+    if outcome.unchecked:
+        body["unchecked"] = [{"case": name, "why": why} for name, why in outcome.unchecked]
     if outcome.drift is not None:
         body["baseline"] = {"frameworks": dict(sorted(outcome.baseline_versions.items())),
-                            "drift": [dataclasses.asdict(d) for d in outcome.drift]}
+                            "drift": [_drift_json(d) for d in outcome.drift]}
+        if outcome.baseline_skipped:
+            body["baseline"]["skipped"] = outcome.baseline_skipped
     return _document(outcome.versions, body)
+
+
+def _drift_json(d: Drift) -> dict[str, Any]:
+    """old and new as they are (a delta row's are numbers), the ratio apart, where there is one."""
+    def value(v: str | float) -> str | float:
+        return v if isinstance(v, str) else finite_or_str(v)
+
+    row = {"case": d.case, "kind": d.kind, "what": d.what, "old": value(d.old), "new": value(d.new)}
+    return row if d.ratio is None else {**row, "ratio": finite_or_str(d.ratio)}
 
 
 def case_outcome(outcome: Outcome, r: CaseResult) -> Outcome:
     """The outcome of one case, for writing one file per case (with its own drift)."""
     drift = None if outcome.drift is None else [d for d in outcome.drift if d.case in (r.case.name, "*")]
-    return Outcome(outcome.versions, [r], outcome.baseline_versions, drift)
-
-
-def drift_summary(outcome: Outcome) -> str:
-    return _baseline_line(outcome)
+    return Outcome(outcome.versions, [r], outcome.baseline_versions, drift,
+                   baseline_skipped=outcome.baseline_skipped)
 
 
 WRITERS = {"table": table, "markdown": markdown, "json": json_report}

@@ -24,17 +24,49 @@ from .train_report import Training
 from .train_report import markdown as train_markdown
 
 
+INDEX, EXPLAIN = "index.md", "explain.md"
+
+
+def case_page(name: str) -> str:
+    return f"cases/{name}.md"
+
+
+def case_plot(name: str) -> str:
+    return f"cases/{name}.png"
+
+
+def train_page(name: str) -> str:
+    return f"train/{name}.md"
+
+
+def train_plot(name: str) -> str:
+    return f"train/{name}.png"
+
+
+def page_paths(case_names: list[str], trainings: list[tuple[str, str]]) -> list[str]:
+    """Every file `xdecay report` writes (relative paths), known before anything runs:
+    trainings are (name, kind); every case and an overfit training has a plot."""
+    return [INDEX, EXPLAIN, *(case_page(n) for n in case_names), *(case_plot(n) for n in case_names),
+            *(train_page(n) for n, _ in trainings),
+            *(train_plot(n) for n, kind in trainings if kind == "overfit")]
+
+
 def _cell(text: str) -> str:
     """A table cell: a pipe escaped, a line break would end the row."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _verdict(r: CaseResult) -> str:
-    return "ok" if r.ok else ("error" if r.exit_code == 3 else "MISMATCH")
+    if r.ok:
+        return "ok"
+    if r.exit_code == 3:
+        return "error"
+    # Only checks that could not see the decay failed: not a mismatch, not a pass either.
+    return "INCONCLUSIVE" if len(r.inconclusive) == sum(not c.ok for c in r.checks) else "MISMATCH"
 
 
 def _link(r: CaseResult) -> str:
-    return f"[{r.case.name}](cases/{r.case.name}.md)"
+    return f"[{r.case.name}]({case_page(r.case.name)})"
 
 
 def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Training],
@@ -57,11 +89,11 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
         out += ["## Which optimizers are the same in both frameworks?", "",
                 "The same user-level construction (lr, weight_decay=c, everything else default) in both, "
                 "compared after one step and after all; where they differ, the cause. Every optimizer, "
-                "way and rule: [explain.md](explain.md) (`xdecay explain`).", "",
+                f"way and rule: [explain.md]({EXPLAIN}) (`xdecay explain`).", "",
                 tabulate([[_cell(c) for c in row] for row in _cross_rows(explanation)], CROSS_HEADERS,
                          tablefmt="github", disable_numparse=True), ""]
     elif explanation is not None:
-        out += ["[Which weight decay each optimizer really applies](explain.md) — `xdecay explain`.", ""]
+        out += [f"[Which weight decay each optimizer really applies]({EXPLAIN}) — `xdecay explain`.", ""]
     rows = [[_link(r), prose(_cell(r.case.description)), f"{sum(c.ok for c in r.checks)}/{len(r.checks)}",
              _verdict(r)] for r in outcome.results]
     others = [r.case.name for r in outcome.results if r.case.name not in asked]
@@ -71,7 +103,7 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
     out += [tabulate(rows, ["case", "what it checks", "expectations held", "verdict"],
                      tablefmt="github", disable_numparse=True), ""]
     if trainings:
-        rows = [[f"[{t.case.name}](train/{t.case.name}.md)", prose(_cell(t.case.description)),
+        rows = [[f"[{t.case.name}]({train_page(t.case.name)})", prose(_cell(t.case.description)),
                  f"{sum(c.ok for c in t.checks)}/{len(t.checks)}",
                  "ok" if t.ok else ("error" if t.errors else "MISMATCH")]
                 for t in trainings]
@@ -86,13 +118,13 @@ def pages(outcome: Outcome, explanation: Explanation | None, trainings: list[Tra
     """Relative path -> page text. `plots`: case name -> its picture's file name (written
     beside its page, as training plots are) or why it was skipped."""
     plots = plots or {}
-    out = {"index.md": "\n".join(_index(outcome, explanation, list(trainings), list(questions)))}
+    out = {INDEX: "\n".join(_index(outcome, explanation, list(trainings), list(questions)))}
     for t in trainings:
-        out[f"train/{t.case.name}.md"] = train_markdown(t)
+        out[train_page(t.case.name)] = train_markdown(t)
     for r in outcome.results:
-        out[f"cases/{r.case.name}.md"] = case_markdown(r, outcome.versions, plots.get(r.case.name))
+        out[case_page(r.case.name)] = case_markdown(r, outcome.versions, plots.get(r.case.name))
     if explanation is not None:
-        out["explain.md"] = explain_markdown(explanation)
+        out[EXPLAIN] = explain_markdown(explanation)
     return out
 
 
