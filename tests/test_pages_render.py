@@ -76,19 +76,7 @@ def test_every_link_and_picture_resolves(page):
             assert (page.parent / path).is_file(), f"{page.relative_to(REPORTS)}: {target} does not exist"
 
 
-# reports/paddle-2.6.2-vs-3.3.1.md is written by `xdecay compare --format markdown` under paddle
-# 2.6.2 (README, "Upgrade checks"), not by `xdecay report`: the committed one predates the
-# markdown writer's fixes (issue 11 part C: no `\\|` outside tables; formulas' `*` escaped in
-# cells). Strict: once it is regenerated with the README command, these must be removed.
-STALE = pytest.mark.xfail(strict=True, reason="written before the markdown writer's fixes; regenerate "
-                          "it with the README's paddle 2.6.2 command")
-
-
-def _marked(pages: list[Path]) -> list:
-    return [pytest.param(p, marks=STALE) if p.name == "paddle-2.6.2-vs-3.3.1.md" else p for p in pages]
-
-
-@pytest.mark.parametrize("page", _marked(PAGES), ids=lambda p: str(p.relative_to(REPORTS)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPORTS)))
 def test_no_escaped_pipe_outside_tables(page):
     """Outside a table `\\|` shows its backslash."""
     tokens = _tokens(page)
@@ -98,7 +86,7 @@ def test_no_escaped_pipe_outside_tables(page):
     assert not escaped, escaped[:3]
 
 
-@pytest.mark.parametrize("page", _marked(PAGES), ids=lambda p: str(p.relative_to(REPORTS)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPORTS)))
 def test_no_accidental_emphasis(page):
     """The writers never mean emphasis (bold is **...**): an <em> is a `*` of a formula
     like 0.5*c*sum(w^2) that went unescaped."""

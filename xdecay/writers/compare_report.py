@@ -251,7 +251,8 @@ def markdown(outcome: Outcome) -> str:
     out: list[str] = []
     for r in outcome.results:
         head = _header(r, outcome.versions)
-        out += [f"## {r.case.name}", "", head[0], "", f"`{head[1]}`", ""]
+        out += [f"## {r.case.name}", "", head[0].replace("*", "\\*"), "",   # 0.5*c*sum(w^2) is no emphasis
+                f"`{head[1]}`", ""]
         out += [f"- **{fw}**: error: {msg}" for fw, msg in r.framework_errors.items()]
         out += [f"- **{x.name}**: error: {x.error}" for x in r.failed_runs]
         out += [f"- **{c.run}**: {'rejected, as expected' if c.ok else 'FAIL: expected a rejection'}: "
