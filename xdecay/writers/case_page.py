@@ -19,8 +19,8 @@ from ..engine.compare import ulp32
 from ..engine.pipeline import CaseResult
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
-from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, _comparison_rows, _md_escape, _num, _params,
-                             _setup_rows, _shown_steps, _verdict)
+from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, POWER_NOTE, _comparison_rows, _md_escape, _num,
+                             _params, _setup_rows, _shown_steps, _verdict, rule_check_table)
 from .setup_code import setup_code
 
 PLOT_COLUMNS = 64            # elements per parameter in the picture (the leading ones of a large layer)
@@ -239,9 +239,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
                 tabulate([[_md_escape(x) for x in row] for row in _setup_rows(r)],
                          ["run", "setup", *_params(r), "equals"], tablefmt="github", disable_numparse=True), ""]
     if r.rule_checks:
-        out += [tabulate([[x.run, x.param, _md_escape(x.expected), _md_escape(x.got), "ok" if x.ok else "FAIL"]
-                          for x in r.rule_checks], ["run", "param", "expected rule", "inferred", "verdict"],
-                         tablefmt="github", disable_numparse=True), ""]
+        out += [rule_check_table(r), ""]
     if plot and not plot.startswith("plot skipped"):
         out += [f"![{c.name}: how far each run ends from the reference run, in float32 ULPs]({plot})", "",
                 "Each row a run, each column an element; the colour is how far the run's final value is "
@@ -258,7 +256,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
     out += ["## Comparisons", "", f"Case `{shown(c.path)}`: Linear({c.layer.in_features}->"
             f"{c.layer.out_features}{', bias' if c.layer.bias else ''}{', LayerNorm' if c.layer.norm else ''}), "
             f"batch {c.batch}, loss {c.loss}, {o.name}(lr={o.lr}{', ' + hyper if hyper else ''}), coeff "
-            f"{c.decay.coeff}, {r.steps} steps. Tolerance: `{r.tolerance.describe()}`.", ""]
+            f"{c.decay.coeff}, {r.steps} steps. Tolerance: `{r.tolerance.describe()}`.", "", POWER_NOTE + ".", ""]
     if r.comparisons:
         out += [tabulate([[_md_escape(x) for x in row] for row in _comparison_rows(r.comparisons)],
                          COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]

@@ -276,11 +276,7 @@ def markdown(outcome: Outcome) -> str:
                              ["run", "setup", *_params(r), "equals"], tablefmt="github",
                              disable_numparse=True), ""]
         if r.rule_checks:
-            out += [tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got),
-                               _md_escape(_power(c.power)), _md_escape(_rule_check_verdict(c))]
-                              for c in r.rule_checks],
-                             ["run", "param", "expected rule", "inferred", "power", "verdict"],
-                             tablefmt="github", disable_numparse=True), ""]
+            out += [rule_check_table(r), ""]
         logs = [(x.name, line) for x in good for line in x.logs]
         if logs:
             out += ["What the framework logged meanwhile:", ""]
@@ -300,6 +296,16 @@ def markdown(outcome: Outcome) -> str:
             out.append(tabulate([[_md_escape(x) for x in row] for row in _drift_rows(outcome.drift)],
                                 DRIFT_HEADERS, tablefmt="github", disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
+
+
+RULE_CHECK_HEADERS = ["run", "param", "expected rule", "inferred", "power", "verdict"]
+
+
+def rule_check_table(r: CaseResult) -> str:
+    """The case's rule claims against the inferred rules, as a markdown table."""
+    return tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got), _md_escape(_power(c.power)),
+                      _md_escape(_rule_check_verdict(c))] for c in r.rule_checks],
+                    RULE_CHECK_HEADERS, tablefmt="github", disable_numparse=True)
 
 
 def _element_table(runs: list[RunRecord], k: int) -> str:
