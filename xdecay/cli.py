@@ -16,6 +16,7 @@ from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_fr
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
 from .errors import UsageError
 from .files import atomic
+from .frameworks import interpreter
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, drift_summary
@@ -122,17 +123,25 @@ def _frameworks(value: str) -> tuple[str, ...]:
 
 
 def _pythons(values: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for v in values:
-        fw, sep, path = v.partition("=")
-        if not sep or fw not in FRAMEWORKS or not path:
-            raise UsageError(f"--python {v}: expected FRAMEWORK=PATH with FRAMEWORK one of "
-                             f"{', '.join(FRAMEWORKS)}")
-        found = shutil.which(path)
-        if found is None:
-            raise UsageError(f"--python {v}: {path} is not an executable file")
-        out[fw] = found
-    return out
+    return dict(_python(v) for v in values)
+
+
+def _python(value: str) -> tuple[str, str]:
+    """--python FRAMEWORK=PATH: the framework and the interpreter's path, checked up front.
+    An interpreter that cannot host the worker (too old, no numpy) is a wrong option value,
+    exit 2 before any run: running the other framework alone would answer a question the
+    user did not ask. A missing framework there stays the worker's exit 3 (DESIGN.md)."""
+    fw, sep, path = value.partition("=")
+    if not sep or fw not in FRAMEWORKS or not path:
+        raise UsageError(f"--python {value}: expected FRAMEWORK=PATH with FRAMEWORK one of "
+                         f"{', '.join(FRAMEWORKS)}")
+    found = shutil.which(path)
+    if found is None:
+        raise UsageError(f"--python {value}: {path} is not an executable file")
+    problem = interpreter.problem(found)
+    if problem is not None:
+        raise UsageError(f"--python {value}: {problem}")
+    return fw, found
 
 
 # The longest worker timeout: subprocess waits in poll(), whose timeout is milliseconds in a C int.

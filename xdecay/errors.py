@@ -1,4 +1,6 @@
 """Exceptions that map onto the CLI's exit codes (see DESIGN.md)."""
+from __future__ import annotations
+
 
 
 class UsageError(Exception):
