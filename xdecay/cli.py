@@ -13,14 +13,17 @@ from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
 from .engine import catalogue
 from .engine.baseline import baseline_versions, find_drift, load_baseline
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
+from .engine.matrix import Matrix, load_releases, run_releases, save_releases
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
 from .errors import UsageError
 from .files import atomic
-from .frameworks import interpreter
+from .frameworks import interpreter, venvs
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, drift_summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
+from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
+from .writers.matrix_report import WRITERS as MATRIX_WRITERS
 from .writers.pages import pages, write_pages
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
@@ -76,6 +79,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
     e.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    m = sub.add_parser("matrix", help="the same checks across framework releases; one table of what changed")
+    m.add_argument("--paddle", metavar="V1,V2,...",
+                   help="paddle releases: one venv each from the package registry, cached "
+                        "(XDECAY_CACHE, default ~/.cache/xdecay)")
+    m.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="a release's interpreter (repeatable, several per framework)")
+    m.add_argument("--merge", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="saved results of `matrix --out DIR` (e.g. one per CI job), merged into the table")
+    m.add_argument("--case", default="all", help="a case NAME, a PATH, or 'all' (default)")
+    m.add_argument("--optimizer", action="append", default=[], metavar="NAME",
+                   help="explain rows of this optimizer class only (repeatable; default every class)")
+    m.add_argument("--all", action="store_true", help="every row, not only the rows that change")
+    m.add_argument("--format", choices=sorted(MATRIX_WRITERS), default="table")
+    m.add_argument("--out", help="write matrix.txt|md|json and the saved results (releases/*.json) "
+                   "into this directory (created if missing)")
+    m.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                   help="releases run at once (default: the cores)")
+    m.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -92,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "matrix":
+            return _matrix(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -240,11 +263,7 @@ def _explain(args: argparse.Namespace) -> int:
     _steps(args.steps)
     _timeout(args.timeout)
     frameworks = _frameworks(args.framework)
-    known = catalogue.known_optimizers()
-    wanted = {o.lower() for o in args.optimizer} or None
-    for name in wanted or ():
-        if name not in known:
-            raise UsageError(f"--optimizer {name}: unknown (known: {', '.join(sorted(known))})")
+    wanted = _optimizers(args.optimizer)
     result = explain(frameworks, wanted, args.steps, _pythons(args.python, frameworks), args.timeout)
     sys.stdout.write(EXPLAIN_WRITERS[args.format](result))
     return EXIT_FRAMEWORK if result.errors else 0
@@ -323,6 +342,82 @@ def _report(args: argparse.Namespace) -> int:
     if explanation.errors or any(t.errors for t in trainings):
         return EXIT_FRAMEWORK
     return max(outcome.exit_code, *(t.exit_code for t in trainings))
+
+
+def _optimizers(values: list[str]) -> set[str] | None:
+    known = catalogue.known_optimizers()
+    wanted = {o.lower() for o in values} or None
+    for name in wanted or ():
+        if name not in known:
+            raise UsageError(f"--optimizer {name}: unknown (known: {', '.join(sorted(known))})")
+    return wanted
+
+
+def _releases(value: str | None) -> list[str]:
+    """--paddle V1,V2,...: release numbers, each once."""
+    if value is None:
+        return []
+    versions = [v.strip() for v in value.split(",")]
+    for v in versions:
+        venvs.check_version(f"--paddle {value}", v)
+    twice = sorted({v for v in versions if versions.count(v) > 1})
+    if twice:
+        raise UsageError(f"--paddle {value}: {', '.join(twice)} given twice")
+    return versions
+
+
+def _new_out_dir(value: str | None) -> Path | None:
+    """--out DIR for matrix: created if missing; a file there, or no way to create it, is refused."""
+    if value is None:
+        return None
+    if not value:
+        raise UsageError("--out: empty path")
+    path = Path(value)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {value}: cannot create the directory ({exc.strerror or exc})") from None
+    _probe_dir(f"--out {value}", path)
+    return path
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    _timeout(args.timeout)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
+    versions = _releases(args.paddle)
+    columns = [_python(v) for v in args.python]
+    if not (versions or columns or args.merge):
+        raise UsageError("matrix: give --paddle V1,V2,..., --python FRAMEWORK=PATH or --merge DIR")
+    merged = [r for d in args.merge for r in load_releases(Path(d))]
+    optimizers = _optimizers(args.optimizer)
+    cases = [load_case(p) for p in find_cases(args.case)]
+    out_dir = _new_out_dir(args.out)
+    if out_dir is not None:
+        _out_files(args.out, out_dir, [f"matrix.{MATRIX_EXTENSIONS[args.format]}"])
+        if (out_dir / "releases").exists() and not (out_dir / "releases").is_dir():
+            raise UsageError(f"--out {args.out}: {out_dir / 'releases'} is a file, not a directory")
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    # Venvs first, every one of them: a release that does not install is exit 2 before any run.
+    columns = [("paddle", venvs.release_python("paddle", v, f"--paddle {args.paddle}", say=say))
+               for v in versions] + columns
+    fresh = run_releases(cases, optimizers, columns, args.jobs, args.timeout, say) if columns else []
+    matrix = Matrix.of(merged + fresh)
+    text = MATRIX_WRITERS[args.format](matrix, args.all)
+    if out_dir is None:
+        sys.stdout.write(text)
+    else:
+        for path in save_releases(out_dir, matrix.releases):
+            say(f"wrote {path}")
+        path = out_dir / f"matrix.{MATRIX_EXTENSIONS[args.format]}"
+        _write_atomic(path, text, args.out)
+        say(f"wrote {path}")
+    say(text.rstrip().splitlines()[-1] if args.format != "json" else
+        f"{len(matrix.changes())} changes between consecutive releases")
+    return matrix.exit_code
 
 
 def _write_atomic(path: Path, text: str, option: str) -> None:
