@@ -13,7 +13,7 @@ from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
 from .engine import catalogue
 from .engine.baseline import baseline_versions, find_drift, load_baseline
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
-from .engine.matrix import Matrix, load_releases, run_releases, save_releases
+from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
 from .errors import UsageError
 from .files import atomic
@@ -309,6 +309,7 @@ def _report(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {args.out}: {out_dir / sub} is a file, not a directory")
     _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
+    history = _saved_history(out_dir, args.out)
     cases = [load_case(p) for p in find_cases("all")]
     train_cases = [load_train_case(p) for p in find_train_cases()]
     train_jobs = [build_job(c) for c in train_cases]
@@ -334,6 +335,9 @@ def _report(args: argparse.Namespace) -> int:
             t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
         trainings.append(t)
     texts = pages(outcome, explanation, trainings)
+    if history is not None:
+        texts[HISTORY_PAGE] = MATRIX_WRITERS["markdown"](history)
+        _warn_if_stale(history, outcome, explanation, out_dir)
     try:
         write_pages(out_dir, texts)
     except OSError as exc:
@@ -418,6 +422,32 @@ def _matrix(args: argparse.Namespace) -> int:
     say(text.rstrip().splitlines()[-1] if args.format != "json" else
         f"{len(matrix.changes())} changes between consecutive releases")
     return matrix.exit_code
+
+
+# The history page: rendered from saved release results (reports/paddle-history/releases/,
+# written by `xdecay matrix ... --out reports/paddle-history`), not by rebuilding every
+# release's venv on each `xdecay report`; this run's own paddle checks the saved results.
+HISTORY_DIR, HISTORY_PAGE = "paddle-history", "paddle-history.md"
+
+
+def _saved_history(out_dir: Path, option: str) -> Matrix | None:
+    saved = out_dir / HISTORY_DIR
+    if not (saved / "releases").is_dir():
+        print(f"{HISTORY_PAGE} not regenerated: no saved release results in {saved}/releases "
+              f"(`xdecay matrix --paddle V1,V2,... --out {saved}` writes them)", file=sys.stderr)
+        return None
+    return Matrix.of(load_releases(saved, f"--out {option}"))
+
+
+def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None:
+    for release in history.releases:
+        if release.version != outcome.versions.get(release.framework) or release.error:
+            continue
+        stale = stale_rows(release, release_cells(release.framework, outcome, explanation))
+        if stale:
+            print(f"{HISTORY_PAGE}: the saved {release.label} results differ from this run in "
+                  f"{len(stale)} rows (first: {stale[0]}); re-run `xdecay matrix ... --out "
+                  f"{out_dir / HISTORY_DIR}`", file=sys.stderr)
 
 
 def _write_atomic(path: Path, text: str, option: str) -> None:

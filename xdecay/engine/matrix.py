@@ -15,6 +15,7 @@ once per release: a case's verdict compares it with the release under test.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -276,3 +277,26 @@ class Matrix:
         if any(r.error for r in self.releases):
             return EXIT_FRAMEWORK
         return EXIT_MISMATCH if self.newest_changes() else EXIT_OK
+
+
+# ---- saved results against a fresh run ----------------------------------------------------
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+CELL_RTOL = 1e-6     # rule coefficients printed on another CPU may differ in their last digit
+
+
+def same_cell(a: str | None, b: str | None) -> bool:
+    """Two cells say the same: equal text around the numbers, numbers within CELL_RTOL
+    (a rule's coefficient is a measurement; its printed digits are not the claim)."""
+    if a is None or b is None:
+        return a is b
+    if _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
+        return False
+    return all(math.isclose(float(x), float(y), rel_tol=CELL_RTOL, abs_tol=1e-12)
+               for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b)))
+
+
+def stale_rows(saved: Release, fresh: dict[str, str]) -> list[str]:
+    """The rows where saved results no longer say what a fresh run of the same release says."""
+    return [row for row in dict.fromkeys([*saved.cells, *fresh])
+            if not same_cell(saved.cells.get(row), fresh.get(row))]
