@@ -2,6 +2,7 @@
 history page (reports/paddle-history.md) against its saved results and a fresh run."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from xdecay.engine.explain import explain, explain_jobs
 from xdecay.engine.matrix import (Matrix, Release, load_releases, refusal, release_cells,
                                   same_cell, save_releases, stale_rows, version_key)
 from xdecay.engine.pipeline import outcome_from
-from xdecay.frameworks import paddle_adapter
+from xdecay.frameworks import paddle_adapter, runner
 from xdecay.frameworks.records import ExplainItem
 from xdecay.writers.matrix_report import markdown
 
@@ -98,6 +99,7 @@ def test_merge_with_out_writes_the_table_and_every_release(tmp_path, capsys):
     assert load_releases(out) == [OLD, MID]
     page = (out / "matrix.md").read_text(encoding="utf-8")
     assert "### paddle 2.6.2 → paddle 3.0.0" in page
+    assert "New optimizer classes in paddle 3.0.0 (`absent` in paddle 2.6.2, their rules in the table below): NAdam." in page
     assert "| explain NAdam · default · weight | absent | none |" in page.replace("  ", "")
 
 
@@ -174,6 +176,34 @@ def test_the_saved_results_of_the_installed_paddle_match_a_fresh_run(shipped):
     fresh = release_cells("paddle", outcome_from(cases, done), explain(("paddle",), in_process=True))
     assert stale_rows(saved[version], fresh) == []
     assert len(fresh) > 100
+
+
+def test_report_renders_the_history_page_from_saved_results_and_flags_a_stale_column(
+        tmp_path, capsys, monkeypatch):
+    # The real `xdecay report`, its frameworks in this process (no worker start-up).
+    monkeypatch.setattr(cli, "run_batch", functools.partial(runner.run_batch, in_process=True))
+    version = runner.run({"paddle": []}, in_process=True)["paddle"].version
+    saved = load_releases(HISTORY)
+    if version not in [r.version for r in saved]:
+        pytest.skip(f"no saved results for the installed paddle {version}")
+    altered = [Release(r.framework, r.version, r.python, r.others,
+                       {**r.cells, "case momentum": "MISMATCH (0/1 held)"}) if r.version == version else r
+               for r in saved]
+    save_releases(tmp_path / "paddle-history", altered)
+    assert cli.main(["report", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert (f"paddle-history.md: the saved paddle {version} results differ from this run "
+            "(rows: 1, first: case momentum)") in err
+    page = (tmp_path / "paddle-history.md").read_text(encoding="utf-8")
+    assert page == markdown(Matrix.of(altered))
+
+
+def test_report_without_saved_results_says_why_there_is_no_history_page(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "run_batch", functools.partial(runner.run_batch, in_process=True))
+    monkeypatch.setattr(cli, "find_cases", lambda name: [ROOT / "cases" / "sgd.toml"])
+    cli.main(["report", "--out", str(tmp_path)])
+    assert "paddle-history.md not regenerated: no saved release results in" in capsys.readouterr().err
+    assert not (tmp_path / "paddle-history.md").exists()
 
 
 def test_shipped_cases_are_all_in_the_saved_results():

@@ -445,8 +445,8 @@ def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None
             continue
         stale = stale_rows(release, release_cells(release.framework, outcome, explanation))
         if stale:
-            print(f"{HISTORY_PAGE}: the saved {release.label} results differ from this run in "
-                  f"{len(stale)} rows (first: {stale[0]}); re-run `xdecay matrix ... --out "
+            print(f"{HISTORY_PAGE}: the saved {release.label} results differ from this run "
+                  f"(rows: {len(stale)}, first: {stale[0]}); re-run `xdecay matrix ... --out "
                   f"{out_dir / HISTORY_DIR}`", file=sys.stderr)
 
 

@@ -82,10 +82,25 @@ def _change_lines(m: Matrix) -> list[str]:
             if not changes:
                 out += [f"No change: all {len(m.rows)} rows agree.", ""]
                 continue
-            out += [tabulate([[_md(c.row), _md(_cell(c.old)), _md(_cell(c.new))] for c in changes],
-                             ["row (the case or explain row that shows it)", a.label, b.label],
-                             tablefmt="github", disable_numparse=True), ""]
+            # A class that appears or goes changes every one of its explain rows: one line says it.
+            for words, side in (("New optimizer classes", "old"), ("Optimizer classes gone", "new")):
+                classes = {_explain_class(c.row) for c in changes if getattr(c, side) == "absent"} - {None}
+                if classes:
+                    out += [f"{words} in {b.label} (`absent` in {a.label if side == 'old' else b.label}, "
+                            f"their rules in the table below): {', '.join(sorted(classes))}.", ""]
+            rest = [c for c in changes if not (_explain_class(c.row) and "absent" in (c.old, c.new))]
+            if rest:
+                out += [tabulate([[_md(c.row), _md(_cell(c.old)), _md(_cell(c.new))] for c in rest],
+                                 ["row (the case or explain row that shows it)", a.label, b.label],
+                                 tablefmt="github", disable_numparse=True), ""]
     return out
+
+
+def _explain_class(row: str) -> str | None:
+    """The optimizer class of an explain row ("explain AdamW(variant) · way · param")."""
+    if not row.startswith("explain "):
+        return None
+    return row[len("explain "):].split(" · ")[0].split("(")[0]
 
 
 def markdown(m: Matrix, every: bool = False) -> str:
