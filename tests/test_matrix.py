@@ -19,7 +19,7 @@ from xdecay.engine.matrix import (Matrix, Release, load_releases, refusal, relea
 from xdecay.engine.pipeline import outcome_from
 from xdecay.frameworks import paddle_adapter, runner
 from xdecay.frameworks.records import ExplainItem
-from xdecay.writers.matrix_report import markdown
+from xdecay.writers.matrix_report import markdown, table
 
 from .conftest import ROOT, SHIPPED, release_python, run
 
@@ -67,6 +67,9 @@ def test_changes_are_between_consecutive_releases_and_name_their_row():
     assert [c.after for c in m.newest_changes()] == ["paddle 3.10.0"]
     assert m.exit_code == 1
     assert Matrix.of([OLD, MID]).exit_code == 1 and Matrix.of([MID, _release("3.1.0", MID.cells)]).exit_code == 0
+    assert "verdict: 1 releases, 3 rows, 0 change; one release per framework: nothing to compare it with" in \
+        table(Matrix.of([OLD]))
+    assert "the newest release matches the previous one" in table(Matrix.of([MID, _release("3.1.0", MID.cells)]))
 
 
 def test_a_release_that_could_not_run_is_left_out_of_the_chain_and_exits_3():
@@ -237,3 +240,15 @@ def test_matrix_with_a_real_paddle_2_6_2_then_merged(tmp_path):
     merged = subprocess.run([sys.executable, "-m", "xdecay", "matrix", "--merge", str(out), "--format", "json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert merged.returncode == 1 and json.loads(merged.stdout)["rows"] == doc["rows"]
+
+
+@pytest.mark.release_venv
+@pytest.mark.skipif(os.environ.get("XDECAY_BUILD_VENVS") != "1",
+                    reason="asks pip for a release (~15 s); XDECAY_BUILD_VENVS=1 runs it")
+def test_a_release_pip_cannot_install_is_exit_2_and_leaves_no_venv(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDECAY_CACHE", str(tmp_path))
+    assert cli.main(["matrix", "--paddle", "2.5.2"]) == 2      # no wheel of 2.5.2 for Python 3.11
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1].startswith("xdecay: error: --paddle 2.5.2: paddle 2.5.2 does not install here (")
+    assert list((tmp_path / "venvs").iterdir()) == []

@@ -52,6 +52,8 @@ def _summary(m: Matrix) -> str:
         pairs = sorted({f"{c.before} → {c.after}" for c in newest})
         parts.append(f"CHANGED: the newest release differs from the previous one in {len(newest)} "
                      f"rows ({'; '.join(pairs)})")
+    elif not any(len([r for r in m.of_framework(fw) if not r.error]) > 1 for fw in m.frameworks()):
+        parts.append("one release per framework: nothing to compare it with")
     elif not errors:
         parts.append("the newest release matches the previous one")
     return "verdict: " + "; ".join(parts)
