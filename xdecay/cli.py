@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report | train` (DESIGN.md, CLI contract)."""
+"""Command line: `xdecay list | compare | explain | report | train | matrix` (DESIGN.md, CLI contract)."""
 from __future__ import annotations
 
 import argparse
@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--format", choices=sorted(MATRIX_WRITERS), default="table")
     m.add_argument("--out", help="write matrix.txt|md|json and the saved results (releases/*.json) "
                    "into this directory (created if missing)")
-    m.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+    m.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1,
                    help="releases run at once (default: the cores)")
     m.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     return p
