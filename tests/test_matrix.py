@@ -92,6 +92,8 @@ def test_merge_of_saved_folders_shows_only_the_rows_that_change(tmp_path, capsys
     assert doc["frameworks"] == {"paddle": "2.6.2, 3.0.0, 3.10.0", "torch": "2.13.0"}
     cli.main(["matrix", "--merge", a, b, "--format", "json", "--all"])
     assert len(json.loads(capsys.readouterr().out)["rows"]) == 3
+    cli.main(["matrix", "--merge", a, a])
+    assert "paddle 2.6.2 given 2 times: the last one is shown" in capsys.readouterr().err
 
 
 def test_merge_with_out_writes_the_table_and_every_release(tmp_path, capsys):
@@ -199,6 +201,8 @@ def test_report_renders_the_history_page_from_saved_results_and_flags_a_stale_co
             "(rows: 1, first: case momentum)") in err
     page = (tmp_path / "paddle-history.md").read_text(encoding="utf-8")
     assert page == markdown(Matrix.of(altered))
+    index = (tmp_path / "index.md").read_text(encoding="utf-8")
+    assert "releases (paddle 2.6.2 to paddle 3.3.1)](paddle-history.md)" in index
 
 
 def test_report_without_saved_results_says_why_there_is_no_history_page(tmp_path, capsys, monkeypatch):

@@ -338,6 +338,10 @@ def _report(args: argparse.Namespace) -> int:
     texts = pages(outcome, explanation, trainings)
     if history is not None:
         texts[HISTORY_PAGE] = MATRIX_WRITERS["markdown"](history)
+        shown = history.releases
+        texts["index.md"] += (f"[Decay semantics across {len(shown)} releases ({shown[0].label} to "
+                              f"{shown[-1].label})]({HISTORY_PAGE}) — `xdecay matrix`, rendered from "
+                              f"the saved results in {HISTORY_DIR}/releases/.\n")
         _warn_if_stale(history, outcome, explanation, out_dir)
     try:
         write_pages(out_dir, texts)
@@ -411,6 +415,9 @@ def _matrix(args: argparse.Namespace) -> int:
                for v in versions] + columns
     fresh = run_releases(cases, optimizers, columns, args.jobs, args.timeout, say) if columns else []
     matrix = Matrix.of(merged + fresh)
+    labels = [r.label for r in merged + fresh]
+    for label in sorted({l for l in labels if labels.count(l) > 1}):
+        say(f"{label} given {labels.count(label)} times: the last one is shown (runs come after --merge)")
     text = MATRIX_WRITERS[args.format](matrix, args.all)
     if out_dir is None:
         sys.stdout.write(text)
