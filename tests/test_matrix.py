@@ -117,15 +117,23 @@ def test_merge_with_out_writes_the_table_and_every_release(tmp_path, capsys):
     (["--merge", "{bad}"], "not a readable JSON file"),
     (["--merge", "{alien}"], 'not a saved release (no "kind": "xdecay-matrix-release")'),
     (["--merge", "{tmp}", "--jobs", "0"], "--jobs: must be >= 1, got 0"),
+    (["--merge", "{good}", "--out", "{tmp}/file/new"], "--out {tmp}/file/new: {tmp}/file is not a directory"),
+    (["--merge", "{good}", "--out", ""], "--out: empty path"),
+    (["--merge", "{good}", "--case", "nosuchcase", "--out", "{tmp}/new"], "nosuchcase"),
+    (["--merge", "{good}", "--optimizer", "adamx", "--out", "{tmp}/new"], "--optimizer adamx: unknown"),
 ])
 def test_bad_matrix_input_is_one_line_and_exit_2(tmp_path, capsys, args, words):
     for name, text in (("bad", "{"), ("alien", '{"xdecay": "0.1.0"}')):
         (tmp_path / name / "releases").mkdir(parents=True)
         (tmp_path / name / "releases" / "x.json").write_text(text)
-    args = [a.format(tmp=tmp_path, bad=tmp_path / "bad", alien=tmp_path / "alien") for a in args]
+    save_releases(tmp_path / "good", [OLD])
+    (tmp_path / "file").write_text("")
+    args = [a.format(tmp=tmp_path, bad=tmp_path / "bad", alien=tmp_path / "alien", good=tmp_path / "good")
+            for a in args]
     assert cli.main(["matrix", *args]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and words.format(tmp=tmp_path) in err
+    assert not (tmp_path / "new").exists()          # nothing half-written
 
 
 def test_a_missing_optimizer_class_is_absent_not_an_error():

@@ -376,17 +376,17 @@ def _releases(value: str | None) -> list[str]:
 
 
 def _new_out_dir(value: str | None) -> Path | None:
-    """--out DIR for matrix: created if missing; a file there, or no way to create it, is refused."""
+    """--out DIR for matrix: created after the run if missing (a refused run leaves no empty
+    folder behind); checked before it: its nearest existing folder must take new files."""
     if value is None:
         return None
     if not value:
         raise UsageError("--out: empty path")
     path = Path(value)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {value}: cannot create the directory ({exc.strerror or exc})") from None
-    _probe_dir(f"--out {value}", path)
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor or "."))
+    if not existing.is_dir():
+        raise UsageError(f"--out {value}: {existing} is not a directory")
+    _probe_dir(f"--out {value}", existing)
     return path
 
 
@@ -422,7 +422,15 @@ def _matrix(args: argparse.Namespace) -> int:
     if out_dir is None:
         sys.stdout.write(text)
     else:
-        for path in save_releases(out_dir, matrix.releases):
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot create it ({exc.strerror or exc})") from None
+        try:
+            written = save_releases(out_dir, matrix.releases)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot write the saved results ({exc.strerror or exc})") from None
+        for path in written:
             say(f"wrote {path}")
         path = out_dir / f"matrix.{MATRIX_EXTENSIONS[args.format]}"
         _write_atomic(path, text, args.out)
