@@ -100,7 +100,8 @@ def test_merge_with_out_writes_the_table_and_every_release(tmp_path, capsys):
     a = _saved(tmp_path, "job1", OLD, MID)
     out = tmp_path / "new" / "merged"
     assert cli.main(["matrix", "--merge", a, "--format", "markdown", "--out", str(out)]) == 1
-    assert capsys.readouterr().out == ""
+    out_, err = capsys.readouterr()
+    assert out_ == "" and err.splitlines()[-1].startswith("verdict: 2 releases, 3 rows, 1 change; CHANGED: ")
     assert load_releases(out) == [OLD, MID]
     page = (out / "matrix.md").read_text(encoding="utf-8")
     assert "### paddle 2.6.2 → paddle 3.0.0" in page

@@ -24,6 +24,7 @@ from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, drift_sum
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS
+from .writers.matrix_report import summary as matrix_summary
 from .writers.pages import pages, write_pages
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
@@ -435,8 +436,7 @@ def _matrix(args: argparse.Namespace) -> int:
         path = out_dir / f"matrix.{MATRIX_EXTENSIONS[args.format]}"
         _write_atomic(path, text, args.out)
         say(f"wrote {path}")
-    say(text.rstrip().splitlines()[-1] if args.format != "json" else
-        f"{len(matrix.changes())} changes between consecutive releases")
+        say(matrix_summary(matrix))      # the verdict, which the files hold but the terminal would not
     return matrix.exit_code
 
 

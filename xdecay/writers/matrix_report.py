@@ -42,7 +42,8 @@ def _fixed(m: Matrix) -> str:
     return ", ".join(fixed) if fixed else "none"
 
 
-def _summary(m: Matrix) -> str:
+def summary(m: Matrix) -> str:
+    """The verdict line: how many rows change, and whether the newest release differs."""
     newest = m.newest_changes()
     errors = [r for r in m.releases if r.error]
     parts = [f"{len(m.releases)} releases, {len(m.rows)} rows, {len(m.changed_rows())} change"]
@@ -67,7 +68,7 @@ def table(m: Matrix, every: bool = False) -> str:
         out.append(tabulate(grid, ["row", *(r.label for r in m.releases)], disable_numparse=True))
     else:
         out.append("no row changes between the releases")
-    out.append(_summary(m))
+    out.append(summary(m))
     return "\n".join(out) + "\n"
 
 
@@ -125,7 +126,7 @@ def markdown(m: Matrix, every: bool = False) -> str:
     if not every:
         out += [f"The other {len(m.rows) - len(m.changed_rows())} of {len(m.rows)} rows are the same in "
                 "every release (`--all` shows them).", ""]
-    out += [_summary(m), ""]
+    out += [summary(m), ""]
     return "\n".join(out)
 
 
