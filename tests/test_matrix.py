@@ -16,9 +16,10 @@ from xdecay.case import load_case
 from xdecay.engine.explain import explain, explain_jobs
 from xdecay.engine.matrix import (Matrix, Release, load_releases, refusal, release_cells,
                                   same_cell, save_releases, stale_rows, version_key)
-from xdecay.engine.pipeline import outcome_from
+from xdecay.engine.compare import Tolerance
+from xdecay.engine.pipeline import CaseResult, Outcome, outcome_from
 from xdecay.frameworks import paddle_adapter, runner
-from xdecay.frameworks.records import ExplainItem
+from xdecay.frameworks.records import ExplainItem, RunRecord
 from xdecay.writers.matrix_report import markdown, table
 
 from .conftest import ROOT, SHIPPED, release_python, run
@@ -160,6 +161,20 @@ def test_cells_of_a_real_run_hold_verdicts_rules_and_refusals():
     assert cells["case precedence_lamb · paddle:weight_decay · weight"] == "lamb_trust@0.1"
     assert cells["explain Lamb · weight_decay · weight"] == "lamb_trust@0.1"
     assert not any(row.startswith("case precedence_lamb · torch:") for row in cells)
+
+
+def test_a_case_whose_optimizer_class_the_release_lacks_is_absent_not_an_error():
+    # What a release without the class returns for a case's runs (Python's own message).
+    case = load_case(ROOT / "cases" / "adam.toml")
+    missing = "AttributeError: module 'paddle.optimizer' has no attribute 'Adam'"
+    runs = [RunRecord("paddle", way, error=missing) for way in case.runs["paddle"]]
+    result = CaseResult(case, case.steps, Tolerance.for_case(case), runs, [])
+    cells = release_cells("paddle", Outcome({"paddle": "2.0.0"}, [result]), None)
+    assert cells["case adam"] == "absent"
+    assert {cells[f"case adam · {r.name} · weight"] for r in runs} == {"absent"}
+    runs[0] = RunRecord("paddle", runs[0].way, error="RuntimeError: boom")
+    result = CaseResult(case, case.steps, Tolerance.for_case(case), runs, [])
+    assert release_cells("paddle", Outcome({}, [result]), None)["case adam"] == "error"
 
 
 def test_cells_compare_numbers_within_a_tolerance_and_words_exactly():
