@@ -231,7 +231,7 @@ def test_report_renders_the_history_page_from_saved_results_and_flags_a_stale_co
 
 def test_report_without_saved_results_says_why_there_is_no_history_page(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "run_batch", functools.partial(runner.run_batch, in_process=True))
-    monkeypatch.setattr(cli, "find_cases", lambda name: [ROOT / "cases" / "sgd.toml"])
+    monkeypatch.setattr(cli, "shipped_cases", lambda sub="": [ROOT / "cases" / "sgd.toml"])
     cli.main(["report", "--out", str(tmp_path)])
     assert "paddle-history.md not regenerated: no saved release results in" in capsys.readouterr().err
     assert not (tmp_path / "paddle-history.md").exists()
