@@ -27,7 +27,7 @@ from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS
 from .writers.matrix_report import summary as matrix_summary
-from .writers.pages import pages, write_pages
+from .writers.pages import HISTORY_DIR, HISTORY_PAGE, pages, write_pages
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -349,13 +349,8 @@ def _report(args: argparse.Namespace) -> int:
         if t.case.kind == "overfit":
             t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
         trainings.append(t)
-    texts = pages(outcome, explanation, trainings)
+    texts = pages(outcome, explanation, trainings, history)
     if history is not None:
-        texts[HISTORY_PAGE] = MATRIX_WRITERS["markdown"](history)
-        shown = history.releases
-        texts["index.md"] += (f"[Decay semantics across {len(shown)} releases ({shown[0].label} to "
-                              f"{shown[-1].label})]({HISTORY_PAGE}) — `xdecay matrix`, rendered from "
-                              f"the saved results in {HISTORY_DIR}/releases/.\n")
         _warn_if_stale(history, outcome, explanation, out_dir)
     try:
         write_pages(out_dir, texts)
@@ -451,12 +446,6 @@ def _matrix(args: argparse.Namespace) -> int:
         say(f"wrote {path}")
         say(matrix_summary(matrix))      # the verdict, which the files hold but the terminal would not
     return matrix.exit_code
-
-
-# The history page: rendered from saved release results (reports/paddle-history/releases/,
-# written by `xdecay matrix ... --out reports/paddle-history`), not by rebuilding every
-# release's venv on each `xdecay report`; this run's own paddle checks the saved results.
-HISTORY_DIR, HISTORY_PAGE = "paddle-history", "paddle-history.md"
 
 
 def _saved_history(out_dir: Path, option: str) -> Matrix | None:
