@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.rules import RULE_FAMILIES, canonical_rule
+from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
 from .engine.spec import PARAMS, Spec, build_spec
 from .errors import CaseError, UsageError
 
 FRAMEWORKS = ("torch", "paddle")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lamb")
-ONLY_IN = {"lamb": "paddle"}          # optimizers one framework lacks
 LOSSES = ("mean", "mse")
 
 # The ways each adapter implements (README, "Ways"). The configurable parts — which
@@ -33,6 +32,24 @@ WAYS: dict[str, tuple[str, ...]] = {
                "apply_decay_param_fun"),
 }
 
+
+def _without(ways: tuple[str, ...], *left_out: str) -> tuple[str, ...]:
+    return tuple(w for w in ways if w not in left_out)
+
+
+# Which ways each optimizer supports in each framework: a way is there only if the
+# adapter builds the decay its name promises with that optimizer. A pair missing is an
+# optimizer the framework lacks. (Meant to fold into one optimizer model, issue 12.)
+OPTIMIZER_WAYS: dict[tuple[str, str], tuple[str, ...]] = {
+    **{("torch", o): WAYS["torch"] for o in ("sgd", "momentum", "adam", "adamw")},
+    # apply_decay_param_fun is an argument of paddle AdamW only.
+    **{("paddle", o): _without(WAYS["paddle"], "apply_decay_param_fun") for o in ("sgd", "momentum", "adam")},
+    ("paddle", "adamw"): WAYS["paddle"],
+    # Lamb's one decay argument, lamb_weight_decay, acts inside its trust ratio (way
+    # weight_decay, rule lamb_trust): there is no decoupled Lamb to build.
+    ("paddle", "lamb"): _without(WAYS["paddle"], "apply_decay_param_fun", "decoupled"),
+}
+
 # Optimizer hyper-parameters in framework-neutral names, with their defaults
 # (None: required). Adapters map them onto each framework's own names.
 HYPER: dict[str, dict[str, Any]] = {
@@ -43,7 +60,6 @@ HYPER: dict[str, dict[str, Any]] = {
     "lamb": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6},
 }
 
-FLOAT32_MAX = 3.4028234663852886e38   # the frameworks run in float32
 MAX_FEATURES = 4096
 MAX_BATCH = 4096
 MAX_STEPS = 10_000
@@ -222,7 +238,7 @@ def _int_in(t: _Table, name: str, lo: int, hi: int, default: int | None = None) 
 
 
 def _number(t: _Table, name: str, default: float | None = None, *, positive: bool = False,
-            below_one: bool = False) -> float:
+            below_one: bool = False, signed: bool = False) -> float:
     value = t.get(name, (int, float), default=default, required=default is None)
     if isinstance(value, int) and abs(value) > FLOAT32_MAX:     # float() of a huge int overflows
         raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got an integer of "
@@ -230,11 +246,12 @@ def _number(t: _Table, name: str, default: float | None = None, *, positive: boo
     value = float(value)
     if not math.isfinite(value):
         raise t.error(name, f"must be finite, got {value}")
-    if abs(value) > FLOAT32_MAX:
-        raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got {value}")
+    problem = float32_problem(value)
+    if problem:
+        raise t.error(name, problem)
     if positive and value <= 0:
         raise t.error(name, f"must be > 0, got {value}")
-    if not positive and value < 0:
+    if not positive and not signed and value < 0:
         raise t.error(name, f"must be >= 0, got {value}")
     if below_one and value >= 1:
         raise t.error(name, f"must be < 1, got {value}")
@@ -267,15 +284,17 @@ def _runs(t: _Table, optimizer: str) -> dict[str, tuple[str, ...]]:
     runs: dict[str, tuple[str, ...]] = {}
     for fw in FRAMEWORKS:
         ways = t.get(fw, list, default=[])
-        if ways and ONLY_IN.get(optimizer, fw) != fw:
+        if ways and (fw, optimizer) not in OPTIMIZER_WAYS:
             raise t.error(fw, f"{fw} has no optimizer {optimizer!r}")
-        if "apply_decay_param_fun" in ways and optimizer != "adamw":
-            raise t.error(fw, "way 'apply_decay_param_fun' needs optimizer 'adamw'")
         for i, way in enumerate(ways):
             if not isinstance(way, str):
                 raise t.error(f"{fw}[{i}]", f"must be a string, got {_kind(way)}")
             if way not in WAYS[fw]:
                 raise t.error(fw, f"unknown way {way!r} for {fw} (expected one of: {', '.join(WAYS[fw])})")
+            if way not in OPTIMIZER_WAYS[(fw, optimizer)]:
+                defined = [o for o in OPTIMIZERS if way in OPTIMIZER_WAYS.get((fw, o), ())]
+                raise t.error(fw, f"way {way!r} is not defined for optimizer {optimizer!r} in {fw} "
+                              f"(defined for: {', '.join(defined)})")
         if len(set(ways)) != len(ways):
             raise t.error(fw, "lists a way twice")
         if ways:
@@ -301,13 +320,17 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
             rule = t.get("rule", str, required=True)
             if canonical_rule(rule) is None:
                 raise t.error("rule", f"not a rule: {rule!r} (none, FAMILY@C joined with '+', or "
-                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)})")
+                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)}, each at most "
+                              f"once; C a plain decimal that float32 holds)")
             rule = canonical_rule(rule)
             runs = [t.get("run", str, required=True)]
             param = _choice(t, "param", params)
         elif kind == "rejects":
             runs = [t.get("rejects", str, required=True)]
             rule = t.get("message", str, required=True)
+            if not rule.strip():
+                # "" is in every error message: the check could not fail.
+                raise t.error("message", "must not be empty (words the error message must contain)")
             param = "all"
         else:
             rule = ""
@@ -325,9 +348,35 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
                 raise t.error(key, f"names run {run!r}, which [runs] does not make")
         if len(set(runs)) != len(runs):
             raise t.error(key, "lists a run twice")
-        out.append(Expectation(kind, tuple(runs), param, note, rule))
+        e = Expectation(kind, tuple(runs), param, note, rule)
+        # A repeated check is a slip in the file; kept, it would be run and counted twice.
+        for j, other in enumerate(out):
+            again = _checks(other) & _checks(e)
+            if again:
+                raise CaseError(path, f"expect[{i}]", f"repeats expect[{j}] ({_says(min(again))})")
+        out.append(e)
     _check_consistent(path, out)
     return tuple(out)
+
+
+def _checks(e: Expectation) -> set[tuple[str, ...]]:
+    """The single checks an expectation makes, whatever the order of its runs or its
+    note: each pair of an equal/differ set (per param), a rule for a run's parameter
+    (two for one parameter: one is a slip, or a contradiction), a refusal's words."""
+    if e.kind in ("equal", "differ"):
+        return {(e.kind, *sorted((a, b)), e.param) for i, a in enumerate(e.runs) for b in e.runs[i + 1:]}
+    if e.kind == "rule":
+        return {(e.kind, e.runs[0], e.param)}
+    return {(e.kind, e.runs[0], e.rule)}
+
+
+def _says(check: tuple[str, ...]) -> str:
+    kind, *what = check
+    if kind in ("equal", "differ"):
+        return f"{kind} {what[0]} and {what[1]}, param {what[2]}"
+    if kind == "rule":
+        return f"a rule for {what[0]} {what[1]}"
+    return f"rejects {what[0]} with {what[1]!r}"
 
 
 def _check_consistent(path: str, expectations: list[Expectation]) -> None:
@@ -344,15 +393,15 @@ def _check_consistent(path: str, expectations: list[Expectation]) -> None:
 
 
 def _regularizer(t: _Table, key: str, value: Any) -> Regularizer:
-    """"l2@0.5" or "l1@0.1"."""
+    """"l2@0.5" or "l1@0.1": C a plain decimal or scientific number (rules.DECIMAL)."""
     kind, sep, coeff = value.partition("@") if isinstance(value, str) else ("", "", "")
-    try:
-        c = float(coeff)
-    except ValueError:
-        c = math.nan
-    if not sep or kind not in ("l2", "l1") or not math.isfinite(c) or c < 0 or c > FLOAT32_MAX:
-        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a finite number >= 0 that fits "
-                      f"in float32, got {value!r}")
+    c = parse_decimal(coeff)
+    if not sep or kind not in ("l2", "l1") or c is None or c > FLOAT32_MAX:
+        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a plain decimal number >= 0 "
+                      f"(like 0.5 or 1e-3) that fits in float32, got {value!r}")
+    problem = float32_problem(c)
+    if problem:
+        raise t.error(key, problem)
     return Regularizer(kind, c)
 
 
@@ -376,6 +425,8 @@ def _param_list(t: _Table, key: str, value: Any, params: tuple[str, ...]) -> tup
     for p in value:
         if p not in params:
             raise t.error(key, f"unknown parameter {p!r} (this layer has: {', '.join(params)})")
+        if value.count(p) > 1:
+            raise t.error(key, f"lists parameter {p!r} twice")
     return tuple(value)
 
 
@@ -396,6 +447,9 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
             raise g.error("weight_decay", f"must be a number or \"None\", got {value!r}")
         if isinstance(value, (int, float)) and not 0 <= value <= FLOAT32_MAX:     # NaN fails too
             raise g.error("weight_decay", f"must be finite, >= 0 and fit in float32, got {value}")
+        problem = float32_problem(value) if isinstance(value, (int, float)) else None
+        if problem:
+            raise g.error("weight_decay", problem)
         g.finish()
         seen += members
         groups.append(Group(members, has, None if value == "None" else value))

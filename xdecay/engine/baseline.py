@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from .infer import rule_holds
 from .pipeline import CaseResult, Outcome
+from .rules import canonical_rule, parse_rule
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,9 @@ def _check_case(case: dict[str, Any]) -> None:
                 if key.startswith("delta_") and value is not None:
                     np.asarray(value, dtype=np.float64)
     for rule in case.get("rules", []):
-        _text(rule["run"]), _text(rule["param"]), _text(rule["rule"])
+        _text(rule["run"]), _text(rule["param"])
+        if parse_rule(_text(rule["rule"])) is None:
+            raise ValueError(f"not a rule: {rule['rule']!r}")
     for c in case.get("comparisons", []):
         _text(c["a"]), _text(c["b"]), bool(c["ok"])
 
@@ -123,7 +127,7 @@ def _case_drift(r: CaseResult, old: dict[str, Any]) -> list[Drift]:
     old_rules = {(x["run"], x["param"]): x["rule"] for x in old.get("rules", [])}
     new_rules = {(run, param): rule for run, param, rule in r.rules}
     for key in sorted(set(old_rules) | set(new_rules)):
-        if old_rules.get(key) != new_rules.get(key):
+        if not _same_rule(r, key, old_rules.get(key), new_rules.get(key)):
             out.append(Drift(name, "rule", f"{key[0]} {key[1]}", old_rules.get(key, "absent"),
                              new_rules.get(key, "absent")))
     old_checks = {(c["a"], c["b"], c.get("param", "all")): c["ok"] for c in old.get("comparisons", [])}
@@ -133,6 +137,19 @@ def _case_drift(r: CaseResult, old: dict[str, Any]) -> list[Drift]:
             out.append(Drift(name, "verdict", f"{c.a} vs {c.b} ({c.expected}, {c.param})",
                              _ok(was), _ok(c.ok)))
     return out
+
+
+def _same_rule(r: CaseResult, key: tuple[str, str], old: str | None, new: str | None) -> bool:
+    """A saved rule is still the fresh one when it names the same families and its
+    coefficients still fit the fresh run within the inference tolerance
+    (infer.rule_holds): a coefficient's last digit that another CPU fits differently is
+    no drift, 0.1 -> 0.1004 is."""
+    if old is None or new is None:
+        return old == new
+    if canonical_rule(old) == new:
+        return True
+    analysis = r.sensitivity.get(key[0])
+    return analysis is not None and key[1] in analysis.inferred and rule_holds(analysis, key[1], old)
 
 
 def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drift]:

@@ -8,7 +8,7 @@ from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
-from .infer import Inferred, RunSensitivity, infer_run
+from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -16,15 +16,13 @@ EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class RuleCheck:
-    """A rule expectation: the rule inferred for a run's parameter against the claimed one."""
+    """A rule expectation: the rule inferred for a run's parameter against the claimed one,
+    compared as numbers within the inference tolerance (infer.rule_holds)."""
     run: str
     param: str
     expected: str
     got: str
-
-    @property
-    def ok(self) -> bool:
-        return self.got == self.expected
+    ok: bool
 
 
 @dataclass(frozen=True)
@@ -191,7 +189,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((run, e.param, why))
             else:
-                result.rule_checks.append(RuleCheck(run, e.param, e.rule, inferred[(run, e.param)]))
+                result.rule_checks.append(RuleCheck(run, e.param, e.rule, inferred[(run, e.param)],
+                                                    rule_holds(sensitivity[run], e.param, e.rule)))
     good = [r for r in result.runs if r.error is None]
     if good:
         # The update without decay sets the tolerance scale; any run will do if none is "none".
