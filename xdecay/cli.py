@@ -168,7 +168,7 @@ def _python(value: str) -> tuple[str, str]:
     """--python FRAMEWORK=PATH: the framework and the interpreter's path, checked up front.
     An interpreter that cannot host the worker (too old, no numpy) is a wrong option value,
     exit 2 before any run: running the other framework alone would answer a question the
-    user did not ask. A missing framework there stays the worker's exit 3 (DESIGN.md)."""
+    user did not ask. A missing framework there stays the worker's exit 3 (README, "Use": exit codes)."""
     fw, sep, path = value.partition("=")
     if not sep or fw not in FRAMEWORKS or not path:
         raise UsageError(f"--python {value}: expected FRAMEWORK=PATH with FRAMEWORK one of "
