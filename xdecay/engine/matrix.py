@@ -28,6 +28,7 @@ from .. import __version__
 from ..case import FRAMEWORKS, Case
 from ..errors import UsageError
 from ..files import atomic
+from ..frameworks.records import Job
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from .explain import EXPLAIN_STEPS, Explanation, explain_jobs, explanation_from, label
 from .pipeline import EXIT_FRAMEWORK, EXIT_MISMATCH, EXIT_OK, CaseResult, Outcome, compare_jobs, outcome_from
@@ -118,8 +119,11 @@ def run_releases(cases: list[Case], optimizers: set[str] | None, columns: list[t
     """One worker per (framework, interpreter) column, `jobs` at a time, and one per fixed
     framework under this interpreter; each column's cases and explain rows as a Release."""
     varied = {fw for fw, _ in columns}
-    fixed = [fw for fw in FRAMEWORKS if varied - {fw}]
-    compare = compare_jobs(cases)
+    used = compare_jobs(cases)             # only the frameworks the cases have runs for
+    fixed = [fw for fw in used if varied - {fw}]
+    # A release runs every case (a job without ways where a case has no runs for it), so that
+    # its results line up with the cases; and its explain rows even when no case uses it.
+    compare = {fw: [Job.from_case(c, fw) for c in cases] for fw in FRAMEWORKS}
     explain = explain_jobs(FRAMEWORKS, optimizers)
     workers: list[tuple[str, list, str]] = [(fw, [compare[fw]], sys.executable) for fw in fixed]
     workers += [(f"{fw}@{i}", [compare[fw], *([explain[fw]] if fw in explain else [])], python)
