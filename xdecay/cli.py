@@ -452,6 +452,10 @@ def _report(args: argparse.Namespace) -> int:
     texts = pages(outcome, explanation, trainings, history)
     if history is not None:
         _warn_if_stale(history, outcome, explanation, out_dir)
+    else:
+        saved = out_dir / HISTORY_DIR
+        print(f"{HISTORY_PAGE} not regenerated: no saved release results in {saved}/releases "
+              f"(`xdecay matrix --paddle V1,V2,... --out {saved}` writes them)", file=sys.stderr)
     try:
         write_pages(out_dir, texts)
     except OSError as exc:
@@ -534,10 +538,9 @@ def _matrix(args: argparse.Namespace) -> int:
 
 
 def _saved_history(out_dir: Path, option: str) -> Matrix | None:
+    """The saved release results beside the pages, if any (loaded, so checked, before the run)."""
     saved = out_dir / HISTORY_DIR
     if not (saved / "releases").is_dir():
-        print(f"{HISTORY_PAGE} not regenerated: no saved release results in {saved}/releases "
-              f"(`xdecay matrix --paddle V1,V2,... --out {saved}` writes them)", file=sys.stderr)
         return None
     return Matrix.of(load_releases(saved, f"--out {option}"))
 
