@@ -194,6 +194,8 @@ COMMAND_LINES = [
     ("timeout-zero", ["compare", "--case", "momentum", "--timeout", "0"], "--timeout: ", "got 0.0"),
     ("timeout-negative", ["compare", "--case", "momentum", "--timeout", "-5"], "--timeout: ", "got -5.0"),
     ("timeout-nan", ["compare", "--case", "momentum", "--timeout", "nan"], "--timeout: ", "got nan"),
+    ("min-power-zero", ["compare", "--case", "momentum", "--min-power", "0"], "--min-power: ", "got 0.0"),
+    ("min-power-nan", ["compare", "--case", "momentum", "--min-power", "nan"], "--min-power: ", "got nan"),
     ("timeout-inf", ["compare", "--case", "momentum", "--timeout", "inf"], "--timeout: ", "got inf"),
     ("timeout-huge", ["compare", "--case", "momentum", "--timeout", "1e300"], "--timeout: ", "got 1e+300"),
     # compare --baseline

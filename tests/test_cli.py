@@ -180,7 +180,8 @@ def test_python_api_runs_a_case_in_workers():
 def test_python_api_rejects_bad_arguments():
     from xdecay import run_case
     from xdecay.errors import UsageError
-    for kwargs, words in (({"frameworks": ("tf",)}, "unknown framework 'tf'"), ({"steps": -3}, "steps")):
+    for kwargs, words in (({"frameworks": ("tf",)}, "unknown framework 'tf'"), ({"steps": -3}, "steps"),
+                          ({"min_power": 0.0}, "min_power")):
         with pytest.raises(UsageError, match=words):
             run_case("momentum", **kwargs)
     with pytest.raises(UsageError, match="one case"):

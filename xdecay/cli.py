@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--atol", action=_Once, type=float, help="fixed absolute tolerance (replaces the derived one)")
     c.add_argument("--rtol", action=_Once, type=float, help="fixed relative tolerance (replaces the derived one)")
     c.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
+    c.add_argument("--min-power", action=_Once, type=float, metavar="X",
+                   help="every check must catch a relative error X of the decay coefficient "
+                        "(e.g. 0.01), else it is inconclusive (default: the case's min_power)")
     t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
                        "seed 000's cosine schedule (cases in cases/train/)")
     t.add_argument("--case", action=_Once, required=True,
@@ -333,6 +336,8 @@ def _compare(args: argparse.Namespace) -> int:
     _tolerance("atol", args.atol)
     _tolerance("rtol", args.rtol)
     _timeout(args.timeout)
+    if args.min_power is not None and not 0 < args.min_power <= 1:     # NaN fails too
+        raise UsageError(f"--min-power: must be a relative coefficient error in (0, 1], got {args.min_power}")
     frameworks = _frameworks(args.framework)
     pythons = _pythons(args.python, frameworks)
     out_dir = _out_dir(args.out)
@@ -356,7 +361,7 @@ def _compare(args: argparse.Namespace) -> int:
     _make_out_dir(args.out, out_dir)
 
     outcome = run_cases(cases, steps=args.steps, frameworks=frameworks, pythons=pythons,
-                        atol=args.atol, rtol=args.rtol, timeout=args.timeout)
+                        atol=args.atol, rtol=args.rtol, timeout=args.timeout, min_power=args.min_power)
     outcome.unchecked = skipped
     if baseline is not None:
         names = {c.name for c in cases}
