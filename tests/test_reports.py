@@ -22,6 +22,7 @@ import pytest
 from xdecay.engine.baseline import find_drift, load_baseline
 from xdecay.engine.compare import EPS32, Tolerance, ulp32
 from xdecay.engine.explain import explain
+from xdecay.engine.matrix import Matrix, load_releases
 from xdecay.engine.pipeline import CaseResult, Outcome, compare_case
 from xdecay.training import epoch_batches, find_train_cases, load_train_case
 from xdecay.writers.case_page import reference_run
@@ -220,11 +221,14 @@ def fresh(shipped):
         if t.case.kind == "overfit":
             t.plot = f"{t.case.name}.png"
     questions = load_questions([c.name for c in cases])
+    history = Matrix.of(load_releases(ROOT / "reports" / "paddle-history"))
     texts = pages(outcome, explain(in_process=True), trainings, questions,
-                  {r.case.name: f"{r.case.name}.png" for r in results})
+                  {r.case.name: f"{r.case.name}.png" for r in results}, history)
     link_other_pages(texts, ROOT / "reports")
-    # The index carries explain's cross-framework table: its parenthesised max_abs too.
-    rules: dict[str, Rule] = {"index.md": explain_rule, "explain.md": explain_rule}
+    # The index carries explain's cross-framework table: its parenthesised max_abs too. The
+    # history page is rendered from saved text (test_matrix checks those against a fresh run).
+    rules: dict[str, Rule] = {"index.md": explain_rule, "explain.md": explain_rule,
+                              "paddle-history.md": lambda *_: 0.0}
     rules |= {f"cases/{r.case.name}.md": case_rule(r) for r in results}
     rules |= {f"train/{t.case.name}.md": (overfit_rule if t.case.kind == "overfit" else schedule_rule)(t)
               for t in trainings}

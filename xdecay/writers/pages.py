@@ -14,15 +14,22 @@ from pathlib import Path
 from tabulate import tabulate
 
 from ..engine.explain import Explanation
+from ..engine.matrix import Matrix
 from ..engine.pipeline import CaseResult, Outcome
 from ..files import atomic
 from .case_page import case_markdown, prose, takeaway
 from .explain_report import CROSS_HEADERS, _cross_rows
 from .explain_report import markdown as explain_markdown
+from .matrix_report import markdown as matrix_markdown
 from .questions import Question
 from .train_report import Training
 from .train_report import markdown as train_markdown
 
+
+# The release history: rendered from saved release results (reports/paddle-history/releases/,
+# written by `xdecay matrix ... --out reports/paddle-history`), not by rebuilding every
+# release's venv on each `xdecay report`.
+HISTORY_DIR, HISTORY_PAGE = "paddle-history", "paddle-history.md"
 
 INDEX, EXPLAIN = "index.md", "explain.md"
 
@@ -70,7 +77,7 @@ def _link(r: CaseResult) -> str:
 
 
 def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Training],
-           questions: list[Question]) -> list[str]:
+           questions: list[Question], history: Matrix | None) -> list[str]:
     versions = ", ".join(f"{fw} {v}" for fw, v in sorted(outcome.versions.items()))
     by_name = {r.case.name: r for r in outcome.results}
     out = ["# xdecay reports", "",
@@ -110,15 +117,25 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
         out += ["## Training over many steps", "", "`xdecay train --case NAME`:", "",
                 tabulate(rows, ["case", "what it checks", "checks held", "verdict"],
                          tablefmt="github", disable_numparse=True), ""]
+    if history is not None and history.releases:
+        first, last = history.releases[0].label, history.releases[-1].label
+        out += ["## Did the decay semantics change between releases?", "",
+                f"[Decay semantics across {len(history.releases)} releases ({first} to {last})]"
+                f"({HISTORY_PAGE}) — `xdecay matrix`, rendered from the saved results in "
+                f"{HISTORY_DIR}/releases/.", ""]
     return out
 
 
 def pages(outcome: Outcome, explanation: Explanation | None, trainings: list[Training] = (),
-          questions: list[Question] = (), plots: dict[str, str] | None = None) -> dict[str, str]:
+          questions: list[Question] = (), plots: dict[str, str] | None = None,
+          history: Matrix | None = None) -> dict[str, str]:
     """Relative path -> page text. `plots`: case name -> its picture's file name (written
-    beside its page, as training plots are) or why it was skipped."""
+    beside its page, as training plots are) or why it was skipped; `history`: the saved
+    release matrix, for HISTORY_PAGE."""
     plots = plots or {}
-    out = {INDEX: "\n".join(_index(outcome, explanation, list(trainings), list(questions)))}
+    out = {INDEX: "\n".join(_index(outcome, explanation, list(trainings), list(questions), history))}
+    if history is not None:
+        out[HISTORY_PAGE] = matrix_markdown(history)
     for t in trainings:
         out[train_page(t.case.name)] = train_markdown(t)
     for r in outcome.results:
