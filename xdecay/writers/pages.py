@@ -119,7 +119,7 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
                          tablefmt="github", disable_numparse=True), ""]
     if history is not None and history.releases:
         first, last = history.releases[0].label, history.releases[-1].label
-        out += ["## Did the decay semantics change between releases?", "",
+        out += ["## Across releases", "",
                 f"[Decay semantics across {len(history.releases)} releases ({first} to {last})]"
                 f"({HISTORY_PAGE}) — `xdecay matrix`, rendered from the saved results in "
                 f"{HISTORY_DIR}/releases/.", ""]
