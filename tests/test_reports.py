@@ -220,7 +220,7 @@ def fresh(shipped):
     for t in trainings:
         if t.case.kind == "overfit":
             t.plot = f"{t.case.name}.png"
-    questions = load_questions([c.name for c in cases])
+    questions = load_questions()
     history = Matrix.of(load_releases(ROOT / "reports" / "paddle-history"))
     texts = pages(outcome, explain(in_process=True), trainings, questions,
                   {r.case.name: f"{r.case.name}.png" for r in results}, history)

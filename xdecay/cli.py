@@ -437,7 +437,7 @@ def _report(args: argparse.Namespace) -> int:
     pythons = _pythons(args.python, FRAMEWORKS)
     history = _saved_history(out_dir, args.out)
     cases = [load_case(p) for p in shipped_cases()]
-    questions = load_questions([c.name for c in cases])
+    questions = load_questions()
     train_cases = [load_train_case(p) for p in find_train_cases()]
     # Every page and plot path, before the run: a clash found after it would waste the run.
     _out_files(args.out, out_dir, page_paths([c.name for c in cases],

@@ -20,9 +20,11 @@ def questions_file() -> Path:
     return shipped_dir() / "docs" / "questions.toml"
 
 
-def load_questions(known: list[str], path: Path | None = None) -> list[Question]:
-    """Every [[question]] of the file, its cases checked against `known` (case names)."""
+def load_questions(known: list[str] | None = None, path: Path | None = None) -> list[Question]:
+    """Every [[question]] of the file, its cases checked against `known` (case names;
+    default: every shipped case file, whichever cases a report covers)."""
     path = path or questions_file()
+    known = known if known is not None else [p.stem for p in shipped_dir().glob("*.toml")]
     top = read_toml(path)
     items = top.get("question", list, required=True)
     top.finish()
