@@ -73,14 +73,6 @@ PAIRS = [
     (("ASGD", ""), ("ASGD", "")),
 ]
 
-# torch name -> paddle name for the hyper-parameters that mean the same thing.
-HYPER_NAMES = {"lr": "learning_rate", "eps": "epsilon", "momentum": "momentum",
-               "nesterov": "use_nesterov", "centered": "centered",
-               "initial_accumulator_value": "initial_accumulator_value",
-               "momentum_decay": "momentum_decay"}
-# Per class pair, names whose meaning is class-specific (RMSprop's alpha is paddle's rho).
-HYPER_NAMES_BY_CLASS = {("RMSprop", "RMSProp"): {"alpha": "rho"}, ("Adadelta", "Adadelta"): {"rho": "rho"}}
-
 WAYS = {"torch": TORCH_WAYS, "paddle": PADDLE_WAYS}
 ENTRIES = {"torch": TORCH, "paddle": PADDLE}
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..case import FRAMEWORKS
 from ..frameworks.records import ExplainJob, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
-from . import catalogue
+from . import catalogue, causes
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
 from .spec import Spec
@@ -141,39 +141,11 @@ def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: 
         every = compare_pair(t, p, "equal", tol)
         t_rule = inferred[("torch", tc, tv, "weight_decay")][0].rule
         p_rule = inferred[("paddle", pc, pv, "weight_decay")][0].rule
-        cause = "" if one.ok and every.ok else _cause(t, p, t_rule, p_rule, spec)
+        cause = "" if one.ok and every.ok else causes.cause(t, p, t_rule, p_rule, spec, LOSS,
+                                                              (COEFF, PARAM_ATTR_COEFF))
         out.append(CrossRow(label(tc, tv), label(pc, pv), one, every, t_rule, p_rule, cause))
     return out
 
 
 def _first(r: RunRecord, steps: int) -> RunRecord:
     return dataclasses.replace(r, params={n: v[:steps + 1] for n, v in r.params.items()})
-
-
-def _cause(t: RunRecord, p: RunRecord, t_rule: str, p_rule: str, spec: Spec) -> str:
-    """Why the same user-level optimizer differs: the decay rule, a default, or the formula."""
-    causes = []
-    if t_rule != p_rule:
-        causes.append(f"decay rule differs: torch {t_rule}, paddle {p_rule}")
-    names = {**catalogue.HYPER_NAMES, **catalogue.HYPER_NAMES_BY_CLASS.get((t.optimizer, p.optimizer), {})}
-    th, ph = t.hyper[0], p.hyper[0]
-    defaults = [f"{tn}={th[tn]!r} vs {pn}={ph[pn]!r}" for tn, pn in names.items()
-                if tn in th and pn in ph and not _same(th[tn], ph[pn])]
-    if defaults:
-        causes.append("defaults differ: " + ", ".join(defaults))
-    # Does torch's reference rule, given paddle's hyper-parameters, explain paddle's run?
-    mapped = {tn: ph[pn] for tn, pn in names.items() if pn in ph}
-    as_torch = dataclasses.replace(p, hyper=[{**th, **mapped}])
-    replay = infer_run(as_torch, spec, LOSS, (COEFF, PARAM_ATTR_COEFF), reference=("torch", t.optimizer))
-    if replay[0].rule == "unexplained":
-        causes.append(f"update formula differs (torch's {t.optimizer} rule with paddle's "
-                      f"hyper-parameters does not reproduce paddle's {p.optimizer})")
-    elif defaults:
-        causes[-1] += " (torch's rule with paddle's values reproduces paddle: the defaults are the cause)"
-    return "; ".join(causes) or "rounding beyond the tolerance (no rule or default differs)"
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) <= 1e-7 * max(abs(float(a)), abs(float(b)))
-    return a == b

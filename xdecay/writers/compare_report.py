@@ -149,6 +149,7 @@ def table(outcome: Outcome) -> str:
                                 disable_numparse=True))
         out += [f"skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"WARNING: {w}" for w in r.warnings]
+        out += [f"note: {n}" for n in r.notes]
         out += [f"verdict: {_verdict(r)}", ""]
     if len(outcome.results) > 1:
         bad = [r.case.name for r in outcome.results if not r.ok]
@@ -222,6 +223,7 @@ def markdown(outcome: Outcome) -> str:
                              COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
         out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"- **warning**: {w}" for w in r.warnings]
+        out += [f"- note: {_md_escape(n)}" for n in r.notes]
         out += ["", f"**Verdict:** {_md_escape(_verdict(r))}", ""]
     if outcome.drift is not None:
         out += ["## Baseline", "", _md_escape(_baseline_line(outcome)), ""]
@@ -290,7 +292,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                               for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
-            "warnings": r.warnings, "ok": r.ok}
+            "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 
 def _document(versions: dict[str, str], body: dict[str, Any]) -> str:
