@@ -12,6 +12,10 @@ from .conftest import MINIMAL, SHIPPED, write_case
 def test_ships_the_cases_the_issue_asks_for():
     names = {p.stem for p in SHIPPED}
     assert {"momentum", "sgd", "adam", "adamw", "precedence"} <= names
+    # issue 12: every optimizer both frameworks have, with each framework's defaults and
+    # aligned where they differ, and AdamW with its decay argument left out.
+    assert {"adamax", "adagrad", "adagrad_eps", "adadelta", "adadelta_rho", "rmsprop", "rmsprop_aligned",
+            "nadam", "radam", "asgd", "rprop", "adamw_default"} <= names
     cases = [load_case(p) for p in SHIPPED]
     assert any(c.layer.bias for c in cases)
     assert all(c.expectations for c in cases)

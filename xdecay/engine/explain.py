@@ -141,8 +141,8 @@ def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: 
         every = compare_pair(t, p, "equal", tol)
         t_rule = inferred[("torch", tc, tv, "weight_decay")][0].rule
         p_rule = inferred[("paddle", pc, pv, "weight_decay")][0].rule
-        cause = "" if one.ok and every.ok else causes.cause(t, p, t_rule, p_rule, spec, LOSS,
-                                                              (COEFF, PARAM_ATTR_COEFF))
+        cause = "" if one.ok and every.ok else causes.cause(t, p, {"weight": t_rule}, {"weight": p_rule},
+                                                              spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
         out.append(CrossRow(label(tc, tv), label(pc, pv), one, every, t_rule, p_rule, cause))
     return out
 

@@ -226,7 +226,8 @@ def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> lis
             continue
         seen.add((c.a, c.b))
         t, p = (a, b) if a.framework == "torch" else (b, a)
-        why = cause(t, p, rules[(t.name, "weight")], rules[(p.name, "weight")], case.spec(), case.loss,
+        why = cause(t, p, {n: rules[(t.name, n)] for n in t.params},
+                    {n: rules[(p.name, n)] for n in p.params}, case.spec(), case.loss,
                     case.decay.coefficients(), frozenset(given))
         notes.append(f"{c.a} vs {c.b} differ: {why}")
     return notes
