@@ -312,8 +312,9 @@ def paddle_momentum(w, g, state, step, lr, momentum=0.9, use_nesterov=False):
     return w - lr * v
 
 
-def paddle_adam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, f32_pows=True):
+def paddle_adam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False, f32_pows=True):
     """m <- b1*m + (1-b1)*g ;  v <- b2*v + (1-b2)*g^2
+    amsgrad: vmax <- max(vmax, v), used in place of v (as torch; cases/adam_amsgrad.toml)
     lr_t = lr*sqrt(1-b2^t)/(1-b1^t)
     w <- w - lr_t * m / (sqrt(v) + epsilon*sqrt(1-b2^t))
     (== torch Adam: lr*m_hat/(sqrt(v_hat)+eps).  The paddle docstring omits the
@@ -321,6 +322,9 @@ def paddle_adam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, f32
     m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
     v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
     state["m"], state["v"] = m, v
+    if amsgrad:
+        v = np.maximum(state.get("vmax", 0.0), v)
+        state["vmax"] = v
     b1t, b2t = _pow(state, "b1p", beta1, step, f32_pows), _pow(state, "b2p", beta2, step, f32_pows)
     lr_t = lr * np.sqrt(1 - b2t) / (1 - b1t)
     return w - lr_t * m / (np.sqrt(v) + epsilon * np.sqrt(1 - b2t))
