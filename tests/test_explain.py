@@ -69,7 +69,7 @@ def _run(e, optimizer, way):
     # explain keeps rows, not runs: run the one we need again, in-process.
     from xdecay.frameworks.records import ExplainItem, ExplainJob
     from xdecay.frameworks.runner import run
-    options = next(o for c, v, o in catalogue.PADDLE if c == optimizer and v == "")
+    options = next(o for c, v, o in catalogue.ENTRIES["paddle"] if c == optimizer and v == "")
     job = ExplainJob(explain_spec(), LOSS, e.steps, 0.1, 0.5, (ExplainItem(optimizer, "", options, way),))
     return run({"paddle": job}, in_process=True)["paddle"].records[0][0]
 
@@ -133,6 +133,7 @@ REJECTED = [
     ("paddle", "AdamW", "", "l2decay", "weight_decay should be int, float or Tensor"),
     ("paddle", "Lamb", "", "l1decay", "must be double, but got L1Decay"),
     ("paddle", "Rprop", "", "weight_decay", "unexpected keyword argument 'weight_decay'"),
+    ("torch", "Rprop", "", "weight_decay", "unexpected keyword argument 'weight_decay'"),
 ]
 
 
@@ -145,13 +146,17 @@ def test_rejected_ways_show_the_framework_message(explained, framework, optimize
 
 def test_cross_framework_agreement_and_causes(explained):
     cross = {c.torch: c for c in explained.cross}
-    for same in ("SGD", "SGD(momentum)", "SGD(nesterov)", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
+    for same in ("SGD", "SGD(momentum)", "SGD(nesterov)", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+                 "Adam(decoupled_weight_decay=True)"):
         assert cross[same].one_step.ok and cross[same].all_steps.ok and not cross[same].cause
     assert "eps=1e-10 vs epsilon=1e-06" in cross["Adagrad"].cause
     assert "the defaults are the cause" in cross["Adagrad"].cause
     assert "rho=0.9 vs rho=0.95" in cross["Adadelta"].cause and "defaults are the cause" in cross["Adadelta"].cause
     assert "update formula differs" in cross["RMSprop"].cause and "alpha=0.99 vs rho=0.95" in cross["RMSprop"].cause
     assert "update formula differs" in cross["ASGD"].cause
+    # torch's decoupled Adam is paddle's AdamW, rule and all.
+    decoupled = cross["Adam(decoupled_weight_decay=True)"]
+    assert decoupled.paddle == "AdamW" and decoupled.torch_rule == decoupled.paddle_rule == "decoupled_lr@0.1"
 
 
 def test_json_covers_every_optimizer_and_way_per_parameter(explained):

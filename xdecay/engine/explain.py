@@ -132,18 +132,19 @@ def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: 
             for fw in ("torch", "paddle") for r in done[fw].records[0]}
     tol = Tolerance(ops=spec.x.shape[1] + spec.x.shape[0] + 16)
     out = []
-    for (tc, tv), (pc, pv) in catalogue.PAIRS:
-        t = runs.get(("torch", tc, tv, "weight_decay"))
-        p = runs.get(("paddle", pc, pv, "weight_decay"))
+    for (tc, tv, tw), (pc, pv, pw) in catalogue.PAIRS:
+        t = runs.get(("torch", tc, tv, tw))
+        p = runs.get(("paddle", pc, pv, pw))
         if t is None or p is None or t.error or p.error:
             continue
         one = compare_pair(_first(t, 1), _first(p, 1), "equal", tol)
         every = compare_pair(t, p, "equal", tol)
-        t_rule = inferred[("torch", tc, tv, "weight_decay")][0].rule
-        p_rule = inferred[("paddle", pc, pv, "weight_decay")][0].rule
+        t_rule = inferred[("torch", tc, tv, tw)][0].rule
+        p_rule = inferred[("paddle", pc, pv, pw)][0].rule
         cause = "" if one.ok and every.ok else causes.cause(t, p, {"weight": t_rule}, {"weight": p_rule},
                                                               spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
-        out.append(CrossRow(label(tc, tv), label(pc, pv), one, every, t_rule, p_rule, cause))
+        shown = label(tc, tv) if tw == "weight_decay" else f"{tc}({tw}_weight_decay=True)"
+        out.append(CrossRow(shown, label(pc, pv), one, every, t_rule, p_rule, cause))
     return out
 
 

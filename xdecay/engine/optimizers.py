@@ -181,6 +181,12 @@ _LIST = [OptimizerInfo(o.name, o.doc, tuple(w for w in o.words if set(w.native) 
 OPTIMIZERS: dict[str, OptimizerInfo] = {o.name: o for o in _LIST}
 
 
+def native_of(framework: str, cls: str) -> Native | None:
+    """The model's record of a framework class (the first optimizer built with it)."""
+    return next((i.native(framework) for i in OPTIMIZERS.values()
+                 if i.native(framework) is not None and i.native(framework).cls == cls), None)
+
+
 # ---------------------------------------------------------------- constructions
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..case import Decay, Regularizer
-from ..engine.optimizers import OPTIMIZERS, Construction, construction
+from ..engine.optimizers import OPTIMIZERS, Construction, construction, native_of
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -213,10 +213,6 @@ NATIVE_WAYS = {
 }
 
 
-# Lamb takes its decay as lamb_weight_decay (it has no weight_decay argument).
-DECAY_ARG = {"Lamb": "lamb_weight_decay"}
-
-
 def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     """One optimizer class with native keyword arguments, decay given one `way`
     (NATIVE_WAYS; "groups": weight group with weight_decay=coeff, bias group without it)."""
@@ -227,7 +223,9 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     named = model.named()
     cls = getattr(paddle.optimizer, item.optimizer, None)
     kwargs: dict[str, Any] = dict(item.options)
-    decay_arg = DECAY_ARG.get(item.optimizer, "weight_decay")
+    # The model's decay argument (Lamb: lamb_weight_decay); a class without one is
+    # given weight_decay, to show how it refuses.
+    decay_arg = getattr(native_of(FRAMEWORK, item.optimizer), "decay_arg", None) or "weight_decay"
     takes_decay = cls is not None and decay_arg in inspect.signature(cls.__init__).parameters
     # "param_attr" means the ParamAttr alone: a class without a decay argument gets none.
     if decay is not None and (takes_decay or item.way != "param_attr"):
