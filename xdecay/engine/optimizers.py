@@ -176,7 +176,10 @@ _LIST = [
         BETA1, BETA2, _eps(None, 1e-6), _both("always_adapt", "flag", None, ("always_adapt", False))),
         paddle=_paddle("Lamb", 0.01, decay_arg="lamb_weight_decay")),
 ]
-_LIST = [OptimizerInfo(o.name, o.doc, tuple(w for w in o.words if set(w.native) & set(o.frameworks)),
+# A shared word (BETA1) keeps only the frameworks that have the optimizer.
+_LIST = [OptimizerInfo(o.name, o.doc, tuple(Word(w.name, w.kind, {fw: v for fw, v in w.native.items()
+                                                                  if fw in o.frameworks})
+                                            for w in o.words if set(w.native) & set(o.frameworks)),
                        o.required, o.torch, o.paddle) for o in _LIST]
 OPTIMIZERS: dict[str, OptimizerInfo] = {o.name: o for o in _LIST}
 
