@@ -257,6 +257,29 @@ def construction(info: OptimizerInfo, framework: str, lr: float, words: dict[str
     return Construction(native.cls, _no_decay(native, kwargs))
 
 
+# explain's ways (catalogue.WAYS): every class given its decay one way, the argument said
+# explicitly ("none" is 0.0 even where leaving it out means no decay). "decoupled" is
+# torch's decoupled_weight_decay=True on any class: the ones without it refuse.
+EXPLAIN_DECAY = {"none": 0.0, "param_attr": 0.0, "weight_decay": "c", "param_attr+weight_decay": "c",
+                 "decoupled": "c", "l2decay": "l2", "l1decay": "l1"}
+
+
+def explain_construction(framework: str, cls: str, options: dict[str, Any], way: str,
+                         coeff: float) -> tuple[Construction, str]:
+    """An explain item's optimizer, and the name its decay argument has (a weight group
+    of way "groups" carries it). A class without a decay argument is given weight_decay,
+    to show how it refuses -- except under "param_attr", the ParamAttr alone."""
+    native = native_of(framework, cls)
+    arg = (native.decay_arg if native else None) or "weight_decay"
+    kwargs = dict(options)
+    value = EXPLAIN_DECAY.get(way)
+    if value is not None and not (way == "param_attr" and native is not None and native.decay_arg is None):
+        kwargs[arg] = coeff if value == "c" else Regularizer(value, coeff) if value in ("l2", "l1") else value
+    if way == "decoupled":
+        kwargs["decoupled_weight_decay"] = True
+    return Construction(cls, kwargs), arg
+
+
 def _no_decay(native: Native, kwargs: dict[str, Any]) -> dict[str, Any]:
     # Leaving the argument out decays with AdamW's and Lamb's 0.01: "no decay" says 0.0.
     return {**kwargs, native.decay_arg: 0.0} if native.decays_by_default else kwargs

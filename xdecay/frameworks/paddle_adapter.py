@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..case import Decay, Regularizer
-from ..engine.optimizers import OPTIMIZERS, Construction, construction, native_of
+from ..engine.optimizers import OPTIMIZERS, Construction, construction, explain_construction
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -199,40 +199,22 @@ def _build(built: Construction, params: Any) -> tuple[Any, type]:
 
 # ---------------------------------------------------------------- explain: any optimizer class
 
-# What each explain way passes as the optimizer's weight_decay, and whether the weight
-# carries ParamAttr(regularizer=L2Decay(param_attr_coeff)). "default" omits the argument.
-NATIVE_WAYS = {
-    "none": (lambda c: 0.0, False),
-    "weight_decay": (lambda c: c, False),
-    "l2decay": (lambda c: L2Decay(c), False),
-    "l1decay": (lambda c: L1Decay(c), False),
-    "param_attr": (lambda c: 0.0, True),
-    "param_attr+weight_decay": (lambda c: c, True),
-    "groups": (None, False),
-    "default": (None, False),
-}
-
-
 def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
-    """One optimizer class with native keyword arguments, decay given one `way`
-    (NATIVE_WAYS; "groups": weight group with weight_decay=coeff, bias group without it)."""
+    """One optimizer class with native keyword arguments, decay given one explain way
+    (optimizers.explain_construction; the param_attr ways put ParamAttr(L2Decay(
+    param_attr_coeff)) on the weight; "groups": the weight in a group with the decay
+    argument = c, the rest in a group without it)."""
     spec, coeff, param_attr_coeff = job.spec, job.coeff, job.param_attr_coeff
-    decay, with_attr = NATIVE_WAYS[item.way]
+    with_attr = item.way.startswith("param_attr")
     model = Model(spec, {"weight": paddle.ParamAttr(regularizer=L2Decay(param_attr_coeff))}
                   if with_attr else None)
     named = model.named()
     cls = getattr(paddle.optimizer, item.optimizer, None)
-    kwargs: dict[str, Any] = dict(item.options)
-    # The model's decay argument (Lamb: lamb_weight_decay); a class without one is
-    # given weight_decay, to show how it refuses.
-    decay_arg = getattr(native_of(FRAMEWORK, item.optimizer), "decay_arg", None) or "weight_decay"
-    takes_decay = cls is not None and decay_arg in inspect.signature(cls.__init__).parameters
-    # "param_attr" means the ParamAttr alone: a class without a decay argument gets none.
-    if decay is not None and (takes_decay or item.way != "param_attr"):
-        kwargs[decay_arg] = decay(coeff)
+    built, arg = explain_construction(FRAMEWORK, item.optimizer, item.options, item.way, coeff)
+    kwargs = built.kwargs
     params: Any = list(named.values())
     if item.way == "groups":
-        params = [{"params": [named["weight"]], decay_arg: coeff},
+        params = [{"params": [named["weight"]], arg: coeff},
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     options = {k: _plain(v) for k, v in kwargs.items()}
     if kwargs.get("apply_decay_param_fun") == "weight":
@@ -242,11 +224,11 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     if with_attr:
         options["weight_attr"] = f"ParamAttr(regularizer=L2Decay({param_attr_coeff}))"
     if item.way == "groups":
-        options["param_groups"] = [{"params": "weight", decay_arg: coeff}, {"params": "bias"}]
+        options["param_groups"] = [{"params": "weight", arg: coeff}, {"params": "bias"}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=options, hyper=[_effective(cls, kwargs)] if cls else [])
     try:
-        optimizer, _ = _build(Construction(item.optimizer, kwargs), params)
+        optimizer, _ = _build(built, params)
         record.params = _train(model, optimizer, spec, job.loss, job.steps)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
@@ -255,8 +237,8 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
 
 def _plain(value: Any) -> Any:
     """A JSON-able picture of an argument: regularizers by name and coefficient."""
-    if isinstance(value, (L1Decay, L2Decay)):
-        return f"{type(value).__name__}({value._coeff})"
+    if isinstance(value, Regularizer):
+        return f"{value.kind.upper()}Decay({value.coeff})"
     return list(value) if isinstance(value, tuple) else value
 
 

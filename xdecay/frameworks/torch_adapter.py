@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..case import Decay
-from ..engine.optimizers import OPTIMIZERS, Construction, construction
+from ..engine.optimizers import OPTIMIZERS, Construction, construction, explain_construction
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -122,26 +122,20 @@ def _build(built: Construction, params: Any) -> torch.optim.Optimizer:
 # ---------------------------------------------------------------- explain: any optimizer class
 
 def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
-    """One optimizer class with native keyword arguments, decay applied one `way`:
-    default (argument omitted), none (0.0), weight_decay (float), decoupled
-    (decoupled_weight_decay=True), groups (weight decayed, bias group without the key)."""
+    """One optimizer class with native keyword arguments, decay given one explain way
+    (optimizers.explain_construction; "groups": the weight in a group with weight_decay=c,
+    the rest in a group without the key)."""
     model = Model(job.spec)
     named = model.named()
-    kwargs: dict[str, Any] = dict(item.options)
-    if item.way == "none":
-        kwargs["weight_decay"] = 0.0
-    elif item.way == "weight_decay":
-        kwargs["weight_decay"] = job.coeff
-    elif item.way == "decoupled":
-        kwargs.update(weight_decay=job.coeff, decoupled_weight_decay=True)
+    built, arg = explain_construction(FRAMEWORK, item.optimizer, item.options, item.way, job.coeff)
     params: Any = list(named.values())
     if item.way == "groups":
-        params = [{"params": [named["weight"]], "weight_decay": job.coeff},
+        params = [{"params": [named["weight"]], arg: job.coeff},
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
-                       options=_shown(kwargs, item.way, job.coeff))
+                       options=_shown(built.kwargs, item.way, job.coeff))
     try:
-        optimizer = _build(Construction(item.optimizer, kwargs), params)
+        optimizer = _build(built, params)
         record.hyper = _effective(optimizer)
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps)
     except Exception as exc:  # a way the framework rejects is a finding
