@@ -69,7 +69,7 @@ class Decay:
     param_attr: dict[str, Regularizer]    # ParamAttr regularizers of the param_attr* ways
     manual: dict[str, Regularizer]        # loss terms of the manual way
     groups: tuple[Group, ...]             # parameter groups of the groups ways
-    decay_params: tuple[str, ...]         # apply_decay_param_fun: the parameters it decays
+    decay_params: tuple[str, ...]         # way apply_decay_param_fun: the parameters decayed
 
     def coefficients(self) -> tuple[float, ...]:
         """Every coefficient in play, for rule inference and the resolution check."""
@@ -316,8 +316,6 @@ def _runs(t: _Table, optimizer: Optimizer) -> dict[str, tuple[str, ...]]:
         ways = t.get(fw, list, default=[])
         if ways and info.native(fw) is None:
             raise t.error(fw, f"{fw} has no optimizer {info.name!r}")
-        if "apply_decay_param_fun" in ways and info.name != "adamw":
-            raise t.error(fw, "way 'apply_decay_param_fun' needs optimizer 'adamw'")
         for i, way in enumerate(ways):
             if not isinstance(way, str):
                 raise t.error(f"{fw}[{i}]", f"must be a string, got {_kind(way)}")

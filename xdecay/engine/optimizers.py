@@ -63,6 +63,9 @@ class Native:
     # the class that decays decoupled ("AdamW"); None: the way is not defined.
     decoupled: str | None = None
     shown_as: str = ""                 # how reports name it, if not by the class ("SGD(momentum)")
+    # The argument that restricts decay to some parameters (way apply_decay_param_fun):
+    # AdamW's apply_decay_param_fun(name) -> decay?, Lamb's exclude_from_weight_decay_fn(param) -> skip?
+    decay_filter: str = ""
 
     @property
     def label(self) -> str:
@@ -114,8 +117,8 @@ def _torch(cls: str, default_decay: float | None = 0, decoupled: str | None = No
 
 
 def _paddle(cls: str, default_decay: float | None = None, decoupled: str | None = None,
-            decay_arg: str | None = "weight_decay") -> Native:
-    return Native(cls, "learning_rate", decay_arg, default_decay, decoupled)
+            decay_arg: str | None = "weight_decay", decay_filter: str = "") -> Native:
+    return Native(cls, "learning_rate", decay_arg, default_decay, decoupled, decay_filter=decay_filter)
 
 
 _LIST = [
@@ -133,7 +136,7 @@ _LIST = [
     OptimizerInfo("adamw", "AdamW (decoupled decay; both default to weight_decay=0.01)",
                   (BETA1, BETA2, _eps(1e-8, 1e-8), AMSGRAD),
                   torch=_torch("AdamW", 0.01, decoupled="AdamW"),
-                  paddle=_paddle("AdamW", 0.01, decoupled="AdamW")),
+                  paddle=_paddle("AdamW", 0.01, decoupled="AdamW", decay_filter="apply_decay_param_fun")),
     OptimizerInfo("adamax", "Adamax", (BETA1, BETA2, _eps(1e-8, 1e-8)),
                   torch=_torch("Adamax"), paddle=_paddle("Adamax")),
     OptimizerInfo("adagrad", "Adagrad (eps: torch 1e-10, paddle 1e-6)", (
@@ -174,7 +177,7 @@ _LIST = [
         torch=_torch("Adafactor", 0.0)),
     OptimizerInfo("lamb", "Lamb (paddle only; decay inside the trust ratio, default 0.01)", (
         BETA1, BETA2, _eps(None, 1e-6), _both("always_adapt", "flag", None, ("always_adapt", False))),
-        paddle=_paddle("Lamb", 0.01, decay_arg="lamb_weight_decay")),
+        paddle=_paddle("Lamb", 0.01, decay_arg="lamb_weight_decay", decay_filter="exclude_from_weight_decay_fn")),
 ]
 # A shared word (BETA1) keeps only the frameworks that have the optimizer.
 _LIST = [OptimizerInfo(o.name, o.doc, tuple(Word(w.name, w.kind, {fw: v for fw, v in w.native.items()
@@ -188,6 +191,11 @@ def native_of(framework: str, cls: str) -> Native | None:
     """The model's record of a framework class (the first optimizer built with it)."""
     return next((i.native(framework) for i in OPTIMIZERS.values()
                  if i.native(framework) is not None and i.native(framework).cls == cls), None)
+
+
+# Native arguments paddle wants as a function: a number given for one in
+# [optimizer.paddle] is passed as `lambda param: number` (TOML has no functions).
+CONSTANT_FUNCTIONS = {"paddle": ("lr_ratio",)}
 
 
 # ---------------------------------------------------------------- constructions
@@ -290,6 +298,9 @@ def defines(info: OptimizerInfo, framework: str, way: str) -> str:
     native = info.native(framework)
     if way == "decoupled" and native.decoupled is None:
         return f"{framework} {native.cls} has no decoupled decay (way 'decoupled' is not defined for it)"
+    if way == "apply_decay_param_fun" and not native.decay_filter:
+        return (f"way 'apply_decay_param_fun' needs an optimizer that restricts its decay to some "
+                f"parameters (adamw: apply_decay_param_fun, lamb: exclude_from_weight_decay_fn)")
     needs_arg = way in WITH_COEFF or way in WITH_REGULARIZER or way == "groups+weight_decay"
     if needs_arg and native.decay_arg is None:
         return f"{framework} {native.cls} takes no decay argument (ways without one: none, default, manual" \

@@ -42,7 +42,7 @@ def describe(case: Case, framework: str, way: str) -> str:
         "param_attr": f"{cls}, no decay; {attr}",
         "param_attr+groups": f"{cls} with {groups}; {attr}",
         "after_groups": f"{cls}, no decay, built after a {groups} optimizer on the same layer",
-        "apply_decay_param_fun": f"{cls}({arg}={d.coeff:g}, apply_decay_param_fun: "
+        "apply_decay_param_fun": f"{cls}({arg}={d.coeff:g}, {native.decay_filter}: "
                                  f"{', '.join(d.decay_params)} only)",
     }
     if way in words:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..case import Decay, Regularizer
-from ..engine.optimizers import OPTIMIZERS, Construction, construction, explain_construction
+from ..engine.optimizers import CONSTANT_FUNCTIONS, OPTIMIZERS, Construction, construction, explain_construction
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -163,7 +163,10 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
             built = _construction(job, way)
             if way == "apply_decay_param_fun":
                 decayed = {named[n].name for n in job.decay.decay_params}
-                built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
+                if OPTIMIZERS[job.optimizer].paddle.decay_filter == "exclude_from_weight_decay_fn":
+                    built.kwargs["exclude_from_weight_decay_fn"] = lambda p: p.name not in decayed
+                else:
+                    built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
                                     else list(named.values()))
             record.optimizer, record.hyper = built.cls, [_effective(cls, built.kwargs)]
@@ -194,6 +197,9 @@ def _build(built: Construction, params: Any) -> tuple[Any, type]:
     if cls is None:        # an older or newer paddle without this class
         raise AttributeError(f"paddle {version()} has no paddle.optimizer.{built.cls}")
     kwargs = {k: _regularizer(v) if isinstance(v, Regularizer) else v for k, v in built.kwargs.items()}
+    for name in CONSTANT_FUNCTIONS[FRAMEWORK]:
+        if isinstance(kwargs.get(name), (int, float)) and not isinstance(kwargs[name], bool):
+            kwargs[name] = lambda param, _value=kwargs[name]: _value
     return cls(parameters=params, **kwargs), cls
 
 
