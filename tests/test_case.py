@@ -19,7 +19,8 @@ def test_ships_the_cases_the_issue_asks_for():
     # ...and the implementation variants: amsgrad in both, torch foreach/fused against
     # paddle use_multi_tensor/multi_precision/lazy_mode, what a CPU build refuses.
     assert {"adam_amsgrad", "adam_multi_tensor", "adamw_fused", "momentum_multi_tensor", "adagrad_fused",
-            "sgd_fused", "adam_capturable", "adam_differentiable", "lamb_exclude", "adamw_lr_ratio"} <= names
+            "sgd_fused", "adam_capturable", "adam_differentiable", "lamb_exclude", "adamw_lr_ratio",
+            "adamw_tensor", "adam_tensor"} <= names
     cases = [load_case(p) for p in SHIPPED]
     assert any(c.layer.bias for c in cases)
     assert all(c.expectations for c in cases)

@@ -6,7 +6,13 @@ import inspect
 
 import pytest
 
-from xdecay.engine.optimizers import OPTIMIZERS, construction, default_differences, native_kwargs
+from xdecay.engine.optimizers import (
+    OPTIMIZERS,
+    TensorValue,
+    construction,
+    default_differences,
+    native_kwargs,
+)
 from xdecay.engine.reference import RULES
 from xdecay.engine.regularizers import Regularizer
 from xdecay.frameworks.adapters import load_adapter
@@ -81,3 +87,8 @@ def test_default_differences_are_the_unset_words_whose_defaults_differ():
     assert {d.word for d in default_differences(OPTIMIZERS["rmsprop"], {}, {})} == {"rho", "eps"}
     assert default_differences(OPTIMIZERS["adam"], {}, {}) == []
     assert {d.word for d in default_differences(OPTIMIZERS["rprop"], {}, {})} == {"step_size_min"}
+
+
+def test_a_tensor_way_gives_the_coefficient_as_a_tensor_value():
+    built = construction(OPTIMIZERS["adamw"], "paddle", 0.01, {}, {}, "weight_decay_tensor", 0.1)
+    assert built.kwargs["weight_decay"] == TensorValue(0.1)

@@ -26,9 +26,9 @@ LOSSES = ("mean", "mse")
 # ParamAttr regularizers, which manual terms, which groups — come from [decay]; which
 # optimizer builds each way comes from engine/optimizers.py.
 WAYS: dict[str, tuple[str, ...]] = {
-    "torch": ("none", "default", "weight_decay", "manual", "manual+weight_decay", "decoupled", "groups",
+    "torch": ("none", "default", "weight_decay", "weight_decay_tensor", "manual", "manual+weight_decay", "decoupled", "groups",
               "groups+weight_decay", "after_groups"),
-    "paddle": ("none", "default", "weight_decay", "l2decay", "l1decay", "param_attr",
+    "paddle": ("none", "default", "weight_decay", "weight_decay_tensor", "l2decay", "l1decay", "param_attr",
                "param_attr+weight_decay", "param_attr+l2decay", "param_attr+l1decay", "manual",
                "manual+weight_decay", "decoupled", "groups", "groups+weight_decay",
                "param_attr+groups", "after_groups",

@@ -201,9 +201,16 @@ CONSTANT_FUNCTIONS = {"paddle": ("lr_ratio",)}
 # ---------------------------------------------------------------- constructions
 
 @dataclass(frozen=True)
+class TensorValue:
+    """A decay argument given as a 0-d float32 tensor of the framework (way weight_decay_tensor)."""
+    value: float | int
+
+
+@dataclass(frozen=True)
 class Construction:
     """How one run builds its optimizer: the class, its keyword arguments besides the
-    parameters (a case.Regularizer value means the framework's L2Decay/L1Decay), and
+    parameters (a Regularizer value means the framework's L2Decay/L1Decay, a TensorValue
+    its tensor), and
     whether decoupled decay is applied as its own step before each update (SGDW)."""
     cls: str
     kwargs: dict[str, Any]
@@ -258,6 +265,8 @@ def construction(info: OptimizerInfo, framework: str, lr: float, words: dict[str
         return Construction(other.cls, {**kwargs, other.decay_arg: coeff})
     if way in WITH_COEFF:
         return Construction(native.cls, {**kwargs, native.decay_arg: coeff})
+    if way == "weight_decay_tensor":
+        return Construction(native.cls, {**kwargs, native.decay_arg: TensorValue(coeff)})
     if way in WITH_REGULARIZER:
         return Construction(native.cls, {**kwargs, native.decay_arg: Regularizer(WITH_REGULARIZER[way], coeff)})
     if way == "default" or way in GROUP_DEFAULT:
@@ -301,7 +310,7 @@ def defines(info: OptimizerInfo, framework: str, way: str) -> str:
     if way == "apply_decay_param_fun" and not native.decay_filter:
         return (f"way 'apply_decay_param_fun' needs an optimizer that restricts its decay to some "
                 f"parameters (adamw: apply_decay_param_fun, lamb: exclude_from_weight_decay_fn)")
-    needs_arg = way in WITH_COEFF or way in WITH_REGULARIZER or way == "groups+weight_decay"
+    needs_arg = way in WITH_COEFF or way in WITH_REGULARIZER or way == "weight_decay_tensor"
     if needs_arg and native.decay_arg is None:
         return f"{framework} {native.cls} takes no decay argument (ways without one: none, default, manual" \
                + (", param_attr" if framework == "paddle" else "") + ")"

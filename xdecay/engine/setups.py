@@ -26,7 +26,8 @@ def describe(case: Case, framework: str, way: str) -> str:
             return f"{cls} + p *= 1 - lr*{d.coeff:g} before each step (SGDW)"
         flag = ", decoupled_weight_decay=True" if "decoupled_weight_decay" in built.kwargs else ""
         return f"{built.cls}({arg}={d.coeff:g}{flag})"
-    decay = {"weight_decay": f"{arg}={d.coeff:g}", "l2decay": f"{arg}=L2Decay({d.coeff:g})",
+    decay = {"weight_decay": f"{arg}={d.coeff:g}", "weight_decay_tensor": f"{arg}=tensor({d.coeff:g})",
+             "l2decay": f"{arg}=L2Decay({d.coeff:g})",
              "l1decay": f"{arg}=L1Decay({d.coeff:g})"}
     attr = ", ".join(f"{p}: ParamAttr({'L2' if r.kind == 'l2' else 'L1'}Decay({r.coeff:g}))"
                      for p, r in d.param_attr.items())

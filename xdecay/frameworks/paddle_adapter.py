@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from ..case import Decay, Regularizer
-from ..engine.optimizers import CONSTANT_FUNCTIONS, OPTIMIZERS, Construction, construction, explain_construction
+from ..engine.optimizers import (
+    CONSTANT_FUNCTIONS,
+    OPTIMIZERS,
+    Construction,
+    TensorValue,
+    construction,
+    explain_construction,
+)
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -196,7 +203,9 @@ def _build(built: Construction, params: Any) -> tuple[Any, type]:
     cls = getattr(paddle.optimizer, built.cls, None)
     if cls is None:        # an older or newer paddle without this class
         raise AttributeError(f"paddle {version()} has no paddle.optimizer.{built.cls}")
-    kwargs = {k: _regularizer(v) if isinstance(v, Regularizer) else v for k, v in built.kwargs.items()}
+    kwargs = {k: _regularizer(v) if isinstance(v, Regularizer)
+              else paddle.to_tensor(v.value, dtype="float32") if isinstance(v, TensorValue) else v
+              for k, v in built.kwargs.items()}
     for name in CONSTANT_FUNCTIONS[FRAMEWORK]:
         if isinstance(kwargs.get(name), (int, float)) and not isinstance(kwargs[name], bool):
             kwargs[name] = lambda param, _value=kwargs[name]: _value

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..case import Decay
-from ..engine.optimizers import OPTIMIZERS, Construction, construction, explain_construction
+from ..engine.optimizers import OPTIMIZERS, Construction, TensorValue, construction, explain_construction
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -116,7 +116,9 @@ def _build(built: Construction, params: Any) -> torch.optim.Optimizer:
     cls = getattr(torch.optim, built.cls, None)
     if cls is None:        # an older or newer torch without this class
         raise AttributeError(f"torch {version()} has no torch.optim.{built.cls}")
-    return cls(params, **built.kwargs)
+    kwargs = {k: torch.tensor(v.value, dtype=torch.float32) if isinstance(v, TensorValue) else v
+              for k, v in built.kwargs.items()}
+    return cls(params, **kwargs)
 
 
 # ---------------------------------------------------------------- explain: any optimizer class
