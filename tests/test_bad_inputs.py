@@ -1,4 +1,4 @@
-"""Bad input, end to end (DESIGN.md: exit 2, one line on stderr naming the file/option).
+"""Bad input, end to end (README, "Use": exit 2, one line on stderr naming the file/option).
 
 Every case file in tests/bad_inputs/ (its first line says the expected error) and every
 malformed command line below must give exit 2, exactly one stderr line that names the

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from xdecay.case import Group, Regularizer, find_cases, load_case
+from xdecay.case import Group, Regularizer, load_case
+from xdecay.case_files import find_cases
 from xdecay.errors import CaseError, UsageError
 
 from .conftest import MINIMAL, SHIPPED, write_case

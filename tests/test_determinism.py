@@ -1,4 +1,4 @@
-"""Same command, same bytes (DESIGN.md: two runs of the same command give byte-identical
+"""Same command, same bytes (README, "Upgrade checks": two runs of the same command give byte-identical
 JSON), and `--out DIR` holds only whole files: never a temporary, partial or probe file."""
 from __future__ import annotations
 

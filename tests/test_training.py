@@ -57,6 +57,27 @@ def test_overfit_trajectories_agree_and_decay_lowers_the_test_loss(overfit):
     assert {r[0] for r in rows} == {"torch", "paddle"} and len(rows[0]) == 7
 
 
+def test_a_final_loss_below_its_float32_resolution_is_printed_as_that_bound(overfit):
+    """wd=0 drives the train loss to ~4e-11, far below what its float32 evaluation can
+    resolve (the loss bound's 2*sqrt(L)*r + r^2 exceeds L): those digits are rounding
+    noise another CPU rounds differently, so the table says "< resolution" instead."""
+    from xdecay.writers.train_report import loss_resolution
+    rows = {(r[0], r[1]): r for r in overfit.tables["weights after training"]}
+    bounded = 0
+    for fw in ("torch", "paddle"):
+        for run in overfit.runs[fw]:
+            floor = loss_resolution(overfit, run)
+            assert floor > 0
+            for col, series in ((2, "train_loss"), (3, "test_loss")):
+                value, cell = run.series[series][-1], rows[(fw, run.way.removeprefix("wd="))][col]
+                if value < floor:
+                    bounded += 1
+                    assert cell == f"< {floor:.2g}", cell
+                else:
+                    assert float(cell) == float(f"{value:.4g}"), cell
+    assert bounded == 2      # the wd=0 train loss, in both frameworks
+
+
 def test_a_diverging_trajectory_is_flagged(overfit):
     broken = dataclasses.replace(overfit, checks=[], tables={}, headers={},
                                  runs={fw: list(rs) for fw, rs in overfit.runs.items()})

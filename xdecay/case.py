@@ -128,15 +128,16 @@ class Case:
             self.layer.bias + 2 * self.layer.norm)
         return 4 * per_step * ((steps or self.steps) + 1) * len(self.run_names())
 
-    def check_size(self, steps: int | None = None) -> None:
-        """The case's own steps (a CaseError naming the key), or --steps (a UsageError)."""
+    def check_size(self, steps: int | None = None, option: str = "--steps") -> None:
+        """The case's own steps (a CaseError naming the key), or `steps` given as `option`
+        (a UsageError)."""
         size = self.snapshot_bytes(steps)
         if size > MAX_SNAPSHOT_BYTES:
             problem = (f"{steps or self.steps} steps of this layer in {len(self.run_names())} runs keep "
                        f"{size / 2**30:.1f} GiB of snapshots (at most {MAX_SNAPSHOT_BYTES / 2**30:g} GiB)")
             if steps is None:
                 raise CaseError(self.path, "steps", problem)
-            raise UsageError(f"--steps: {self.path}: {problem}")
+            raise UsageError(f"{option}: {self.path}: {problem}")
 
     def spec(self) -> Spec:
         return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
@@ -474,7 +475,7 @@ def read_toml(path: Path) -> _Table:
     """A case file's top-level table; unreadable files and bad TOML are CaseErrors."""
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")     # a byte order mark is not content
     except OSError as exc:
         raise CaseError(shown, None, f"cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
@@ -527,33 +528,3 @@ def load_case(path: str | Path) -> Case:
                 atol=atol, rtol=rtol)
     case.check_size()
     return case
-
-
-def cases_dir() -> Path:
-    """`cases/` of the working directory if it has one, else the one shipped beside the package."""
-    local = Path("cases")
-    return local if local.is_dir() else Path(__file__).resolve().parent.parent / "cases"
-
-
-def find_cases(spec: str) -> list[Path]:
-    """Resolve `--case NAME|PATH|all` to case files."""
-    if spec == "all":
-        found = sorted(cases_dir().glob("*.toml"))
-        if not found:
-            raise UsageError(f"--case all: no case files in {cases_dir()}")
-        return found
-    if spec.endswith(".toml") or "/" in spec:
-        return [Path(spec)]
-    path = cases_dir() / f"{spec}.toml"
-    if not _is_file(path):
-        known = ", ".join(p.stem for p in sorted(cases_dir().glob("*.toml")))
-        raise UsageError(f"--case {spec}: no such case in {cases_dir()} (known: {known})")
-    return [path]
-
-
-def _is_file(path: Path) -> bool:
-    """Path.is_file, but False for a name the file system refuses (too long, ...)."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False

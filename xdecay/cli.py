@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report | train` (DESIGN.md, CLI contract)."""
+"""Command line: `xdecay list | compare | explain | report | train` (README, "Use")."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .case import FRAMEWORKS, MAX_STEPS, find_cases, load_case
+from . import __version__
+from .case import FRAMEWORKS, MAX_STEPS, load_case
+from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
 from .engine.baseline import baseline_versions, find_drift, load_baseline
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
@@ -34,10 +36,16 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="xdecay", description=__doc__)
+    p.add_argument("--version", action="version", version=f"xdecay {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="the cases in cases/, one line each")
+    cases_help = (f"a folder of your own cases, looked up besides the shipped ones (default: the "
+                  f"folders in ${ENV}, separated by '{os.pathsep}'); training cases in its train/")
+    ls = sub.add_parser("list", help="every case, yours (--cases) and the shipped ones, one line each")
+    ls.add_argument("--cases", metavar="DIR", help=cases_help)
     c = sub.add_parser("compare", help="run a case in every framework, compare, flag mismatches")
-    c.add_argument("--case", required=True, help="a case NAME in cases/, a PATH to a .toml, or 'all'")
+    c.add_argument("--case", required=True, help="a case NAME, a PATH to a .toml, or 'all' (every case "
+                   "`list` shows)")
+    c.add_argument("--cases", metavar="DIR", help=cases_help)
     c.add_argument("--steps", type=int, help="optimizer steps (default: the case's)")
     c.add_argument("--framework", default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks to run (default: torch,paddle)")
@@ -52,14 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
     t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
                        "seed 000's cosine schedule (cases in cases/train/)")
-    t.add_argument("--case", required=True, help="a training case NAME in cases/train/, or a PATH")
+    t.add_argument("--case", required=True, help="a training case NAME (shipped: overfit, schedule), "
+                   "or a PATH")
+    t.add_argument("--cases", metavar="DIR", help=cases_help)
     t.add_argument("--format", choices=sorted(TRAIN_WRITERS), default="table")
     t.add_argument("--out", help="write NAME.txt|md|json (and NAME.png) into this existing directory")
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     t.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
     t.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
-    r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs")
+    r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs of "
+                       "the shipped cases")
     r.add_argument("--out", default="reports", help="directory for the pages (default: reports)")
     r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
@@ -84,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "list":
-            return _list()
+            return _list(args)
         if args.command == "explain":
             return _explain(args)
         if args.command == "report":
@@ -103,11 +114,12 @@ def _terminated(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _list() -> int:
-    cases = [load_case(path) for path in find_cases("all")]
+def _list(args: argparse.Namespace) -> int:
+    cases = [load_case(path) for path in find_cases("all", args.cases)]
     width = max(len(c.name) for c in cases)
     for case in cases:
-        print(f"{case.name:<{width}}  {case.description}")
+        # One line per case, always: a multi-line description is joined, an empty one said.
+        print(f"{case.name:<{width}}  {' '.join(case.description.split()) or '(no description)'}")
     return 0
 
 
@@ -195,7 +207,7 @@ def _compare(args: argparse.Namespace) -> int:
     frameworks = _frameworks(args.framework)
     pythons = _pythons(args.python, frameworks)
     out_dir = _out_dir(args.out)
-    cases = [load_case(p) for p in find_cases(args.case)]
+    cases = [load_case(p) for p in find_cases(args.case, args.cases)]
     for case in cases if args.steps else ():
         case.check_size(args.steps)
     _out_files(args.out, out_dir, [f"{c.name}.{EXTENSIONS[args.format]}" for c in cases])
@@ -244,7 +256,7 @@ def _explain(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     _timeout(args.timeout)
     out_dir = _out_dir(args.out)
-    case = load_train_case(find_train_case(args.case))
+    case = load_train_case(find_train_case(args.case, args.cases))
     _out_files(args.out, out_dir, [f"{case.name}.{EXTENSIONS[args.format]}", f"{case.name}.png"])
     progress = stderr_progress(args.quiet)
     result = run_training(case, _pythons(args.python, FRAMEWORKS), args.timeout, progress=progress)
@@ -281,7 +293,7 @@ def _report(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {args.out}: {out_dir / sub} is a file, not a directory")
     _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
-    cases = [load_case(p) for p in find_cases("all")]
+    cases = [load_case(p) for p in shipped_cases()]
     train_cases = [load_train_case(p) for p in find_train_cases()]
     train_jobs = [build_job(c) for c in train_cases]
     explain_requests = explain_jobs()

@@ -1,4 +1,4 @@
-"""Exceptions that map onto the CLI's exit codes (see DESIGN.md)."""
+"""Exceptions that map onto the CLI's exit codes (README, "Use": exit codes)."""
 
 
 class UsageError(Exception):

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .case import FLOAT32_MAX, _int_in, _is_file, _number, cases_dir, read_toml
+from .case import FLOAT32_MAX, _int_in, _number, read_toml
+from .case_files import find_case, shipped_cases
 from .engine.reference import coupled_l2
-from .errors import UsageError
 from .frameworks.records import RunRecord
 
 KINDS = ("overfit", "schedule")
@@ -90,19 +90,15 @@ def load_train_case(path: Path) -> TrainCase:
                      lr, batch, epochs, **extra)
 
 
-def find_train_case(spec: str) -> Path:
-    if spec.endswith(".toml") or "/" in spec:
-        return Path(spec)
-    folder = cases_dir() / "train"
-    path = folder / f"{spec}.toml"
-    if not _is_file(path):
-        known = ", ".join(p.stem for p in sorted(folder.glob("*.toml")))
-        raise UsageError(f"--case {spec}: no such training case in {folder} (known: {known})")
-    return path
+def find_train_case(spec: str, cases: str | Path | None = None, option: str = "--case") -> Path:
+    """A training case NAME (in the train/ folder of the user's case folders or the
+    shipped ones: case_files) or PATH."""
+    return find_case(spec, cases, sub="train", option=option, kind="training case")
 
 
 def find_train_cases() -> list[Path]:
-    return sorted((cases_dir() / "train").glob("*.toml"))
+    """The shipped training cases (`xdecay report` documents those)."""
+    return shipped_cases("train")
 
 
 def build_job(case: TrainCase) -> TrainJob:

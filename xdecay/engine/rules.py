@@ -1,4 +1,4 @@
-"""Rule names (DESIGN.md vocabulary): how inference writes them and how cases may."""
+"""Rule names (README, "`xdecay explain`"): how inference writes them and how cases may."""
 from __future__ import annotations
 
 RULE_FAMILIES = ("coupled_l2", "decoupled_lr", "l1", "lamb_trust")

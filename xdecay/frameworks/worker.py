@@ -1,7 +1,7 @@
 """Worker entry point: `python -m xdecay.frameworks.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...`.
 
 Runs in its own process so that each framework's import, crash or hang, and
-paddle's logging side effects, stay out of the parent (DESIGN.md, Flow).
+paddle's logging side effects, stay out of the parent (README, "How it works").
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import numpy as np
 from tabulate import tabulate
 
 from .. import __version__
+from ..case_files import shown
 from ..engine.compare import Comparison
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
@@ -48,7 +49,7 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     layer = f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
-            f"{c.path} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
+            f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}) | coeff {c.decay.coeff}"
             + f" | steps {r.steps} | {frameworks}"]
 

@@ -87,15 +87,35 @@ def _steps(job: TrainJob) -> int:
     return sum(len(epoch) for epoch in epoch_batches(job))
 
 
-def _loss_allowed(t: Training, run: RunRecord, epoch_steps: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    """|La - Lb| a correct float32 run may show at each epoch: the trajectory term
-    S*n*eps32*L (S steps so far, n = inputs + batch + 16) plus the loss evaluation's
-    own rounding, 2*sqrt(L)*r + r^2 with r = gamma_n * mean(sum|w*x| + |b|)."""
+def _residual_rounding(t: Training, run: RunRecord) -> float:
+    """r: the float32 rounding of a residual at the run's final weights,
+    gamma_n * mean(sum|w*x| + |b|), n = inputs + batch + 16."""
     n = t.case.inputs + t.case.batch + 16
     x = np.abs(t.job.arrays["x"].astype(np.float64))
     w = np.abs(run.params["weight"][-1].astype(np.float64))
-    r = n * EPS32 / 2 * float(np.mean(x @ w.T + abs(float(run.params["bias"][-1][0]))))
+    return n * EPS32 / 2 * float(np.mean(x @ w.T + abs(float(run.params["bias"][-1][0]))))
+
+
+def loss_allowed(t: Training, run: RunRecord, epoch_steps: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """|La - Lb| a correct float32 run may show at each epoch: the trajectory term
+    S*n*eps32*L (S steps so far, n = inputs + batch + 16) plus the loss evaluation's
+    own rounding, 2*sqrt(L)*r + r^2 (r: _residual_rounding)."""
+    n = t.case.inputs + t.case.batch + 16
+    r = _residual_rounding(t, run)
     return epoch_steps * n * EPS32 * loss + 2 * np.sqrt(loss) * r + r * r
+
+
+def loss_resolution(t: Training, run: RunRecord) -> float:
+    """The smallest loss the run's float32 evaluation can tell from zero: below
+    (1 + sqrt(2))^2 * r^2 the evaluation's own rounding, 2*sqrt(L)*r + r^2, exceeds L
+    itself, so its digits are rounding noise (another CPU prints others)."""
+    return (1 + np.sqrt(2)) ** 2 * _residual_rounding(t, run) ** 2
+
+
+def _loss_cell(t: Training, run: RunRecord, loss: float) -> str:
+    """A final loss as 4 digits, or "< resolution" where the digits would be noise."""
+    floor = loss_resolution(t, run)
+    return f"< {floor:.2g}" if loss < floor else f"{loss:.4g}"
 
 
 def _check_overfit(t: Training) -> None:
@@ -111,7 +131,7 @@ def _check_overfit(t: Training) -> None:
             for series in ("train_loss", "test_loss"):
                 la, lb = by[a][way].series[series], by[b][way].series[series]
                 diff = np.abs(la - lb)
-                allowed = _loss_allowed(t, by[a][way], epoch_steps, np.maximum(la, lb))
+                allowed = loss_allowed(t, by[a][way], epoch_steps, np.maximum(la, lb))
                 rel = float(np.max(diff / np.maximum(np.maximum(la, lb), 1e-300)))
                 ratio = float(np.max(diff / allowed))
                 t.checks.append(Check(f"{a} vs {b}, {way}, {series} per epoch",
@@ -127,7 +147,8 @@ def _check_overfit(t: Training) -> None:
                               f"{b:.4g} vs {a:.4g}", "below", bool(b < a)))
         for wd, r in finals.items():
             w = r.params["weight"][-1].astype(np.float64)
-            rows.append([fw, f"{wd:g}", f"{r.series['train_loss'][-1]:.4g}", f"{r.series['test_loss'][-1]:.4g}",
+            rows.append([fw, f"{wd:g}", _loss_cell(t, r, r.series["train_loss"][-1]),
+                         _loss_cell(t, r, r.series["test_loss"][-1]),
                          f"{np.linalg.norm(w):.4g}", f"{np.max(np.abs(w)):.4g}",
                          f"{(w.max() - w.min()) / 255:.4g}"])
     t.tables["weights after training"] = rows
