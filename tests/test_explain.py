@@ -127,6 +127,17 @@ FINDINGS = {
     # coupled, no longer one formula with decoupled decay as with 1.
     ("paddle", "ASGD", "batch_num", "weight_decay"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
     ("paddle", "ASGD", "", "weight_decay"): {"weight": "ambiguous(coupled_l2@0.1|decoupled_lr@0.1)"},
+    # ...but an L2 term in the loss is maximized with the rest: the weights grow, a
+    # negative coefficient no decay rule has (the reference cannot fit it: unexplained).
+    ("torch", "SGD", "momentum+maximize", "manual"): {"weight": "unexplained", "bias": "unexplained"},
+    # A loss term is coupled L2 everywhere, AdamW and Lamb included (not their own decay).
+    ("torch", "AdamW", "", "manual"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    ("paddle", "AdamW", "", "manual"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    ("paddle", "Lamb", "", "manual"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    # ParamAttr L1Decay, and a ParamAttr on the bias: each reaches its own parameter only.
+    ("paddle", "Adam", "", "param_attr_l1"): {"weight": "l1@0.5", "bias": "none"},
+    ("paddle", "Momentum", "", "param_attr_bias"): {"weight": "none", "bias": "coupled_l2@0.5"},
+    ("paddle", "AdamW", "", "param_attr_bias"): {"weight": "none", "bias": "coupled_l2@0.5"},
     # Plain SGD: coupled and decoupled decay are one formula; the tool says so.
     ("torch", "SGD", "", "weight_decay"):
         {"weight": "ambiguous(coupled_l2@0.1|decoupled_lr@0.1)",

@@ -17,9 +17,9 @@ from typing import Any
 from ..frameworks.records import ExplainItem
 from .optimizers import OPTIMIZERS, native_kwargs
 
-TORCH_WAYS = ("default", "none", "weight_decay", "decoupled", "groups")
+TORCH_WAYS = ("default", "none", "weight_decay", "decoupled", "groups", "manual")
 PADDLE_WAYS = ("default", "none", "weight_decay", "l2decay", "l1decay", "param_attr",
-               "param_attr+weight_decay", "groups")
+               "param_attr+weight_decay", "groups", "manual", "param_attr_l1", "param_attr_bias")
 WAYS = {"torch": TORCH_WAYS, "paddle": PADDLE_WAYS}
 
 

@@ -277,20 +277,32 @@ def construction(info: OptimizerInfo, framework: str, lr: float, words: dict[str
 # explain's ways (catalogue.WAYS): every class given its decay one way, the argument said
 # explicitly ("none" is 0.0 even where leaving it out means no decay). "decoupled" is
 # torch's decoupled_weight_decay=True on any class: the ones without it refuse.
-EXPLAIN_DECAY = {"none": 0.0, "param_attr": 0.0, "weight_decay": "c", "param_attr+weight_decay": "c",
-                 "decoupled": "c", "l2decay": "l2", "l1decay": "l1"}
+EXPLAIN_DECAY = {"none": 0.0, "param_attr": 0.0, "param_attr_l1": 0.0, "param_attr_bias": 0.0, "manual": 0.0,
+                 "weight_decay": "c", "param_attr+weight_decay": "c", "decoupled": "c", "l2decay": "l2",
+                 "l1decay": "l1"}
+# Where the decay of an explain way comes from besides the optimizer: a ParamAttr
+# regularizer (parameter, kind; coefficient param_attr_coeff) or loss terms.
+EXPLAIN_ATTRS = {"param_attr": ("weight", "l2"), "param_attr+weight_decay": ("weight", "l2"),
+                 "param_attr_l1": ("weight", "l1"), "param_attr_bias": ("bias", "l2")}
+# The ways whose decay comes from there alone: a class without a decay argument gets none.
+EXPLAIN_ALONE = ("param_attr", "param_attr_l1", "param_attr_bias", "manual")
+
+
+def explain_manual(coeff: float) -> dict[str, Regularizer]:
+    """explain's way "manual": 0.5*c*sum(p^2) of the weight and the bias added to the loss."""
+    return {"weight": Regularizer("l2", coeff), "bias": Regularizer("l2", coeff)}
 
 
 def explain_construction(framework: str, cls: str, options: dict[str, Any], way: str,
                          coeff: float) -> tuple[Construction, str]:
     """An explain item's optimizer, and the name its decay argument has (a weight group
     of way "groups" carries it). A class without a decay argument is given weight_decay,
-    to show how it refuses -- except under "param_attr", the ParamAttr alone."""
+    to show how it refuses -- except under the EXPLAIN_ALONE ways."""
     native = native_of(framework, cls)
     arg = (native.decay_arg if native else None) or "weight_decay"
     kwargs = dict(options)
     value = EXPLAIN_DECAY.get(way)
-    if value is not None and not (way == "param_attr" and native is not None and native.decay_arg is None):
+    if value is not None and not (way in EXPLAIN_ALONE and native is not None and native.decay_arg is None):
         kwargs[arg] = coeff if value == "c" else Regularizer(value, coeff) if value in ("l2", "l1") else value
     if way == "decoupled":
         kwargs["decoupled_weight_decay"] = True

@@ -16,11 +16,13 @@ import numpy as np
 from ..case import Decay, Regularizer
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
+    EXPLAIN_ATTRS,
     OPTIMIZERS,
     Construction,
     TensorValue,
     construction,
     explain_construction,
+    explain_manual,
 )
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
@@ -220,9 +222,9 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
     param_attr_coeff)) on the weight; "groups": the weight in a group with the decay
     argument = c, the rest in a group without it)."""
     spec, coeff, param_attr_coeff = job.spec, job.coeff, job.param_attr_coeff
-    with_attr = item.way.startswith("param_attr")
-    model = Model(spec, {"weight": paddle.ParamAttr(regularizer=L2Decay(param_attr_coeff))}
-                  if with_attr else None)
+    attr = EXPLAIN_ATTRS.get(item.way)           # (parameter, regularizer kind) or None
+    regularizer = None if attr is None else _regularizer(Regularizer(attr[1], param_attr_coeff))
+    model = Model(spec, None if attr is None else {attr[0]: paddle.ParamAttr(regularizer=regularizer)})
     named = model.named()
     cls = getattr(paddle.optimizer, item.optimizer, None)
     built, arg = explain_construction(FRAMEWORK, item.optimizer, item.options, item.way, coeff)
@@ -236,15 +238,19 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
         # Decay the weight only, by parameter name, as users exclude biases.
         kwargs["apply_decay_param_fun"] = lambda name, _w=named["weight"].name: name == _w
         options["apply_decay_param_fun"] = "lambda name: name == weight.name"
-    if with_attr:
-        options["weight_attr"] = f"ParamAttr(regularizer=L2Decay({param_attr_coeff}))"
+    if attr is not None:
+        options[f"{attr[0]}_attr"] = f"ParamAttr(regularizer={_plain(Regularizer(attr[1], param_attr_coeff))})"
+    manual = item.way == "manual"
+    if manual:
+        options["loss_term"] = f"0.5*{coeff}*sum(p^2) over weight, bias"
     if item.way == "groups":
         options["param_groups"] = [{"params": "weight", arg: coeff}, {"params": "bias"}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=options, hyper=[_effective(cls, kwargs)] if cls else [])
     try:
         optimizer, _ = _build(built, params)
-        record.params = _train(model, optimizer, spec, job.loss, job.steps)
+        record.params = _train(model, optimizer, spec, job.loss, job.steps,
+                               Decay(coeff, {}, explain_manual(coeff), (), ()), manual=manual)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record

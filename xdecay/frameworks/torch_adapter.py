@@ -8,7 +8,14 @@ import numpy as np
 import torch
 
 from ..case import Decay
-from ..engine.optimizers import OPTIMIZERS, Construction, TensorValue, construction, explain_construction
+from ..engine.optimizers import (
+    OPTIMIZERS,
+    Construction,
+    TensorValue,
+    construction,
+    explain_construction,
+    explain_manual,
+)
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -136,10 +143,14 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=_shown(built.kwargs, item.way, job.coeff))
+    manual = item.way == "manual"
+    if manual:
+        record.options["loss_term"] = f"0.5*{job.coeff}*sum(p^2) over weight, bias"
     try:
         optimizer = _build(built, params)
         record.hyper = _effective(optimizer)
-        record.params = _train(model, optimizer, job.spec, job.loss, job.steps)
+        record.params = _train(model, optimizer, job.spec, job.loss, job.steps,
+                               Decay(job.coeff, {}, explain_manual(job.coeff), (), ()), manual=manual)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record
