@@ -116,3 +116,13 @@ def test_rule_expectations_are_stored_in_canonical_form(tmp_path):
     text = MINIMAL + '\n[[expect]]\nrule = "coupled_l2@0.10"\nrun = "torch:weight_decay"\nparam = "weight"\n'
     (e,) = load_case(write_case(tmp_path, text)).expectations
     assert e.rule == "coupled_l2@0.1"
+
+
+def test_optimizer_words_aliases_and_native_arguments(tmp_path):
+    text = MINIMAL.replace('name = "sgd"\nlr = 0.1', 'name = "rmsprop"\nlearning_rate = 1\nalpha = 0.9\n'
+                           'epsilon = 1e-8\n\n[optimizer.torch]\nforeach = true\n\n[optimizer.paddle]\n'
+                           'name = "opt"')
+    o = load_case(write_case(tmp_path, text)).optimizer
+    # Aliases land on the neutral words; values stay as written (an int lr stays an int).
+    assert o.hyper == {"rho": 0.9, "eps": 1e-8} and o.lr == 1 and type(o.lr) is int
+    assert o.native == {"torch": {"foreach": True}, "paddle": {"name": "opt"}}

@@ -20,21 +20,13 @@ from typing import Any
 
 from .regularizers import Regularizer
 
-# A word's kind: what values a case may give it (case.py validates, naming the key).
-KINDS = {
-    "fraction": "a number in [0, 1)",
-    "positive": "a number > 0",
-    "number": "a number >= 0",
-    "real": "a finite number",
-    "flag": "a boolean",
-    "count": "an integer >= 1",
-}
-
 
 @dataclass(frozen=True)
 class Word:
     """A hyper-parameter in the user's words, with its native name and default per framework."""
     name: str
+    # What a case may give it (case.py validates, naming the key): "fraction" [0, 1),
+    # "positive" > 0, "number" >= 0, "real" finite, "flag" boolean, "count" integer >= 1.
     kind: str
     native: dict[str, tuple[str, Any]]        # framework -> (native name or "tuple_arg.slot", default)
 
@@ -210,8 +202,8 @@ class TensorValue:
 class Construction:
     """How one run builds its optimizer: the class, its keyword arguments besides the
     parameters (a Regularizer value means the framework's L2Decay/L1Decay, a TensorValue
-    its tensor), and
-    whether decoupled decay is applied as its own step before each update (SGDW)."""
+    its tensor), and whether decoupled decay is applied as its own step before each
+    update (SGDW)."""
     cls: str
     kwargs: dict[str, Any]
     explicit_decoupled: bool = False
@@ -320,12 +312,12 @@ def defines(info: OptimizerInfo, framework: str, way: str) -> str:
     if way == "decoupled" and native.decoupled is None:
         return f"{framework} {native.cls} has no decoupled decay (way 'decoupled' is not defined for it)"
     if way == "apply_decay_param_fun" and not native.decay_filter:
-        return (f"way 'apply_decay_param_fun' needs an optimizer that restricts its decay to some "
-                f"parameters (adamw: apply_decay_param_fun, lamb: exclude_from_weight_decay_fn)")
+        return ("way 'apply_decay_param_fun' needs an optimizer that restricts its decay to some "
+                "parameters (adamw: apply_decay_param_fun, lamb: exclude_from_weight_decay_fn)")
     needs_arg = way in WITH_COEFF or way in WITH_REGULARIZER or way == "weight_decay_tensor"
     if needs_arg and native.decay_arg is None:
-        return f"{framework} {native.cls} takes no decay argument (ways without one: none, default, manual" \
-               + (", param_attr" if framework == "paddle" else "") + ")"
+        others = "none, default, manual" + (", param_attr" if framework == "paddle" else "")
+        return f"{framework} {native.cls} takes no decay argument (ways without one: {others})"
     return ""
 
 
