@@ -21,7 +21,7 @@ def test_ships_the_cases_the_issue_asks_for():
     # paddle use_multi_tensor/multi_precision/lazy_mode, what a CPU build refuses.
     assert {"adam_amsgrad", "adam_multi_tensor", "adamw_fused", "momentum_multi_tensor", "adagrad_fused",
             "sgd_fused", "adam_capturable", "adam_differentiable", "lamb_exclude", "adamw_lr_ratio",
-            "adamw_tensor", "adam_tensor"} <= names
+            "adamw_tensor", "adam_tensor", "momentum_maximize"} <= names
     cases = [load_case(p) for p in SHIPPED]
     assert any(c.layer.bias for c in cases)
     assert all(c.expectations for c in cases)
