@@ -46,11 +46,13 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     c = r.case
     o = c.optimizer
     hyper = ", ".join(f"{k}={v}" for k, v in o.hyper.items())
+    native = "".join(f"; {fw}: " + ", ".join(f"{k}={v!r}" for k, v in args.items())
+                     for fw, args in o.native.items())
     layer = f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
             f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
-            f"{', ' + hyper if hyper else ''}) | coeff {c.decay.coeff}"
+            f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
             + f" | steps {r.steps} | {frameworks}"]
 
 
