@@ -62,9 +62,10 @@ def no_workers(monkeypatch):
 
     for name in ("run_cases", "run_batch", "run_training", "explain"):
         monkeypatch.setattr(cli, name, tripwire)
-    handler = signal.getsignal(signal.SIGTERM)     # main() installs its own
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}   # main() installs its own
     yield
-    signal.signal(signal.SIGTERM, handler)
+    for s, handler in handlers.items():
+        signal.signal(s, handler)
 
 
 def xdecay_process(*args: str) -> subprocess.CompletedProcess:
@@ -158,12 +159,13 @@ COMMAND_LINES = [
     ("format-xml", ["compare", "--case", "momentum", "--format", "xml"], "xdecay compare: argument --format: ",
      "invalid choice: 'xml'"),
     # compare --out
-    ("out-missing-folder", ["compare", "--case", "momentum", "--out", "{tmp}/missing"], "--out {tmp}/missing: ",
-     "not an existing directory"),
     ("out-regular-file", ["compare", "--case", "momentum", "--out", "{tmp}/file"], "--out {tmp}/file: ",
-     "not an existing directory"),
+     "{tmp}/file is not a directory"),
     ("out-parent-is-a-file", ["compare", "--case", "momentum", "--out", "{tmp}/file/sub"], "--out {tmp}/file/sub: ",
-     "not an existing directory"),
+     "{tmp}/file is not a directory"),
+    ("out-empty", ["compare", "--case", "momentum", "--out", ""], "--out: ", "empty path"),
+    ("out-unwritable-parent", ["compare", "--case", "momentum", "--out", "{ro}/new/folder"],
+     "--out {ro}/new/folder: ", "cannot create files in {ro}"),
     ("out-unwritable", ["compare", "--case", "momentum", "--out", "{ro}"], "--out {ro}: ",
      "cannot create files in {ro}"),
     ("out-name-too-long", ["compare", "--case", "momentum", "--out", "{tmp}/" + LONG], "--out {tmp}/" + LONG + ": ",
@@ -225,8 +227,8 @@ COMMAND_LINES = [
     ("train-decay-beyond-float32", ["train", "--case", "{tmp}/train_huge.toml"],
      "{tmp}/train_huge.toml: optimizer.weight_decays[1]: ", "fits in float32"),
     ("train-case-not-utf8", ["train", "--case", "{tmp}/latin1.toml"], "{tmp}/latin1.toml: ", "is not UTF-8 text"),
-    ("train-out-missing-folder", ["train", "--case", "overfit", "--out", "{tmp}/missing"], "--out {tmp}/missing: ",
-     "not an existing directory"),
+    ("train-out-parent-is-a-file", ["train", "--case", "overfit", "--out", "{tmp}/file/sub"],
+     "--out {tmp}/file/sub: ", "{tmp}/file is not a directory"),
     ("train-out-unwritable", ["train", "--case", "overfit", "--out", "{ro}"], "--out {ro}: ",
      "cannot create files in {ro}"),
     ("train-timeout-inf", ["train", "--case", "overfit", "--timeout", "inf"], "--timeout: ", "got inf"),
@@ -235,9 +237,8 @@ COMMAND_LINES = [
     ("train-python-no-equals", ["train", "--case", "overfit", "--python", PY], f"--python {PY}: ",
      "expected FRAMEWORK=PATH"),
     # report
-    ("report-out-regular-file", ["report", "--out", "{tmp}/file"], "--out {tmp}/file: ", "not a directory"),
-    ("report-out-parent-missing", ["report", "--out", "{tmp}/missing/reports"], "--out {tmp}/missing/reports: ",
-     "its parent directory does not exist"),
+    ("report-out-regular-file", ["report", "--out", "{tmp}/file"], "--out {tmp}/file: ",
+     "{tmp}/file is not a directory"),
     ("report-out-unwritable", ["report", "--out", "{ro}/reports"], "--out {ro}/reports: ",
      "cannot create files in {ro}"),
     ("report-out-cases-is-a-file", ["report", "--out", "{tmp}/pages"], "--out {tmp}/pages: ",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 from xdecay.training import build_job, cosine_lrs, epoch_batches, find_train_case, load_train_case
-from xdecay.writers.train_report import _check_overfit, markdown, run_training, write_plot
+from xdecay.writers.train_report import _check_overfit, markdown, run_training, table, write_plot
 
 from .conftest import ROOT
 from .test_cli import xdecay
@@ -128,6 +129,9 @@ def test_cli_train_writes_report_and_plot_quietly(tmp_path):
     ("test = 100", "test = 0", "data.test: must be in [1, 100000]"),
     ("weight_decays = [0, 3]", "weight_decays = [3]", "needs at least two different values"),
     ("lr = 0.003", "lr = -1", "optimizer.lr: must be > 0"),
+    ("weight_decays = [0, 3]", "weight_decays = [0, 3, 3.0]", "optimizer.weight_decays[2]: repeats 3"),
+    ("weight_decays = [0, 3]", "weight_decays = [0, 3, 1e-50]", "optimizer.weight_decays[2]: rounds to 0 in float32"),
+    ("true_weight = 0.01", "true_weight = 1e39", "data.true_weight: must fit in float32"),
 ])
 def test_bad_training_case(tmp_path, old, new, words):
     from xdecay.errors import CaseError
@@ -136,3 +140,80 @@ def test_bad_training_case(tmp_path, old, new, words):
     path.write_text(text.replace(old, new))
     with pytest.raises(CaseError, match=re.escape(words)):
         load_train_case(path)
+
+
+def test_a_negative_true_weight_and_bias_are_legitimate(tmp_path):
+    text = (ROOT / "cases" / "train" / "overfit.toml").read_text()
+    path = tmp_path / "t.toml"
+    path.write_text(text.replace("true_bias = 0.05", "true_bias = -0.05").replace("true_weight = 0.01",
+                                                                                "true_weight = -0.01"))
+    case = load_train_case(path)
+    assert (case.true_weight, case.true_bias) == (-0.01, -0.05)
+
+
+DIVERGING = """\
+description = "lr far too large: every run diverges"
+kind = "overfit"
+seed = 2
+
+[data]
+inputs = 20
+train = 20
+test = 10
+true_weight = 0.01
+true_bias = 0.05
+noise = 0.01
+
+[optimizer]
+lr = 0.5
+batch = 5
+epochs = 60
+weight_decays = [0, 0.1]
+"""
+
+
+def test_a_diverging_training_says_so_once_per_run_without_numpy_warnings(tmp_path):
+    path = tmp_path / "diverging.toml"
+    path.write_text(DIVERGING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")         # an overflow or invalid-value warning fails the test
+        t = run_training(load_train_case(path), in_process=True)
+        pages = [markdown(t), table(t)]
+    assert not t.ok and t.exit_code == 1
+    said = {c.what: c for c in t.checks if "diverged" in c.measured}
+    for fw in ("torch", "paddle", "float64"):
+        for r in t.runs[fw]:
+            finite = np.isfinite(r.series["train_loss"]) & np.isfinite(r.series["test_loss"])
+            if fw != "float64":
+                assert not finite.all()       # float32 overflows within the 60 epochs
+            if finite.all():
+                assert f"{fw} {r.way}: training" not in said
+            else:
+                c = said.pop(f"{fw} {r.way}: training")
+                assert c.measured == f"diverged at epoch {int(np.argmin(finite)) + 1}" and not c.ok
+    assert said == {}
+    # Nothing else is said about a diverged run: no comparison of NaN losses.
+    assert all("nan" not in c.measured for c in t.checks)
+    assert all("diverged at epoch" in p for p in pages)
+
+
+def test_check_names_say_what_is_checked_not_which_seed(overfit):
+    names = [c.what for c in overfit.checks]
+    assert "torch: final test loss, wd=3 below wd=0" in names
+    assert not [n for n in names if "seed" in n]
+
+
+def test_a_diverging_schedule_says_where_without_numpy_warnings(tmp_path):
+    path = tmp_path / "schedule.toml"
+    path.write_text((ROOT / "cases" / "train" / "schedule.toml").read_text().replace("lr = 0.01", "lr = 1e37"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = run_training(load_train_case(path), in_process=True)
+        table(t)
+    said = [c for c in t.checks if "diverged" in c.measured]
+    assert said and not t.ok
+    for c in said:
+        fw, way = c.what.split(" ")[0], c.what.split(" ")[1].rstrip(":")
+        (r,) = [r for r in t.runs[fw] if r.way == way]
+        finite = np.isfinite(r.params["weight"][1:]).all(axis=(1, 2))
+        assert c.measured == f"diverged at step {int(np.argmin(finite)) + 1}"

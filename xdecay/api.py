@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .case import FRAMEWORKS, MAX_STEPS, load_case
 from .case_files import find_case
-from .engine.pipeline import CaseResult, run_cases
+from .engine.pipeline import CaseResult, run_cases, unchecked
 from .errors import UsageError
 
 
@@ -34,5 +34,8 @@ def run_case(case: str | Path, *, steps: int | None = None,
     loaded = load_case(path)
     if steps is not None:
         loaded.check_size(steps, option="steps")
+    why = unchecked(loaded, frameworks)
+    if why:
+        raise UsageError(f"{loaded.path}: nothing to check with frameworks {frameworks} ({why})")
     outcome = run_cases([loaded], steps=steps, frameworks=frameworks, in_process=in_process)
     return outcome.results[0]

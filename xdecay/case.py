@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.regularizers import Regularizer
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
-from .engine.rules import RULE_FAMILIES, canonical_rule
+from .engine.regularizers import Regularizer
+from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
 from .engine.spec import PARAMS, Spec, build_spec
 from .errors import CaseError, UsageError
 
@@ -35,7 +35,13 @@ WAYS: dict[str, tuple[str, ...]] = {
                "apply_decay_param_fun"),
 }
 
-FLOAT32_MAX = 3.4028234663852886e38   # the frameworks run in float32
+# Which ways each optimizer supports in each framework: a way is there only if the
+# adapter builds the decay its name promises with that optimizer (issue 11's table, now
+# derived from the optimizer model: optimizers.defines says why a way is not). A pair
+# missing is an optimizer the framework lacks.
+OPTIMIZER_WAYS: dict[tuple[str, str], tuple[str, ...]] = {
+    (fw, name): tuple(w for w in WAYS[fw] if not defines(info, fw, w))
+    for name, info in OPTIMIZERS.items() for fw in info.frameworks}
 MAX_FEATURES = 4096
 MAX_BATCH = 4096
 MAX_STEPS = 10_000
@@ -209,8 +215,8 @@ def _int_in(t: _Table, name: str, lo: int, hi: int, default: int | None = None) 
 
 
 def _number(t: _Table, name: str, default: float | None = None, *, positive: bool = False,
-            below_one: bool = False, negative: bool = False, as_written: bool = False) -> float | int:
-    """A finite number within float32 (>= 0 unless `negative`); a float unless `as_written`,
+            below_one: bool = False, signed: bool = False, as_written: bool = False) -> float | int:
+    """A finite number within float32 (>= 0 unless `signed`); a float unless `as_written`,
     which keeps an int an int (frameworks treat them differently in places)."""
     written = value = t.get(name, (int, float), default=default, required=default is None)
     if isinstance(value, int) and abs(value) > FLOAT32_MAX:     # float() of a huge int overflows
@@ -219,11 +225,12 @@ def _number(t: _Table, name: str, default: float | None = None, *, positive: boo
     value = float(value)
     if not math.isfinite(value):
         raise t.error(name, f"must be finite, got {value}")
-    if abs(value) > FLOAT32_MAX:
-        raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got {value}")
+    problem = float32_problem(value)
+    if problem:
+        raise t.error(name, problem)
     if positive and value <= 0:
         raise t.error(name, f"must be > 0, got {value}")
-    if not positive and not negative and value < 0:
+    if not positive and not signed and value < 0:
         raise t.error(name, f"must be >= 0, got {value}")
     if below_one and value >= 1:
         raise t.error(name, f"must be < 1, got {value}")
@@ -272,7 +279,7 @@ def _word(t: _Table, key: str, word: Word) -> Any:
     if kind == "count":
         return _int_in(t, key, 1, 2**31 - 1)
     return _number(t, key, positive=kind == "positive", below_one=kind == "fraction",
-                   negative=kind == "real", as_written=True)
+                   signed=kind == "real", as_written=True)
 
 
 def _native(t: _Table, fw: str, info: OptimizerInfo, hyper: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +331,9 @@ def _runs(t: _Table, optimizer: Optimizer) -> dict[str, tuple[str, ...]]:
                 raise t.error(fw, f"unknown way {way!r} for {fw} (expected one of: {', '.join(WAYS[fw])})")
             why = defines(info, fw, way)
             if why:
-                raise t.error(fw, why)
+                defined = [o for o in OPTIMIZERS if way in OPTIMIZER_WAYS.get((fw, o), ())]
+                raise t.error(fw, f"way {way!r} is not defined for optimizer {info.name!r} in {fw} "
+                              f"(defined for: {', '.join(defined)}): {why}")
         if len(set(ways)) != len(ways):
             raise t.error(fw, "lists a way twice")
         if ways:
@@ -355,13 +364,17 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
             rule = t.get("rule", str, required=True)
             if canonical_rule(rule) is None:
                 raise t.error("rule", f"not a rule: {rule!r} (none, FAMILY@C joined with '+', or "
-                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)})")
+                              f"ambiguous(a|b); FAMILY one of {', '.join(RULE_FAMILIES)}, each at most "
+                              f"once; C a plain decimal that float32 holds)")
             rule = canonical_rule(rule)
             runs = [t.get("run", str, required=True)]
             param = _choice(t, "param", params)
         elif kind == "rejects":
             runs = [t.get("rejects", str, required=True)]
             rule = t.get("message", str, required=True)
+            if not rule.strip():
+                # "" is in every error message: the check could not fail.
+                raise t.error("message", "must not be empty (words the error message must contain)")
             param = "all"
         else:
             rule = ""
@@ -379,9 +392,35 @@ def _expectations(path: str, data: Any, known: set[str], params: tuple[str, ...]
                 raise t.error(key, f"names run {run!r}, which [runs] does not make")
         if len(set(runs)) != len(runs):
             raise t.error(key, "lists a run twice")
-        out.append(Expectation(kind, tuple(runs), param, note, rule))
+        e = Expectation(kind, tuple(runs), param, note, rule)
+        # A repeated check is a slip in the file; kept, it would be run and counted twice.
+        for j, other in enumerate(out):
+            again = _checks(other) & _checks(e)
+            if again:
+                raise CaseError(path, f"expect[{i}]", f"repeats expect[{j}] ({_says(min(again))})")
+        out.append(e)
     _check_consistent(path, out)
     return tuple(out)
+
+
+def _checks(e: Expectation) -> set[tuple[str, ...]]:
+    """The single checks an expectation makes, whatever the order of its runs or its
+    note: each pair of an equal/differ set (per param), a rule for a run's parameter
+    (two for one parameter: one is a slip, or a contradiction), a refusal's words."""
+    if e.kind in ("equal", "differ"):
+        return {(e.kind, *sorted((a, b)), e.param) for i, a in enumerate(e.runs) for b in e.runs[i + 1:]}
+    if e.kind == "rule":
+        return {(e.kind, e.runs[0], e.param)}
+    return {(e.kind, e.runs[0], e.rule)}
+
+
+def _says(check: tuple[str, ...]) -> str:
+    kind, *what = check
+    if kind in ("equal", "differ"):
+        return f"{kind} {what[0]} and {what[1]}, param {what[2]}"
+    if kind == "rule":
+        return f"a rule for {what[0]} {what[1]}"
+    return f"rejects {what[0]} with {what[1]!r}"
 
 
 def _check_consistent(path: str, expectations: list[Expectation]) -> None:
@@ -398,15 +437,15 @@ def _check_consistent(path: str, expectations: list[Expectation]) -> None:
 
 
 def _regularizer(t: _Table, key: str, value: Any) -> Regularizer:
-    """"l2@0.5" or "l1@0.1"."""
+    """"l2@0.5" or "l1@0.1": C a plain decimal or scientific number (rules.DECIMAL)."""
     kind, sep, coeff = value.partition("@") if isinstance(value, str) else ("", "", "")
-    try:
-        c = float(coeff)
-    except ValueError:
-        c = math.nan
-    if not sep or kind not in ("l2", "l1") or not math.isfinite(c) or c < 0 or c > FLOAT32_MAX:
-        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a finite number >= 0 that fits "
-                      f"in float32, got {value!r}")
+    c = parse_decimal(coeff)
+    if not sep or kind not in ("l2", "l1") or c is None or c > FLOAT32_MAX:
+        raise t.error(key, f"must be \"l2@C\" or \"l1@C\" with C a plain decimal number >= 0 "
+                      f"(like 0.5 or 1e-3) that fits in float32, got {value!r}")
+    problem = float32_problem(c)
+    if problem:
+        raise t.error(key, problem)
     return Regularizer(kind, c)
 
 
@@ -430,6 +469,8 @@ def _param_list(t: _Table, key: str, value: Any, params: tuple[str, ...]) -> tup
     for p in value:
         if p not in params:
             raise t.error(key, f"unknown parameter {p!r} (this layer has: {', '.join(params)})")
+        if value.count(p) > 1:
+            raise t.error(key, f"lists parameter {p!r} twice")
     return tuple(value)
 
 
@@ -450,6 +491,9 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
             raise g.error("weight_decay", f"must be a number or \"None\", got {value!r}")
         if isinstance(value, (int, float)) and not 0 <= value <= FLOAT32_MAX:     # NaN fails too
             raise g.error("weight_decay", f"must be finite, >= 0 and fit in float32, got {value}")
+        problem = float32_problem(value) if isinstance(value, (int, float)) else None
+        if problem:
+            raise g.error("weight_decay", problem)
         g.finish()
         seen += members
         groups.append(Group(members, has, None if value == "None" else value))

@@ -10,19 +10,20 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .case import FRAMEWORKS, MAX_STEPS, load_case
+from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
-from .engine.baseline import baseline_versions, find_drift, load_baseline
+from .engine.baseline import (baseline_files, baseline_versions, find_drift, load_baseline,
+                              skipped_frameworks)
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
-from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases
+from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
 from .errors import UsageError
 from .files import atomic
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
-from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, drift_summary
+from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
-from .writers.pages import pages, write_pages
+from .writers.pages import page_paths, pages, train_plot, write_pages
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -34,6 +35,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _Once(argparse.Action):
+    """A single-value option: given twice is a mistake, not "the last one wins"."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            parser.error(f"{option_string}: given twice ({getattr(namespace, self.dest)}, {values})")
+        setattr(namespace, seen, True)
+        setattr(namespace, self.dest, values)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="xdecay", description=__doc__)
     p.add_argument("--version", action="version", version=f"xdecay {__version__}")
@@ -41,57 +53,60 @@ def _parser() -> argparse.ArgumentParser:
     cases_help = (f"a folder of your own cases, looked up besides the shipped ones (default: the "
                   f"folders in ${ENV}, separated by '{os.pathsep}'); training cases in its train/")
     ls = sub.add_parser("list", help="every case, yours (--cases) and the shipped ones, one line each")
-    ls.add_argument("--cases", metavar="DIR", help=cases_help)
+    ls.add_argument("--cases", action=_Once, metavar="DIR", help=cases_help)
     c = sub.add_parser("compare", help="run a case in every framework, compare, flag mismatches")
-    c.add_argument("--case", required=True, help="a case NAME, a PATH to a .toml, or 'all' (every case "
-                   "`list` shows)")
-    c.add_argument("--cases", metavar="DIR", help=cases_help)
-    c.add_argument("--steps", type=int, help="optimizer steps (default: the case's)")
-    c.add_argument("--framework", default=",".join(FRAMEWORKS),
+    c.add_argument("--case", action=_Once, required=True,
+                   help="a case NAME, a PATH to a .toml, or 'all' (every case `list` shows)")
+    c.add_argument("--cases", action=_Once, metavar="DIR", help=cases_help)
+    c.add_argument("--steps", action=_Once, type=int, help="optimizer steps (default: the case's)")
+    c.add_argument("--framework", action=_Once, default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks to run (default: torch,paddle)")
-    c.add_argument("--format", choices=sorted(WRITERS), default="table")
-    c.add_argument("--out", help="write the report into this existing directory, one file per case")
+    c.add_argument("--format", action=_Once, choices=sorted(WRITERS), default="table")
+    c.add_argument("--out", action=_Once,
+                   help="write the report into this directory (created if need be), one file per case")
     c.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    c.add_argument("--baseline", metavar="FILE_OR_DIR",
+    c.add_argument("--baseline", action=_Once, metavar="FILE_OR_DIR",
                    help="saved --format json results: report every drift from them (exit 1)")
-    c.add_argument("--atol", type=float, help="fixed absolute tolerance (replaces the derived one)")
-    c.add_argument("--rtol", type=float, help="fixed relative tolerance (replaces the derived one)")
-    c.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    c.add_argument("--atol", action=_Once, type=float, help="fixed absolute tolerance (replaces the derived one)")
+    c.add_argument("--rtol", action=_Once, type=float, help="fixed relative tolerance (replaces the derived one)")
+    c.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
     t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
                        "seed 000's cosine schedule (cases in cases/train/)")
-    t.add_argument("--case", required=True, help="a training case NAME (shipped: overfit, schedule), "
-                   "or a PATH")
-    t.add_argument("--cases", metavar="DIR", help=cases_help)
-    t.add_argument("--format", choices=sorted(TRAIN_WRITERS), default="table")
-    t.add_argument("--out", help="write NAME.txt|md|json (and NAME.png) into this existing directory")
+    t.add_argument("--case", action=_Once, required=True,
+                   help="a training case NAME (shipped: overfit, schedule), or a PATH")
+    t.add_argument("--cases", action=_Once, metavar="DIR", help=cases_help)
+    t.add_argument("--format", action=_Once, choices=sorted(TRAIN_WRITERS), default="table")
+    t.add_argument("--out", action=_Once,
+                   help="write NAME.txt|md|json (and NAME.png) into this directory (created if need be)")
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     t.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    t.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    t.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
     r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs of "
                        "the shipped cases")
-    r.add_argument("--out", default="reports", help="directory for the pages (default: reports)")
+    r.add_argument("--out", action=_Once, default="reports",
+                   help="directory for the pages, created if need be (default: reports)")
     r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    r.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    r.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
     e = sub.add_parser("explain", help="the decay rule each optimizer really applies, per way and parameter")
-    e.add_argument("--framework", default=",".join(FRAMEWORKS),
+    e.add_argument("--framework", action=_Once, default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks (default: torch,paddle)")
     e.add_argument("--optimizer", action="append", default=[], metavar="NAME",
                    help="only this optimizer class (case-insensitive; repeatable)")
-    e.add_argument("--steps", type=int, default=EXPLAIN_STEPS, help="steps per run (default 3: a first "
+    e.add_argument("--steps", action=_Once, type=int, default=EXPLAIN_STEPS,
+                   help="steps per run (default 3: a first "
                    "Adam step is close to lr*sign(g) and cannot separate rules)")
-    e.add_argument("--format", choices=sorted(EXPLAIN_WRITERS), default="table")
+    e.add_argument("--format", action=_Once, choices=sorted(EXPLAIN_WRITERS), default="table")
     e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    e.add_argument("--timeout", type=float, default=600.0, help="seconds per worker (default 600)")
+    e.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    # A terminated xdecay unwinds like Ctrl-C, so its workers are killed on the way out.
-    signal.signal(signal.SIGTERM, _terminated)
+    _on_signals()
     try:
         args = _parser().parse_args(argv)
         if args.command == "list":
@@ -106,12 +121,38 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        try:
+            print("xdecay: interrupted", file=sys.stderr)
+        except OSError:          # the terminal that hung up is gone
+            pass
+        return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
-def _terminated(signum: int, frame) -> None:
-    raise KeyboardInterrupt
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwinds like Ctrl-C, so workers and the temporary folder go."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signals() -> None:
+    for sig in STOP_SIGNALS:
+        # `nohup xdecay ...` ignores hang-ups: keep it so.
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _interrupted)
+
+
+def _interrupted(signum: int, frame) -> None:
+    # The first signal unwinds; later ones (a closing terminal sends several) would cut
+    # the clean-up short.
+    for sig in (*STOP_SIGNALS, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -140,6 +181,8 @@ def _pythons(values: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
         if not sep or fw not in FRAMEWORKS or not path:
             raise UsageError(f"--python {v}: expected FRAMEWORK=PATH with FRAMEWORK one of "
                              f"{', '.join(FRAMEWORKS)}")
+        if fw in out:
+            raise UsageError(f"--python {v}: {fw} given twice")
         found = shutil.which(path)
         if found is None:
             raise UsageError(f"--python {v}: {path} is not an executable file")
@@ -168,25 +211,54 @@ def _probe_dir(option: str, directory: Path) -> None:
 
 
 def _out_dir(value: str | None) -> Path | None:
-    """--out: an existing directory we can create files in, checked before any run."""
+    """--out: a directory, or one we can create (parents too). Checked before any run:
+    the nearest existing folder must take files; make_out_dir creates the rest."""
     if value is None:
         return None
+    if not value:
+        raise UsageError("--out: empty path")
     path = Path(value)
     try:
-        is_dir = path.is_dir()
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        if not existing.is_dir():
+            raise UsageError(f"--out {value}: {existing} is not a directory")
     except OSError as exc:                   # e.g. a name too long for the file system
         raise UsageError(f"--out {value}: {exc.strerror or exc}") from None
-    if not is_dir:
-        raise UsageError(f"--out {value}: not an existing directory")
-    _probe_dir(f"--out {value}", path)
+    _probe_dir(f"--out {value}", existing)
     return path
 
 
+def _make_out_dir(value: str, out_dir: Path | None) -> None:
+    """Create --out once every input is known good: a refused command makes nothing."""
+    if out_dir is None:
+        return
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {value}: cannot create it ({exc.strerror or exc})") from None
+
+
 def _out_files(value: str, out_dir: Path | None, names: list[str]) -> None:
-    """The files --out will replace must not be directories (the rename would fail after the run)."""
+    """The files --out will write (paths relative to it) must not be directories, nor sit
+    under a file: the write would fail after the run."""
     for name in names if out_dir is not None else ():
-        if (out_dir / name).is_dir():
-            raise UsageError(f"--out {value}: {out_dir / name} is a directory, not a file")
+        path = out_dir / name
+        for folder in reversed(path.relative_to(out_dir).parents[:-1]):
+            if (out_dir / folder).exists() and not (out_dir / folder).is_dir():
+                raise UsageError(f"--out {value}: {out_dir / folder} is a file, not a directory")
+        if path.is_dir():
+            raise UsageError(f"--out {value}: {path} is a directory, not a file")
+
+
+def _not_a_baseline(value: str, out_dir: Path | None, names: list[str], baseline: list[Path]) -> None:
+    """An output must not replace a baseline file (the next run would compare with itself).
+    The rename replaces the directory entry out_dir/name; a baseline file is what its
+    path finally points to."""
+    saved = {f.resolve(): f for f in baseline}
+    for name in names if out_dir is not None else ():
+        hit = saved.get(out_dir.resolve() / name)
+        if hit is not None:
+            raise UsageError(f"--out {value}: writing {name} would overwrite the baseline {hit}")
 
 
 def _steps(steps: int | None) -> None:
@@ -197,6 +269,23 @@ def _steps(steps: int | None) -> None:
 def _tolerance(name: str, value: float | None) -> None:
     if value is not None and not (value >= 0 and value != float("inf")):
         raise UsageError(f"--{name}: must be a finite number >= 0, got {value}")
+
+
+def _unchecked_cases(cases: list[Case], frameworks: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    """The cases nothing could be checked in with `frameworks` (name, why): not run, and
+    listed as such. If that is every case, the command would check nothing: refused
+    (exit 2) before any worker starts, rather than an "all 0 expectations hold"."""
+    skipped = [(c.name, why) for c in cases if (why := unchecked(c, frameworks))]
+    if len(skipped) < len(cases):
+        return skipped
+    if len(cases) > 1:
+        raise UsageError(f"--case {option}: nothing to check in any of its {len(cases)} cases with "
+                         f"{', '.join(frameworks)}")
+    (case,) = cases
+    if not case.expectations:
+        raise UsageError(f"{case.path}: expect: nothing to check (no expectations)")
+    raise UsageError(f"--framework {','.join(frameworks)}: nothing to check in case {case.name} "
+                     f"({skipped[0][1]})")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -210,7 +299,10 @@ def _compare(args: argparse.Namespace) -> int:
     cases = [load_case(p) for p in find_cases(args.case, args.cases)]
     for case in cases if args.steps else ():
         case.check_size(args.steps)
-    _out_files(args.out, out_dir, [f"{c.name}.{EXTENSIONS[args.format]}" for c in cases])
+    skipped = _unchecked_cases(cases, frameworks, args.case)
+    cases = [c for c in cases if c.name not in dict(skipped)]
+    outputs = [f"{c.name}.{EXTENSIONS[args.format]}" for c in cases]
+    _out_files(args.out, out_dir, outputs)
     baseline = None
     if args.baseline is not None:
         try:
@@ -219,13 +311,19 @@ def _compare(args: argparse.Namespace) -> int:
             raise UsageError(f"--baseline {args.baseline}: {exc.strerror or exc}") from None
         if not exists:
             raise UsageError(f"--baseline {args.baseline}: no such file or directory")
+        _not_a_baseline(args.out, out_dir, outputs, baseline_files(Path(args.baseline)))
         baseline = load_baseline(Path(args.baseline))
+    _make_out_dir(args.out, out_dir)
 
     outcome = run_cases(cases, steps=args.steps, frameworks=frameworks, pythons=pythons,
                         atol=args.atol, rtol=args.rtol, timeout=args.timeout)
+    outcome.unchecked = skipped
     if baseline is not None:
-        outcome.baseline_versions = baseline_versions(baseline, {c.name for c in cases})
-        outcome.drift = find_drift(outcome, baseline, every_case=args.case == "all")
+        names = {c.name for c in cases}
+        outcome.baseline_versions = {fw: v for fw, v in baseline_versions(baseline, names).items()
+                                     if fw in frameworks}
+        outcome.baseline_skipped = skipped_frameworks(baseline, names, frameworks)
+        outcome.drift = find_drift(outcome, baseline, every_case=args.case == "all", frameworks=frameworks)
     writer = WRITERS[args.format]
     if out_dir is None:
         sys.stdout.write(writer(outcome))
@@ -234,8 +332,9 @@ def _compare(args: argparse.Namespace) -> int:
             path = out_dir / f"{r.case.name}.{EXTENSIONS[args.format]}"
             _write_atomic(path, writer(case_outcome(outcome, r)), args.out)
             print(f"wrote {path}", file=sys.stderr)
-        if outcome.drift is not None:
-            print(drift_summary(outcome), file=sys.stderr)
+        # The reports are in files: the verdict still belongs where the user looks.
+        for line in summary(outcome):
+            print(line, file=sys.stderr)
     return outcome.exit_code
 
 
@@ -245,9 +344,14 @@ def _explain(args: argparse.Namespace) -> int:
     frameworks = _frameworks(args.framework)
     known = catalogue.known_optimizers()
     wanted = {o.lower() for o in args.optimizer} or None
-    for name in wanted or ():
+    for name in sorted(wanted or ()):
         if name not in known:
             raise UsageError(f"--optimizer {name}: unknown (known: {', '.join(sorted(known))})")
+        if not any(name in catalogue.classes(fw) for fw in frameworks):
+            has = [fw for fw in FRAMEWORKS if name in catalogue.classes(fw)]
+            cls = catalogue.classes(has[0])[name]
+            raise UsageError(f"--optimizer {name}: {' and '.join(frameworks)} "
+                             f"{'has' if len(frameworks) == 1 else 'have'} no {cls} ({', '.join(has)} has)")
     result = explain(frameworks, wanted, args.steps, _pythons(args.python, frameworks), args.timeout)
     sys.stdout.write(EXPLAIN_WRITERS[args.format](result))
     return EXIT_FRAMEWORK if result.errors else 0
@@ -258,8 +362,10 @@ def _train(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args.out)
     case = load_train_case(find_train_case(args.case, args.cases))
     _out_files(args.out, out_dir, [f"{case.name}.{EXTENSIONS[args.format]}", f"{case.name}.png"])
+    pythons = _pythons(args.python, FRAMEWORKS)
+    _make_out_dir(args.out, out_dir)
     progress = stderr_progress(args.quiet)
-    result = run_training(case, _pythons(args.python, FRAMEWORKS), args.timeout, progress=progress)
+    result = run_training(case, pythons, args.timeout, progress=progress)
     if out_dir is not None and case.kind == "overfit":
         png = out_dir / f"{case.name}.png"
         skipped = write_plot(result, png)
@@ -278,23 +384,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    out_dir = Path(args.out)
-    try:
-        exists = out_dir.exists()
-    except OSError as exc:
-        raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
-    if exists and not out_dir.is_dir():
-        raise UsageError(f"--out {args.out}: not a directory")
-    if not (out_dir if exists else out_dir.parent).is_dir():
-        raise UsageError(f"--out {args.out}: its parent directory does not exist")
-    _probe_dir(f"--out {args.out}", out_dir if exists else out_dir.parent)
-    for sub in ("cases", "train"):
-        if (out_dir / sub).exists() and not (out_dir / sub).is_dir():
-            raise UsageError(f"--out {args.out}: {out_dir / sub} is a file, not a directory")
+    out_dir = _out_dir(args.out)
     _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
     cases = [load_case(p) for p in shipped_cases()]
     train_cases = [load_train_case(p) for p in find_train_cases()]
+    # Every page and plot path, before the run: a clash found after it would waste the run.
+    _out_files(args.out, out_dir, page_paths([c.name for c in cases],
+                                             [(c.name, c.kind) for c in train_cases]))
+    _make_out_dir(args.out, out_dir)
     train_jobs = [build_job(c) for c in train_cases]
     explain_requests = explain_jobs()
     # Everything in one worker per framework: each framework is imported once.
@@ -315,7 +413,8 @@ def _report(args: argparse.Namespace) -> int:
     for k, (case, job) in enumerate(zip(train_cases, train_jobs)):
         t = training_from(case, job, part(2 + k))
         if t.case.kind == "overfit":
-            t.plot = write_plot(t, out_dir / "train" / f"{t.case.name}.png") or f"{t.case.name}.png"
+            plot = out_dir / train_plot(t.case.name)
+            t.plot = write_plot(t, plot) or plot.name
         trainings.append(t)
     texts = pages(outcome, explanation, trainings)
     try:

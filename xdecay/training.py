@@ -15,6 +15,7 @@ import numpy as np
 
 from .case import FLOAT32_MAX, _int_in, _number, read_toml
 from .case_files import find_case, shipped_cases
+from .engine.rules import coefficient_text, float32_problem
 from .engine.reference import coupled_l2
 from .frameworks.records import RunRecord
 
@@ -63,7 +64,8 @@ def load_train_case(path: Path) -> TrainCase:
     inputs = _int_in(d, "inputs", 1, 4096)
     train = _int_in(d, "train", 1, 100_000)
     test = _int_in(d, "test", 1 if kind == "overfit" else 0, 100_000)
-    truth = (_number(d, "true_weight"), _number(d, "true_bias"), _number(d, "noise"))
+    # The truth may be any sign (y = -0.05 + ... is a line like any other); the noise is a scale.
+    truth = (_number(d, "true_weight", signed=True), _number(d, "true_bias", signed=True), _number(d, "noise"))
     d.finish()
     o = top.table("optimizer")
     lr = _number(o, "lr", positive=True)
@@ -76,6 +78,14 @@ def load_train_case(path: Path) -> TrainCase:
             if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= FLOAT32_MAX:
                 raise o.error(f"weight_decays[{i}]", f"must be a finite number >= 0 that fits in "
                               f"float32, got {c!r}")
+            problem = float32_problem(c)
+            if problem:
+                raise o.error(f"weight_decays[{i}]", problem)
+            # Each decay is one run, named by its float32 value (decay_label): twice is a slip.
+            same = [j for j in range(i) if np.float32(decays[j]) == np.float32(c)]
+            if same:
+                raise o.error(f"weight_decays[{i}]", f"repeats {coefficient_text(c)} "
+                              f"(weight_decays[{same[0]}]): each decay is trained once")
         if len(set(decays)) < 2:
             raise o.error("weight_decays", f"needs at least two different values to compare, got {decays}")
         extra["weight_decays"] = tuple(float(c) for c in decays)
@@ -88,6 +98,11 @@ def load_train_case(path: Path) -> TrainCase:
     top.finish()
     return TrainCase(path.stem, shown, description, kind, seed, inputs, train, test, *truth,
                      lr, batch, epochs, **extra)
+
+
+def decay_label(wd: float) -> str:
+    """The name of an overfit run: its weight decay, every float32 digit."""
+    return f"wd={coefficient_text(wd)}"
 
 
 def find_train_case(spec: str, cases: str | Path | None = None, option: str = "--case") -> Path:
@@ -133,14 +148,17 @@ def reference_overfit(job: TrainJob, wd: float) -> RunRecord:
     x, y, train, lr = a["x"], a["y"], job.config["train"], job.config["lr"]
     losses: dict[str, list[float]] = {"train_loss": [], "test_loss": []}
     start = (w.copy(), b.copy())
-    for epoch in epoch_batches(job):
-        for idx in epoch:
-            r = x[idx] @ w.T + b - y[idx]
-            gw, gb = 2 * r.T @ x[idx] / len(idx), 2 * r.sum(axis=0) / len(idx)
-            w, b = w - lr * coupled_l2(w, gw, wd), b - lr * gb
-        losses["train_loss"].append(float(np.mean((x[:train] @ w.T + b - y[:train]) ** 2)))
-        losses["test_loss"].append(float(np.mean((x[train:] @ w.T + b - y[train:]) ** 2)))
-    return RunRecord("float64", f"wd={wd:g}", {"weight": np.stack([start[0], w]), "bias": np.stack([start[1], b])},
+    # A diverging run overflows to inf and NaN like the frameworks' do: the report says at
+    # which epoch (train_report.diverged_at), not numpy.
+    with np.errstate(all="ignore"):
+        for epoch in epoch_batches(job):
+            for idx in epoch:
+                r = x[idx] @ w.T + b - y[idx]
+                gw, gb = 2 * r.T @ x[idx] / len(idx), 2 * r.sum(axis=0) / len(idx)
+                w, b = w - lr * coupled_l2(w, gw, wd), b - lr * gb
+            losses["train_loss"].append(float(np.mean((x[:train] @ w.T + b - y[:train]) ** 2)))
+            losses["test_loss"].append(float(np.mean((x[train:] @ w.T + b - y[train:]) ** 2)))
+    return RunRecord("float64", decay_label(wd), {"weight": np.stack([start[0], w]), "bias": np.stack([start[1], b])},
                      series={k: np.array(v) for k, v in losses.items()})
 
 

@@ -9,6 +9,7 @@ started failing, a rule, a verdict, a delta that moved beyond the tolerance.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from .infer import rule_holds
 from .pipeline import CaseResult, Outcome
+from .rules import canonical_rule, parse_rule
 
 
 @dataclass(frozen=True)
@@ -24,16 +27,23 @@ class Drift:
     case: str
     kind: str        # "version" | "case" | "run" | "rule" | "verdict" | "delta"
     what: str
-    old: str
-    new: str
+    old: str | float  # a delta row's are the element's values, the others' words
+    new: str | float
+    ratio: float | None = None   # a delta row's |old - new| / tolerance (NaN: a value is NaN)
+
+
+def baseline_files(path: Path) -> list[Path]:
+    """The files a baseline FILE_OR_DIR stands for."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if not files:
+        raise UsageError(f"--baseline {path}: no .json files in the directory")
+    return files
 
 
 def load_baseline(path: Path) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
     """case name -> (the framework versions it was saved with, its document), from a file
     or a directory of them."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    if not files:
-        raise UsageError(f"--baseline {path}: no .json files in the directory")
+    files = baseline_files(path)
     cases: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
     for f in files:
         try:
@@ -61,15 +71,26 @@ def _check_case(case: dict[str, Any]) -> None:
     """Everything find_drift reads, checked up front: a bad file is bad input (exit 2)."""
     _text(case["case"])
     for run in case["runs"]:
-        _text(run["run"])
+        name = _text(run["run"])
         if run.get("error") is not None:
             _text(run["error"])
-        for step in run["steps"]:
+        shapes: dict[str, tuple[int, tuple[int, ...]]] = {}
+        for k, step in enumerate(run["steps"]):
             for key, value in step.items():
                 if key.startswith("delta_") and value is not None:
-                    np.asarray(value, dtype=np.float64)
+                    where = f"{name} steps[{k}].{key}"
+                    try:
+                        shape = np.asarray(value, dtype=np.float64).shape
+                    except ValueError:       # a ragged list, or a word
+                        raise ValueError(f"{where}: not a numeric array") from None
+                    # _delta_drift stacks the steps: each must have the first one's shape.
+                    first = shapes.setdefault(key, (k, shape))
+                    if shape != first[1]:
+                        raise ValueError(f"{where}: shape {shape}, step {first[0]} has {first[1]}")
     for rule in case.get("rules", []):
-        _text(rule["run"]), _text(rule["param"]), _text(rule["rule"])
+        _text(rule["run"]), _text(rule["param"])
+        if parse_rule(_text(rule["rule"])) is None:
+            raise ValueError(f"not a rule: {rule['rule']!r}")
     for c in case.get("comparisons", []):
         _text(c["a"]), _text(c["b"]), bool(c["ok"])
 
@@ -85,30 +106,54 @@ def baseline_versions(cases: dict[str, tuple[dict[str, str], dict[str, Any]]],
 
 
 def find_drift(outcome: Outcome, cases: dict[str, tuple[dict[str, str], dict[str, Any]]],
-               every_case: bool) -> list[Drift]:
+               every_case: bool, frameworks: tuple[str, ...] | None = None) -> list[Drift]:
     """Every difference between a fresh outcome and a baseline; `every_case` when the
-    fresh run covered all cases, so a baseline case it lacks has vanished."""
+    fresh run covered all cases, so a baseline case it lacks has vanished. Only the
+    `frameworks` run (default: all) are compared: the baseline's other runs, rules and
+    versions are not drift (skipped_frameworks names them)."""
+    def selected(run: str) -> bool:
+        return frameworks is None or run.split(":", 1)[0] in frameworks
+
     fresh = {r.case.name for r in outcome.results}
-    compared = [cases[n][0] for n in sorted(fresh & set(cases))]
-    drift = sorted({Drift("*", "version", fw, old.get(fw, "absent"), outcome.versions.get(fw, "absent"))
-                    for old in compared for fw in set(old) | set(outcome.versions)
-                    if old.get(fw) != outcome.versions.get(fw)}, key=lambda d: (d.what, d.old))
+    versions = set()
+    for r in outcome.results:
+        if r.case.name in cases:
+            old, doc = cases[r.case.name]
+            # Only the frameworks the case has runs for: a worker that had nothing to run
+            # did not start and reports no version.
+            used = {x["run"].split(":", 1)[0] for x in doc["runs"]} | {fw for fw, w in r.case.runs.items() if w}
+            versions |= {(fw, old.get(fw, "absent"), outcome.versions.get(fw, "absent"))
+                         for fw in used if selected(fw) and old.get(fw) != outcome.versions.get(fw)}
+    drift = [Drift("*", "version", fw, was, now) for fw, was, now in sorted(versions)]
     if every_case:
-        drift += [Drift(name, "case", name, "present", "absent") for name in sorted(set(cases) - fresh)]
+        # A case the selection could not check was not run: it has not vanished.
+        gone = set(cases) - fresh - {name for name, _ in outcome.unchecked}
+        drift += [Drift(name, "case", name, "present", "absent") for name in sorted(gone)]
     for r in outcome.results:
         if r.case.name not in cases:
             drift.append(Drift(r.case.name, "case", r.case.name, "absent", "present"))
         else:
-            drift += _case_drift(r, cases[r.case.name][1])
+            saved_with = cases[r.case.name][0]
+            drift += _case_drift(r, cases[r.case.name][1], selected,
+                                 narrowed=not all(selected(fw) for fw in saved_with))
     return drift
 
 
-def _case_drift(r: CaseResult, old: dict[str, Any]) -> list[Drift]:
+def skipped_frameworks(cases: dict[str, tuple[dict[str, str], dict[str, Any]]], names: set[str],
+                       frameworks: tuple[str, ...]) -> list[str]:
+    """The frameworks the named baseline cases were saved with that this run did not select."""
+    return sorted({fw for n in names & set(cases) for fw in cases[n][0]} - set(frameworks))
+
+
+def _case_drift(r: CaseResult, old: dict[str, Any], selected: Callable[[str], bool],
+                narrowed: bool) -> list[Drift]:
     name = r.case.name
     out: list[Drift] = []
-    if old.get("ok") != r.ok:
+    # A narrowed run checks fewer expectations than the saved one: its case verdict is not
+    # comparable, each selected comparison's verdict (below) is.
+    if not narrowed and old.get("ok") != r.ok:
         out.append(Drift(name, "verdict", "case", _ok(old.get("ok")), _ok(r.ok)))
-    old_runs = {x["run"]: x for x in old["runs"]}
+    old_runs = {x["run"]: x for x in old["runs"] if selected(x["run"])}
     new_runs = {x.name: x for x in r.runs}
     for run in sorted(set(old_runs) | set(new_runs)):
         if run not in new_runs or run not in old_runs:
@@ -120,10 +165,10 @@ def _case_drift(r: CaseResult, old: dict[str, Any]) -> list[Drift]:
             out.append(Drift(name, "run", run, was or "ran", now or "ran"))
         elif now is None:
             out += _delta_drift(r, run, old_runs[run], new_runs[run])
-    old_rules = {(x["run"], x["param"]): x["rule"] for x in old.get("rules", [])}
+    old_rules = {(x["run"], x["param"]): x["rule"] for x in old.get("rules", []) if selected(x["run"])}
     new_rules = {(run, param): rule for run, param, rule in r.rules}
     for key in sorted(set(old_rules) | set(new_rules)):
-        if old_rules.get(key) != new_rules.get(key):
+        if not _same_rule(r, key, old_rules.get(key), new_rules.get(key)):
             out.append(Drift(name, "rule", f"{key[0]} {key[1]}", old_rules.get(key, "absent"),
                              new_rules.get(key, "absent")))
     old_checks = {(c["a"], c["b"], c.get("param", "all")): c["ok"] for c in old.get("comparisons", [])}
@@ -133,6 +178,19 @@ def _case_drift(r: CaseResult, old: dict[str, Any]) -> list[Drift]:
             out.append(Drift(name, "verdict", f"{c.a} vs {c.b} ({c.expected}, {c.param})",
                              _ok(was), _ok(c.ok)))
     return out
+
+
+def _same_rule(r: CaseResult, key: tuple[str, str], old: str | None, new: str | None) -> bool:
+    """A saved rule is still the fresh one when it names the same families and its
+    coefficients still fit the fresh run within the inference tolerance
+    (infer.rule_holds): a coefficient's last digit that another CPU fits differently is
+    no drift, 0.1 -> 0.1004 is."""
+    if old is None or new is None:
+        return old == new
+    if canonical_rule(old) == new:
+        return True
+    analysis = r.sensitivity.get(key[0])
+    return analysis is not None and key[1] in analysis.inferred and rule_holds(analysis, key[1], old)
 
 
 def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drift]:
@@ -164,7 +222,7 @@ def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drif
         if not worst <= 1.0:      # NaN counts as drift
             i = np.unravel_index(int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio))), ratio.shape)
             out.append(Drift(r.case.name, "delta", f"{run} {param}{[int(j) for j in i]}",
-                             repr(float(was[i])), f"{float(now[i])!r} ({worst:.3g}x the tolerance)"))
+                             float(was[i]), float(now[i]), worst))
     return out
 
 

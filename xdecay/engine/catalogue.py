@@ -108,3 +108,8 @@ def items(framework: str, optimizers: set[str] | None = None) -> list[ExplainIte
 
 def known_optimizers() -> set[str]:
     return {cls.lower() for entries in ENTRIES.values() for cls, _, _ in entries}
+
+
+def classes(framework: str) -> dict[str, str]:
+    """A framework's optimizer classes: lower-case name -> class name."""
+    return {cls.lower(): cls for cls, _, _ in ENTRIES[framework]}

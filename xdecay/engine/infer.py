@@ -39,7 +39,7 @@ from .reference import (
     rule_kwargs,
     uses_f32_pows,
 )
-from .rules import rule_name
+from .rules import Fit, canonical_fit, format_rule, parse_rule, rule_name
 from .spec import Spec
 
 # Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
@@ -48,8 +48,6 @@ FAMILIES = (("none",), ("coupled_l2",), ("decoupled_lr",), ("l1",),
 
 SAMPLE_SIDE = 64
 MIXING_RULES = {"paddle_lamb", "torch_adafactor"}
-
-Fit = tuple[tuple[str, ...], tuple[float, ...]]      # a family and its coefficients
 
 
 @dataclass(frozen=True)
@@ -193,6 +191,28 @@ class RunSensitivity:
                                  tuple(hyper_value(run.framework, c) for c in cs),
                                  snaps, grads, bounds, tol)[1] for family, cs in found.fits], axis=0)
 
+    def residual(self, param: str, fit: Fit) -> float:
+        """The run's parameter replayed with one fit, where inference looked (all of it, or
+        its sample): max |predicted - actual| / tolerance, the number inference fits by
+        (<= 1 fits)."""
+        found, run = self.inferred[param], self.run
+        hyper = _hyper(run, list(run.params).index(param))
+        rule = RULES[(run.framework, run.optimizer)]
+        kwargs = rule_kwargs(run.framework, rule, hyper)
+        at = [{n: v[k] for n, v in run.params.items()} for k in range(run.steps)]
+        if found.sample is None:
+            snaps = run.params[param].astype(np.float64)
+            grads = [model_grads(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
+            bounds = [gradient_bounds(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
+        else:
+            snaps = _flat_at(run.params[param], found.sample).astype(np.float64)
+            pairs = [grads_at(p, self.spec.x, self.spec.target, self.loss, {param: found.sample}) for p in at]
+            grads, bounds = [g[param] for g, _ in pairs], [b[param] for _, b in pairs]
+        family, cs = fit
+        cs = tuple(hyper_value(run.framework, c) for c in cs)
+        return _residual(rule, kwargs, kwargs.get("lr", 0.0), family, cs, snaps, grads, bounds,
+                         _tolerance(self.spec))[0]
+
     def _forward(self) -> list:
         """Per step, every output row's forward pass (computed once, for any elements);
         None with LayerNorm, whose gradient grads_at computes whole."""
@@ -210,6 +230,22 @@ class RunSensitivity:
         return [(rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
                                             self.spec.x, rows))
                 for k in range(self.run.steps)]
+
+
+def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
+    """Whether a claimed rule (a case's expectation, a baseline's saved rule) is the rule
+    inference found for a run's parameter — compared as numbers, not text: the same
+    families (as many alternatives, in any order), and each claimed coefficient either
+    the inferred one as float32 or one the run, replayed with it, fits within the
+    tolerance inference fits by (RunSensitivity.residual <= 1). So `coupled_l2@0.1`
+    fails a run that applied 0.1004 (its replay is far beyond the tolerance), and
+    `coupled_l2@0.10040` holds for it."""
+    fits = parse_rule(claim)
+    found = dict(canonical_fit(*f) for f in analysis.inferred[param].fits)
+    if fits is None or sorted(f for f, _ in fits) != sorted(found):
+        return False
+    return all(np.array_equal(np.float32(cs), np.float32(found[family]))
+               or analysis.residual(param, (family, cs)) <= 1 for family, cs in fits)
 
 
 def _tolerance(spec: Spec) -> Tolerance:
@@ -265,12 +301,7 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
         return Inferred(param, "unexplained", min(residuals.values()), residuals)
     sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
     fitted = tuple((f, cs) for f, cs, _ in fits)
-    if len(fits) == 1:
-        family, cs, r = fits[0]
-        return Inferred(param, rule_name(family, cs), r, residuals, sensitivity, fitted)
-    names = [rule_name(f, cs) for f, cs, _ in fits]
-    return Inferred(param, f"ambiguous({'|'.join(names)})", min(r for *_, r in fits), residuals,
-                    sensitivity, fitted)
+    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
@@ -352,7 +383,8 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
 
 def _fit(f) -> tuple[float, tuple[float]]:
     """Minimise f(c) over c in [1e-4, 3]: log grid, golden-section refinement, then the
-    shortest decimal (<= 3 significant digits) that fits as well."""
+    shortest decimal that fits as well (up to 9 significant digits, float32's round trip:
+    a rule name shows every digit of its coefficient, rules.coefficient_text)."""
     grid = np.geomspace(1e-4, 3.0, 36)
     values = [f(c) for c in grid]
     i = int(np.argmin(values))
@@ -366,7 +398,7 @@ def _fit(f) -> tuple[float, tuple[float]]:
             lo = a
     c = math.exp((lo + hi) / 2)
     best = (f(c), (c,))
-    for digits in (1, 2, 3):
+    for digits in range(1, 10):
         short = float(f"{c:.{digits - 1}e}")
         r = f(short)
         if r <= 1:

@@ -314,7 +314,9 @@ def defines(info: OptimizerInfo, framework: str, way: str) -> str:
     if way == "apply_decay_param_fun" and not native.decay_filter:
         return ("way 'apply_decay_param_fun' needs an optimizer that restricts its decay to some "
                 "parameters (adamw: apply_decay_param_fun, lamb: exclude_from_weight_decay_fn)")
-    needs_arg = way in WITH_COEFF or way in WITH_REGULARIZER or way == "weight_decay_tensor"
+    # Groups carry the decay argument as a key too.
+    needs_arg = (way in WITH_COEFF or way in WITH_REGULARIZER or "groups" in way
+                 or way == "weight_decay_tensor")
     if needs_arg and native.decay_arg is None:
         others = "none, default, manual" + (", param_attr" if framework == "paddle" else "")
         return f"{framework} {native.cls} takes no decay argument (ways without one: {others})"

@@ -8,7 +8,7 @@ from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
 from .causes import cause
-from .infer import Inferred, RunSensitivity, infer_run
+from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 
 # Exit codes of the CLI contract.
@@ -17,15 +17,13 @@ EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class RuleCheck:
-    """A rule expectation: the rule inferred for a run's parameter against the claimed one."""
+    """A rule expectation: the rule inferred for a run's parameter against the claimed one,
+    compared as numbers within the inference tolerance (infer.rule_holds)."""
     run: str
     param: str
     expected: str
     got: str
-
-    @property
-    def ok(self) -> bool:
-        return self.got == self.expected
+    ok: bool
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,10 @@ class Outcome:
     # (baseline.Drift rows); None without a baseline.
     baseline_versions: dict[str, str] | None = None
     drift: list | None = None
+    # Cases not run: nothing in them could be checked with the selected frameworks (name, why).
+    unchecked: list[tuple[str, str]] = field(default_factory=list)
+    # With --baseline: the frameworks it was saved with that this run did not select.
+    baseline_skipped: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -114,8 +116,24 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
 
 def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
                  steps: int | None = None) -> dict[str, list[Job]]:
-    """Each framework's request: one job per case."""
-    return {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks}
+    """Each framework's request: one job per case; no worker (an import of seconds) for a
+    framework none of the cases has runs for."""
+    return {fw: [Job.from_case(c, fw, steps) for c in cases] for fw in frameworks
+            if any(c.runs.get(fw) for c in cases)}
+
+
+def unchecked(case: Case, frameworks: tuple[str, ...]) -> str | None:
+    """Why nothing in `case` can be checked with `frameworks` alone, or None if something can."""
+    if not case.expectations:
+        return "no expectations"
+    def ours(runs: tuple[str, ...]) -> bool:
+        return all(run.split(":", 1)[0] in frameworks for run in runs)
+
+    # An equal/differ expectation is checked pairwise: one pair within the selection will do.
+    if any(ours(e.runs) if e.kind in ("rule", "rejects") else any(ours(p) for p in pairs(e))
+           for e in case.expectations):
+        return None
+    return f"no expectation {' and '.join(frameworks)} alone can check"
 
 
 class Analyses:
@@ -196,7 +214,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((run, e.param, why))
             else:
-                result.rule_checks.append(RuleCheck(run, e.param, e.rule, inferred[(run, e.param)]))
+                result.rule_checks.append(RuleCheck(run, e.param, e.rule, inferred[(run, e.param)],
+                                                    rule_holds(sensitivity[run], e.param, e.rule)))
     result.notes = _notes(case, result, by_name)
     good = [r for r in result.runs if r.error is None]
     if good:

@@ -25,7 +25,7 @@ from ..engine.optimizers import (
     explain_manual,
 )
 from ..engine.spec import LAYER_NORM_EPS, Spec
-from ..training import TrainJob, epoch_batches
+from ..training import TrainJob, decay_label, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "paddle"
@@ -312,8 +312,8 @@ def _overfit(job: TrainJob, wd: float) -> RunRecord:
             losses["train_loss"].append(float(paddle.mean((layer(x[:train]) - y[:train]) ** 2)))
             losses["test_loss"].append(float(paddle.mean((layer(x[train:]) - y[train:]) ** 2)))
     end = _snapshot(layer)
-    return RunRecord(FRAMEWORK, f"wd={wd:g}", {"weight": np.stack([start[0], end[0]]),
-                                               "bias": np.stack([start[1], end[1]])},
+    return RunRecord(FRAMEWORK, decay_label(wd), {"weight": np.stack([start[0], end[0]]),
+                                                  "bias": np.stack([start[1], end[1]])},
                      series={k: np.array(v) for k, v in losses.items()})
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..training import TrainJob
 from .adapters import execute, load_adapter
+from .lifeline import LIFELINE_ENV, SCRATCH_ENV
 from .protocol import read_result, write_request
 from .records import ExplainJob, Job, RunRecord
 
@@ -72,10 +73,11 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
         return done
     pythons = pythons or {}
     started: dict[str, tuple] = {}
+    lifelines: list[int] = []
     with tempfile.TemporaryDirectory(prefix="xdecay-") as tmp:
         try:
             for fw, fw_requests in requests.items():
-                started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp))
+                started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp), lifelines)
             deadline = time.monotonic() + timeout
             finished: queue.Queue = queue.Queue()
             for fw, (proc, results) in started.items():
@@ -96,9 +98,13 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
             for proc, _ in started.values():
                 if proc is not None:
                     _kill(proc)
+            for fd in lifelines:
+                os.close(fd)
 
 
-def _start(framework: str, requests: list[Request], python: str, tmp: Path):
+def _start(framework: str, requests: list[Request], python: str, tmp: Path, lifelines: list[int]):
+    """Start a worker; its lifeline is a pipe only this process can write to (the worker
+    watches it: see worker.watch_parent). The write end goes into `lifelines`."""
     files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result")
              for i in range(len(requests))]
     for request, (path, _) in zip(requests, files):
@@ -110,13 +116,19 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path):
     home = tmp / f"{framework}.home"
     home.mkdir()
     env["HOME"] = str(home)
+    read_end, write_end = os.pipe()
+    lifelines.append(write_end)
+    env[LIFELINE_ENV], env[SCRATCH_ENV] = str(read_end), str(tmp)
     try:
         proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework,
                                  *(str(p) for pair in files for p in pair)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env, start_new_session=True)
+                                stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                pass_fds=(read_end,))
     except OSError as exc:
         return None, f"cannot start {python}: {exc.strerror or exc}"
+    finally:
+        os.close(read_end)       # the worker has its copy; ours would keep the pipe open
     return proc, [result for _, result in files]
 
 

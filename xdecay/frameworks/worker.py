@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from .adapters import execute, load_adapter
+from .lifeline import watch_parent
 from .protocol import ResultFiles, read_request
 
 
 def main(argv: list[str]) -> int:
+    watch_parent()
     framework, files = argv[0], argv[1:]
     pairs = [(Path(files[i]), Path(files[i + 1])) for i in range(0, len(files), 2)]
     requests = [read_request(request) for request, _ in pairs]

@@ -1,7 +1,6 @@
 """Report writers: terminal table, markdown and JSON, all from the same CaseResult."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from typing import Any
@@ -11,6 +10,7 @@ from tabulate import tabulate
 
 from .. import __version__
 from ..case_files import shown
+from ..engine.baseline import Drift
 from ..engine.compare import Comparison
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
@@ -21,8 +21,17 @@ WIDTH = 120            # terminal width the side-by-side blocks wrap at
 SHOWN_STEPS = 3        # text shows every step up to this many, else first and last
 
 
+def fmt(x: float, spec: str) -> str:
+    """`x` in format `spec`; NaN and infinities spelt so that no one reads them as numbers."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return format(x, spec)
+
+
 def _num(x: float) -> str:
-    return f"{x:+.6e}" if math.isfinite(x) else f"{x}"
+    return fmt(x, "+.6e")
 
 
 def _shown_steps(steps: int) -> list[int]:
@@ -89,8 +98,9 @@ def _join(blocks: list[list[str]], gap: str) -> list[str]:
 
 
 def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
-    return [[c.a, c.b, c.param, c.expected, f"{c.max_abs:.3e}", f"{c.max_rel:.3e}", f"{c.max_ulp:.1f}",
-             f"{c.excess:.3g}", "ok" if c.ok else f"FAIL ({c.problem})"] for c in comparisons]
+    return [[c.a, c.b, c.param, c.expected, fmt(c.max_abs, ".3e"), fmt(c.max_rel, ".3e"),
+             fmt(c.max_ulp, ".1f"), fmt(c.excess, ".3g"), "ok" if c.ok else f"FAIL ({c.problem})"]
+            for c in comparisons]
 
 
 def _params(r: CaseResult) -> list[str]:
@@ -154,33 +164,60 @@ def table(outcome: Outcome) -> str:
         out += [f"WARNING: {w}" for w in r.warnings]
         out += [f"note: {n}" for n in r.notes]
         out += [f"verdict: {_verdict(r)}", ""]
-    if len(outcome.results) > 1:
-        bad = [r.case.name for r in outcome.results if not r.ok]
-        out.append(f"{len(outcome.results) - len(bad)} of {len(outcome.results)} cases ok"
-                   + (f"; not ok: {', '.join(bad)}" if bad else ""))
+    out += [f"== {name}: nothing checked ({why})" for name, why in outcome.unchecked]
+    if len(outcome.results) + len(outcome.unchecked) > 1:
+        out.append(_cases_line(outcome))
     if outcome.drift is not None:
         out += ["", _baseline_line(outcome)]
         if outcome.drift:
-            out.append(tabulate([[d.case, d.kind, d.what, d.old, d.new] for d in outcome.drift],
-                                DRIFT_HEADERS, disable_numparse=True))
+            out.append(tabulate(_drift_rows(outcome.drift), DRIFT_HEADERS, disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
 
 
-DRIFT_HEADERS = ["case", "drift", "what", "baseline", "now"]
+DRIFT_HEADERS = ["case", "drift", "what", "baseline", "now", "x tol"]
+
+
+def _drift_rows(drift: list[Drift]) -> list[list[str]]:
+    def value(v: str | float) -> str:
+        return v if isinstance(v, str) else fmt(v, "")   # "": the shortest round-trip digits
+
+    return [[d.case, d.kind, d.what, value(d.old), value(d.new),
+             "" if d.ratio is None else fmt(d.ratio, ".3g")] for d in drift]
+
+
+def _cases_line(outcome: Outcome) -> str:
+    bad = [r.case.name for r in outcome.results if not r.ok]
+    unchecked = [name for name, _ in outcome.unchecked]
+    return (f"{len(outcome.results) - len(bad)} of {len(outcome.results)} cases ok"
+            + (f"; not ok: {', '.join(bad)}" if bad else "")
+            + (f"; nothing checked: {', '.join(unchecked)}" if unchecked else ""))
+
+
+def summary(outcome: Outcome) -> list[str]:
+    """The verdict in a line or few: what --out prints on stderr, where the reports are not shown."""
+    lines = [f"verdict: {r.case.name}: {_verdict(r)}" for r in outcome.results]
+    lines += [f"verdict: {name}: nothing checked ({why})" for name, why in outcome.unchecked]
+    if len(outcome.results) + len(outcome.unchecked) > 1:
+        lines.append(_cases_line(outcome))
+    if outcome.drift is not None:
+        lines.append(_baseline_line(outcome))
+    return lines
 
 
 def _baseline_line(outcome: Outcome) -> str:
     pairs = ", ".join(f"{fw} {outcome.versions.get(fw, 'absent')} (baseline "
                       f"{outcome.baseline_versions.get(fw, 'absent')})"
                       for fw in sorted(set(outcome.versions) | set(outcome.baseline_versions)))
+    skipped = "".join(f"; skipped {fw} (not selected)" for fw in outcome.baseline_skipped)
     if not outcome.drift:
-        return f"baseline: no drift; compared {pairs}"
-    return f"baseline: DRIFT, {len(outcome.drift)} rows; compared {pairs}"
+        return f"baseline: no drift; compared {pairs}{skipped}"
+    return f"baseline: DRIFT, {len(outcome.drift)} rows; compared {pairs}{skipped}"
 
 
 # ---------------------------------------------------------------- markdown
 
 def _md_escape(text: str) -> str:
+    """For a table cell only: elsewhere a pipe is plain text, and a backslash would show."""
     return text.replace("|", "\\|")
 
 
@@ -188,11 +225,11 @@ def markdown(outcome: Outcome) -> str:
     out: list[str] = []
     for r in outcome.results:
         head = _header(r, outcome.versions)
-        out += [f"## {r.case.name}", "", _md_escape(head[0]), "", f"`{_md_escape(head[1])}`", ""]
-        out += [f"- **{fw}**: error: {_md_escape(msg)}" for fw, msg in r.framework_errors.items()]
-        out += [f"- **{x.name}**: error: {_md_escape(x.error)}" for x in r.failed_runs]
+        out += [f"## {r.case.name}", "", head[0], "", f"`{head[1]}`", ""]
+        out += [f"- **{fw}**: error: {msg}" for fw, msg in r.framework_errors.items()]
+        out += [f"- **{x.name}**: error: {x.error}" for x in r.failed_runs]
         out += [f"- **{c.run}**: {'rejected, as expected' if c.ok else 'FAIL: expected a rejection'}: "
-                f"{_md_escape(c.error or 'no error')}" for c in r.reject_checks]
+                f"{c.error or 'no error'}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
         for k in _shown_steps(r.steps) if good else []:
             large = max(r.case.layer.in_features, r.case.layer.out_features) > MAX_SHOWN
@@ -219,21 +256,22 @@ def markdown(outcome: Outcome) -> str:
         logs = [(x.name, line) for x in good for line in x.logs]
         if logs:
             out += ["What the framework logged meanwhile:", ""]
-            out += [f"- `{name}`: {_md_escape(line)}" for name, line in logs] + [""]
+            out += [f"- `{name}`: {line}" for name, line in logs] + [""]
         out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", ""]
         if r.comparisons:
             out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
                              COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
         out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"- **warning**: {w}" for w in r.warnings]
-        out += [f"- note: {_md_escape(n)}" for n in r.notes]
-        out += ["", f"**Verdict:** {_md_escape(_verdict(r))}", ""]
+        out += [f"- note: {n}" for n in r.notes]
+        out += ["", f"**Verdict:** {_verdict(r)}", ""]
+    for name, why in outcome.unchecked:
+        out += [f"## {name}", "", f"**Verdict:** nothing checked ({why})", ""]
     if outcome.drift is not None:
-        out += ["## Baseline", "", _md_escape(_baseline_line(outcome)), ""]
+        out += ["## Baseline", "", _baseline_line(outcome), ""]
         if outcome.drift:
-            out.append(tabulate([[_md_escape(str(x)) for x in (d.case, d.kind, d.what, d.old, d.new)]
-                                 for d in outcome.drift], DRIFT_HEADERS, tablefmt="github",
-                                disable_numparse=True))
+            out.append(tabulate([[_md_escape(x) for x in row] for row in _drift_rows(outcome.drift)],
+                                DRIFT_HEADERS, tablefmt="github", disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -309,20 +347,30 @@ def json_report(outcome: Outcome) -> str:
     else:
         body = {"cases": [case_json(r, outcome.versions) for r in outcome.results],
                 "ok": all(r.ok for r in outcome.results)}
+    if outcome.unchecked:
+        body["unchecked"] = [{"case": name, "why": why} for name, why in outcome.unchecked]
     if outcome.drift is not None:
         body["baseline"] = {"frameworks": dict(sorted(outcome.baseline_versions.items())),
-                            "drift": [dataclasses.asdict(d) for d in outcome.drift]}
+                            "drift": [_drift_json(d) for d in outcome.drift]}
+        if outcome.baseline_skipped:
+            body["baseline"]["skipped"] = outcome.baseline_skipped
     return _document(outcome.versions, body)
+
+
+def _drift_json(d: Drift) -> dict[str, Any]:
+    """old and new as they are (a delta row's are numbers), the ratio apart, where there is one."""
+    def value(v: str | float) -> str | float:
+        return v if isinstance(v, str) else finite_or_str(v)
+
+    row = {"case": d.case, "kind": d.kind, "what": d.what, "old": value(d.old), "new": value(d.new)}
+    return row if d.ratio is None else {**row, "ratio": finite_or_str(d.ratio)}
 
 
 def case_outcome(outcome: Outcome, r: CaseResult) -> Outcome:
     """The outcome of one case, for writing one file per case (with its own drift)."""
     drift = None if outcome.drift is None else [d for d in outcome.drift if d.case in (r.case.name, "*")]
-    return Outcome(outcome.versions, [r], outcome.baseline_versions, drift)
-
-
-def drift_summary(outcome: Outcome) -> str:
-    return _baseline_line(outcome)
+    return Outcome(outcome.versions, [r], outcome.baseline_versions, drift,
+                   baseline_skipped=outcome.baseline_skipped)
 
 
 WRITERS = {"table": table, "markdown": markdown, "json": json_report}

@@ -68,6 +68,7 @@ def table(e: Explanation) -> str:
 
 
 def _md(text: str) -> str:
+    """A table cell: pipes escaped (only here: elsewhere the backslash would show), one line."""
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -85,7 +86,7 @@ def markdown(e: Explanation) -> str:
             "ParamAttr on the weight, `param_attr_bias` an `L2Decay` ParamAttr on the bias (optimizer "
             "given 0.0); `manual` 0.5·c·Σp² of weight and bias in the loss (optimizer given 0.0); "
             "`groups` a weight group with `weight_decay=c` and a bias group without the key.", ""]
-    out += [f"**{fw}: error** {_md(msg)}" for fw, msg in e.errors.items()]
+    out += [f"**{fw}: error** {' '.join(msg.splitlines())}" for fw, msg in e.errors.items()]
     for fw in e.versions:
         rows = [r for r in _grouped(e) if r[0] == fw]
         out += [f"## {fw} {e.versions[fw]}", "",

@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from tabulate import tabulate
@@ -23,9 +23,10 @@ from ..case import FRAMEWORKS
 from ..engine.compare import EPS32, ulp32
 from ..engine.pipeline import EXIT_FRAMEWORK, EXIT_MISMATCH, EXIT_OK
 from ..engine.reference import coupled_l2, decoupled_lr, torch_adam
+from ..engine.rules import coefficient_text
 from ..frameworks.records import RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
-from ..training import TrainCase, TrainJob, build_job, cosine_lrs, epoch_batches, reference_overfit
+from ..training import TrainCase, TrainJob, build_job, cosine_lrs, decay_label, epoch_batches, reference_overfit
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -118,13 +119,37 @@ def _loss_cell(t: Training, run: RunRecord, loss: float) -> str:
     return f"< {floor:.2g}" if loss < floor else f"{loss:.4g}"
 
 
+def diverged_at(values: list[np.ndarray]) -> int | None:
+    """The first epoch or step (1-based: the arrays' first axis) at which a value is not finite."""
+    finite = np.logical_and.reduce([np.isfinite(v).reshape(len(v), -1).all(axis=1) for v in values])
+    return None if finite.all() else int(np.argmin(finite)) + 1
+
+
+def _check_diverged(t: Training, values: Callable[[RunRecord], list[np.ndarray]], unit: str,
+                    allowed: str) -> set[tuple[str, str]]:
+    """One failed check per run that diverged (overflowed to inf or NaN), saying where,
+    instead of numpy's warnings and a table of NaN comparisons: the (framework, way) of
+    those runs, which no other check reads."""
+    out = set()
+    for fw in (*FRAMEWORKS, "float64"):
+        for r in t.runs.get(fw, []):
+            k = None if r.error is not None else diverged_at(values(r))
+            if k is not None:
+                out.add((fw, r.way))
+                t.checks.append(Check(f"{fw} {r.way}: training", f"diverged at {unit} {k}", allowed, False))
+    return out
+
+
 def _check_overfit(t: Training) -> None:
-    by = {fw: {r.way: r for r in runs if r.error is None} for fw, runs in t.runs.items()}
+    diverged = _check_diverged(t, lambda r: [r.series["train_loss"], r.series["test_loss"]], "epoch",
+                               "finite losses")
+    by = {fw: {r.way: r for r in runs if r.error is None and (fw, r.way) not in diverged}
+          for fw, runs in t.runs.items()}
     steps_per_epoch = len(epoch_batches(t.job)[0])
     epoch_steps = steps_per_epoch * np.arange(1, t.case.epochs + 1)
     rows = []
     for wd in t.case.weight_decays:
-        way = f"wd={wd:g}"
+        way = decay_label(wd)
         for a, b in (("torch", "paddle"), ("torch", "float64"), ("paddle", "float64")):
             if way not in by.get(a, {}) or way not in by.get(b, {}):
                 continue
@@ -138,20 +163,22 @@ def _check_overfit(t: Training) -> None:
                                       f"max abs {np.max(diff):.3g}, max rel {rel:.3g}",
                                       f"{ratio:.3g}x the tolerance", bool(np.isfinite(ratio) and ratio <= 1)))
     for fw in ("torch", "paddle"):
-        finals = {wd: by.get(fw, {}).get(f"wd={wd:g}") for wd in t.case.weight_decays}
-        if None in finals.values():
-            continue
+        finals = {wd: by.get(fw, {}).get(decay_label(wd)) for wd in t.case.weight_decays}
         lo, hi = min(finals), max(finals)
-        a, b = finals[lo].series["test_loss"][-1], finals[hi].series["test_loss"][-1]
-        t.checks.append(Check(f"{fw}: final test loss, wd={hi:g} below wd={lo:g} (seed 002)",
-                              f"{b:.4g} vs {a:.4g}", "below", bool(b < a)))
+        if finals[lo] is not None and finals[hi] is not None:
+            a, b = finals[lo].series["test_loss"][-1], finals[hi].series["test_loss"][-1]
+            t.checks.append(Check(f"{fw}: final test loss, {decay_label(hi)} below {decay_label(lo)}",
+                                  f"{b:.4g} vs {a:.4g}", "below", bool(b < a)))
         for wd, r in finals.items():
+            if r is None:
+                continue
             w = r.params["weight"][-1].astype(np.float64)
-            rows.append([fw, f"{wd:g}", _loss_cell(t, r, r.series["train_loss"][-1]),
+            rows.append([fw, coefficient_text(wd), _loss_cell(t, r, r.series["train_loss"][-1]),
                          _loss_cell(t, r, r.series["test_loss"][-1]),
                          f"{np.linalg.norm(w):.4g}", f"{np.max(np.abs(w)):.4g}",
                          f"{(w.max() - w.min()) / 255:.4g}"])
-    t.tables["weights after training"] = rows
+    if rows:         # none when every run diverged
+        t.tables["weights after training"] = rows
     t.headers["weights after training"] = ["framework", "weight_decay", "final train loss",
                                            "final test loss", "‖w‖₂", "max abs(w)", "int8 scale (max−min)/255"]
 
@@ -172,9 +199,13 @@ def _check_schedule(t: Training) -> None:
         d = float(np.max(np.abs(lrs["torch"] - lrs["paddle"])))
         t.checks.append(Check("torch vs paddle: lr sequence", f"max abs {d:.3g}", f"<= {allowed:.3g}",
                               d <= allowed))
+    diverged = _check_diverged(t, lambda r: [r.params["weight"][1:], r.params["bias"][1:]], "step",
+                               "finite weights")
     shares = {}
     for fw, r in runs.items():
         for way, record in r.items():
+            if (fw, way) in diverged:
+                continue
             share, residual = decay_parts(record, t.job, decoupled=way == "adamw")
             shares[(fw, way)] = share
             t.checks.append(Check(f"{fw} {'AdamW' if way == 'adamw' else 'Adam(weight_decay)'}: steps follow "
@@ -212,7 +243,8 @@ def decay_parts(run: RunRecord, job: TrainJob, decoupled: bool) -> tuple[np.ndar
         else:
             full = torch_adam(w, coupled_l2(w, g, c), state, k + 1, lr=lr)
             plain = torch_adam(w, g, probe, k + 1, lr=lr)
-        shares.append(float(np.mean(np.abs(full - plain)) / np.mean(np.abs(full - w))))
+        with np.errstate(invalid="ignore", divide="ignore"):   # a step that moves nothing: share NaN
+            shares.append(float(np.mean(np.abs(full - plain)) / np.mean(np.abs(full - w))))
         actual = ws[k + 1]
         delta = actual - w
         allowed = (k + 1) * (ulp32(np.maximum(np.abs(w), np.abs(actual))) + n * EPS32 * np.abs(delta))
