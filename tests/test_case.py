@@ -13,6 +13,15 @@ from .conftest import MINIMAL, SHIPPED, write_case
 def test_ships_the_cases_the_issue_asks_for():
     names = {p.stem for p in SHIPPED}
     assert {"momentum", "sgd", "adam", "adamw", "precedence"} <= names
+    # issue 12: every optimizer both frameworks have, with each framework's defaults and
+    # aligned where they differ, and AdamW with its decay argument left out.
+    assert {"adamax", "adagrad", "adagrad_eps", "adadelta", "adadelta_rho", "rmsprop", "rmsprop_aligned",
+            "nadam", "radam", "asgd", "rprop", "adamw_default"} <= names
+    # ...and the implementation variants: amsgrad in both, torch foreach/fused against
+    # paddle use_multi_tensor/multi_precision/lazy_mode, what a CPU build refuses.
+    assert {"adam_amsgrad", "adam_multi_tensor", "adamw_fused", "momentum_multi_tensor", "adagrad_fused",
+            "sgd_fused", "adam_capturable", "adam_differentiable", "lamb_exclude", "adamw_lr_ratio",
+            "adamw_tensor", "adam_tensor", "momentum_maximize"} <= names
     cases = [load_case(p) for p in SHIPPED]
     assert any(c.layer.bias for c in cases)
     assert all(c.expectations for c in cases)
@@ -107,3 +116,13 @@ def test_rule_expectations_are_stored_in_canonical_form(tmp_path):
     text = MINIMAL + '\n[[expect]]\nrule = "coupled_l2@0.10"\nrun = "torch:weight_decay"\nparam = "weight"\n'
     (e,) = load_case(write_case(tmp_path, text)).expectations
     assert e.rule == "coupled_l2@0.1"
+
+
+def test_optimizer_words_aliases_and_native_arguments(tmp_path):
+    text = MINIMAL.replace('name = "sgd"\nlr = 0.1', 'name = "rmsprop"\nlearning_rate = 1\nalpha = 0.9\n'
+                           'epsilon = 1e-8\n\n[optimizer.torch]\nforeach = true\n\n[optimizer.paddle]\n'
+                           'name = "opt"')
+    o = load_case(write_case(tmp_path, text)).optimizer
+    # Aliases land on the neutral words; values stay as written (an int lr stays an int).
+    assert o.hyper == {"rho": 0.9, "eps": 1e-8} and o.lr == 1 and type(o.lr) is int
+    assert o.native == {"torch": {"foreach": True}, "paddle": {"name": "opt"}}

@@ -69,7 +69,7 @@ def _run(e, optimizer, way):
     # explain keeps rows, not runs: run the one we need again, in-process.
     from xdecay.frameworks.records import ExplainItem, ExplainJob
     from xdecay.frameworks.runner import run
-    options = next(o for c, v, o in catalogue.PADDLE if c == optimizer and v == "")
+    options = next(o for c, v, o in catalogue.ENTRIES["paddle"] if c == optimizer and v == "")
     job = ExplainJob(explain_spec(), LOSS, e.steps, 0.1, 0.5, (ExplainItem(optimizer, "", options, way),))
     return run({"paddle": job}, in_process=True)["paddle"].records[0][0]
 
@@ -114,6 +114,30 @@ FINDINGS = {
     ("paddle", "Lamb", "", "weight_decay"): {"weight": "lamb_trust@0.1", "bias": "lamb_trust@0.1"},
     # Rprop rejects weight_decay=, yet a ParamAttr regularizer still decays the weight.
     ("paddle", "Rprop", "", "param_attr"): {"weight": "coupled_l2@0.5"},
+    # torch maximize=True ascends, yet its decay still shrinks the weights: c*w joins
+    # after the gradient's sign flip (the reference replays -g, then coupled_l2).
+    ("torch", "SGD", "momentum+maximize", "weight_decay"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    # Implementations and amsgrad do not change the rule.
+    ("torch", "SGD", "momentum+foreach", "weight_decay"): {"weight": "coupled_l2@0.1"},
+    ("torch", "AdamW", "fused", "default"): {"weight": "decoupled_lr@0.01", "bias": "decoupled_lr@0.01"},
+    ("paddle", "Adam", "use_multi_tensor", "param_attr+weight_decay"):
+        {"weight": "coupled_l2@0.5", "bias": "coupled_l2@0.1"},
+    ("paddle", "Adam", "amsgrad", "weight_decay"): {"weight": "coupled_l2@0.1"},
+    # paddle ASGD averages the last batch_num gradients, decay included: with 2 it is
+    # coupled, no longer one formula with decoupled decay as with 1.
+    ("paddle", "ASGD", "batch_num", "weight_decay"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    ("paddle", "ASGD", "", "weight_decay"): {"weight": "ambiguous(coupled_l2@0.1|decoupled_lr@0.1)"},
+    # ...but an L2 term in the loss is maximized with the rest: the weights grow, a
+    # negative coefficient no decay rule has (the reference cannot fit it: unexplained).
+    ("torch", "SGD", "momentum+maximize", "manual"): {"weight": "unexplained", "bias": "unexplained"},
+    # A loss term is coupled L2 everywhere, AdamW and Lamb included (not their own decay).
+    ("torch", "AdamW", "", "manual"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    ("paddle", "AdamW", "", "manual"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    ("paddle", "Lamb", "", "manual"): {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"},
+    # ParamAttr L1Decay, and a ParamAttr on the bias: each reaches its own parameter only.
+    ("paddle", "Adam", "", "param_attr_l1"): {"weight": "l1@0.5", "bias": "none"},
+    ("paddle", "Momentum", "", "param_attr_bias"): {"weight": "none", "bias": "coupled_l2@0.5"},
+    ("paddle", "AdamW", "", "param_attr_bias"): {"weight": "none", "bias": "coupled_l2@0.5"},
     # Plain SGD: coupled and decoupled decay are one formula; the tool says so.
     ("torch", "SGD", "", "weight_decay"):
         {"weight": "ambiguous(coupled_l2@0.1|decoupled_lr@0.1)",
@@ -133,6 +157,7 @@ REJECTED = [
     ("paddle", "AdamW", "", "l2decay", "weight_decay should be int, float or Tensor"),
     ("paddle", "Lamb", "", "l1decay", "must be double, but got L1Decay"),
     ("paddle", "Rprop", "", "weight_decay", "unexpected keyword argument 'weight_decay'"),
+    ("torch", "Rprop", "", "weight_decay", "unexpected keyword argument 'weight_decay'"),
 ]
 
 
@@ -145,13 +170,18 @@ def test_rejected_ways_show_the_framework_message(explained, framework, optimize
 
 def test_cross_framework_agreement_and_causes(explained):
     cross = {c.torch: c for c in explained.cross}
-    for same in ("SGD", "SGD(momentum)", "SGD(nesterov)", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
+    for same in ("SGD", "SGD(momentum)", "SGD(nesterov)", "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
+                 "Adam(decoupled_weight_decay=True)", "Adam(amsgrad)"):
         assert cross[same].one_step.ok and cross[same].all_steps.ok and not cross[same].cause
     assert "eps=1e-10 vs epsilon=1e-06" in cross["Adagrad"].cause
     assert "the defaults are the cause" in cross["Adagrad"].cause
     assert "rho=0.9 vs rho=0.95" in cross["Adadelta"].cause and "defaults are the cause" in cross["Adadelta"].cause
-    assert "update formula differs" in cross["RMSprop"].cause and "alpha=0.99 vs rho=0.95" in cross["RMSprop"].cause
+    for rmsprop in ("RMSprop", "RMSprop(centered+momentum)"):
+        assert "update formula differs" in cross[rmsprop].cause and "alpha=0.99 vs rho=0.95" in cross[rmsprop].cause
     assert "update formula differs" in cross["ASGD"].cause
+    # torch's decoupled Adam is paddle's AdamW, rule and all.
+    decoupled = cross["Adam(decoupled_weight_decay=True)"]
+    assert decoupled.paddle == "AdamW" and decoupled.torch_rule == decoupled.paddle_rule == "decoupled_lr@0.1"
 
 
 def test_json_covers_every_optimizer_and_way_per_parameter(explained):

@@ -10,7 +10,7 @@ from xdecay.case import load_case
 from xdecay.engine import compare, infer
 from xdecay.engine.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
 from xdecay.engine.infer import RunSensitivity, infer_run, layer_sample
-from xdecay.engine.pipeline import native_run, run_cases
+from xdecay.engine.pipeline import run_cases
 from xdecay.engine.reference import gradient_bounds, grads_at, model_grads
 from xdecay.frameworks.protocol import ResultFiles, read_result
 from xdecay.frameworks.records import RunRecord
@@ -88,11 +88,11 @@ def test_a_large_case_holds_its_expectations(large):
 def test_the_sample_infers_what_every_element_does(large, monkeypatch):
     case, result = large
     spec = case.spec()
-    sampled = {r.name: infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())
+    sampled = {r.name: infer_run(r, spec, case.loss, case.decay.coefficients())
                for r in result.runs}
     monkeypatch.setattr(infer, "layer_sample", lambda params: None)
     for r in result.runs:
-        whole = infer_run(native_run(case, r), spec, case.loss, case.decay.coefficients())
+        whole = infer_run(r, spec, case.loss, case.decay.coefficients())
         assert [i.rule for i in whole] == [i.rule for i in sampled[r.name]], r.name
 
 
@@ -103,9 +103,7 @@ def test_replayed_sensitivity_equals_the_whole_replay(large, monkeypatch):
     lazy = {r.name: result.sensitivity[r.name] for r in runs}
     monkeypatch.setattr(infer, "layer_sample", lambda params: None)
     for r in runs:
-        native = native_run(case, r)
-        whole = RunSensitivity(native, spec, case.loss,
-                               infer_run(native, spec, case.loss, case.decay.coefficients()))
+        whole = RunSensitivity(r, spec, case.loss, infer_run(r, spec, case.loss, case.decay.coefficients()))
         for param in r.params:
             size = r.params[param][0].size
             idx = np.unique(np.random.default_rng(0).integers(0, size, 200))
@@ -134,9 +132,8 @@ def test_lazy_comparisons_give_the_verdicts_of_whole_ones(large, monkeypatch, ke
     monkeypatch.setattr(infer, "layer_sample", lambda params: None)
     whole = {}
     for r in result.runs:
-        native = native_run(case, r)
-        whole[r.name] = RunSensitivity(native, spec, case.loss,
-                                       infer_run(native, spec, case.loss, case.decay.coefficients()))
+        whole[r.name] = RunSensitivity(r, spec, case.loss,
+                                       infer_run(r, spec, case.loss, case.decay.coefficients()))
     expected = [Pair(by_name[a], by_name[b], e.kind, e.param, PairSensitivity(whole[a], whole[b]))
                 for e in case.expectations if e.kind in ("equal", "differ") for a, b in pairs(e)]
     exact = compare_pairs(expected, tol)

@@ -11,11 +11,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from xdecay.case import load_case
+from xdecay.case import Expectation, load_case
 from xdecay.engine.compare import Tolerance
 from xdecay.engine.pipeline import compare_case
 
-from .conftest import SHIPPED, TEST_CASES, run
+from .conftest import MINIMAL, SHIPPED, TEST_CASES, run, write_case
 
 
 def _results(shipped):
@@ -157,3 +157,90 @@ def test_compare_infers_each_runs_rule(shipped):
         result = compare_case(case, i, done, case.steps, Tolerance.for_case(case))
         got = {(run, param): rule for run, param, rule in result.rules}
         assert {k: got[k] for k in rules} == rules, name
+
+
+# ---------------------------------------------------------------- every optimizer pair (issue 12)
+
+def _result(shipped, name, expectations=None):
+    index, done = _results(shipped)
+    i, case = index[name]
+    if expectations is not None:
+        case = dataclasses.replace(case, expectations=expectations)
+    return case, compare_case(case, i, done, case.steps, Tolerance.for_case(case))
+
+
+def _comparison(result, a, b):
+    return next(c for c in result.comparisons if {c.a, c.b} == {a, b})
+
+
+# Each cross-framework pair's verdict on the weight_decay runs, with the words the
+# cause must contain: (case, equal?, cause words).
+PAIR_VERDICTS = [
+    ("adamax", True, ""),
+    ("nadam", True, ""),
+    ("radam", True, ""),
+    ("adagrad_eps", True, ""),
+    ("adadelta_rho", True, ""),
+    ("adagrad", False, "defaults differ: eps=1e-10 vs epsilon=1e-06 (torch's rule with paddle's values "
+                       "reproduces paddle: the defaults are the cause)"),
+    ("adadelta", False, "defaults differ: rho=0.9 vs rho=0.95 (torch's rule with paddle's values reproduces "
+                        "paddle: the defaults are the cause)"),
+    ("rmsprop", False, "update formula differs"),
+    ("rmsprop_aligned", False, "update formula differs"),
+    ("asgd", False, "update formula differs"),
+]
+
+
+@pytest.mark.parametrize("name,equal,words", PAIR_VERDICTS, ids=[v[0] for v in PAIR_VERDICTS])
+def test_each_optimizer_pair_agrees_or_says_why_not(shipped, name, equal, words):
+    probe = (Expectation("equal", ("torch:weight_decay", "paddle:weight_decay")),)
+    _, result = _result(shipped, name, probe)
+    (c,) = result.comparisons
+    assert c.ok is equal
+    notes = [n for n in result.notes if n.startswith("torch:weight_decay vs paddle:weight_decay differ")]
+    if equal:
+        assert not notes
+    else:
+        (note,) = notes
+        assert words in note
+        assert c.excess > 5     # far beyond the tolerance, not rounding
+
+
+def test_adagrad_default_epsilon_moves_the_weights_by_a_micro(shipped):
+    """PaConvert's converted Adagrad passes epsilon=1e-10; paddle's default 1e-6 moves
+    this case's weights by ~2e-6 in three steps (lr 0.1, |g|/sqrt(s) ~ 1 at step 1, so
+    the step moves by ~lr*eps/sqrt(s) per step), while aligned runs agree to float32
+    rounding of weights of size ~0.5 (ULP 6e-8)."""
+    pair = ("torch:weight_decay", "paddle:weight_decay")
+    _, default = _result(shipped, "adagrad", (Expectation("equal", pair),))
+    _, aligned = _result(shipped, "adagrad_eps", (Expectation("equal", pair),))
+    assert 5e-7 < default.comparisons[0].max_abs < 1e-5
+    assert aligned.comparisons[0].max_abs < 1e-7
+
+
+def test_unset_defaults_that_differ_are_noted_next_to_the_verdict(shipped):
+    _, result = _result(shipped, "adagrad")
+    assert "defaults differ: eps not set: torch eps=1e-10 vs paddle epsilon=1e-06" in result.notes
+    _, result = _result(shipped, "adagrad_eps")
+    assert not any(n.startswith("defaults differ") for n in result.notes)
+
+
+def test_adamw_left_out_is_not_adamw_with_zero(shipped):
+    """A port of torch.optim.AdamW(params) to paddle.optimizer.AdamW(weight_decay=0.0)."""
+    claim = (Expectation("equal", ("torch:default", "paddle:none")),)
+    _, result = _result(shipped, "adamw_default", claim)
+    assert not result.ok and result.exit_code == 1
+    assert "torch:default vs paddle:none differ: decay rule differs: torch decoupled_lr@0.01, paddle none" \
+        in result.notes
+    _, result = _result(shipped, "adamw_default")
+    rules = {(run, param): rule for run, param, rule in result.rules}
+    assert rules[("paddle:default", "bias")] == rules[("torch:default", "bias")] == "decoupled_lr@0.01"
+
+
+def test_an_int_coefficient_reaches_both_frameworks_as_an_int(tmp_path):
+    text = MINIMAL.replace('name = "sgd"', 'name = "adamw"').replace("coeff = 0.1", "coeff = 1")
+    case = load_case(write_case(tmp_path, text))
+    done = run(case)
+    for fw in ("torch", "paddle"):
+        r = {r.way: r for r in done[fw].records[0]}["weight_decay"]
+        assert r.error is None and type(r.hyper[0]["weight_decay"]) is int, (fw, r.hyper)

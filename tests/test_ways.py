@@ -14,7 +14,9 @@ from .conftest import run, write_case
 
 # `after_groups` promises nothing: a plain optimizer built after a groups one, to see
 # whether building the first changes the second (paddle's does: cases/leak.toml).
-PROBES = {"none", "after_groups"}
+# `default` leaves the decay argument out: it decays only where that means a decay
+# (AdamW, Lamb), which tests/test_semantics.py pins.
+PROBES = {"none", "after_groups", "default"}
 
 CASE = """\
 description = "every way of {optimizer}"
@@ -31,10 +33,10 @@ batch = 4
 
 [optimizer]
 name = "{optimizer}"
-lr = 0.05
+lr = {lr}
 {hyper}
 [decay]
-coeff = 0.1
+coeff = {coeff}
 
 [runs]
 {runs}
@@ -44,7 +46,14 @@ coeff = 0.1
 def case_text(optimizer: str) -> str:
     runs = "\n".join(f"{fw} = {list(ways)!r}".replace("'", '"')
                      for (fw, o), ways in OPTIMIZER_WAYS.items() if o == optimizer)
-    return CASE.format(optimizer=optimizer, runs=runs, hyper="momentum = 0.9\n" if optimizer == "momentum" else "")
+    return CASE.format(optimizer=optimizer, runs=runs, lr=LR.get(optimizer, 0.05), coeff=COEFF.get(optimizer, 0.1),
+                       hyper="momentum = 0.9\n" if optimizer == "momentum" else "")
+
+
+# Adadelta's natural lr is 1.0: at 0.05 its decay is 4x the tolerance, not far beyond.
+LR = {"adadelta": 1.0}
+# Rprop steps by sign(g): a decay shows only where it flips a sign (cases/rprop.toml).
+COEFF = {"rprop": 2.0}
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)

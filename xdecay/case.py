@@ -12,54 +12,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
+from .engine.regularizers import Regularizer
 from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
 from .engine.spec import PARAMS, Spec, build_spec
 from .errors import CaseError, UsageError
 
 FRAMEWORKS = ("torch", "paddle")
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "lamb")
 LOSSES = ("mean", "mse")
 
 # The ways each adapter implements (README, "Ways"). The configurable parts — which
-# ParamAttr regularizers, which manual terms, which groups — come from [decay].
+# ParamAttr regularizers, which manual terms, which groups — come from [decay]; which
+# optimizer builds each way comes from engine/optimizers.py.
 WAYS: dict[str, tuple[str, ...]] = {
-    "torch": ("none", "weight_decay", "manual", "manual+weight_decay", "decoupled", "groups",
+    "torch": ("none", "default", "weight_decay", "weight_decay_tensor", "manual", "manual+weight_decay", "decoupled", "groups",
               "groups+weight_decay", "after_groups"),
-    "paddle": ("none", "weight_decay", "l2decay", "l1decay", "param_attr",
+    "paddle": ("none", "default", "weight_decay", "weight_decay_tensor", "l2decay", "l1decay", "param_attr",
                "param_attr+weight_decay", "param_attr+l2decay", "param_attr+l1decay", "manual",
                "manual+weight_decay", "decoupled", "groups", "groups+weight_decay",
                "param_attr+groups", "after_groups",
                "apply_decay_param_fun"),
 }
 
-
-def _without(ways: tuple[str, ...], *left_out: str) -> tuple[str, ...]:
-    return tuple(w for w in ways if w not in left_out)
-
-
 # Which ways each optimizer supports in each framework: a way is there only if the
-# adapter builds the decay its name promises with that optimizer. A pair missing is an
-# optimizer the framework lacks. (Meant to fold into one optimizer model, issue 12.)
+# adapter builds the decay its name promises with that optimizer (issue 11's table, now
+# derived from the optimizer model: optimizers.defines says why a way is not). A pair
+# missing is an optimizer the framework lacks.
 OPTIMIZER_WAYS: dict[tuple[str, str], tuple[str, ...]] = {
-    **{("torch", o): WAYS["torch"] for o in ("sgd", "momentum", "adam", "adamw")},
-    # apply_decay_param_fun is an argument of paddle AdamW only.
-    **{("paddle", o): _without(WAYS["paddle"], "apply_decay_param_fun") for o in ("sgd", "momentum", "adam")},
-    ("paddle", "adamw"): WAYS["paddle"],
-    # Lamb's one decay argument, lamb_weight_decay, acts inside its trust ratio (way
-    # weight_decay, rule lamb_trust): there is no decoupled Lamb to build.
-    ("paddle", "lamb"): _without(WAYS["paddle"], "apply_decay_param_fun", "decoupled"),
-}
-
-# Optimizer hyper-parameters in framework-neutral names, with their defaults
-# (None: required). Adapters map them onto each framework's own names.
-HYPER: dict[str, dict[str, Any]] = {
-    "sgd": {},
-    "momentum": {"momentum": None, "nesterov": False},
-    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-    "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-    "lamb": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6},
-}
-
+    (fw, name): tuple(w for w in WAYS[fw] if not defines(info, fw, w))
+    for name, info in OPTIMIZERS.items() for fw in info.frameworks}
 MAX_FEATURES = 4096
 MAX_BATCH = 4096
 MAX_STEPS = 10_000
@@ -80,16 +61,6 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class Regularizer:
-    """An L2 (0.5*c*sum(p^2), paddle L2Decay) or L1 (c*sum(|p|), L1Decay) term."""
-    kind: str             # "l2" | "l1"
-    coeff: float
-
-    def __str__(self) -> str:
-        return f"{self.kind}@{self.coeff:g}"
-
-
-@dataclass(frozen=True)
 class Group:
     """A parameter group; weight_decay is given (a number, or None) only if has_decay."""
     params: tuple[str, ...]
@@ -99,11 +70,11 @@ class Group:
 
 @dataclass(frozen=True)
 class Decay:
-    coeff: float                          # the optimizer's weight_decay / L2Decay / L1Decay
+    coeff: float | int                    # the optimizer's weight_decay / L2Decay / L1Decay, as written
     param_attr: dict[str, Regularizer]    # ParamAttr regularizers of the param_attr* ways
     manual: dict[str, Regularizer]        # loss terms of the manual way
     groups: tuple[Group, ...]             # parameter groups of the groups ways
-    decay_params: tuple[str, ...]         # apply_decay_param_fun: the parameters it decays
+    decay_params: tuple[str, ...]         # way apply_decay_param_fun: the parameters decayed
 
     def coefficients(self) -> tuple[float, ...]:
         """Every coefficient in play, for rule inference and the resolution check."""
@@ -115,9 +86,14 @@ class Decay:
 
 @dataclass(frozen=True)
 class Optimizer:
-    name: str
-    lr: float
-    hyper: dict[str, Any]
+    name: str                          # engine/optimizers.py OPTIMIZERS
+    lr: float | int
+    hyper: dict[str, Any]              # the words the case gives (not the defaults), as written
+    native: dict[str, dict[str, Any]]  # framework -> [optimizer.FRAMEWORK]: native arguments, verbatim
+
+    @property
+    def info(self) -> OptimizerInfo:
+        return OPTIMIZERS[self.name]
 
 
 @dataclass(frozen=True)
@@ -239,8 +215,10 @@ def _int_in(t: _Table, name: str, lo: int, hi: int, default: int | None = None) 
 
 
 def _number(t: _Table, name: str, default: float | None = None, *, positive: bool = False,
-            below_one: bool = False, signed: bool = False) -> float:
-    value = t.get(name, (int, float), default=default, required=default is None)
+            below_one: bool = False, signed: bool = False, as_written: bool = False) -> float | int:
+    """A finite number within float32 (>= 0 unless `signed`); a float unless `as_written`,
+    which keeps an int an int (frameworks treat them differently in places)."""
+    written = value = t.get(name, (int, float), default=default, required=default is None)
     if isinstance(value, int) and abs(value) > FLOAT32_MAX:     # float() of a huge int overflows
         raise t.error(name, f"must fit in float32 (|x| <= {FLOAT32_MAX:.4g}), got an integer of "
                       f"{value.bit_length()} bits")
@@ -256,7 +234,7 @@ def _number(t: _Table, name: str, default: float | None = None, *, positive: boo
         raise t.error(name, f"must be >= 0, got {value}")
     if below_one and value >= 1:
         raise t.error(name, f"must be < 1, got {value}")
-    return value
+    return written if as_written else value
 
 
 def _choice(t: _Table, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
@@ -267,39 +245,104 @@ def _choice(t: _Table, name: str, choices: tuple[str, ...], default: str | None 
 
 
 def _optimizer(t: _Table) -> Optimizer:
-    name = _choice(t, "name", OPTIMIZERS)
-    lr = _number(t, "lr", positive=True)
+    """[optimizer]: name, lr, the optimizer's words (or their native aliases), and
+    [optimizer.torch] / [optimizer.paddle] native arguments passed verbatim."""
+    name = _choice(t, "name", tuple(OPTIMIZERS))
+    info = OPTIMIZERS[name]
+    lr = _number(t, _given_as(t, "lr", ("learning_rate",)), positive=True, as_written=True)
     hyper: dict[str, Any] = {}
-    for key, default in HYPER[name].items():
-        if key == "nesterov":
-            hyper[key] = t.get(key, bool, default=default)
-        elif key in ("beta1", "beta2", "momentum"):
-            hyper[key] = _number(t, key, default, below_one=True)
-        else:
-            hyper[key] = _number(t, key, default, positive=True)
+    for word in info.words:
+        key = _given_as(t, word.name, word.aliases)
+        if key not in t.data:
+            t.used.add(key)
+            if word.name in info.required:
+                raise t.error(word.name, "is required")
+            continue
+        hyper[word.name] = _word(t, key, word)
+    native = {fw: _native(t, fw, info, hyper) for fw in FRAMEWORKS if fw in t.data}
     t.finish()
-    return Optimizer(name, lr, hyper)
+    return Optimizer(name, lr, hyper, native)
 
 
-def _runs(t: _Table, optimizer: str) -> dict[str, tuple[str, ...]]:
+def _given_as(t: _Table, name: str, aliases: tuple[str, ...]) -> str:
+    """The key a word is written as: its name or one alias (epsilon for eps), not two."""
+    keys = [k for k in (name, *aliases) if k in t.data]
+    if len(keys) > 1:
+        raise t.error(keys[1], f"gives {name} a second time (as {keys[0]} and {keys[1]})")
+    return keys[0] if keys else name
+
+
+def _word(t: _Table, key: str, word: Word) -> Any:
+    kind = word.kind
+    if kind == "flag":
+        return t.get(key, bool, required=True)
+    if kind == "count":
+        return _int_in(t, key, 1, 2**31 - 1)
+    return _number(t, key, positive=kind == "positive", below_one=kind == "fraction",
+                   signed=kind == "real", as_written=True)
+
+
+def _native(t: _Table, fw: str, info: OptimizerInfo, hyper: dict[str, Any]) -> dict[str, Any]:
+    """[optimizer.FRAMEWORK]: native keyword arguments, passed verbatim (the framework
+    judges them; a refusal is the run's error)."""
+    native = info.native(fw)
+    if native is None:
+        raise t.error(fw, f"{fw} has no optimizer {info.name!r}")
+    sub = t.table(fw)
+    given = {w.native_name(fw).partition(".")[0]: w.name for w in info.words
+             if w.name in hyper and fw in w.native}
+    out: dict[str, Any] = {}
+    for key, value in sub.data.items():
+        if key in ("params", "parameters"):
+            raise sub.error(key, "the parameters come from the layer and [decay]")
+        if key in (native.lr, "lr", "learning_rate"):
+            raise sub.error(key, "give the learning rate as optimizer.lr")
+        if key == native.decay_arg:
+            raise sub.error(key, "the decay argument is set by [decay] and each run's way")
+        if key in given:
+            raise sub.error(key, f"sets what optimizer.{given[key]} already gives")
+        if not _plain_value(value):
+            raise sub.error(key, f"must be a finite number, a boolean, a string or an array of them, "
+                            f"got {_kind(value)}")
+        out[key] = sub.get(key, (bool, int, float, str, list))
+    sub.finish()
+    return out
+
+
+def _plain_value(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (bool, int, str))
+
+
+def _runs(t: _Table, optimizer: Optimizer) -> dict[str, tuple[str, ...]]:
+    info = optimizer.info
     runs: dict[str, tuple[str, ...]] = {}
     for fw in FRAMEWORKS:
         ways = t.get(fw, list, default=[])
-        if ways and (fw, optimizer) not in OPTIMIZER_WAYS:
-            raise t.error(fw, f"{fw} has no optimizer {optimizer!r}")
+        if ways and info.native(fw) is None:
+            raise t.error(fw, f"{fw} has no optimizer {info.name!r}")
         for i, way in enumerate(ways):
             if not isinstance(way, str):
                 raise t.error(f"{fw}[{i}]", f"must be a string, got {_kind(way)}")
             if way not in WAYS[fw]:
                 raise t.error(fw, f"unknown way {way!r} for {fw} (expected one of: {', '.join(WAYS[fw])})")
-            if way not in OPTIMIZER_WAYS[(fw, optimizer)]:
+            why = defines(info, fw, way)
+            if why:
                 defined = [o for o in OPTIMIZERS if way in OPTIMIZER_WAYS.get((fw, o), ())]
-                raise t.error(fw, f"way {way!r} is not defined for optimizer {optimizer!r} in {fw} "
-                              f"(defined for: {', '.join(defined)})")
+                raise t.error(fw, f"way {way!r} is not defined for optimizer {info.name!r} in {fw} "
+                              f"(defined for: {', '.join(defined)}): {why}")
         if len(set(ways)) != len(ways):
             raise t.error(fw, "lists a way twice")
         if ways:
             runs[fw] = tuple(ways)
+        for word in info.words:
+            if ways and word.name in optimizer.hyper and fw not in word.native:
+                raise CaseError(t.path, "optimizer." + word.name,
+                                f"{fw} {info.native(fw).cls} has no such argument; set it for the other "
+                                f"framework only in [optimizer.{'torch' if fw == 'paddle' else 'paddle'}]")
     t.finish()
     if not runs:
         raise CaseError(t.path, "runs", "names no runs")
@@ -460,7 +503,7 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
 
 
 def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
-    coeff = _number(t, "coeff")
+    coeff = _number(t, "coeff", as_written=True)
     pa = _number(t, "param_attr_coeff", coeff)
     param_attr = _param_map(t, "param_attr", params, {"weight": Regularizer("l2", pa)})
     manual = _param_map(t, "manual", params, {p: Regularizer("l2", coeff) for p in params})
@@ -523,7 +566,7 @@ def load_case(path: str | Path) -> Case:
 
     decay = _decay(top.table("decay"), layer.params)
 
-    runs = _runs(top.table("runs"), optimizer.name)
+    runs = _runs(top.table("runs"), optimizer)
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
     expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 

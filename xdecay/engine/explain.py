@@ -16,7 +16,7 @@ import numpy as np
 from ..case import FRAMEWORKS
 from ..frameworks.records import ExplainJob, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
-from . import catalogue
+from . import catalogue, causes
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
 from .separate import Separator
@@ -138,17 +138,19 @@ def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: 
             for fw in ("torch", "paddle") for r in done[fw].records[0]}
     tol = Tolerance(ops=spec.x.shape[1] + spec.x.shape[0] + 16)
     out = []
-    for (tc, tv), (pc, pv) in catalogue.PAIRS:
-        t = runs.get(("torch", tc, tv, "weight_decay"))
-        p = runs.get(("paddle", pc, pv, "weight_decay"))
+    for (tc, tv, tw), (pc, pv, pw) in catalogue.PAIRS:
+        t = runs.get(("torch", tc, tv, tw))
+        p = runs.get(("paddle", pc, pv, pw))
         if t is None or p is None or t.error or p.error:
             continue
         one = compare_pair(_first(t, 1), _first(p, 1), "equal", tol)
         every = compare_pair(t, p, "equal", tol)
-        t_rule = inferred[("torch", tc, tv, "weight_decay")][0].rule
-        p_rule = inferred[("paddle", pc, pv, "weight_decay")][0].rule
-        cause = "" if one.ok and every.ok else _cause(t, p, t_rule, p_rule, spec)
-        out.append(CrossRow(label(tc, tv), label(pc, pv), one, every, t_rule, p_rule, cause))
+        t_rule = inferred[("torch", tc, tv, tw)][0].rule
+        p_rule = inferred[("paddle", pc, pv, pw)][0].rule
+        cause = "" if one.ok and every.ok else causes.cause(t, p, {"weight": t_rule}, {"weight": p_rule},
+                                                              spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
+        shown = label(tc, tv) if tw == "weight_decay" else f"{tc}({tw}_weight_decay=True)"
+        out.append(CrossRow(shown, label(pc, pv), one, every, t_rule, p_rule, cause))
     return out
 
 
@@ -162,32 +164,3 @@ def _separate(separator: Separator, by_param: dict[str, Inferred], i: Inferred, 
 
 def _first(r: RunRecord, steps: int) -> RunRecord:
     return dataclasses.replace(r, params={n: v[:steps + 1] for n, v in r.params.items()})
-
-
-def _cause(t: RunRecord, p: RunRecord, t_rule: str, p_rule: str, spec: Spec) -> str:
-    """Why the same user-level optimizer differs: the decay rule, a default, or the formula."""
-    causes = []
-    if t_rule != p_rule:
-        causes.append(f"decay rule differs: torch {t_rule}, paddle {p_rule}")
-    names = {**catalogue.HYPER_NAMES, **catalogue.HYPER_NAMES_BY_CLASS.get((t.optimizer, p.optimizer), {})}
-    th, ph = t.hyper[0], p.hyper[0]
-    defaults = [f"{tn}={th[tn]!r} vs {pn}={ph[pn]!r}" for tn, pn in names.items()
-                if tn in th and pn in ph and not _same(th[tn], ph[pn])]
-    if defaults:
-        causes.append("defaults differ: " + ", ".join(defaults))
-    # Does torch's reference rule, given paddle's hyper-parameters, explain paddle's run?
-    mapped = {tn: ph[pn] for tn, pn in names.items() if pn in ph}
-    as_torch = dataclasses.replace(p, hyper=[{**th, **mapped}])
-    replay = infer_run(as_torch, spec, LOSS, (COEFF, PARAM_ATTR_COEFF), reference=("torch", t.optimizer))
-    if replay[0].rule == "unexplained":
-        causes.append(f"update formula differs (torch's {t.optimizer} rule with paddle's "
-                      f"hyper-parameters does not reproduce paddle's {p.optimizer})")
-    elif defaults:
-        causes[-1] += " (torch's rule with paddle's values reproduces paddle: the defaults are the cause)"
-    return "; ".join(causes) or "rounding beyond the tolerance (no rule or default differs)"
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) <= 1e-7 * max(abs(float(a)), abs(float(b)))
-    return a == b

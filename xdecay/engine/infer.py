@@ -130,10 +130,16 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index)
-        found = _infer_param(run.framework, param, rule, hyper, snaps, [g[param] for g in grads],
+        found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
                              [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
+
+
+def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
+    """torch's maximize=True: the rule steps along -g, and decay joins after the sign flip
+    (grad = -grad, then grad += c*w), so a decay still shrinks the weights."""
+    return [-g for g in grads] if hyper.get("maximize") is True else grads
 
 
 def _hyper(run: RunRecord, index: int) -> dict:
@@ -209,7 +215,7 @@ class RunSensitivity:
         for k, forward in enumerate(self._forward()):
             g, b = grads_at({n: v[k] for n, v in run.params.items()}, self.spec.x, self.spec.target,
                             self.loss, {param: idx}, forward)
-            grads.append(g[param])
+            grads.append(_ascent([g[param]], hyper)[0])
             bounds.append(b[param])
         tol = _tolerance(self.spec)
         return np.max([_residual(rule, kwargs, kwargs.get("lr", 0.0), family,

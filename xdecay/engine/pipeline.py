@@ -8,8 +8,10 @@ from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from ..frameworks.warm import WarmWorkers
+from .causes import cause
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
+from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
 
 # Exit codes of the CLI contract.
@@ -72,6 +74,9 @@ class CaseResult:
     reject_checks: list[RejectCheck] = field(default_factory=list)
     # run -> its measured sensitivity to gradient rounding, per parameter, step and element
     sensitivity: dict[str, RunSensitivity] = field(default_factory=dict)
+    # What a reader needs next to the verdict: the defaults the two frameworks differ in
+    # that the case left unset, and why each differing cross-framework pair differs.
+    notes: list[str] = field(default_factory=list)
     min_power: float | None = None   # every check must catch this relative coefficient error
 
     @property
@@ -199,9 +204,10 @@ class Analyses:
     def get(self, case: Case, index: int, r: RunRecord) -> tuple[list[Inferred], RunSensitivity]:
         key = (index, r.name)
         if key not in self.found:
-            native, spec = native_run(case, r), case.spec()
-            found = infer_run(native, spec, case.loss, case.decay.coefficients())
-            self.found[key] = found, RunSensitivity(native, spec, case.loss, found)
+            # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
+            spec = case.spec()
+            found = infer_run(r, spec, case.loss, case.decay.coefficients())
+            self.found[key] = found, RunSensitivity(r, spec, case.loss, found)
         return self.found[key]
 
 
@@ -265,6 +271,7 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                 found = power.rule(by_name[run], e.param, check.expected, check.got, check.holds)
                 result.rule_checks.append(dataclasses.replace(
                     check, power=found, problem=min_power_problem(found, min_power) if check.holds else ""))
+    result.notes = _notes(case, result, by_name)
     return result
 
 
@@ -291,25 +298,29 @@ def _with_power(c: Comparison, pair: Pair, power: CasePower, min_power: float | 
     return dataclasses.replace(c, power=found)
 
 
-def native_run(case: Case, r: RunRecord) -> RunRecord:
-    """The run with the framework class and native hyper-parameters its reference rule needs."""
-    o, h = case.optimizer, case.optimizer.hyper
-    adam = o.name in ("adam", "adamw")
-    if r.framework == "torch":
-        cls = "SGD" if o.name in ("sgd", "momentum") else "Adam"
-        hyper = {"lr": o.lr, "momentum": h.get("momentum", 0.0), "nesterov": h.get("nesterov", False)}
-        if adam:
-            hyper = {"lr": o.lr, "betas": [h["beta1"], h["beta2"]], "eps": h["eps"]}
-    else:
-        cls = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"}[o.name]
-        hyper = {"learning_rate": o.lr, "momentum": h.get("momentum"), "use_nesterov": h.get("nesterov")}
-        if adam:
-            hyper = {"learning_rate": o.lr, "beta1": h["beta1"], "beta2": h["beta2"], "epsilon": h["eps"]}
-        if o.name == "lamb":
-            # Lamb's own decay is a hyper-parameter of its rule; inference sets it per candidate.
-            hyper = {"learning_rate": o.lr, "beta1": h["beta1"], "beta2": h["beta2"],
-                     "epsilon": h["eps"], "lamb_weight_decay": 0.0}
-    return dataclasses.replace(r, optimizer=cls, hyper=[hyper])
+def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> list[str]:
+    o = case.optimizer
+    notes = []
+    if len(case.runs) > 1:
+        notes += [f"defaults differ: {d}" for d in default_differences(o.info, o.hyper, o.native)]
+    rules = {(run, param): rule for run, param, rule in result.rules}
+    # What the case sets, in torch's names (a tuple by its base name): the words, and
+    # both frameworks' native arguments (paddle's through the words they translate).
+    given = {w.native_name("torch").partition(".")[0] for w in o.info.words if "torch" in w.native
+             and (w.name in o.hyper or (w.native_name("paddle") or "").partition(".")[0]
+                  in o.native.get("paddle", {}))} | set(o.native.get("torch", {}))
+    seen = set()
+    for c in result.comparisons:
+        a, b = by_name[c.a], by_name[c.b]
+        if a.framework == b.framework or c.excess <= 1 or (c.a, c.b) in seen:
+            continue
+        seen.add((c.a, c.b))
+        t, p = (a, b) if a.framework == "torch" else (b, a)
+        why = cause(t, p, {n: rules[(t.name, n)] for n in t.params},
+                    {n: rules[(p.name, n)] for n in p.params}, case.spec(), case.loss,
+                    case.decay.coefficients(), frozenset(given))
+        notes.append(f"{c.a} vs {c.b} differ: {why}")
+    return notes
 
 
 def _in_case_order(case: Case, runs: list[RunRecord]) -> list[RunRecord]:

@@ -234,6 +234,16 @@ def torch_asgd(w, g, state, step, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6):
     return w_new
 
 
+def torch_rprop(w, g, state, step, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50)):
+    """Rprop, per element (prev_0 = 0, step size_0 = lr):
+        g*prev > 0: size <- min(size*eta_plus, max) ; w <- w - sign(g)*size ; prev <- g
+        g*prev < 0: size <- max(size*eta_minus, min); w unchanged            ; prev <- 0
+        else      :                                   w <- w - sign(g)*size ; prev <- g
+    (paddle's Rprop is the same rule with learning_rate_range for step_sizes.)
+    """
+    return paddle_rprop(w, g, state, step, lr, learning_rate_range=step_sizes, etas=etas)
+
+
 def torch_adafactor(w, g, state, step, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0,
               param_dtype=np.float32):
     """Adafactor (torch.optim.Adafactor; no first moment / beta1).
@@ -304,8 +314,9 @@ def paddle_momentum(w, g, state, step, lr, momentum=0.9, use_nesterov=False):
     return w - lr * v
 
 
-def paddle_adam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, f32_pows=True):
+def paddle_adam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False, f32_pows=True):
     """m <- b1*m + (1-b1)*g ;  v <- b2*v + (1-b2)*g^2
+    amsgrad: vmax <- max(vmax, v), used in place of v (as torch; cases/adam_amsgrad.toml)
     lr_t = lr*sqrt(1-b2^t)/(1-b1^t)
     w <- w - lr_t * m / (sqrt(v) + epsilon*sqrt(1-b2^t))
     (== torch Adam: lr*m_hat/(sqrt(v_hat)+eps).  The paddle docstring omits the
@@ -313,6 +324,9 @@ def paddle_adam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, f32
     m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
     v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
     state["m"], state["v"] = m, v
+    if amsgrad:
+        v = np.maximum(state.get("vmax", 0.0), v)
+        state["vmax"] = v
     b1t, b2t = _pow(state, "b1p", beta1, step, f32_pows), _pow(state, "b2p", beta2, step, f32_pows)
     lr_t = lr * np.sqrt(1 - b2t) / (1 - b1t)
     return w - lr_t * m / (np.sqrt(v) + epsilon * np.sqrt(1 - b2t))
@@ -426,14 +440,17 @@ def paddle_radam(w, g, state, step, lr, beta1=0.9, beta2=0.999, epsilon=1e-8, f3
     rho_inf = 2/(1-b2)-1 ; rho_t = rho_inf - 2 t b2^t/(1-b2^t)
     rho_t > 5: l = sqrt(1-b2^t)/(sqrt(v)+eps) ; r = sqrt((rho_t-4)(rho_t-2)rho_inf/((rho_inf-4)(rho_inf-2)rho_t))
                w <- w - lr*m_hat*r*l
-    else:      w <- w - lr*m_hat                 (== torch RAdam, decoupled=False)"""
+    else:      w <- w - lr*m_hat                 (== torch RAdam, decoupled=False)
+    rho_t uses beta2^t exactly (paddle's `rho` accumulator), not the float32 running
+    product l_t uses: with the float32 product the replay of steps 6-8 (the first where
+    rho_t > 5) is off by ~50x the tolerance, with the exact power it fits (cases/radam.toml)."""
     m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
     v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
     state["m"], state["v"] = m, v
     mh = m / (1 - _pow(state, "b1p", beta1, step, f32_pows))
     b2t = _pow(state, "b2p", beta2, step, f32_pows)
     rho_inf = 2 / (1 - beta2) - 1
-    rho_t = rho_inf - 2 * step * b2t / (1 - b2t)
+    rho_t = rho_inf - 2 * step * beta2 ** step / (1 - beta2 ** step)
     if rho_t > 5:
         l_t = np.sqrt(1 - b2t) / (np.sqrt(v) + epsilon)
         r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
@@ -476,7 +493,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("torch", "Adamax"): torch_adamax, ("torch", "Adagrad"): torch_adagrad,
     ("torch", "Adadelta"): torch_adadelta, ("torch", "RMSprop"): torch_rmsprop,
     ("torch", "NAdam"): torch_nadam, ("torch", "RAdam"): torch_radam, ("torch", "ASGD"): torch_asgd,
-    ("torch", "Adafactor"): torch_adafactor,
+    ("torch", "Adafactor"): torch_adafactor, ("torch", "Rprop"): torch_rprop,
     ("paddle", "SGD"): paddle_sgd, ("paddle", "Momentum"): paddle_momentum,
     ("paddle", "Adam"): paddle_adam, ("paddle", "AdamW"): paddle_adam,
     ("paddle", "Adamax"): paddle_adamax, ("paddle", "Adagrad"): paddle_adagrad,

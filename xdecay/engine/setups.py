@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 from ..case import Case, Group
-
-CLASSES = {
-    "torch": {"sgd": "SGD", "momentum": "SGD(momentum)", "adam": "Adam", "adamw": "AdamW"},
-    "paddle": {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"},
-}
+from .optimizers import construction
 
 
 def _group(g: Group) -> str:
@@ -20,27 +16,34 @@ def _manual(case: Case) -> str:
 
 
 def describe(case: Case, framework: str, way: str) -> str:
-    d = case.decay
-    cls = CLASSES[framework][case.optimizer.name]
+    d, o = case.decay, case.optimizer
+    native = o.info.native(framework)
+    cls = native.label
+    arg = native.decay_arg
     if way == "decoupled":
-        if case.optimizer.name in ("adam", "adamw"):
-            return f"AdamW(weight_decay={d.coeff:g})"
-        return f"{cls} + p *= 1 - lr*{d.coeff:g} before each step (SGDW)"
-    decay = {"weight_decay": f"weight_decay={d.coeff:g}", "l2decay": f"weight_decay=L2Decay({d.coeff:g})",
-             "l1decay": f"weight_decay=L1Decay({d.coeff:g})"}
+        built = construction(o.info, framework, o.lr, o.hyper, o.native.get(framework, {}), way, d.coeff)
+        if built.explicit_decoupled:
+            return f"{cls} + p *= 1 - lr*{d.coeff:g} before each step (SGDW)"
+        flag = ", decoupled_weight_decay=True" if "decoupled_weight_decay" in built.kwargs else ""
+        return f"{built.cls}({arg}={d.coeff:g}{flag})"
+    decay = {"weight_decay": f"{arg}={d.coeff:g}", "weight_decay_tensor": f"{arg}=tensor({d.coeff:g})",
+             "l2decay": f"{arg}=L2Decay({d.coeff:g})",
+             "l1decay": f"{arg}=L1Decay({d.coeff:g})"}
     attr = ", ".join(f"{p}: ParamAttr({'L2' if r.kind == 'l2' else 'L1'}Decay({r.coeff:g}))"
                      for p, r in d.param_attr.items())
     groups = "groups " + ", ".join(_group(g) for g in d.groups)
+    left_out = (f"{arg}={native.default_decay:g}" if native.decays_by_default else "no decay")
     words = {
         "none": f"{cls}, no decay",
+        "default": f"{cls}, decay argument left out (means {left_out})",
         "manual": f"{cls}, no decay; loss + {_manual(case)}",
-        "manual+weight_decay": f"{cls}(weight_decay={d.coeff:g}); loss + {_manual(case)}",
+        "manual+weight_decay": f"{cls}({arg}={d.coeff:g}); loss + {_manual(case)}",
         "groups": f"{cls} with {groups}",
-        "groups+weight_decay": f"{cls}(weight_decay={d.coeff:g}) with {groups}",
+        "groups+weight_decay": f"{cls}({arg}={d.coeff:g}) with {groups}",
         "param_attr": f"{cls}, no decay; {attr}",
         "param_attr+groups": f"{cls} with {groups}; {attr}",
         "after_groups": f"{cls}, no decay, built after a {groups} optimizer on the same layer",
-        "apply_decay_param_fun": f"{cls}(weight_decay={d.coeff:g}, apply_decay_param_fun: "
+        "apply_decay_param_fun": f"{cls}({arg}={d.coeff:g}, {native.decay_filter}: "
                                  f"{', '.join(d.decay_params)} only)",
     }
     if way in words:

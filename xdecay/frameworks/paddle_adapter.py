@@ -15,6 +15,16 @@ from typing import Any
 import numpy as np
 
 from ..case import Decay, Regularizer
+from ..engine.optimizers import (
+    CONSTANT_FUNCTIONS,
+    EXPLAIN_ATTRS,
+    OPTIMIZERS,
+    Construction,
+    TensorValue,
+    construction,
+    explain_construction,
+    explain_manual,
+)
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -167,41 +177,35 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         attrs = {n: paddle.ParamAttr(regularizer=_regularizer(r)) for n, r in job.decay.param_attr.items()}
     # A fresh model per way: state set on one layer's parameters must not reach another run.
     model = Model(job.spec, attrs)
-    with _captured_logs() as logs:
+    named = model.named()
+    record = RunRecord(FRAMEWORK, way)
+    with _captured_logs() as record.logs:
         try:
             if way == "after_groups":
                 # Does building an optimizer change the parameters for a later one?
-                _optimizer(job, _groups(job.decay, model.named()))
-            params, wd = _arguments(job, way, model)
-            decay_names = ({model.named()[n].name for n in job.decay.decay_params}
-                           if way == "apply_decay_param_fun" else None)
-            optimizer = _optimizer(job, params, wd, way == "decoupled", decay_names)
-            explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
-            snaps = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                           manual=way.startswith("manual"), decoupled_lr=job.lr if explicit else 0.0,
-                           allocate=allocate)
+                _build(_construction(job, "groups"), _groups(job.decay, named))
+            built = _construction(job, way)
+            if way == "apply_decay_param_fun":
+                decayed = {named[n].name for n in job.decay.decay_params}
+                if OPTIMIZERS[job.optimizer].paddle.decay_filter == "exclude_from_weight_decay_fn":
+                    built.kwargs["exclude_from_weight_decay_fn"] = lambda p: p.name not in decayed
+                else:
+                    built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
+            optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
+                                    else list(named.values()))
+            record.optimizer, record.hyper = built.cls, [_effective(cls, built.kwargs)]
+            record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
+                                   manual=way.startswith("manual"),
+                                   decoupled_lr=job.lr if built.explicit_decoupled else 0.0,
+                                   allocate=allocate)
         except Exception as exc:  # a framework refusing a way is a finding, not a crash
-            return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}", logs=logs)
-    return RunRecord(FRAMEWORK, way, snaps, logs=logs)
+            record.error = f"{type(exc).__name__}: {exc}"
+            record.params = {}
+    return record
 
 
-def _arguments(job: Job, way: str, model: Model) -> tuple[Any, Any]:
-    """(parameters or groups, the optimizer's weight_decay argument or None) for a way."""
-    named = model.named()
-    c = job.coeff
-    if way in ("groups", "param_attr+groups"):
-        return _groups(job.decay, named), None
-    if way == "groups+weight_decay":
-        return _groups(job.decay, named), c
-    decay = {"weight_decay": c, "param_attr+weight_decay": c, "manual+weight_decay": c, "l2decay": L2Decay(c),
-             "param_attr+l2decay": L2Decay(c), "l1decay": L1Decay(c), "param_attr+l1decay": L1Decay(c),
-             "apply_decay_param_fun": c}.get(way)
-    if way == "decoupled" and job.optimizer in ("adam", "adamw"):
-        decay = c
-    # AdamW's (and Lamb's) default decay is 0.01, so "no decay" is said explicitly.
-    if decay is None and job.optimizer in ("adamw", "lamb"):
-        decay = 0.0
-    return list(named.values()), decay
+def _construction(job: Job, way: str) -> Construction:
+    return construction(OPTIMIZERS[job.optimizer], FRAMEWORK, job.lr, job.hyper, job.native, way, job.coeff)
 
 
 def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
@@ -210,84 +214,58 @@ def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
              **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
 
 
-def _optimizer(job: Job, params: Any, weight_decay: Any = None, decoupled: bool = False,
-               decay_names: set[str] | None = None):
-    h, lr = job.hyper, job.lr
-    wd = {} if weight_decay is None else {"weight_decay": weight_decay}
-    if job.optimizer == "sgd":
-        return paddle.optimizer.SGD(learning_rate=lr, parameters=params, **wd)
-    if job.optimizer == "momentum":
-        return paddle.optimizer.Momentum(learning_rate=lr, momentum=h["momentum"],
-                                         use_nesterov=h["nesterov"], parameters=params, **wd)
-    adam = dict(learning_rate=lr, beta1=h["beta1"], beta2=h["beta2"], epsilon=h["eps"],
-                parameters=params)
-    if job.optimizer == "lamb":
-        return paddle.optimizer.Lamb(**adam, **({} if weight_decay is None
-                                                else {"lamb_weight_decay": weight_decay}))
-    if job.optimizer == "adam" and not decoupled:
-        return paddle.optimizer.Adam(**adam, **wd)
-    decay_fun = {} if decay_names is None else {
-        "apply_decay_param_fun": lambda name: name in decay_names}
-    return paddle.optimizer.AdamW(**adam, **wd, **decay_fun)
+def _build(built: Construction, params: Any) -> tuple[Any, type]:
+    """The optimizer of a construction (and its class): the one place paddle optimizers
+    are made. A Regularizer argument becomes paddle's L2Decay / L1Decay."""
+    cls = getattr(paddle.optimizer, built.cls, None)
+    if cls is None:        # an older or newer paddle without this class
+        raise AttributeError(f"paddle {version()} has no paddle.optimizer.{built.cls}")
+    kwargs = {k: _regularizer(v) if isinstance(v, Regularizer)
+              else paddle.to_tensor(v.value, dtype="float32") if isinstance(v, TensorValue) else v
+              for k, v in built.kwargs.items()}
+    for name in CONSTANT_FUNCTIONS[FRAMEWORK]:
+        if isinstance(kwargs.get(name), (int, float)) and not isinstance(kwargs[name], bool):
+            kwargs[name] = lambda param, _value=kwargs[name]: _value
+    return cls(parameters=params, **kwargs), cls
 
 
 # ---------------------------------------------------------------- explain: any optimizer class
 
-# What each explain way passes as the optimizer's weight_decay, and whether the weight
-# carries ParamAttr(regularizer=L2Decay(param_attr_coeff)). "default" omits the argument.
-NATIVE_WAYS = {
-    "none": (lambda c: 0.0, False),
-    "weight_decay": (lambda c: c, False),
-    "l2decay": (lambda c: L2Decay(c), False),
-    "l1decay": (lambda c: L1Decay(c), False),
-    "param_attr": (lambda c: 0.0, True),
-    "param_attr+weight_decay": (lambda c: c, True),
-    "groups": (None, False),
-    "default": (None, False),
-}
-
-
-# Lamb takes its decay as lamb_weight_decay (it has no weight_decay argument).
-DECAY_ARG = {"Lamb": "lamb_weight_decay"}
-
-
 def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
-    """One optimizer class with native keyword arguments, decay given one `way`
-    (NATIVE_WAYS; "groups": weight group with weight_decay=coeff, bias group without it)."""
+    """One optimizer class with native keyword arguments, decay given one explain way
+    (optimizers.explain_construction; the param_attr ways put ParamAttr(L2Decay(
+    param_attr_coeff)) on the weight; "groups": the weight in a group with the decay
+    argument = c, the rest in a group without it)."""
     spec, coeff, param_attr_coeff = job.spec, job.coeff, job.param_attr_coeff
-    decay, with_attr = NATIVE_WAYS[item.way]
-    model = Model(spec, {"weight": paddle.ParamAttr(regularizer=L2Decay(param_attr_coeff))}
-                  if with_attr else None)
+    attr = EXPLAIN_ATTRS.get(item.way)           # (parameter, regularizer kind) or None
+    regularizer = None if attr is None else _regularizer(Regularizer(attr[1], param_attr_coeff))
+    model = Model(spec, None if attr is None else {attr[0]: paddle.ParamAttr(regularizer=regularizer)})
     named = model.named()
     cls = getattr(paddle.optimizer, item.optimizer, None)
-    if cls is None:        # an older or newer paddle without this class
-        return RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
-                         options=dict(item.options),
-                         error=f"AttributeError: paddle {version()} has no paddle.optimizer.{item.optimizer}")
-    kwargs: dict[str, Any] = dict(item.options)
-    decay_arg = DECAY_ARG.get(item.optimizer, "weight_decay")
-    takes_decay = decay_arg in inspect.signature(cls.__init__).parameters
-    # "param_attr" means the ParamAttr alone: a class without a decay argument gets none.
-    if decay is not None and (takes_decay or item.way != "param_attr"):
-        kwargs[decay_arg] = decay(coeff)
+    built, arg = explain_construction(FRAMEWORK, item.optimizer, item.options, item.way, coeff)
+    kwargs = built.kwargs
     params: Any = list(named.values())
     if item.way == "groups":
-        params = [{"params": [named["weight"]], decay_arg: coeff},
+        params = [{"params": [named["weight"]], arg: coeff},
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     options = {k: _plain(v) for k, v in kwargs.items()}
     if kwargs.get("apply_decay_param_fun") == "weight":
         # Decay the weight only, by parameter name, as users exclude biases.
         kwargs["apply_decay_param_fun"] = lambda name, _w=named["weight"].name: name == _w
         options["apply_decay_param_fun"] = "lambda name: name == weight.name"
-    if with_attr:
-        options["weight_attr"] = f"ParamAttr(regularizer=L2Decay({param_attr_coeff}))"
+    if attr is not None:
+        options[f"{attr[0]}_attr"] = f"ParamAttr(regularizer={_plain(Regularizer(attr[1], param_attr_coeff))})"
+    manual = item.way == "manual"
+    if manual:
+        options["loss_term"] = f"0.5*{coeff}*sum(p^2) over weight, bias"
     if item.way == "groups":
-        options["param_groups"] = [{"params": "weight", decay_arg: coeff}, {"params": "bias"}]
+        options["param_groups"] = [{"params": "weight", arg: coeff}, {"params": "bias"}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
-                       options=options, hyper=[_effective(cls, kwargs)])
+                       options=options, hyper=[_effective(cls, kwargs)] if cls else [])
     try:
-        optimizer = cls(parameters=params, **kwargs)
-        record.params = _train(model, optimizer, spec, job.loss, job.steps)
+        optimizer, _ = _build(built, params)
+        record.params = _train(model, optimizer, spec, job.loss, job.steps,
+                               Decay(coeff, {}, explain_manual(coeff), (), ()), manual=manual)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record
@@ -295,8 +273,8 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
 
 def _plain(value: Any) -> Any:
     """A JSON-able picture of an argument: regularizers by name and coefficient."""
-    if isinstance(value, (L1Decay, L2Decay)):
-        return f"{type(value).__name__}({value._coeff})"
+    if isinstance(value, Regularizer):
+        return f"{value.kind.upper()}Decay({value.coeff})"
     return list(value) if isinstance(value, tuple) else value
 
 

@@ -48,6 +48,7 @@ def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> Non
     else:
         meta = {"kind": "compare", "jobs": [
             {"case": job.case, "optimizer": job.optimizer, "lr": job.lr, "hyper": job.hyper,
+             "native": job.native,
              "decay": dataclasses.asdict(job.decay), "loss": job.loss,
              "steps": job.steps, "ways": list(job.ways)} for job in request]}
         arrays = {k: v for i, job in enumerate(request) for k, v in _spec_arrays(str(i), job.spec).items()}
@@ -65,7 +66,7 @@ def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
                               steps=meta["steps"], coeff=meta["coeff"],
                               param_attr_coeff=meta["param_attr_coeff"],
                               items=tuple(ExplainItem(**i) for i in meta["items"]))
-        return [Job(case=m["case"], optimizer=m["optimizer"], lr=m["lr"], hyper=m["hyper"],
+        return [Job(case=m["case"], optimizer=m["optimizer"], lr=m["lr"], hyper=m["hyper"], native=m["native"],
                     decay=_decay(m["decay"]), loss=m["loss"],
                     steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i)))
                 for i, m in enumerate(meta["jobs"])]

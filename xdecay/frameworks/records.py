@@ -24,9 +24,10 @@ def in_memory(shape: tuple[int, ...]) -> np.ndarray:
 class Job:
     """What one adapter must run for one case: every way, from the same start."""
     case: str
-    optimizer: str
-    lr: float
-    hyper: dict[str, Any]
+    optimizer: str                     # engine/optimizers.py OPTIMIZERS
+    lr: float | int
+    hyper: dict[str, Any]              # the case's words
+    native: dict[str, Any]             # this framework's [optimizer.FRAMEWORK] arguments
     decay: Decay
     loss: str
     steps: int
@@ -40,7 +41,8 @@ class Job:
     @classmethod
     def from_case(cls, case: Case, framework: str, steps: int | None = None) -> Job:
         return cls(case=case.name, optimizer=case.optimizer.name, lr=case.optimizer.lr,
-                   hyper=dict(case.optimizer.hyper), decay=case.decay, loss=case.loss,
+                   hyper=dict(case.optimizer.hyper),
+                   native=dict(case.optimizer.native.get(framework, {})), decay=case.decay, loss=case.loss,
                    steps=steps or case.steps, ways=case.runs.get(framework, ()),
                    spec=case.spec())
 
@@ -79,8 +81,9 @@ class RunRecord:
     error: str | None = None
     logs: list[str] = field(default_factory=list)     # what the framework logged meanwhile
     series: dict[str, np.ndarray] = field(default_factory=dict)   # training: losses, lrs
-    # explain runs only: the class, the arguments given, and the hyper-parameters the
-    # optimizer ended up with per parameter group (defaults filled in).
+    # The class, the hyper-parameters the optimizer ended up with per parameter group
+    # (defaults filled in: what rule inference replays); explain runs also keep their
+    # variant label and the arguments given.
     optimizer: str = ""
     variant: str = ""
     options: dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,14 @@ import numpy as np
 import torch
 
 from ..case import Decay
+from ..engine.optimizers import (
+    OPTIMIZERS,
+    Construction,
+    TensorValue,
+    construction,
+    explain_construction,
+    explain_manual,
+)
 from ..engine.spec import LAYER_NORM_EPS, Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
@@ -97,32 +105,26 @@ def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
 
 def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
     model = Model(job.spec)
+    named = model.named()
+    record = RunRecord(FRAMEWORK, way)
     try:
         if way == "after_groups":
             # Building an optimizer must not change the parameters for a later one.
-            _optimizer(job, _groups(job.decay, model.named()))
-        optimizer = _optimizer(job, *_arguments(job, way, model.named()),
-                               decoupled=way == "decoupled")
-        explicit = way == "decoupled" and job.optimizer in ("sgd", "momentum")
-        params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                        manual=way.startswith("manual"), decoupled_lr=job.lr if explicit else 0.0,
-                        allocate=allocate)
+            _build(_construction(job, "groups"), _groups(job.decay, named))
+        built = _construction(job, way)
+        optimizer = _build(built, _groups(job.decay, named) if way.startswith("groups")
+                           else list(named.values()))
+        record.optimizer, record.hyper = built.cls, _effective(optimizer)
+        record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
+                               manual=way.startswith("manual"),
+                               decoupled_lr=job.lr if built.explicit_decoupled else 0.0, allocate=allocate)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
-        return RunRecord(FRAMEWORK, way, error=f"{type(exc).__name__}: {exc}")
-    return RunRecord(FRAMEWORK, way, params)
+        record.error = f"{type(exc).__name__}: {exc}"
+    return record
 
 
-def _arguments(job: Job, way: str, params: dict[str, torch.nn.Parameter]) -> tuple:
-    """(params or groups, weight_decay or None) for a way."""
-    if way == "groups":
-        return _groups(job.decay, params), None
-    if way == "groups+weight_decay":
-        return _groups(job.decay, params), job.coeff
-    if way in ("weight_decay", "manual+weight_decay") or (
-            way == "decoupled" and job.optimizer in ("adam", "adamw")):
-        return list(params.values()), job.coeff
-    # AdamW's default weight_decay is 0.01, so "no decay" is said explicitly.
-    return list(params.values()), 0.0
+def _construction(job: Job, way: str) -> Construction:
+    return construction(OPTIMIZERS[job.optimizer], FRAMEWORK, job.lr, job.hyper, job.native, way, job.coeff)
 
 
 def _groups(decay: Decay, params: dict[str, torch.nn.Parameter]) -> list[dict[str, Any]]:
@@ -131,48 +133,39 @@ def _groups(decay: Decay, params: dict[str, torch.nn.Parameter]) -> list[dict[st
              **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
 
 
-def _optimizer(job: Job, params: Any, weight_decay: float | None = None,
-               decoupled: bool = False) -> torch.optim.Optimizer:
-    h, lr = job.hyper, job.lr
-    wd = {} if weight_decay is None else {"weight_decay": weight_decay}
-    if job.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, **wd)
-    if job.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=h["momentum"], nesterov=h["nesterov"], **wd)
-    cls = torch.optim.Adam if job.optimizer == "adam" and not decoupled else torch.optim.AdamW
-    return cls(params, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"], **wd)
+def _build(built: Construction, params: Any) -> torch.optim.Optimizer:
+    """The optimizer of a construction: the one place torch optimizers are made."""
+    cls = getattr(torch.optim, built.cls, None)
+    if cls is None:        # an older or newer torch without this class
+        raise AttributeError(f"torch {version()} has no torch.optim.{built.cls}")
+    kwargs = {k: torch.tensor(v.value, dtype=torch.float32) if isinstance(v, TensorValue) else v
+              for k, v in built.kwargs.items()}
+    return cls(params, **kwargs)
 
 
 # ---------------------------------------------------------------- explain: any optimizer class
 
 def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
-    """One optimizer class with native keyword arguments, decay applied one `way`:
-    default (argument omitted), none (0.0), weight_decay (float), decoupled
-    (decoupled_weight_decay=True), groups (weight decayed, bias group without the key)."""
+    """One optimizer class with native keyword arguments, decay given one explain way
+    (optimizers.explain_construction; "groups": the weight in a group with weight_decay=c,
+    the rest in a group without the key)."""
     model = Model(job.spec)
     named = model.named()
-    cls = getattr(torch.optim, item.optimizer, None)
-    if cls is None:        # an older or newer torch without this class
-        return RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
-                         options=dict(item.options),
-                         error=f"AttributeError: torch {version()} has no torch.optim.{item.optimizer}")
-    kwargs: dict[str, Any] = dict(item.options)
-    if item.way == "none":
-        kwargs["weight_decay"] = 0.0
-    elif item.way == "weight_decay":
-        kwargs["weight_decay"] = job.coeff
-    elif item.way == "decoupled":
-        kwargs.update(weight_decay=job.coeff, decoupled_weight_decay=True)
+    built, arg = explain_construction(FRAMEWORK, item.optimizer, item.options, item.way, job.coeff)
     params: Any = list(named.values())
     if item.way == "groups":
-        params = [{"params": [named["weight"]], "weight_decay": job.coeff},
+        params = [{"params": [named["weight"]], arg: job.coeff},
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
-                       options=_shown(kwargs, item.way, job.coeff))
+                       options=_shown(built.kwargs, item.way, job.coeff))
+    manual = item.way == "manual"
+    if manual:
+        record.options["loss_term"] = f"0.5*{job.coeff}*sum(p^2) over weight, bias"
     try:
-        optimizer = cls(params, **kwargs)
-        record.hyper = _effective(cls, optimizer)
-        record.params = _train(model, optimizer, job.spec, job.loss, job.steps)
+        optimizer = _build(built, params)
+        record.hyper = _effective(optimizer)
+        record.params = _train(model, optimizer, job.spec, job.loss, job.steps,
+                               Decay(job.coeff, {}, explain_manual(job.coeff), (), ()), manual=manual)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record
@@ -185,9 +178,9 @@ def _shown(kwargs: dict[str, Any], way: str, coeff: float) -> dict[str, Any]:
     return shown
 
 
-def _effective(cls: type, optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+def _effective(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
     """Every group's hyper-parameters as the optimizer holds them (defaults filled in)."""
-    names = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+    names = set(inspect.signature(type(optimizer).__init__).parameters) - {"self", "params"}
     return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()
              if k in names and isinstance(v, (int, float, bool, tuple, type(None)))}
             for g in optimizer.param_groups]

@@ -60,11 +60,13 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     c = r.case
     o = c.optimizer
     hyper = ", ".join(f"{k}={v}" for k, v in o.hyper.items())
+    native = "".join(f"; {fw}: " + ", ".join(f"{k}={v!r}" for k, v in args.items())
+                     for fw, args in o.native.items())
     layer = f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
             f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
-            f"{', ' + hyper if hyper else ''}) | coeff {c.decay.coeff}"
+            f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
             + f" | steps {r.steps} | {frameworks}"]
 
 
@@ -191,6 +193,7 @@ def table(outcome: Outcome) -> str:
                                 disable_numparse=True))
         out += [f"skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"WARNING: {w}" for w in r.warnings]
+        out += [f"note: {n}" for n in r.notes]
         out += [f"verdict: {_verdict(r)}", ""]
     out += [f"== {name}: nothing checked ({why})" for name, why in outcome.unchecked]
     if len(outcome.results) + len(outcome.unchecked) > 1:
@@ -290,6 +293,7 @@ def markdown(outcome: Outcome) -> str:
                              COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
         out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"- **warning**: {w}" for w in r.warnings]
+        out += [f"- note: {n}" for n in r.notes]
         out += ["", f"**Verdict:** {_verdict(r)}", ""]
     for name, why in outcome.unchecked:
         out += [f"## {name}", "", f"**Verdict:** nothing checked ({why})", ""]
@@ -371,7 +375,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                               for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
-            "warnings": r.warnings, "ok": r.ok}
+            "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 
 def _power_json(power) -> dict | None:

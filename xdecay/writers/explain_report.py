@@ -95,8 +95,10 @@ def markdown(e: Explanation) -> str:
     out += ["", "Ways: `default` omits the decay argument; `none` passes 0.0; `weight_decay` a float; "
             "`decoupled` torch's `decoupled_weight_decay=True`; `l2decay`/`l1decay` a "
             "`paddle.regularizer` object; `param_attr` a `ParamAttr` regularizer on the weight "
-            "(optimizer given 0.0); `param_attr+weight_decay` both; `groups` a weight group with "
-            "`weight_decay=c` and a bias group without the key.", ""]
+            "(optimizer given 0.0); `param_attr+weight_decay` both; `param_attr_l1` an `L1Decay` "
+            "ParamAttr on the weight, `param_attr_bias` an `L2Decay` ParamAttr on the bias (optimizer "
+            "given 0.0); `manual` 0.5·c·Σp² of weight and bias in the loss (optimizer given 0.0); "
+            "`groups` a weight group with `weight_decay=c` and a bias group without the key.", ""]
     out += [f"**{fw}: error** {' '.join(msg.splitlines())}" for fw, msg in e.errors.items()]
     for fw in e.versions:
         rows = [r for r in _grouped(e) if r[0] == fw]

@@ -6,31 +6,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..case import HYPER, Case, Regularizer
+from ..case import Case, Regularizer
+from ..engine.optimizers import CONSTANT_FUNCTIONS, Construction, TensorValue, construction
 
 # Canonical parameter -> the attribute a user writes.
 ATTR = {"weight": "linear.weight", "bias": "linear.bias", "norm_gain": "norm.weight", "norm_bias": "norm.bias"}
-PADDLE_CLASS = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"}
-TORCH_CLASS = {"sgd": "SGD", "momentum": "SGD", "adam": "Adam", "adamw": "AdamW"}
 
 
 def _num(x: float | int) -> str:
-    return repr(x) if isinstance(x, int) else f"{x:g}"
+    """As written: an int stays an int, a float keeps its point (paddle refuses an int lr)."""
+    if isinstance(x, int):
+        return repr(x)
+    text = f"{x:g}"
+    return text if any(ch in text for ch in ".en") else text + ".0"
 
 
-def _hyper(case: Case, framework: str) -> list[str]:
-    """The case's hyper-parameters in the framework's names; those at their default
-    (case.HYPER: the frameworks' own defaults too) are left out, as a user would."""
-    name = case.optimizer.name
-    h = {k: v for k, v in case.optimizer.hyper.items() if v != HYPER[name][k]}
-    if name == "momentum":
-        nesterov = "nesterov" if framework == "torch" else "use_nesterov"
-        return [f"momentum={_num(h['momentum'])}"] + ([f"{nesterov}=True"] if h.get("nesterov") else [])
-    if framework == "torch":
-        full = case.optimizer.hyper
-        betas = [f"betas=({_num(full['beta1'])}, {_num(full['beta2'])})"] if {"beta1", "beta2"} & set(h) else []
-        return betas + ([f"eps={_num(h['eps'])}"] if "eps" in h else [])
-    return [f"{ {'eps': 'epsilon'}.get(k, k)}={_num(v)}" for k, v in h.items()]
+def _value(framework: str, name: str, v) -> str:
+    """An argument as a user spells it (the model's markers as the framework's objects)."""
+    if isinstance(v, Regularizer):
+        return _regularizer(v)
+    if isinstance(v, TensorValue):
+        return f"torch.tensor({_num(v.value)})" if framework == "torch" else f"paddle.to_tensor({_num(v.value)})"
+    if name in CONSTANT_FUNCTIONS.get(framework, ()) and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"lambda param: {_num(v)}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_value(framework, "", x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return _num(v)
+    return repr(v)
 
 
 def _regularizer(r: Regularizer) -> str:
@@ -76,16 +79,20 @@ def _layers(case: Case, framework: str, attrs: dict[str, Regularizer]) -> list[s
     return lines
 
 
-def _constructor(case: Case, framework: str, params: str, decay: str | None, cls: str | None = None) -> str:
-    name, lr = case.optimizer.name, _num(case.optimizer.lr)
-    cls = cls or (TORCH_CLASS if framework == "torch" else PADDLE_CLASS)[name]
+def _built(case: Case, framework: str, way: str) -> Construction:
+    o = case.optimizer
+    return construction(o.info, framework, o.lr, o.hyper, o.native.get(framework, {}), way, case.decay.coeff)
+
+
+def _constructor(case: Case, framework: str, params: str, built: Construction, extra: str = "") -> str:
+    """The optimizer the adapters build for this run (optimizers.construction), spelt out."""
+    native = case.optimizer.info.native(framework)
+    kwargs = dict(built.kwargs)
+    lr = _num(kwargs.pop(native.lr))
     args = [params, f"lr={lr}"] if framework == "torch" else [f"learning_rate={lr}", f"parameters={params}"]
-    args += _hyper(case, framework)
-    if decay is not None:
-        arg = "lamb_weight_decay" if name == "lamb" else "weight_decay"
-        args.append(f"{arg}={decay}")
+    args += [f"{k}={_value(framework, k, v)}" for k, v in kwargs.items()]
     module = "torch.optim" if framework == "torch" else "paddle.optimizer"
-    return f"opt = {module}.{cls}({', '.join(args)})"
+    return f"opt = {module}.{built.cls}({', '.join(args + ([extra] if extra else []))})"
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     d = case.decay
     c = _num(d.coeff)
     everything = "model.parameters()"
-    base, _, extra = way.partition("+")
+    base = way.partition("+")[0]
     attrs = d.param_attr if framework == "paddle" and "param_attr" in way else {}
     lines = _layers(case, framework, attrs)
     if case.layer.norm:
@@ -118,30 +125,22 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     else:
         everything = "linear.parameters()"
     before_step: str | None = None
-    # An optimizer without decay: AdamW and Lamb default to 0.01, so 0.0 is passed explicitly.
-    off = "0.0" if case.optimizer.name in ("adamw", "lamb") else None
-    if way == "decoupled" and case.optimizer.name in ("adam", "adamw"):
-        lines.append(_constructor(case, framework, everything, c, cls="AdamW"))
-    elif way == "decoupled":
-        lines.append(_constructor(case, framework, everything, None))
+    built = _built(case, framework, way)
+    params = _groups(case) if "groups" in way and way != "after_groups" else everything
+    extra = ""
+    if way == "after_groups":
+        lines.append("_ = " + _constructor(case, framework, _groups(case), _built(case, framework, "groups"))[6:])
+    elif way == "apply_decay_param_fun":
+        if case.optimizer.info.native(framework).decay_filter == "exclude_from_weight_decay_fn":
+            names = " or ".join(f"p.name == {ATTR[p]}.name" for p in d.decay_params)
+            extra = f"exclude_from_weight_decay_fn=lambda p: not ({names})"
+        else:
+            names = " or ".join(f"name == {ATTR[p]}.name" for p in d.decay_params)
+            extra = f"apply_decay_param_fun=lambda name: {names}"
+    lines.append(_constructor(case, framework, params, built, extra))
+    if built.explicit_decoupled:
         before_step = (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {_num(case.optimizer.lr)} * {c})"
                        if framework == "torch" else
                        f"for p in {everything}:\n    p.set_value(p * (1 - {_num(case.optimizer.lr)} * {c}))")
-    elif way in ("groups", "param_attr+groups"):
-        lines.append(_constructor(case, framework, _groups(case), None))
-    elif way == "groups+weight_decay":
-        lines.append(_constructor(case, framework, _groups(case), c))
-    elif way == "after_groups":
-        lines.append("_ = " + _constructor(case, framework, _groups(case), None)[len("opt = "):])
-        lines.append(_constructor(case, framework, everything, off))
-    elif way == "apply_decay_param_fun":
-        names = " or ".join(f"name == {ATTR[p]}.name" for p in d.decay_params)
-        lines.append(_constructor(case, framework, everything, c)[:-1]
-                     + f", apply_decay_param_fun=lambda name: {names})")
-    else:
-        optimizer_way = extra if base in ("param_attr", "manual") else base
-        decay = {"weight_decay": c, "l2decay": f"paddle.regularizer.L2Decay({c})",
-                 "l1decay": f"paddle.regularizer.L1Decay({c})"}.get(optimizer_way, off)
-        lines.append(_constructor(case, framework, everything, decay))
     loss_term = ("loss = loss + " + " + ".join(_term(p, r) for p, r in d.manual.items())) if base == "manual" else None
     return SetupCode("\n".join(lines), loss_term, before_step)
