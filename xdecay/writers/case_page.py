@@ -121,7 +121,7 @@ def _code_blocks(r: CaseResult) -> list[str]:
         out += [f"Equal within tolerance: {', '.join(f'`{n}`' for n in runs)}.", ""]
         for name in runs:
             fw, _, way = name.partition(":")
-            out += [f"```python", f"# {name}", setup_code(r.case, fw, way).text(), "```", ""]
+            out += ["```python", f"# {name}", setup_code(r.case, fw, way).text(), "```", ""]
     return out
 
 
