@@ -4,6 +4,11 @@
     result = run_case("precedence")        # a case name, or a path to a .toml
     assert result.ok, result.comparisons
     assert ("paddle:param_attr", "weight", "coupled_l2@0.5") in result.rules
+
+    from xdecay import run_port
+    port = run_port(torch="AdamW(params, lr=1e-3, weight_decay=0.05)", no_decay="bias|norm")
+    assert port.ok, port.result.notes      # verified equal
+    print(port.translation.code)           # the paddle code
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from .case import FRAMEWORKS, MAX_STEPS, load_case
 from .case_files import find_case
 from .engine.pipeline import CaseResult, run_cases, unchecked
+from .engine.port import PortResult, parse_call, translate, verify
 from .errors import UsageError
 
 
@@ -39,3 +45,15 @@ def run_case(case: str | Path, *, steps: int | None = None,
         raise UsageError(f"{loaded.path}: nothing to check with frameworks {frameworks} ({why})")
     outcome = run_cases([loaded], steps=steps, frameworks=frameworks, in_process=in_process)
     return outcome.results[0]
+
+
+def run_port(*, torch: str | None = None, paddle: str | None = None, no_decay: str = "",
+             in_process: bool = False) -> PortResult:
+    """`xdecay port`: one optimizer call (torch's or paddle's, read as literals, never
+    evaluated) translated into the other framework and verified by running both.
+    `.ok` only when verified equal; `.translation` has `.code`, `.pitfalls`, `.case_toml`;
+    `.result` the compare result (None when the other framework has no such class)."""
+    if (torch is None) == (paddle is None):
+        raise UsageError("run_port: give exactly one of torch=CALL, paddle=CALL")
+    framework, call = ("torch", torch) if torch is not None else ("paddle", paddle)
+    return verify(translate(parse_call(framework, call, no_decay), call), in_process=in_process)

@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report | train` (README, "Use")."""
+"""Command line: `xdecay list | compare | explain | report | train | port` (README, "Use")."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,7 @@ from .engine.baseline import (baseline_files, baseline_versions, find_drift, loa
                               skipped_frameworks)
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
+from .engine.port import parse_call, translate, verify
 from .errors import UsageError
 from .files import atomic
 from .frameworks.runner import run_batch
@@ -24,6 +25,7 @@ from .training import build_job, find_train_case, find_train_cases, load_train_c
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.pages import page_paths, pages, train_plot, write_pages
+from .writers.port_report import WRITERS as PORT_WRITERS
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -102,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
     e.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
+    o = sub.add_parser("port", help="an optimizer call translated into the other framework, verified by "
+                       "running both (exit 0 only when verified equal)")
+    src = o.add_mutually_exclusive_group(required=True)
+    src.add_argument("--torch", action=_Once, metavar="CALL",
+                     help='a torch.optim call, read as literals: "AdamW(params, lr=1e-3, weight_decay=0.05)"')
+    src.add_argument("--paddle", action=_Once, metavar="CALL",
+                     help='a paddle.optimizer call, read as literals: "Momentum(learning_rate=0.1, momentum=0.9)"')
+    o.add_argument("--no-decay", action=_Once, default="", metavar="PATTERN",
+                   help="a regular expression on parameter names: these are not decayed (\"bias|norm\")")
+    o.add_argument("--format", action=_Once, choices=sorted(PORT_WRITERS), default="table")
+    o.add_argument("--out", action=_Once, help="write port.txt|md|json into this directory (created if need be)")
+    o.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    o.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -117,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "port":
+            return _port(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -425,6 +443,26 @@ def _report(args: argparse.Namespace) -> int:
     if explanation.errors or any(t.errors for t in trainings):
         return EXIT_FRAMEWORK
     return max(outcome.exit_code, *(t.exit_code for t in trainings))
+
+
+def _port(args: argparse.Namespace) -> int:
+    _timeout(args.timeout)
+    out_dir = _out_dir(args.out)
+    framework = "torch" if args.torch is not None else "paddle"
+    call = args.torch if args.torch is not None else args.paddle
+    translation = translate(parse_call(framework, call, args.no_decay), call)
+    name = f"port.{EXTENSIONS[args.format]}"
+    _out_files(args.out, out_dir, [name])
+    pythons = _pythons(args.python, FRAMEWORKS)
+    _make_out_dir(args.out, out_dir)
+    result = verify(translation, pythons=pythons, timeout=args.timeout)
+    text = PORT_WRITERS[args.format](result)
+    if out_dir is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomic(out_dir / name, text, args.out)
+        print(f"wrote {out_dir / name}", file=sys.stderr)
+    return result.exit_code
 
 
 def _write_atomic(path: Path, text: str, option: str) -> None:
