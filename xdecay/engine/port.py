@@ -115,10 +115,12 @@ def _setup(opt: str, text: str, framework: str, info: OptimizerInfo, kwargs: dic
         decay, coeff = _decay(opt, text, framework, native, kwargs.pop(native.decay_arg))
     if framework == "torch" and "decoupled_weight_decay" in kwargs:
         flag = _literal(opt, text, "decoupled_weight_decay", kwargs.pop("decoupled_weight_decay"))
-        if not isinstance(flag, bool) or (flag and native.decoupled != "flag"):
-            raise UsageError(f"{opt} {text!r}: decoupled_weight_decay: {native.cls} takes True or False here"
-                             if isinstance(flag, bool) else f"{opt} {text!r}: decoupled_weight_decay must be "
-                             f"True or False")
+        if not isinstance(flag, bool):
+            raise UsageError(f"{opt} {text!r}: decoupled_weight_decay must be True or False, got {flag!r}")
+        # The model's decoupled way of a class: "flag", or the class that decays decoupled.
+        if flag and native.decoupled in (None, "explicit", native.cls):
+            raise UsageError(f"{opt} {text!r}: decoupled_weight_decay=True: torch {native.cls} "
+                             + ("decays decoupled already" if native.decoupled == native.cls else "has no such flag"))
         if flag:
             decay = "decoupled"
     if native.decay_filter and native.decay_filter in kwargs:
@@ -223,13 +225,19 @@ def _ways(src: Setup, tgt_fw: str, excluded: tuple[str, ...], decays: bool) -> t
         return "none", "none", ""
     by_fw = {src.framework: "", tgt_fw: ""}
     if src.decay == "decoupled":
-        by_fw[src.framework] = "decoupled"
-        by_fw[tgt_fw] = "decoupled" if native_t.decoupled else "weight_decay"
-        if not native_t.decoupled:
-            return (by_fw[src.framework], by_fw[tgt_fw],
+        # The source runs as written (the flag is a native argument of its run); the
+        # target is the class the model decays decoupled with (paddle Adam -> AdamW).
+        if excluded:
+            raise UsageError(f"--{src.framework}: decoupled_weight_decay=True with --no-decay is not ported "
+                             f"(write it as torch AdamW with parameter groups)")
+        if native_t.decoupled in (None, "explicit"):
+            return ("weight_decay", "weight_decay",
                     f"{tgt_fw} {native_t.cls} has no decoupled decay: the closest is its coupled weight_decay")
-        return by_fw[src.framework], by_fw[tgt_fw], ""
+        return "weight_decay", "decoupled", ""
     if src.decay == "l1":
+        if excluded:
+            raise UsageError(f"--{src.framework}: L1Decay with --no-decay is not ported (an optimizer-level "
+                             f"regularizer decays every parameter)")
         # torch has no L1 argument: its equivalent is the L1 term in the loss.
         return "l1decay", "manual", ""
     for fw in (src.framework, tgt_fw):
@@ -261,6 +269,8 @@ def _case_toml(src: Setup, words: dict[str, Any], excluded: tuple[str, ...], src
              "[data]", "batch = 4", 'loss = "mse"', "",
              "[optimizer]", f'name = "{src.info.name}"', f"lr = {_toml(src.lr)}"]
     lines += [f"{k} = {_toml(v)}" for k, v in words.items()]
+    if src.decay == "decoupled":
+        lines += ["", f"[optimizer.{src.framework}]", "decoupled_weight_decay = true"]
     lines += ["", "[decay]", f"coeff = {_toml(src.coeff)}"]
     ways = (src_way, tgt_way)
     if "apply_decay_param_fun" in ways:
@@ -330,8 +340,8 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
             native = OPTIMIZERS[native.decoupled.lower()].native(fw)
             kwargs[native.decay_arg] = c
     elif way == "manual":
-        pre += [f"# L1: torch has no L1 argument; add to the loss, before backward():",
-                f"#   loss = loss + {c!r} * sum(p.abs().sum() for n, p in model.named_parameters())"]
+        pre += ["# L1: torch has no L1 argument; add it to the loss, before backward():",
+                f"#   loss = loss + {c!r} * sum(p.abs().sum() for p in model.parameters())"]
     elif way == "none" and native.decays_by_default:
         kwargs[native.decay_arg] = 0.0
     args = head + [f"{k}={_pyval(v)}" for k, v in kwargs.items()]
