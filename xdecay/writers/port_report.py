@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from .. import __version__
 from ..engine.port import PortResult
-from .compare_report import COMPARISON_HEADERS, _comparison_rows, case_json, fmt
+from .compare_report import COMPARISON_HEADERS, POWER_NOTE, _comparison_rows, case_json, fmt
 
 
 def _verdict(p: PortResult) -> str:
@@ -19,6 +19,9 @@ def _verdict(p: PortResult) -> str:
     if r.framework_errors or r.failed_runs:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"ERROR: could not run {', '.join(names)}"
+    blind = [c for c in r.comparisons if c.inconclusive]
+    if blind:
+        return f"INCONCLUSIVE: the verification cannot see the decay ({blind[0].power.words()})"
     if r.ok:
         return "VERIFIED EQUAL: the two setups make the same updates within the tolerance"
     worst = max((c.excess for c in r.comparisons), default=float("nan"))
@@ -53,7 +56,7 @@ def table(p: PortResult) -> str:
         out += [f"{x.name}: ERROR {x.error}" for x in r.failed_runs]
         out += [f"{fw}: ERROR {msg}" for fw, msg in r.framework_errors.items()]
         if r.comparisons:
-            out += [f"tolerance: {r.tolerance.describe()}",
+            out += [f"tolerance: {r.tolerance.describe()}", POWER_NOTE,
                     tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS, disable_numparse=True), ""]
         if r.rules:
             out += ["rule per parameter (inferred from the runs):",
@@ -71,7 +74,7 @@ def markdown(p: PortResult) -> str:
         out += ["```python", t.code.rstrip(), "```", ""]
     out += ["Pitfalls:", "", *(f"- {x}" for x in t.pitfalls or ["none known for this setup"]), ""]
     if r is not None and r.comparisons:
-        out += [f"Verification ({r.case.steps} steps; tolerance: {r.tolerance.describe()}):", "",
+        out += [f"Verification ({r.case.steps} steps; tolerance: {r.tolerance.describe()}; {POWER_NOTE}):", "",
                 tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS, tablefmt="github",
                          disable_numparse=True), ""]
     if r is not None and r.rules:
