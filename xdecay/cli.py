@@ -17,7 +17,7 @@ from .engine.baseline import baseline_files, baseline_versions, find_drift, load
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
-from .engine.port import parse_call, translate, verify
+from .engine.port import parse_call, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
@@ -30,6 +30,7 @@ from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS
 from .writers.matrix_report import summary as matrix_summary
 from .writers.pages import HISTORY_DIR, HISTORY_PAGE, page_paths, pages, train_plot, write_pages
+from .writers.port_report import PORT_PAGE, port_page
 from .writers.port_report import WRITERS as PORT_WRITERS
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
@@ -456,12 +457,17 @@ def _report(args: argparse.Namespace) -> int:
     # Every page and plot path, before the run: a clash found after it would waste the run.
     _out_files(args.out, out_dir, page_paths([c.name for c in cases],
                                              [(c.name, c.kind) for c in train_cases])
-               + ([HISTORY_PAGE] if history is not None else []))
+               + ([HISTORY_PAGE] if history is not None else []) + [PORT_PAGE])
     _make_out_dir(args.out, out_dir)
     train_jobs = [build_job(c) for c in train_cases]
     explain_requests = explain_jobs()
+    translations = report_translations()
+    with tempfile.TemporaryDirectory(prefix="xdecay-port-") as folder:
+        per_translation = [port_cases(t, Path(folder), f"port_{k}") for k, t in enumerate(translations)]
+    ported = [c for cs in per_translation for c in cs]
+    port_requests = compare_jobs(ported)
     # Everything in one worker per framework: each framework is imported once.
-    done = run_batch({fw: [compare, explain_requests[fw], *train_jobs]
+    done = run_batch({fw: [compare, explain_requests[fw], port_requests.get(fw, []), *train_jobs]
                       for fw, compare in compare_jobs(cases).items()}, pythons, args.timeout)
 
     def part(i: int) -> dict:
@@ -475,13 +481,18 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: cannot create {out_dir / 'train'} "
                          f"({exc.strerror or exc})") from None
     trainings = []
+    port_outcome = outcome_from(ported, part(2))
+    port_results = iter(port_outcome.results)
+    ports = [port_result(t, port_outcome.versions, [next(port_results) for _ in cs])
+             for t, cs in zip(translations, per_translation)]
     for k, (case, job) in enumerate(zip(train_cases, train_jobs)):
-        t = training_from(case, job, part(2 + k))
+        t = training_from(case, job, part(3 + k))
         if t.case.kind == "overfit":
             plot = out_dir / train_plot(t.case.name)
             t.plot = write_plot(t, plot) or plot.name
         trainings.append(t)
     texts = pages(outcome, explanation, trainings, history)
+    texts[PORT_PAGE] = port_page(ports, port_outcome.versions)
     if history is not None:
         _warn_if_stale(history, outcome, explanation, out_dir)
     else:
@@ -493,8 +504,9 @@ def _report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot write the pages ({exc.strerror or exc})") from None
     print(f"wrote {len(texts)} pages under {out_dir}", file=sys.stderr)
-    if explanation.errors or any(t.errors for t in trainings):
+    if explanation.errors or any(t.errors for t in trainings) or port_outcome.exit_code == EXIT_FRAMEWORK:
         return EXIT_FRAMEWORK
+    # The port page's exit-1 rows are its findings (no exact equivalent), not a failure.
     return max(outcome.exit_code, *(t.exit_code for t in trainings))
 
 

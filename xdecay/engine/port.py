@@ -22,7 +22,7 @@ from ..case import Case, load_case
 from ..errors import CaseError, UsageError
 from ..frameworks.runner import DEFAULT_TIMEOUT
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
-from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs
+from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
 
 OTHER = {"torch": "paddle", "paddle": "torch"}
 # The verification layer: a Linear with a bias and a LayerNorm gain, so that a
@@ -66,6 +66,9 @@ class Translation:
     case_toml: str
     pitfalls: list[str] = field(default_factory=list)
     why_not: str = ""                   # why no exact equivalent exists (the closest is given)
+    # The same translation with the words whose defaults differ left out (what a static
+    # table that only renames arguments emits): run to measure that pitfall.
+    defaults_left_toml: str = ""
 
 
 def parse_call(framework: str, text: str, no_decay: str = "") -> Setup:
@@ -199,8 +202,15 @@ def translate(src: Setup, call: str) -> Translation:
     excluded = _excluded(src.no_decay)
     decays = src.decay != "omitted" or src.native.decays_by_default
     decays = decays and bool(src.coeff)
+    # Words the target lacks run as the source's native arguments; a value other than
+    # the source's default has no equivalent.
+    one_sided = [w for w in info.words if w.name in src.words and tgt_fw not in w.native]
+    only_source = {w.native_name(src.framework): src.words[w.name] for w in one_sided}
+    lost = [f"{w.native_name(src.framework)}={src.words[w.name]!r}" for w in one_sided
+            if not same_value(src.words[w.name], w.default(src.framework))]
     # Every word whose defaults differ is written out, at the source's value.
-    words = dict(src.words)
+    given = {k: v for k, v in src.words.items() if info.word(k) and tgt_fw in info.word(k).native}
+    words = dict(given)
     for d in default_differences(info, src.words, {}):
         words[d.word] = (d.torch if src.framework == "torch" else d.paddle)[1]
     if tgt is None:
@@ -208,10 +218,19 @@ def translate(src: Setup, call: str) -> Translation:
                            why_not=f"{tgt_fw} has no {info.name} optimizer "
                            f"({src.native.cls} exists in {src.framework} only)")
     src_way, tgt_way, why_not = _ways(src, tgt_fw, excluded, decays)
+    if lost:
+        why_not = "; ".join([*([why_not] if why_not else []),
+                             f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out"])
     t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not=why_not)
-    t.case_toml = _case_toml(src, words, excluded, src_way, tgt_way, call)
+    t.case_toml = _case_toml(src, words, only_source, excluded, src_way, tgt_way, call)
+    # (A required word left to the default changes the class: torch SGD without momentum.)
+    if words != given and all(r in given for r in info.required):
+        t.defaults_left_toml = _case_toml(src, given, only_source, excluded, src_way, tgt_way,
+                                          call + " (differing defaults left out)")
     t.code = _code(src, tgt_fw, words, excluded, tgt_way)
-    t.pitfalls = _pitfalls(src, excluded, words)
+    t.pitfalls = _pitfalls(src, excluded, words) + [
+        f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
+        f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided]
     return t
 
 
@@ -262,16 +281,17 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
-def _case_toml(src: Setup, words: dict[str, Any], excluded: tuple[str, ...], src_way: str, tgt_way: str,
-               call: str) -> str:
+def _case_toml(src: Setup, words: dict[str, Any], only_source: dict[str, Any], excluded: tuple[str, ...],
+               src_way: str, tgt_way: str, call: str) -> str:
     decayed = [p for p in VERIFY_PARAMS if p not in excluded]
     lines = [f"description = {_toml('port: ' + call)}", f"seed = {VERIFY_SEED}", f"steps = {VERIFY_STEPS}", "",
              "[layer]", "in_features = 4", "out_features = 3", "bias = true", "norm = true", "",
              "[data]", "batch = 4", 'loss = "mse"', "",
              "[optimizer]", f'name = "{src.info.name}"', f"lr = {_toml(src.lr)}"]
     lines += [f"{k} = {_toml(v)}" for k, v in words.items()]
-    if src.decay == "decoupled":
-        lines += ["", f"[optimizer.{src.framework}]", "decoupled_weight_decay = true"]
+    native = {**only_source, **({"decoupled_weight_decay": True} if src.decay == "decoupled" else {})}
+    if native:
+        lines += ["", f"[optimizer.{src.framework}]", *(f"{k} = {_toml(v)}" for k, v in native.items())]
     lines += ["", "[decay]", f"coeff = {_toml(src.coeff)}"]
     ways = (src_way, tgt_way)
     if "apply_decay_param_fun" in ways:
@@ -289,11 +309,11 @@ def _case_toml(src: Setup, words: dict[str, Any], excluded: tuple[str, ...], src
     return "\n".join(lines) + "\n"
 
 
-def load_port_case(t: Translation, folder: Path) -> Case:
-    """The translation's case, loaded like any case file (its checks apply: a value
+def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
+    """A translation's case, loaded like any case file (its checks apply: a value
     outside a word's range is the input's mistake, exit 2)."""
-    path = folder / "port.toml"
-    path.write_text(t.case_toml)
+    path = folder / f"{name}.toml"
+    path.write_text(text)
     try:
         return load_case(path)
     except CaseError as exc:
@@ -399,6 +419,8 @@ class PortResult:
     translation: Translation
     versions: dict[str, str]
     result: CaseResult | None           # None: nothing to run (no class on the other side)
+    # The translation with the differing defaults left out: the measured effect of that pitfall.
+    defaults_left: CaseResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -409,12 +431,62 @@ class PortResult:
         return EXIT_MISMATCH if self.result is None else self.result.exit_code
 
 
+# reports/port.md: one call per optimizer class both frameworks have, as a user
+# porting a model writes it (decay excluded from biases and norms where the class takes
+# decay), and the setups whose translation has a known pitfall. The learning rates are
+# each class's usual scale (Adadelta's 1.0), so the decay is visible in 10 steps.
+REPORT_CALLS: tuple[tuple[str, str, str], ...] = (
+    ("torch", "SGD(params, lr=0.1, weight_decay=0.01)", "bias|norm"),
+    ("torch", "SGD(params, lr=0.1, momentum=0.9, nesterov=True, dampening=0, weight_decay=0.01)", "bias|norm"),
+    ("paddle", "Momentum(learning_rate=0.1, weight_decay=0.01)", ""),
+    ("torch", "Adam(params, lr=0.01, weight_decay=0.1)", "bias|norm"),
+    ("torch", "Adam(params, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)", ""),
+    ("torch", "AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)", "bias|norm"),
+    ("torch", "AdamW(params, lr=0.01)", ""),
+    ("paddle", "AdamW(learning_rate=0.01, weight_decay=0.05, apply_decay_param_fun=decay)", "bias|norm"),
+    ("torch", "Adamax(params, lr=0.01, weight_decay=0.1)", "bias|norm"),
+    ("torch", "Adagrad(params, lr=0.1, weight_decay=0.1)", "bias|norm"),
+    ("paddle", "Adagrad(learning_rate=0.1, weight_decay=0.1)", ""),
+    ("torch", "Adadelta(params, lr=1.0, weight_decay=0.1)", "bias|norm"),
+    ("torch", "RMSprop(params, lr=0.01, weight_decay=0.1)", "bias|norm"),
+    ("paddle", "RMSProp(learning_rate=0.01, weight_decay=0.1)", ""),
+    ("torch", "NAdam(params, lr=0.01, weight_decay=0.1)", "bias|norm"),
+    ("torch", "NAdam(params, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)", ""),
+    ("torch", "RAdam(params, lr=0.01, weight_decay=0.1)", "bias|norm"),
+    ("torch", "RAdam(params, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)", ""),
+    ("torch", "ASGD(params, lr=0.01, weight_decay=0.1)", ""),
+    ("paddle", "ASGD(learning_rate=0.01, weight_decay=0.1)", ""),
+    ("paddle", "SGD(learning_rate=0.1, weight_decay=paddle.regularizer.L2Decay(0.01))", ""),
+    ("paddle", "SGD(learning_rate=0.1, weight_decay=paddle.regularizer.L1Decay(0.01))", ""),
+    ("torch", "Adafactor(params, lr=0.01)", ""),
+    ("paddle", "Lamb(learning_rate=0.01)", ""),
+)
+
+
+def report_translations() -> list[Translation]:
+    return [translate(parse_call(fw, call, no_decay), call) for fw, call, no_decay in REPORT_CALLS]
+
+
+def port_cases(t: Translation, folder: Path, name: str = "port") -> list[Case]:
+    """The cases to run for a translation: its own, then the one with the differing
+    defaults left out (if any); none when the other framework lacks the class."""
+    out = [load_port_case(t.case_toml, t, folder, name)] if t.case_toml else []
+    if t.defaults_left_toml:
+        out.append(load_port_case(t.defaults_left_toml, t, folder, f"{name}_defaults_left"))
+    return out
+
+
+def port_result(t: Translation, versions: dict[str, str], results: list[CaseResult]) -> PortResult:
+    """`results`: the port_cases results, in their order."""
+    return PortResult(t, versions, results[0] if results else None, results[1] if len(results) > 1 else None)
+
+
 def verify(t: Translation, *, pythons: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
            in_process: bool = False) -> PortResult:
     """Both setups run through the compare pipeline on the translation's case."""
-    if not t.case_toml:
-        return PortResult(t, {}, None)
     with tempfile.TemporaryDirectory(prefix="xdecay-port-") as folder:
-        case = load_port_case(t, Path(folder))
-    outcome = run_cases([case], pythons=pythons, timeout=timeout, in_process=in_process)
-    return PortResult(t, outcome.versions, outcome.results[0])
+        cases = port_cases(t, Path(folder))
+    if not cases:
+        return PortResult(t, {}, None)
+    outcome = run_cases(cases, pythons=pythons, timeout=timeout, in_process=in_process)
+    return port_result(t, outcome.versions, outcome.results)
