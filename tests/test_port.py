@@ -8,8 +8,11 @@ import json
 import pytest
 
 from xdecay import cli, run_port
-from xdecay.engine.port import parse_call, translate
+from xdecay.engine.port import parse_call, report_translations, translate, verify
 from xdecay.errors import UsageError
+from xdecay.writers.port_report import PORT_PAGE, port_page
+
+from .conftest import ROOT
 
 # (framework, call, --no-decay, the target's class, the weight's rule, rule of the
 # excluded bias and LayerNorm gain ("" when nothing is excluded: they decay like the weight)).
@@ -138,3 +141,16 @@ def test_cli_json(capsys):
     assert code == 0 and doc["ok"] and doc["target"]["class"] == "AdamW"
     assert doc["verification"]["comparisons"][0]["ok"]
     assert {"run": "paddle:apply_decay_param_fun", "param": "bias", "rule": "none"} in doc["verification"]["rules"]
+
+
+def test_committed_port_page_states_the_fresh_verdicts():
+    """reports/port.md against a fresh in-process run of the same calls: codes, pitfalls,
+    rules and verdicts exactly; numbers in table cells measure rounding (their verdict
+    beside them is the fact), the others within one unit of their last digit
+    (test_reports.page_problems)."""
+    from .test_reports import page_problems
+    results = [verify(t, in_process=True) for t in report_translations()]
+    versions = next(p.versions for p in results if p.versions)
+    committed = (ROOT / "reports" / PORT_PAGE).read_text(encoding="utf-8")
+    problems = page_problems(committed, port_page(results, versions), lambda *_: None)
+    assert not problems, "reports/port.md is stale (run `xdecay report`): " + "; ".join(problems[:5])

@@ -57,7 +57,7 @@ def _defaults_left(p: PortResult) -> list[str]:
     return [f"measured: with the differing defaults left out the setups differ by "
             f"{fmt(_worst(d), '.3g')}x the tolerance"
             # The cause of the pair's difference; the defaults themselves are listed above.
-            + "".join(f" ({n.partition(' differ: ')[2]})" for n in d.notes if " vs " in n)]
+            + "".join(f" ({n.partition(' differ: ')[2]})" for n in d.notes if n.startswith(("torch:", "paddle:")))]
 
 
 def _rules_side_by_side(p: PortResult) -> tuple[list[str], list[list[str]]]:
