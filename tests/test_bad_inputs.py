@@ -278,6 +278,10 @@ COMMAND_LINES = [
      "xdecay port: argument --format: ", "invalid choice"),
     ("port-out-regular-file", ["port", "--torch", "SGD(params, lr=0.1)", "--out", "{tmp}/file"], "--out {tmp}/file: ",
      "{tmp}/file is not a directory"),
+    ("port-torch-file-missing", ["port", "--torch-file", "{tmp}/missing.py:make"], "--torch-file {tmp}/missing.py:make: ",
+     "no such file"),
+    ("port-torch-file-no-function", ["port", "--torch-file", "{tmp}/file"], "--torch-file {tmp}/file: ",
+     "expected FILE.py:FUNCTION"),
     # list and the top level
     ("list-extra-argument", ["list", "extra"], "xdecay: ", "unrecognized arguments: extra"),
     ("no-command", [], "xdecay: ", "the following arguments are required: command"),

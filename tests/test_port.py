@@ -154,3 +154,66 @@ def test_committed_port_page_states_the_fresh_verdicts():
     committed = (ROOT / "reports" / PORT_PAGE).read_text(encoding="utf-8")
     problems = page_problems(committed, port_page(results, versions), lambda *_: None)
     assert not problems, "reports/port.md is stale (run `xdecay report`): " + "; ".join(problems[:5])
+
+
+FACTORY = '''
+import torch
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+        self.norm = torch.nn.LayerNorm(3)
+
+
+def grouped():
+    model = Model()
+    decay = [p for n, p in model.named_parameters() if "bias" not in n and "norm" not in n]
+    rest = [p for n, p in model.named_parameters() if "bias" in n or "norm" in n]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
+                             lr=1e-3, betas=(0.9, 0.95))
+
+
+def adagrad():
+    return torch.optim.Adagrad(Model().parameters(), lr=0.1, weight_decay=0.1)
+
+
+def maximize():
+    return torch.optim.SGD(Model().parameters(), lr=0.1, maximize=True)
+
+
+def lr_groups():
+    model = Model()
+    return torch.optim.SGD([{"params": [model.linear.weight], "lr": 0.1}, {"params": [model.linear.bias]}], lr=0.2)
+'''
+
+
+@pytest.fixture
+def factory(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(FACTORY)
+    return path
+
+
+def test_torch_file_reads_the_optimizer_object(factory):
+    from xdecay.frameworks.factory import load_factory, torch_call
+    grouped = load_factory(f"{factory}:grouped")
+    # torch AdamW carries decoupled_weight_decay=True itself: not an argument to port.
+    assert torch_call(grouped, "x", "bias|norm") == "AdamW(params, lr=0.001, weight_decay=0.05, betas=(0.9, 0.95))"
+    p = run_port(torch_optimizer=grouped, no_decay="bias|norm", in_process=True)
+    assert p.ok and "apply_decay_param_fun" in p.translation.code
+    p = run_port(torch_optimizer=load_factory(f"{factory}:adagrad"), in_process=True)
+    assert p.ok and "epsilon=1e-10" in p.translation.code
+
+
+@pytest.mark.parametrize("func, no_decay, words", [
+    ("grouped", "", "say which with --no-decay"),
+    ("maximize", "", "maximize=True cannot be ported"),
+    ("lr_groups", "", "the parameter groups differ in lr"),
+    ("missing", "", "has no function missing"),
+])
+def test_torch_file_refuses_what_it_cannot_port(factory, func, no_decay, words):
+    from xdecay.frameworks.factory import load_factory, torch_call
+    with pytest.raises(UsageError, match=words):
+        torch_call(load_factory(f"{factory}:{func}"), f"{factory}:{func}", no_decay)

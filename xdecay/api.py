@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .case import FRAMEWORKS, MAX_STEPS, load_case
 from .case_files import find_case
 from .engine.pipeline import CaseResult, run_cases, unchecked
-from .engine.port import PortResult, parse_call, translate, verify
+from .engine.port import PortResult, check_pattern, parse_call, translate, verify
 from .errors import UsageError
+from .frameworks.factory import torch_call
 
 
 def run_case(case: str | Path, *, steps: int | None = None,
@@ -52,13 +54,17 @@ def run_case(case: str | Path, *, steps: int | None = None,
     return outcome.results[0]
 
 
-def run_port(*, torch: str | None = None, paddle: str | None = None, no_decay: str = "",
-             in_process: bool = False) -> PortResult:
+def run_port(*, torch: str | None = None, paddle: str | None = None, torch_optimizer: Any = None,
+             no_decay: str = "", in_process: bool = False) -> PortResult:
     """`xdecay port`: one optimizer call (torch's or paddle's, read as literals, never
-    evaluated) translated into the other framework and verified by running both.
+    evaluated) -- or a torch optimizer object, read from its class, defaults and groups --
+    translated into the other framework and verified by running both.
     `.ok` only when verified equal; `.translation` has `.code`, `.pitfalls`, `.case_toml`;
     `.result` the compare result (None when the other framework has no such class)."""
-    if (torch is None) == (paddle is None):
-        raise UsageError("run_port: give exactly one of torch=CALL, paddle=CALL")
+    if sum(x is not None for x in (torch, paddle, torch_optimizer)) != 1:
+        raise UsageError("run_port: give exactly one of torch=CALL, paddle=CALL, torch_optimizer=OBJECT")
+    check_pattern(no_decay)
+    if torch_optimizer is not None:
+        torch = torch_call(torch_optimizer, "torch_optimizer", no_decay)
     framework, call = ("torch", torch) if torch is not None else ("paddle", paddle)
     return verify(translate(parse_call(framework, call, no_decay), call), in_process=in_process)

@@ -17,11 +17,12 @@ from .engine.baseline import baseline_files, baseline_versions, find_drift, load
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
-from .engine.port import parse_call, port_cases, port_result, report_translations, translate, verify
+from .engine.port import check_pattern, parse_call, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
 from .frameworks import interpreter, venvs
+from .frameworks.factory import load_factory, torch_call
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
@@ -149,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
                      help='a torch.optim call, read as literals: "AdamW(params, lr=1e-3, weight_decay=0.05)"')
     src.add_argument("--paddle", action=_Once, metavar="CALL",
                      help='a paddle.optimizer call, read as literals: "Momentum(learning_rate=0.1, momentum=0.9)"')
+    src.add_argument("--torch-file", action=_Once, metavar="FILE:FUNC",
+                     help="import FILE (your code: only with this option) and port the torch optimizer FUNC() returns")
     o.add_argument("--no-decay", action=_Once, default="", metavar="PATTERN",
                    help="a regular expression on parameter names: these are not decayed (\"bias|norm\")")
     o.add_argument("--format", action=_Once, choices=sorted(PORT_WRITERS), default="table")
@@ -603,12 +606,15 @@ def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None
 def _port(args: argparse.Namespace) -> int:
     _timeout(args.timeout)
     out_dir = _out_dir(args.out)
-    framework = "torch" if args.torch is not None else "paddle"
-    call = args.torch if args.torch is not None else args.paddle
-    translation = translate(parse_call(framework, call, args.no_decay), call)
     name = f"port.{EXTENSIONS[args.format]}"
     _out_files(args.out, out_dir, [name])
     pythons = _pythons(args.python, FRAMEWORKS)
+    framework = "paddle" if args.paddle is not None else "torch"
+    call = args.torch if args.torch is not None else args.paddle
+    if args.torch_file is not None:
+        check_pattern(args.no_decay)          # before the user's code runs
+        call = torch_call(load_factory(args.torch_file), args.torch_file, args.no_decay)
+    translation = translate(parse_call(framework, call, args.no_decay), call)
     _make_out_dir(args.out, out_dir)
     result = verify(translation, pythons=pythons, timeout=args.timeout)
     text = PORT_WRITERS[args.format](result)

@@ -71,14 +71,18 @@ class Translation:
     defaults_left_toml: str = ""
 
 
+def check_pattern(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--no-decay {pattern!r}: not a regular expression ({exc})") from None
+
+
 def parse_call(framework: str, text: str, no_decay: str = "") -> Setup:
     """The optimizer call `text` of `framework`, read as literals. UsageError naming the
     option for anything that is not a known class with literal arguments."""
     opt = f"--{framework}"
-    try:
-        re.compile(no_decay)
-    except re.error as exc:
-        raise UsageError(f"--no-decay {no_decay!r}: not a regular expression ({exc})") from None
+    check_pattern(no_decay)
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
