@@ -217,3 +217,10 @@ def test_torch_file_refuses_what_it_cannot_port(factory, func, no_decay, words):
     from xdecay.frameworks.factory import load_factory, torch_call
     with pytest.raises(UsageError, match=words):
         torch_call(load_factory(f"{factory}:{func}"), f"{factory}:{func}", no_decay)
+
+
+def test_an_int_lr_is_written_as_a_float_for_paddle():
+    """torch takes lr=1; paddle raises TypeError for an int learning_rate."""
+    p = run_port(torch="SGD(params, lr=1, weight_decay=0.1)", in_process=True)
+    assert p.ok and "learning_rate=1.0" in p.translation.code
+    assert p.translation.pitfalls[0].startswith("lr=1: paddle refuses an int learning_rate")

@@ -11,6 +11,7 @@ rules per parameter, and -- where they differ -- the measured cause (causes.py).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 import re
 import tempfile
@@ -201,6 +202,10 @@ def _decay(opt: str, text: str, framework: str, native: Native, node: ast.expr) 
 def translate(src: Setup, call: str) -> Translation:
     """The other framework's setup for `src`, with the case that verifies it."""
     tgt_fw = OTHER[src.framework]
+    int_lr = tgt_fw == "paddle" and isinstance(src.lr, int)
+    if int_lr:
+        # paddle refuses an int learning rate (TypeError); torch's int lr is the same float.
+        src = dataclasses.replace(src, lr=float(src.lr))
     info = src.info
     tgt = info.native(tgt_fw)
     excluded = _excluded(src.no_decay)
@@ -232,7 +237,8 @@ def translate(src: Setup, call: str) -> Translation:
         t.defaults_left_toml = _case_toml(src, given, only_source, excluded, src_way, tgt_way,
                                           call + " (differing defaults left out)")
     t.code = _code(src, tgt_fw, words, excluded, tgt_way)
-    t.pitfalls = _pitfalls(src, excluded, words) + [
+    t.pitfalls = [f"lr={int(src.lr)}: paddle refuses an int learning_rate (TypeError): written as "
+                  f"{src.lr!r}"] * int_lr + _pitfalls(src, excluded, words) + [
         f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
         f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided]
     return t
