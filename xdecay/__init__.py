@@ -1,7 +1,7 @@
 """xdecay: a cross-framework equivalence verifier for weight decay."""
 __version__ = "0.1.0"
 
-__all__ = ["run_case", "Session", "__version__"]
+__all__ = ["run_case", "run_port", "Session", "__version__"]
 
 
 def __getattr__(name: str):
@@ -13,4 +13,7 @@ def __getattr__(name: str):
     if name == "Session":
         from .session import Session
         return Session
+    if name == "run_port":
+        from .api import run_port
+        return run_port
     raise AttributeError(f"module 'xdecay' has no attribute {name!r}")

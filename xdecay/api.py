@@ -4,15 +4,23 @@
     result = run_case("precedence")        # a case name, or a path to a .toml
     assert result.ok, result.comparisons
     assert ("paddle:param_attr", "weight", "coupled_l2@0.5") in result.rules
+
+    from xdecay import run_port
+    port = run_port(torch="AdamW(params, lr=1e-3, weight_decay=0.05)", no_decay="bias|norm")
+    assert port.ok, port.result.notes      # verified equal
+    print(port.translation.code)           # the paddle code
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import find_case
 from .engine.pipeline import CaseResult, run_cases, unchecked
+from .engine.port import PortResult, check_pattern, parse_call, translate, verify
 from .errors import UsageError
+from .frameworks.factory import torch_call
 from .session import shared_session
 
 
@@ -55,3 +63,19 @@ def one_case(case: str | Path, steps: int | None, frameworks: tuple[str, ...],
     if why:
         raise UsageError(f"{loaded.path}: nothing to check with frameworks {frameworks} ({why})")
     return loaded
+
+
+def run_port(*, torch: str | None = None, paddle: str | None = None, torch_optimizer: Any = None,
+             no_decay: str = "", in_process: bool = False) -> PortResult:
+    """`xdecay port`: one optimizer call (torch's or paddle's, read as literals, never
+    evaluated) -- or a torch optimizer object, read from its class, defaults and groups --
+    translated into the other framework and verified by running both.
+    `.ok` only when verified equal; `.translation` has `.code`, `.pitfalls`, `.case_toml`;
+    `.result` the compare result (None when the other framework has no such class)."""
+    if sum(x is not None for x in (torch, paddle, torch_optimizer)) != 1:
+        raise UsageError("run_port: give exactly one of torch=CALL, paddle=CALL, torch_optimizer=OBJECT")
+    check_pattern(no_decay)
+    if torch_optimizer is not None:
+        torch = torch_call(torch_optimizer, "torch_optimizer", no_decay)
+    framework, call = ("torch", torch) if torch is not None else ("paddle", paddle)
+    return verify(translate(parse_call(framework, call, no_decay), call), in_process=in_process)

@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report | train | matrix` (README, "Use")."""
+"""Command line: `xdecay list | compare | explain | report | train | matrix | port` (README, "Use")."""
 from __future__ import annotations
 
 import argparse
@@ -17,10 +17,12 @@ from .engine.baseline import baseline_files, baseline_versions, find_drift, load
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
+from .engine.port import check_pattern, parse_call, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
 from .frameworks import interpreter, venvs
+from .frameworks.factory import load_factory, torch_call
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
@@ -32,6 +34,8 @@ from .writers.matrix_report import summary as matrix_summary
 from .writers.pages import (HISTORY_DIR, HISTORY_PAGE, case_plot, link_other_pages, page_paths, pages, train_plot,
                             write_pages)
 from .writers.questions import load_questions
+from .writers.port_report import PORT_PAGE, port_page
+from .writers.port_report import WRITERS as PORT_WRITERS
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -142,6 +146,22 @@ def _parser() -> argparse.ArgumentParser:
                    else os.cpu_count() or 1,
                    help="releases run at once (default: the cores)")
     m.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
+    o = sub.add_parser("port", help="an optimizer call translated into the other framework, verified by "
+                       "running both (exit 0 only when verified equal)")
+    src = o.add_mutually_exclusive_group(required=True)
+    src.add_argument("--torch", action=_Once, metavar="CALL",
+                     help='a torch.optim call, read as literals: "AdamW(params, lr=1e-3, weight_decay=0.05)"')
+    src.add_argument("--paddle", action=_Once, metavar="CALL",
+                     help='a paddle.optimizer call, read as literals: "Momentum(learning_rate=0.1, momentum=0.9)"')
+    src.add_argument("--torch-file", action=_Once, metavar="FILE:FUNC",
+                     help="import FILE (your code: only with this option) and port the torch optimizer FUNC() returns")
+    o.add_argument("--no-decay", action=_Once, default="", metavar="PATTERN",
+                   help="a regular expression on parameter names: these are not decayed (\"bias|norm\")")
+    o.add_argument("--format", action=_Once, choices=sorted(PORT_WRITERS), default="table")
+    o.add_argument("--out", action=_Once, help="write port.txt|md|json into this directory (created if need be)")
+    o.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    o.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -159,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "matrix":
             return _matrix(args)
+        if args.command == "port":
+            return _port(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -442,12 +464,17 @@ def _report(args: argparse.Namespace) -> int:
     # Every page and plot path, before the run: a clash found after it would waste the run.
     _out_files(args.out, out_dir, page_paths([c.name for c in cases],
                                              [(c.name, c.kind) for c in train_cases])
-               + ([HISTORY_PAGE] if history is not None else []))
+               + ([HISTORY_PAGE] if history is not None else []) + [PORT_PAGE])
     _make_out_dir(args.out, out_dir)
     train_jobs = [build_job(c) for c in train_cases]
     explain_requests = explain_jobs()
+    translations = report_translations()
+    with tempfile.TemporaryDirectory(prefix="xdecay-port-") as folder:
+        per_translation = [port_cases(t, Path(folder), f"port_{k}") for k, t in enumerate(translations)]
+    ported = [c for cs in per_translation for c in cs]
+    port_requests = compare_jobs(ported)
     # Everything in one worker per framework: each framework is imported once.
-    done = run_batch({fw: [compare, explain_requests[fw], *train_jobs]
+    done = run_batch({fw: [compare, explain_requests[fw], port_requests.get(fw, []), *train_jobs]
                       for fw, compare in compare_jobs(cases).items()}, pythons, args.timeout)
 
     def part(i: int) -> dict:
@@ -461,8 +488,12 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: cannot create {out_dir / 'train'} "
                          f"({exc.strerror or exc})") from None
     trainings = []
+    port_outcome = outcome_from(ported, part(2))
+    port_results = iter(port_outcome.results)
+    ports = [port_result(t, port_outcome.versions, [next(port_results) for _ in cs])
+             for t, cs in zip(translations, per_translation)]
     for k, (case, job) in enumerate(zip(train_cases, train_jobs)):
-        t = training_from(case, job, part(2 + k))
+        t = training_from(case, job, part(3 + k))
         if t.case.kind == "overfit":
             plot = out_dir / train_plot(t.case.name)
             t.plot = write_plot(t, plot) or plot.name
@@ -482,13 +513,17 @@ def _report(args: argparse.Namespace) -> int:
         print(f"{HISTORY_PAGE} not regenerated: no saved release results in {saved}/releases "
               f"(`xdecay matrix --paddle V1,V2,... --out {saved}` writes them)", file=sys.stderr)
     link_other_pages(texts, out_dir)       # once every generated page is in texts: those are not "other" pages
+    # After the links: the index lists port.md among the other pages (test_reports' fresh
+    # pages, which do not run the ports, link the committed one the same way).
+    texts[PORT_PAGE] = port_page(ports, port_outcome.versions)
     try:
         write_pages(out_dir, texts)
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot write the pages ({exc.strerror or exc})") from None
     print(f"wrote {len(texts)} pages under {out_dir}", file=sys.stderr)
-    if explanation.errors or any(t.errors for t in trainings):
+    if explanation.errors or any(t.errors for t in trainings) or port_outcome.exit_code == EXIT_FRAMEWORK:
         return EXIT_FRAMEWORK
+    # The port page's exit-1 rows are its findings (no exact equivalent), not a failure.
     return max(outcome.exit_code, *(t.exit_code for t in trainings))
 
 
@@ -580,6 +615,29 @@ def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None
             print(f"{HISTORY_PAGE}: the saved {release.label} results differ from this run "
                   f"(rows: {len(stale)}, first: {stale[0]}); re-run `xdecay matrix ... --out "
                   f"{out_dir / HISTORY_DIR}`", file=sys.stderr)
+
+
+def _port(args: argparse.Namespace) -> int:
+    _timeout(args.timeout)
+    out_dir = _out_dir(args.out)
+    name = f"port.{EXTENSIONS[args.format]}"
+    _out_files(args.out, out_dir, [name])
+    pythons = _pythons(args.python, FRAMEWORKS)
+    framework = "paddle" if args.paddle is not None else "torch"
+    call = args.torch if args.torch is not None else args.paddle
+    if args.torch_file is not None:
+        check_pattern(args.no_decay)          # before the user's code runs
+        call = torch_call(load_factory(args.torch_file), args.torch_file, args.no_decay)
+    translation = translate(parse_call(framework, call, args.no_decay), call)
+    _make_out_dir(args.out, out_dir)
+    result = verify(translation, pythons=pythons, timeout=args.timeout)
+    text = PORT_WRITERS[args.format](result)
+    if out_dir is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomic(out_dir / name, text, args.out)
+        print(f"wrote {out_dir / name}", file=sys.stderr)
+    return result.exit_code
 
 
 def _write_atomic(path: Path, text: str, option: str) -> None:

@@ -1,0 +1,182 @@
+"""`xdecay port` writers: the code to paste, the pitfalls, and the verification (the
+compare writers' rows and JSON for the run itself)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tabulate import tabulate
+
+from .. import __version__
+from ..engine.pipeline import CaseResult
+from ..engine.port import PortResult
+from .compare_report import COMPARISON_HEADERS, POWER_NOTE, _comparison_rows, case_json, finite_or_str, fmt
+
+
+def _label(p: PortResult) -> str:
+    r = p.result
+    if r is None:
+        return "NO EQUIVALENT"
+    if r.framework_errors or r.failed_runs:
+        return "ERROR"
+    if any(c.inconclusive for c in r.comparisons):
+        return "INCONCLUSIVE"
+    if r.ok:
+        return "VERIFIED EQUAL"
+    return "CLOSEST, NOT EQUAL" if p.translation.why_not else "NOT EQUAL"
+
+
+def _verdict(p: PortResult) -> str:
+    t, r, label = p.translation, p.result, _label(p)
+    if r is None:
+        return f"{label}: {t.why_not}"
+    if label == "ERROR":
+        return f"{label}: could not run {', '.join(sorted(r.framework_errors) + [x.name for x in r.failed_runs])}"
+    if label == "INCONCLUSIVE":
+        blind = next(c for c in r.comparisons if c.inconclusive)
+        return f"{label}: the verification cannot see the decay ({blind.power.words()})"
+    if label == "VERIFIED EQUAL":
+        return f"{label}: the two setups make the same updates within the tolerance"
+    why = f" ({t.why_not})" if t.why_not else ""
+    return f"{label}{why}: the setups differ by up to {fmt(_worst(r), '.3g')}x the tolerance" + (
+        f"; {'; '.join(r.warnings)}" if r.warnings else "")
+
+
+def _worst(r: CaseResult) -> float:
+    return max((c.excess for c in r.comparisons), default=float("nan"))
+
+
+def _defaults_left(p: PortResult) -> list[str]:
+    """The measured effect of the defaults pitfall: the translation without them."""
+    d = p.defaults_left
+    if d is None:
+        return []
+    if d.ok:
+        return ["measured: with the differing defaults left out the setups still agree here "
+                f"({fmt(_worst(d), '.3g')}x the tolerance); write them out anyway"]
+    return [f"measured: with the differing defaults left out the setups differ by "
+            f"{fmt(_worst(d), '.3g')}x the tolerance"
+            # The cause of the pair's difference; the defaults themselves are listed above.
+            + "".join(f" ({n.partition(' differ: ')[2]})" for n in d.notes if n.startswith(("torch:", "paddle:")))]
+
+
+def _rules_side_by_side(p: PortResult) -> tuple[list[str], list[list[str]]]:
+    r = p.result
+    runs = [x.name for x in r.runs]
+    rules = {(run, param): rule for run, param, rule in r.rules}
+    params = list(r.case.layer.params)
+    return ["param", *runs], [[param, *(rules.get((run, param), "") for run in runs)] for param in params]
+
+
+def _source_line(p: PortResult) -> str:
+    t = p.translation
+    excl = f" --no-decay {t.source.no_decay!r}" if t.source.no_decay else ""
+    return f"{t.source.framework}: {t.call}{excl}"
+
+
+def table(p: PortResult) -> str:
+    t, r = p.translation, p.result
+    out = [f"port {_source_line(p)}  ->  {t.target_framework}", ""]
+    if t.code:
+        out += [f"{t.target_framework} code:", *("    " + line if line else "" for line in t.code.splitlines()), ""]
+    out += ["pitfalls:", *(f"  - {x}" for x in t.pitfalls or ["none known for this setup"]),
+            *(f"  - {x}" for x in _defaults_left(p)), ""]
+    if r is not None:
+        out += [f"verification: {r.case.steps} steps of Linear(4->3, bias) + LayerNorm (gain, bias), "
+                f"runs {', '.join(x.name for x in r.runs)}"]
+        out += [f"{x.name}: ERROR {x.error}" for x in r.failed_runs]
+        out += [f"{fw}: ERROR {msg}" for fw, msg in r.framework_errors.items()]
+        if r.comparisons:
+            out += [f"tolerance: {r.tolerance.describe()}", POWER_NOTE,
+                    tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS, disable_numparse=True), ""]
+        if r.rules:
+            out += ["rule per parameter (inferred from the runs):",
+                    tabulate(_rules_side_by_side(p)[1], _rules_side_by_side(p)[0], disable_numparse=True), ""]
+        out += [f"WARNING: {w}" for w in r.warnings]
+        out += [f"measured: {n}" for n in r.notes]
+    out.append(f"verdict: {_verdict(p)}")
+    return "\n".join(out) + "\n"
+
+
+def markdown(p: PortResult) -> str:
+    t, r = p.translation, p.result
+    out = [f"## port `{_source_line(p)}` → {t.target_framework}", ""]
+    if t.code:
+        out += ["```python", t.code.rstrip(), "```", ""]
+    out += ["Pitfalls:", "", *(f"- {x}" for x in t.pitfalls or ["none known for this setup"]),
+            *(f"- {x}" for x in _defaults_left(p)), ""]
+    if r is not None and r.comparisons:
+        out += [f"Verification ({r.case.steps} steps; tolerance: {r.tolerance.describe()}; {POWER_NOTE}):", "",
+                tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS, tablefmt="github",
+                         disable_numparse=True), ""]
+    if r is not None and r.rules:
+        headers, rows = _rules_side_by_side(p)
+        out += [tabulate(rows, headers, tablefmt="github", disable_numparse=True), ""]
+        out += [f"- measured: {n}" for n in r.notes] + [f"- WARNING: {w}" for w in r.warnings]
+    out += [f"**{_verdict(p)}**", ""]
+    return "\n".join(out)
+
+
+def port_json(p: PortResult) -> dict[str, Any]:
+    t, r = p.translation, p.result
+    s = t.source
+    return {"source": {"framework": s.framework, "call": t.call, "class": s.native.cls, "optimizer": s.info.name,
+                       "no_decay": s.no_decay or None},
+            "target": {"framework": t.target_framework, "code": t.code or None,
+                       "class": None if s.info.native(t.target_framework) is None
+                       else s.info.native(t.target_framework).cls},
+            "pitfalls": t.pitfalls, "no_exact_equivalent": t.why_not or None,
+            "case_toml": t.case_toml or None,
+            "verification": None if r is None else case_json(r, p.versions),
+            "defaults_left_out": None if p.defaults_left is None else {
+                "ok": p.defaults_left.ok, "tolerance_ratio": finite_or_str(_worst(p.defaults_left)),
+                "notes": p.defaults_left.notes},
+            "verdict": _verdict(p), "ok": p.ok}
+
+
+def json_report(p: PortResult) -> str:
+    doc = {"xdecay": __version__, "frameworks": dict(sorted(p.versions.items())), **port_json(p)}
+    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+PORT_PAGE = "port.md"
+
+
+def port_page(results: list[PortResult], versions: dict[str, str]) -> str:
+    """reports/port.md: the verified translation of every optimizer class both
+    frameworks have, and the pitfalls with their measured effect."""
+    shown = ", ".join(f"{fw} {v}" for fw, v in sorted(versions.items()))
+    rows = []
+    for p in results:
+        r, t = p.result, p.translation
+        c = r.comparisons[0] if r is not None and r.comparisons else None
+        rows.append([f"{t.source.framework} `{t.call}`" + (f" · no decay `{t.source.no_decay}`"
+                                                         if t.source.no_decay else ""),
+                     f"{t.target_framework} " + (f"`{t.code.splitlines()[-1].partition(' = ')[2]}`"
+                                                 if t.code else "—"),
+                     _label(p), "—" if c is None else fmt(c.excess, ".3g"),
+                     "—" if c is None or c.power is None else c.power.short(),
+                     "—" if p.defaults_left is None else fmt(_worst(p.defaults_left), ".3g")])
+    out = ["# Porting an optimizer between PyTorch and Paddle", "",
+           f"Generated by `xdecay report` from real runs of {shown}. Each row is `xdecay port` on "
+           "that call: the other framework's code, verified by running both setups for "
+           "10 steps on a Linear with a bias and a LayerNorm (so `--no-decay \"bias|norm\"` is "
+           "exercised). x tol: the largest difference over the tolerance (<= 1 is equal); power: the "
+           "smallest relative error of the decay coefficient the check catches; x tol, defaults left out: "
+           "the same translation without the arguments whose defaults differ (what a table that only "
+           "renames arguments emits). `xdecay port --torch "
+           "\"CALL\"` (or `--paddle`) reproduces a row with its pitfalls.", "",
+           tabulate([[_md_cell(x) for x in row] for row in rows],
+                    ["source", "translation", "verdict", "x tol", "power", "x tol, defaults left out"],
+                    tablefmt="github",
+                    disable_numparse=True), ""]
+    for p in results:
+        out += [markdown(p).replace("## port ", "## ", 1)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+WRITERS = {"table": table, "markdown": markdown, "json": json_report}
