@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine.clipping import KINDS as CLIP_KINDS, Clip
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
 from .engine.regularizers import Regularizer
 from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
@@ -123,6 +124,7 @@ class Case:
     expectations: tuple[Expectation, ...]
     atol: float | None = None                 # fixed tolerances override the derived ones
     rtol: float | None = None
+    clip: Clip | None = None                  # [clip]: gradient clipping between backward and step
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
@@ -515,6 +517,13 @@ def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
     return Decay(coeff, param_attr, manual, groups, decay_params)
 
 
+def _clip(t: _Table) -> Clip:
+    """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0."""
+    clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True))
+    t.finish()
+    return clip
+
+
 def read_toml(path: Path) -> _Table:
     """A case file's top-level table; unreadable files and bad TOML are CaseErrors."""
     shown = str(path)
@@ -560,6 +569,9 @@ def load_case(path: str | Path) -> Case:
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
     expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 
+    clip = _clip(top.table("clip", required=False)) if "clip" in top.data else None
+    top.used.add("clip")
+
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None
     rtol = _number(tt, "rtol", None) if "rtol" in tt.data else None
@@ -569,6 +581,6 @@ def load_case(path: str | Path) -> Case:
     case = Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
-                atol=atol, rtol=rtol)
+                atol=atol, rtol=rtol, clip=clip)
     case.check_size()
     return case

@@ -25,6 +25,7 @@ from itertools import product
 import numpy as np
 
 from ..frameworks.records import RunRecord
+from .clipping import Clip, clip_grads
 from .compare import EPS32, Tolerance, operation_count, ulp32
 from .reference import (
     RULES,
@@ -82,16 +83,19 @@ def _spaced(n: int, k: int) -> np.ndarray:
 
 
 def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
-              reference: tuple[str, str] | None = None) -> list[Inferred]:
+              reference: tuple[str, str] | None = None, clip: Clip | None = None) -> list[Inferred]:
     """Infer the decay rule of each parameter of a successful run, replayed with the
-    reference rule of its own (framework, class) or with another one."""
+    reference rule of its own (framework, class) or with another one. With a clip, the
+    loss gradient is clipped as the run's framework clips it and the decay candidates
+    join after it (the optimizer's own decay); a decay inside the clip (a manual term)
+    fits none of them."""
     rule = RULES[reference or (run.framework, run.optimizer)]
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
-    sample = None if rule.__name__ in MIXING_RULES else layer_sample(run.params)
+    # A norm clip mixes every element (or a whole parameter): it needs all of them.
+    sample = None if rule.__name__ in MIXING_RULES or clip is not None else layer_sample(run.params)
     if sample is None:
-        grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
-        bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
+        grads, bounds = _loss_grads(at, spec, loss, clip, run.framework)
         snapshots = dict(run.params)
     else:
         grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
@@ -103,6 +107,17 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
                              [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
+
+
+def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, clip: Clip | None,
+                framework: str) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Per step, every parameter's loss gradient and its rounding bound, clipped."""
+    grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
+    bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
+    if clip is None:
+        return grads, bounds
+    pairs = [clip_grads(clip, framework, g, b) for g, b in zip(grads, bounds)]
+    return [g for g, _ in pairs], [b for _, b in pairs]
 
 
 def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
@@ -126,8 +141,9 @@ class RunSensitivity:
     (Inferred.sensitivity): known wherever inference looked, replayed on demand with
     the fitted rules at the elements a comparison asks for (zero where no rule fits)."""
 
-    def __init__(self, run: RunRecord, spec: Spec, loss: str, inferred: list[Inferred]):
-        self.run, self.spec, self.loss = run, spec, loss
+    def __init__(self, run: RunRecord, spec: Spec, loss: str, inferred: list[Inferred],
+                 clip: Clip | None = None):
+        self.run, self.spec, self.loss, self.clip = run, spec, loss, clip
         self.inferred = {i.param: i for i in inferred}
         self._forwards: list | None = None
         self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # param -> (sorted idx, values)
@@ -202,8 +218,9 @@ class RunSensitivity:
         at = [{n: v[k] for n, v in run.params.items()} for k in range(run.steps)]
         if found.sample is None:
             snaps = run.params[param].astype(np.float64)
-            grads = [model_grads(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
-            bounds = [gradient_bounds(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
+            every, every_bound = _loss_grads(at, self.spec, self.loss, self.clip, run.framework)
+            grads = [g[param] for g in every]
+            bounds = [b[param] for b in every_bound]
         else:
             snaps = _flat_at(run.params[param], found.sample).astype(np.float64)
             pairs = [grads_at(p, self.spec.x, self.spec.target, self.loss, {param: found.sample}) for p in at]

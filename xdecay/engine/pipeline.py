@@ -8,8 +8,10 @@ from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
 from .causes import cause
+from .clipping import report as clip_report
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
+from .reference import model_grads
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -157,8 +159,8 @@ class Analyses:
         if key not in self.found:
             # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
             spec = case.spec()
-            found = infer_run(r, spec, case.loss, case.decay.coefficients())
-            self.found[key] = found, RunSensitivity(r, spec, case.loss, found)
+            found = infer_run(r, spec, case.loss, case.decay.coefficients(), clip=case.clip)
+            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, case.clip)
         return self.found[key]
 
 
@@ -224,6 +226,13 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
         warning = below_resolution(case, baseline, tol)
         if warning:
             result.warnings.append(warning)
+        if case.clip is not None:
+            at = [{n: v[k] for n, v in baseline.params.items()} for k in range(baseline.steps)]
+            spec = case.spec()
+            note, idle = clip_report(case.clip, [model_grads(p, spec.x, spec.target, case.loss) for p in at])
+            result.notes.insert(0, note)
+            if idle:
+                result.warnings.append(idle)
     return result
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..case import Decay, Regularizer
+from ..engine.clipping import Clip
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
     EXPLAIN_ATTRS,
@@ -177,7 +178,7 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
                 else:
                     built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
-                                    else list(named.values()))
+                                    else list(named.values()), job.clip)
             record.optimizer, record.hyper = built.cls, [_effective(cls, built.kwargs)]
             record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                    manual=way.startswith("manual"),
@@ -199,9 +200,10 @@ def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
              **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
 
 
-def _build(built: Construction, params: Any) -> tuple[Any, type]:
+def _build(built: Construction, params: Any, clip: Clip | None = None) -> tuple[Any, type]:
     """The optimizer of a construction (and its class): the one place paddle optimizers
-    are made. A Regularizer argument becomes paddle's L2Decay / L1Decay."""
+    are made. A Regularizer argument becomes paddle's L2Decay / L1Decay; a clip becomes
+    grad_clip, which paddle applies inside step, before its regularization."""
     cls = getattr(paddle.optimizer, built.cls, None)
     if cls is None:        # an older or newer paddle without this class
         raise AttributeError(f"paddle {version()} has no paddle.optimizer.{built.cls}")
@@ -211,7 +213,17 @@ def _build(built: Construction, params: Any) -> tuple[Any, type]:
     for name in CONSTANT_FUNCTIONS[FRAMEWORK]:
         if isinstance(kwargs.get(name), (int, float)) and not isinstance(kwargs[name], bool):
             kwargs[name] = lambda param, _value=kwargs[name]: _value
+    if clip is not None:
+        kwargs["grad_clip"] = _grad_clip(clip)
     return cls(parameters=params, **kwargs), cls
+
+
+def _grad_clip(clip: Clip):
+    if clip.kind == "global_norm":
+        return paddle.nn.ClipGradByGlobalNorm(clip.max)
+    if clip.kind == "norm":
+        return paddle.nn.ClipGradByNorm(clip.max)
+    return paddle.nn.ClipGradByValue(clip.max)
 
 
 # ---------------------------------------------------------------- explain: any optimizer class

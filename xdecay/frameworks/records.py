@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..case import Case, Decay
+from ..engine.clipping import Clip
 from ..engine.spec import Spec
 
 # Where an adapter puts a run's float32 snapshots: allocate(shape) -> an array to fill.
@@ -33,6 +34,7 @@ class Job:
     steps: int
     ways: tuple[str, ...]
     spec: Spec
+    clip: Clip | None = None           # gradient clipping between backward and step
 
     @property
     def coeff(self) -> float:
@@ -44,7 +46,7 @@ class Job:
                    hyper=dict(case.optimizer.hyper),
                    native=dict(case.optimizer.native.get(framework, {})), decay=case.decay, loss=case.loss,
                    steps=steps or case.steps, ways=case.runs.get(framework, ()),
-                   spec=case.spec())
+                   spec=case.spec(), clip=case.clip)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..case import Decay
+from ..engine.clipping import Clip
 from ..engine.optimizers import (
     OPTIMIZERS,
     Construction,
@@ -54,7 +55,7 @@ class Model(torch.nn.Module):
 
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
            decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0,
-           allocate: Allocate = in_memory) -> dict[str, np.ndarray]:
+           allocate: Allocate = in_memory, clip: Clip | None = None) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...] per parameter."""
     params = model.named()
     x = torch.from_numpy(spec.x)
@@ -72,6 +73,8 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
                 loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
                                else reg.coeff * p.abs().sum())
         loss.backward()
+        if clip is not None:
+            _clip(clip, list(params.values()))
         if decoupled_lr:
             # SGD has no decoupled option: decay as its own step, from the old
             # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
@@ -82,6 +85,18 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
         for n, p in params.items():
             snaps[n][k] = p.detach().numpy()
     return snaps
+
+
+def _clip(clip: Clip, params: list[torch.nn.Parameter]) -> None:
+    """Clip .grad as users do, between backward and step: whatever backward left there
+    (a manual decay term included) is clipped; the optimizer's weight_decay is not."""
+    if clip.kind == "global_norm":
+        torch.nn.utils.clip_grad_norm_(params, clip.max)
+    elif clip.kind == "norm":
+        for p in params:
+            torch.nn.utils.clip_grad_norm_(p, clip.max)
+    else:
+        torch.nn.utils.clip_grad_value_(params, clip.max)
 
 
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
@@ -102,7 +117,8 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                manual=way.startswith("manual"),
-                               decoupled_lr=job.lr if built.explicit_decoupled else 0.0, allocate=allocate)
+                               decoupled_lr=job.lr if built.explicit_decoupled else 0.0, allocate=allocate,
+                               clip=job.clip)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
         record.error = f"{type(exc).__name__}: {exc}"
     return record
