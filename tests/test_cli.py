@@ -120,10 +120,12 @@ def test_hanging_worker_times_out_without_orphans(tmp_path):
     pidfile = tmp_path / "pid"
     hang = _fake(tmp_path, "hang", f"echo $$ > {pidfile}; exec sleep 120")
     start = time.monotonic()
-    p = xdecay("compare", "--case", "sgd", "--python", f"paddle={hang}", "--timeout", "8",
+    # The timeout covers the real torch worker too: 20 s leaves it room on a loaded
+    # 2-core machine (8 s did not: torch alone took 7.9 s wall at load average 7).
+    p = xdecay("compare", "--case", "sgd", "--python", f"paddle={hang}", "--timeout", "20",
                "--format", "json")
     assert p.returncode == 3 and time.monotonic() - start < 60
-    assert "timed out after 8 s" in json.loads(p.stdout)["errors"]["paddle"]
+    assert "timed out after 20 s" in json.loads(p.stdout)["errors"]["paddle"]
     _torch_intact(p.stdout)
     with pytest.raises(ProcessLookupError):
         os.kill(int(pidfile.read_text()), 0)
@@ -176,7 +178,8 @@ def test_python_api_runs_a_case_in_workers():
 def test_python_api_rejects_bad_arguments():
     from xdecay import run_case
     from xdecay.errors import UsageError
-    for kwargs, words in (({"frameworks": ("tf",)}, "unknown framework 'tf'"), ({"steps": -3}, "steps")):
+    for kwargs, words in (({"frameworks": ("tf",)}, "unknown framework 'tf'"), ({"steps": -3}, "steps"),
+                          ({"min_power": 0.0}, "min_power")):
         with pytest.raises(UsageError, match=words):
             run_case("momentum", **kwargs)
     with pytest.raises(UsageError, match="one case"):

@@ -17,12 +17,17 @@ both frameworks for real, no mocks. The properties:
     replay of both runs (numpy, written here, not xdecay.engine.reference) puts them MARGIN x
     above the tool's stated tolerance, with a deliberately generous estimate of the
     runs' sensitivity to gradient rounding added to it.
-(c) the "decay below float32 resolution" warning appears exactly when its documented
-    definition (compare.below_resolution) says so, recomputed here from the baseline
-    run's float32 snapshots (also its printed c and ratio, and that the case is then not
-    ok); and at the extremes: a coefficient <= 1e-12 always warns (provably:
-    lr*c*|w| < lr*c*2**24*ulp32(w)), a large effect never warns (bounded a priori from
-    the first step).
+(c) an equal check over decayed runs is inconclusive (exit 1, never ok) exactly when its
+    documented definition (engine/power.py) says so: a run cannot show its decay when
+    rule inference finds `none` among the rules that fit it (its replay without decay
+    is within the tolerance), and the printed ratio is that replay's; recomputed
+    independently where it can be bounded: an anchored float64 replay without decay
+    (numpy, written here) within the plain tolerance forces "inconclusive" (the tool's
+    tolerance only adds the sensitivity term); a coefficient <= 1e-12 is always
+    inconclusive; a decay whose first-step effect lr*c*|w| is bounded far above the
+    tolerance never is — for SGD, Momentum and AdamW, whose first step carries that
+    effect whole, not coupled Adam, whose normalisation absorbs it (issue 15: the
+    lr*c*|w| estimate this replaces overstated exactly that case).
 
 The fuzz falsified three properties; each minimal falsifying case is kept as an @example
 (ADAM_POWERS, ADAMW_ROUNDING, ADAM_MISSED below) and runs in every profile. They were
@@ -44,16 +49,13 @@ A failing property prints the drawn setup, the case TOML (save it as a .toml and
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import assume, event, example, given, note, target
 from hypothesis import strategies as st
 
@@ -61,7 +63,7 @@ from xdecay.case import Case, load_case
 from xdecay.engine.pipeline import CaseResult, run_cases
 
 EPS32 = float(np.finfo(np.float32).eps)     # 2**-23, as the tool's docs use it
-MARGIN = 10.0          # "clearly" above the tolerance: 10x, as the resolution warning asks
+MARGIN = 10.0          # "clearly" above the tolerance: 10x
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # the case defaults (not drawn)
 # Paddle keeps beta**t as float32 running products: its Adam steps move by ~1e-5
 # relative against float64 powers (xdecay/engine/reference.py). The replay here uses float64
@@ -150,7 +152,7 @@ def run_setup(setup: Setup, torch: list[str], paddle: list[str],
 def describe(result: CaseResult, text: str) -> str:
     lines = ["case:", text, f"tolerance: {result.tolerance.describe()}"]
     for c in result.comparisons:
-        lines.append(f"  {c.expected} {c.a} vs {c.b} [{c.param}]: ok={c.ok} max_abs={c.max_abs!r} "
+        lines.append(f"  {c.expected} {c.a} vs {c.b} [{c.param}]: {c.verdict} max_abs={c.max_abs!r} "
                      f"max_rel={c.max_rel!r} max_ulp={c.max_ulp!r} excess={c.excess!r} {c.problem}")
     lines += [f"  warning: {w}" for w in result.warnings]
     lines += [f"  rule {run} {param}: {rule}" for run, param, rule in result.rules]
@@ -171,8 +173,20 @@ def assert_all_hold(result: CaseResult, text: str, expected: int) -> None:
     assert len(result.comparisons) == expected and not result.skipped, describe(result, text)
     # Steer the search towards pairs the tool finds least equal.
     target(max(c.excess for c in result.comparisons), label="excess of an equal pair")
-    bad = [c for c in result.comparisons if not c.ok]
+    bad = [c for c in result.comparisons if c.verdict == "mismatch"]
     assert not bad, "false flag:\n" + describe(result, text)
+    # Inconclusive is not a flag, but only for the documented reason (property (c)).
+    for c in result.comparisons:
+        if c.verdict == "inconclusive":
+            assert blind_runs(result, c) or "left out or doubled" in c.problem, describe(result, text)
+
+
+def blind_runs(result: CaseResult, c) -> list[str]:
+    """The decayed runs of a comparison whose rule has `none` among its alternatives."""
+    rules = {(run, p): rule for run, p, rule in result.rules}
+    return [f"{run} {p}" for run in (c.a, c.b) if not run.endswith(":none")
+            for (r, p), rule in rules.items() if r == run and (c.param in ("all", p))
+            and rule.startswith("ambiguous(") and "none" in rule[len("ambiguous("):-1].split("|")]
 
 
 # ---------------------------------------------------------------- (a) equal runs are never flagged
@@ -434,77 +448,90 @@ def _load(text: str) -> Case:
         return load_case(path)
 
 
-# ---------------------------------------------------------------- (c) the resolution warning
+# ---------------------------------------------------------------- (c) inconclusive: decay the runs cannot show
 
-RESOLUTION = "decay below float32 resolution"
+INCONCLUSIVE_EXPECT = [("equal", ["torch:weight_decay", "paddle:weight_decay"])]
 
 
-def resolution_ratio(setup: Setup, case: Case, result: CaseResult) -> tuple[float, float]:
-    """compare.below_resolution's documented definition, recomputed: the smallest positive
-    coefficient c, and max over steps and weight elements of lr*c*|w| / (the equality
-    tolerance of that element at the baseline run's real update), the baseline being
-    the first "none" run in case order, else the first run."""
-    runs = [r for r in result.runs if r.error is None]
-    baseline = next((r for r in runs if r.way == "none"), runs[0])
-    coeffs = [c for c in (setup.coeff, setup.param_attr_coeff) if c]
-    c = min(coeffs)
-    snaps = baseline.params["weight"].astype(np.float64)
-    before, after = snaps[:-1], snaps[1:]
-    delta = after - before
-    k = np.arange(1, len(delta) + 1).reshape(-1, 1, 1)
-    allowed = k * (ulp32(np.maximum(np.abs(before), np.abs(after))) + setup.ops * EPS32 * np.abs(delta))
-    return c, float(np.max(setup.lr * c * np.abs(before) / allowed))
+def plain_visibility(setup: Setup, case: Case, run) -> dict[str, float]:
+    """Per parameter, max over steps and elements of |the run's step replayed without
+    decay - the run's step| / the plain tolerance k*(ulp32(w) + n*eps32*|delta|), each
+    step from the run's own float32 weights (the optimizer state accumulating on its
+    own), as the tool's visibility is defined but without its sensitivity term, so an
+    upper bound of the tool's ratio. torch runs only: paddle's float32 beta^t and
+    float32 lr would move this replay by more than rounding."""
+    spec = case.spec()
+    x = spec.x.astype(np.float64)
+    y = None if spec.target is None else spec.target.astype(np.float64)
+    snaps = {n: v.astype(np.float64) for n, v in run.params.items()}
+    states = {n: {} for n in snaps}
+    worst = {n: 0.0 for n in snaps}
+    for t in range(1, setup.steps + 1):
+        p = {n: v[t - 1] for n, v in snaps.items()}
+        g = _grads(p, x, y, setup.loss)
+        for n, w in p.items():
+            predicted = _update(setup, w, g[n], states[n], t)
+            after = snaps[n][t]
+            allowed = t * (ulp32(np.maximum(np.abs(w), np.abs(after)))
+                           + setup.ops * EPS32 * np.abs(after - w))
+            ratio = np.where(predicted == after, 0.0, np.abs(predicted - after) / allowed)
+            worst[n] = max(worst[n], float(np.max(ratio)))
+    return worst
 
 
 @st.composite
-def resolution_setups(draw) -> Setup:
-    s = draw(setups(coeff=st.one_of(_log_uniform(1e-10, 1.0), st.just(0.0))))
-    other = draw(st.one_of(st.none(), st.just(0.0), _log_uniform(1e-10, 1.0)))
-    return dataclasses.replace(s, param_attr_coeff=other)
+def visibility_setups(draw) -> Setup:
+    return draw(setups(coeff=st.one_of(_log_uniform(1e-10, 1.0), st.just(0.0))))
 
 
-@given(resolution_setups(), st.booleans())
-def test_resolution_warning_follows_its_definition(setup, with_none):
-    """Warns exactly when lr*c*|w| (c the smallest coefficient) stays below 10x the
-    tolerance at every weight element and step of the baseline run."""
-    ways = ["none", "weight_decay"] if with_none else ["weight_decay"]
-    case, result, text = run_setup(setup, ways, ways, [])
-    warned = [w for w in result.warnings if RESOLUTION in w]
-    assert len(result.warnings) == len(warned) <= 1, describe(result, text)
-    if not setup.coeff and not setup.param_attr_coeff:
-        assert not warned, "a case without decay warned:\n" + describe(result, text)
-        event("no decay")
+@given(visibility_setups())
+def test_inconclusive_follows_its_definition(setup):
+    """The equal check torch:weight_decay == paddle:weight_decay is inconclusive exactly
+    when one of the runs cannot show its decay (`none` fits it), or its coefficient
+    could be left out or doubled unseen; printed with the run's own ratio; forced
+    whenever an independent replay without decay stays within the plain tolerance."""
+    ways = ["weight_decay"]
+    case, result, text = run_setup(setup, ways, ways, INCONCLUSIVE_EXPECT)
+    (c,) = result.comparisons
+    blind = blind_runs(result, c)
+    event(f"{c.verdict}")
+    if not setup.coeff:
+        assert c.verdict == "ok" and not blind, "a case without decay is inconclusive:\n" + describe(result, text)
         return
-    c, ratio = resolution_ratio(setup, case, result)
-    note(f"recomputed: c={c!r} ratio={ratio!r}")
-    assume(abs(ratio - 10) > 1e-9 * 10)        # the boundary itself: summation order
-    event("ratio < 10: warns" if ratio < 10 else "ratio >= 10: silent")
-    target(-abs(math.log10(max(ratio, 1e-300) / 10)), label="closeness to the 10x boundary")
-    if ratio < 10:
-        assert warned, f"no warning at {ratio:.4g}x (< 10x):\n" + describe(result, text)
-        shown = re.search(r"\(c=([^)]*)\) is at most (\S+)x", warned[0])
-        assert shown and float(shown.group(1)) == float(f"{c:g}"), describe(result, text)
-        # printed to 3 digits: within half a unit of the third
-        assert float(shown.group(2)) == pytest.approx(ratio, rel=5.1e-3), describe(result, text)
-        assert not result.ok and result.exit_code == 1, describe(result, text)
+    if blind:
+        assert c.verdict == "inconclusive" and not result.ok and result.exit_code == 1, describe(result, text)
+        for run, param in (b.split(" ") for b in blind):
+            ratio = result.sensitivity[run].inferred[param].residuals["none"]
+            assert ratio <= 1 and f"{run} {param} is within {ratio:.3g}x" in c.problem, describe(result, text)
     else:
-        assert not warned, f"warned at {ratio:.4g}x (>= 10x):\n" + describe(result, text)
+        assert c.verdict == "mismatch" or c.ok or "left out or doubled" in c.problem, describe(result, text)
+    torch_run = next(r for r in result.runs if r.name == "torch:weight_decay")
+    plain = plain_visibility(setup, case, torch_run)
+    note(f"independent plain ratios without decay: {plain}")
+    target(-abs(math.log10(max(min(plain.values()), 1e-300))), label="closeness to the boundary")
+    for param, ratio in plain.items():
+        if ratio <= 1:
+            assert f"torch:weight_decay {param}" in blind and c.verdict == "inconclusive", \
+                f"{param}: replay without decay within {ratio:.3g}x the plain tolerance:\n" + describe(result, text)
 
 
 @given(setups(coeff=_log_uniform(1e-30, 1e-12)))
-def test_tiny_decay_always_warns(setup):
+def test_tiny_decay_is_always_inconclusive(setup):
     """c <= 1e-12: lr*c*|w| < lr*c*2**24*ulp32(w) <= 8.4e-6*ulp32(w) (lr <= 0.5), far
-    below 10x any tolerance (which is at least ulp32(w))."""
-    case, result, text = run_setup(setup, ["none", "weight_decay"], ["none", "weight_decay"], [])
-    assert any(RESOLUTION in w for w in result.warnings), describe(result, text)
-    assert not result.ok
+    below any tolerance (which is at least ulp32(w)): no run can show it."""
+    case, result, text = run_setup(setup, ["weight_decay"], ["weight_decay"], INCONCLUSIVE_EXPECT)
+    (c,) = result.comparisons
+    assert c.verdict == "inconclusive" and blind_runs(result, c), describe(result, text)
+    assert not result.ok and result.exit_code == 1
 
 
-@given(setups(lr=(0.01, 0.1), coeff=(0.1, 1.0)))
-def test_large_decay_never_warns(setup):
-    """A decay effect bounded far above the tolerance from the first step alone never
-    warns: at step 1 the baseline's |delta| is the float64 replay's up to rounding, and
-    the allowed difference at an element is at most ulp32(|w| + |delta|) + n*eps32*|delta|."""
+@given(setups(optimizers=("sgd", "momentum", "adamw"), lr=(0.01, 0.1), coeff=(0.1, 1.0)))
+def test_large_decay_is_never_inconclusive(setup):
+    """A decay effect bounded far above the tolerance from the first step alone is always
+    seen: SGD's, Momentum's and AdamW's first step carries lr*c*w whole (not coupled
+    Adam's: its normalisation absorbs it); at step 1 the run's |delta| is the float64
+    replay's up to rounding, and the allowed difference at an element is at most
+    ulp32(|w| + |delta|) + n*eps32*|delta|."""
     ways = ["none", "weight_decay"]
     case = _load(setup.toml(ways, ways, []))
     path = replay(setup, case, "none")["weight"]
@@ -512,5 +539,6 @@ def test_large_decay_never_warns(setup):
     bound = float(np.max(setup.lr * setup.coeff * w0 / (ulp32((w0 + d1) * 1.01) + setup.ops * EPS32 * d1)))
     note(f"a-priori ratio at step 1: {bound:.4g}x")
     assume(bound >= 10 * MARGIN)
-    _, result, text = run_setup(setup, ways, ways, [])
-    assert not result.warnings, describe(result, text)
+    _, result, text = run_setup(setup, ["weight_decay"], ["weight_decay"], INCONCLUSIVE_EXPECT)
+    (c,) = result.comparisons
+    assert c.verdict != "inconclusive" and not blind_runs(result, c), describe(result, text)

@@ -125,6 +125,7 @@ class Case:
     atol: float | None = None                 # fixed tolerances override the derived ones
     rtol: float | None = None
     clip: Clip | None = None                  # [clip]: gradient clipping between backward and step
+    min_power: float | None = None            # every check must catch this relative coefficient error
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
@@ -549,6 +550,12 @@ def load_case(path: str | Path) -> Case:
     description = top.get("description", str, required=True)
     seed = _int_in(top, "seed", 0, 2**32 - 1)
     steps = _int_in(top, "steps", 1, MAX_STEPS, default=1)
+    min_power = None
+    if "min_power" in top.data:
+        min_power = _number(top, "min_power", positive=True)
+        if min_power > 1:
+            raise top.error("min_power", f"must be a relative coefficient error in (0, 1], got {min_power}")
+    top.used.add("min_power")
 
     lt = top.table("layer")
     layer = Layer(_int_in(lt, "in_features", 1, MAX_FEATURES),
@@ -581,6 +588,6 @@ def load_case(path: str | Path) -> Case:
     case = Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
-                atol=atol, rtol=rtol, clip=clip)
+                atol=atol, rtol=rtol, min_power=min_power, clip=clip)
     case.check_size()
     return case

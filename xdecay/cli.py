@@ -13,10 +13,10 @@ from . import __version__
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
-from .engine.baseline import (baseline_files, baseline_versions, find_drift, load_baseline,
-                              skipped_frameworks)
+from .engine.baseline import baseline_files, baseline_versions, find_drift, load_baseline, skipped_frameworks
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
+from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
 from .frameworks.runner import run_batch
@@ -33,6 +33,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}")
+
+
+def number(text: str) -> float:
+    """A signed plain decimal or scientific number, or inf/nan (refused later with the
+    option's own range message): float() alone would read '1_0' as 10."""
+    unsigned = text.strip().lstrip("+-")
+    if not (DECIMAL.fullmatch(unsigned) or unsigned.lower() in ("inf", "infinity", "nan")):
+        raise ValueError(text)
+    return float(text)
 
 
 class _Once(argparse.Action):
@@ -68,9 +77,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="run FRAMEWORK's worker under another interpreter")
     c.add_argument("--baseline", action=_Once, metavar="FILE_OR_DIR",
                    help="saved --format json results: report every drift from them (exit 1)")
-    c.add_argument("--atol", action=_Once, type=float, help="fixed absolute tolerance (replaces the derived one)")
-    c.add_argument("--rtol", action=_Once, type=float, help="fixed relative tolerance (replaces the derived one)")
-    c.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
+    c.add_argument("--atol", action=_Once, type=number, help="fixed absolute tolerance (replaces the derived one)")
+    c.add_argument("--rtol", action=_Once, type=number, help="fixed relative tolerance (replaces the derived one)")
+    c.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
+    c.add_argument("--min-power", action=_Once, type=number, metavar="X",
+                   help="every check must catch a relative error X of the decay coefficient "
+                        "(e.g. 0.01), else it is inconclusive (default: the case's min_power)")
     t = sub.add_parser("train", help="training over many steps: seed 002's overfitting run, "
                        "seed 000's cosine schedule (cases in cases/train/)")
     t.add_argument("--case", action=_Once, required=True,
@@ -82,14 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     t.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    t.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
+    t.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs of "
                        "the shipped cases")
     r.add_argument("--out", action=_Once, default="reports",
                    help="directory for the pages, created if need be (default: reports)")
     r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    r.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
+    r.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     e = sub.add_parser("explain", help="the decay rule each optimizer really applies, per way and parameter")
     e.add_argument("--framework", action=_Once, default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks (default: torch,paddle)")
@@ -101,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--format", action=_Once, choices=sorted(EXPLAIN_WRITERS), default="table")
     e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
-    e.add_argument("--timeout", action=_Once, type=float, default=600.0, help="seconds per worker (default 600)")
+    e.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -293,6 +305,8 @@ def _compare(args: argparse.Namespace) -> int:
     _tolerance("atol", args.atol)
     _tolerance("rtol", args.rtol)
     _timeout(args.timeout)
+    if args.min_power is not None and not 0 < args.min_power <= 1:     # NaN fails too
+        raise UsageError(f"--min-power: must be a relative coefficient error in (0, 1], got {args.min_power}")
     frameworks = _frameworks(args.framework)
     pythons = _pythons(args.python, frameworks)
     out_dir = _out_dir(args.out)
@@ -316,7 +330,7 @@ def _compare(args: argparse.Namespace) -> int:
     _make_out_dir(args.out, out_dir)
 
     outcome = run_cases(cases, steps=args.steps, frameworks=frameworks, pythons=pythons,
-                        atol=args.atol, rtol=args.rtol, timeout=args.timeout)
+                        atol=args.atol, rtol=args.rtol, timeout=args.timeout, min_power=args.min_power)
     outcome.unchecked = skipped
     if baseline is not None:
         names = {c.name for c in cases}

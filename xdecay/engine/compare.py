@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -140,6 +140,12 @@ class Comparison:
     excess: float                   # max |da-db| / allowed: <= 1 means equal within tolerance
     ok: bool
     problem: str = ""               # why it failed, in words
+    power: Any = None               # power.Power: what the check can see (set by the pipeline)
+    inconclusive: bool = False      # not ok because the experiment cannot see what is claimed
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.ok else ("inconclusive" if self.inconclusive else "mismatch")
 
 
 @dataclass(frozen=True)
@@ -365,32 +371,3 @@ class _Suspects:
 def pairs(e: Expectation) -> list[tuple[str, str]]:
     """Every pair of an expectation's runs: equality is checked pairwise, not as a chain."""
     return [(a, b) for i, a in enumerate(e.runs) for b in e.runs[i + 1:]]
-
-
-def below_resolution(case: Case, baseline: RunRecord, tol: Tolerance) -> str | None:
-    """Say so when the smallest decay effect, lr*c*|w|, cannot be told from rounding.
-
-    At every element of the weight, the effect is set against the equality tolerance
-    of that element, taken at the baseline run's real update; the decay must exceed
-    10x the tolerance somewhere, otherwise "equal" would be a statement about float32
-    rounding, not semantics.
-    """
-    coeffs = [c for c in case.decay.coefficients() if c > 0]
-    if not coeffs:
-        return None
-    snaps = baseline.params["weight"]
-    snaps = snaps.reshape(len(snaps), -1)
-    scale = case.optimizer.lr * min(coeffs)
-
-    def chunk(u: tuple[int, slice]) -> float:
-        k, cut = u
-        w = np.asarray(snaps[k - 1, cut], np.float64)
-        delta = np.asarray(snaps[k, cut], np.float64) - w
-        allowed = tol.allowed(np.maximum(np.abs(w), np.abs(w + delta)), delta, delta, step=k)
-        return np.max(scale * np.abs(w) / allowed)
-
-    ratio = float(np.max(list(_on_cores(chunk, _chunks(len(snaps) - 1, snaps.shape[1])))))
-    if ratio < 10:
-        return (f"decay below float32 resolution: lr*c*|w| (c={min(coeffs):g}) is at most "
-                f"{ratio:.3g}x the tolerance, not 10x")
-    return None

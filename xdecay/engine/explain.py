@@ -19,6 +19,7 @@ from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from . import catalogue, causes
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
+from .separate import Separator
 from .spec import Spec
 
 SEED = 20240607
@@ -50,6 +51,7 @@ class Row:
     residual: float | None
     error: str | None = None
     residuals: dict[str, float] | None = None   # every candidate's, when nothing fits
+    separate: str = ""         # an ambiguous rule: the steps/lr that would separate its rules (replayed)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def explanation_from(done: dict[str, FrameworkResult], steps: int,
     spec = explain_spec()
     rows: list[Row] = []
     inferred = dict(inferred or {})
+    separator = Separator(lambda loss: spec, LOSS, spec.params["weight"].size)
     for fw, result in done.items():
         if not any(key[0] == fw for key in inferred):
             inferred.update(infer_framework(fw, result))
@@ -117,9 +120,12 @@ def explanation_from(done: dict[str, FrameworkResult], steps: int,
                 rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, p, "rejected", None, r.error)
                          for p in ("weight", "bias")]
                 continue
+            found = inferred[(fw, r.optimizer, r.variant, r.way)]
+            by_param = {i.param: i for i in found}
             rows += [Row(fw, r.optimizer, r.variant, r.way, r.options, i.param, i.rule, i.residual,
-                         residuals=i.residuals if i.rule == "unexplained" else None)
-                     for i in inferred[(fw, r.optimizer, r.variant, r.way)]]
+                         residuals=i.residuals if i.rule == "unexplained" else None,
+                         separate=_separate(separator, by_param, i, steps))
+                     for i in found]
     cross = _cross(done, inferred, spec, steps) if set(done) >= {"torch", "paddle"} else []
     return Explanation({fw: r.version for fw, r in done.items() if r.version}, steps, rows, cross,
                        {fw: r.error for fw, r in done.items() if r.error})
@@ -146,6 +152,14 @@ def _cross(done: dict[str, FrameworkResult], inferred: dict, spec: Spec, steps: 
         shown = label(tc, tv) if tw == "weight_decay" else f"{tc}({tw}_weight_decay=True)"
         out.append(CrossRow(shown, label(pc, pv), one, every, t_rule, p_rule, cause))
     return out
+
+
+def _separate(separator: Separator, by_param: dict[str, Inferred], i: Inferred, steps: int) -> str:
+    """For an ambiguous rule: the steps or lr at which a replay tells its rules apart."""
+    if len(i.fits) < 2:
+        return ""
+    pairs = [(by_param, i.param, a, b) for k, a in enumerate(i.fits) for b in i.fits[k + 1:]]
+    return separator.suggest(pairs, steps, scale_coeff=False)
 
 
 def _first(r: RunRecord, steps: int) -> RunRecord:

@@ -52,6 +52,34 @@ MIXING_RULES = {"paddle_lamb", "torch_adafactor"}
 
 
 @dataclass(frozen=True)
+class ParamReplay:
+    """One parameter's replay inputs: the reference rule and its arguments, the run's
+    float64 snapshots ([steps + 1, ...], on the sample of a large layer) and the
+    float64 gradients and their rounding scales at them, per step."""
+    framework: str
+    rule: object
+    kwargs: dict
+    lr: float
+    actual: np.ndarray
+    grads: list[np.ndarray]
+    bounds: list[np.ndarray]
+    tol: Tolerance
+
+    def predict(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
+        """[steps, ...] the parameter after each step under this decay, each step from
+        the run's own weights (as inference replays it)."""
+        cs = tuple(hyper_value(self.framework, c) for c in cs)
+        return _predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads)
+
+    def ratios(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
+        """[steps] per step, max |predicted - actual| / tolerance under this decay
+        (inference's residual, step by step)."""
+        cs = tuple(hyper_value(self.framework, c) for c in cs)
+        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads,
+                       self.bounds, self.tol)[0]
+
+
+@dataclass(frozen=True)
 class Inferred:
     param: str             # "weight" | "bias"
     rule: str              # e.g. "coupled_l2@0.1", "ambiguous(a|b)", "unexplained"
@@ -64,6 +92,9 @@ class Inferred:
     sensitivity: np.ndarray | None = None
     fits: tuple[Fit, ...] = ()
     sample: np.ndarray | None = None
+    # What the replays were made from, for power.py's what-if replays (None when
+    # inference did not replay: an unexplained parameter still has one).
+    replay: "ParamReplay | None" = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def layer_sample(params: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
@@ -314,11 +345,13 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
             if r <= 1:
                 fits.append((family, cs, r))
     residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
+    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
     if not fits:
-        return Inferred(param, "unexplained", min(residuals.values()), residuals)
+        return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
     sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
     fitted = tuple((f, cs) for f, cs, _ in fits)
-    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted)
+    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted,
+                    replay=replay)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
@@ -331,28 +364,56 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
     rounding in the framework's gradient, to measure the replay's sensitivity to it.
     """
     state: dict = {}
-    predicted = []
-    for k, g0 in enumerate(grads):
-        w = actual[k]
-        g = g0
-        if "coupled_l2" in coeff:
-            g = coupled_l2(w, g, coeff["coupled_l2"])
-        if "l1" in coeff:
-            g = l1(w, g, coeff["l1"])
-        if jitter:
-            g = g + jitter * (bounds[k] + np.abs(g - g0))
-        with np.errstate(all="ignore"):
-            w_new = rule(w, g, state, k + 1, **args)
-            if "decoupled_lr" in coeff:
-                w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
-        predicted.append(w_new)
-    return np.stack(predicted)
+    return np.stack([step(rule, args, lr, coeff, actual[k], g0, state, k + 1,
+                          None if bounds is None else bounds[k], jitter)
+                     for k, g0 in enumerate(grads)])
+
+
+def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0: np.ndarray,
+         state: dict, k: int, bound: np.ndarray | None = None, jitter: float = 0.0) -> np.ndarray:
+    """One step (k from 1) of the rule with the decay steps in `coeff` composed around it."""
+    g = g0
+    if "coupled_l2" in coeff:
+        g = coupled_l2(w, g, coeff["coupled_l2"])
+    if "l1" in coeff:
+        g = l1(w, g, coeff["l1"])
+    if jitter:
+        g = g + jitter * (bound + np.abs(g - g0))
+    with np.errstate(all="ignore"):
+        w_new = rule(w, g, state, k, **args)
+        if "decoupled_lr" in coeff:
+            w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+    return w_new
+
+
+def _predict(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
+             actual: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
+    """_replay under one decay candidate."""
+    coeff = dict(zip(family, cs))
+    return _replay(rule, rule_args(kwargs, coeff), lr, coeff, actual, grads)
+
+
+def rule_args(kwargs: dict, coeff: dict[str, float]) -> dict:
+    """The rule's arguments under a decay candidate: paddle Lamb's own decay is one of them."""
+    args = dict(kwargs)
+    if "lamb_weight_decay" in args:
+        args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
+    return args
 
 
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
               tol: Tolerance) -> tuple[float, np.ndarray]:
-    """Max over steps and elements of |predicted - actual| / tolerance, and the run's
+    """Max of _ratios over steps, and the run's sensitivity (see _ratios)."""
+    ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
+    worst = float(np.max(ratio)) if ratio.size else 0.0
+    return (worst if math.isfinite(worst) else math.inf), sensitivity
+
+
+def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
+            actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
+            tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, max over elements of |predicted - actual| / tolerance, and the run's
     sensitivity under this rule ([2, steps, ...]: what a comparison within, and one
     across frameworks, adds to its tolerance for this run).
 
@@ -371,9 +432,7 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
     need that term: the reference replays paddle's float32 products.
     """
     coeff = dict(zip(family, cs))
-    args = dict(kwargs)
-    if "lamb_weight_decay" in args:
-        args["lamb_weight_decay"] = coeff.get("lamb_trust", 0.0)
+    args = rule_args(kwargs, coeff)
     predicted = _replay(rule, args, lr, coeff, actual, grads)
     gamma = tol.ops * EPS32 / 2
     before, after = actual[:-1], actual[1:]
@@ -394,8 +453,9 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
         ratio = np.abs(predicted - after) / allowed
         across = sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
     ratio = np.where(predicted == after, 0.0, ratio)
-    worst = float(np.max(ratio)) if ratio.size else 0.0
-    return (worst if math.isfinite(worst) else math.inf), np.stack([sensitivity, across])
+    # NaN (a replay that overflowed) counts as beyond any tolerance.
+    per_step = np.nan_to_num(ratio.reshape(len(ratio), -1).max(axis=1, initial=0.0), nan=math.inf, posinf=math.inf)
+    return per_step, np.stack([sensitivity, across])
 
 
 def _fit(f) -> tuple[float, tuple[float]]:

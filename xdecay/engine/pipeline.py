@@ -1,16 +1,18 @@
 """case -> runs per framework -> comparison: the one-way flow behind `xdecay compare`."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
-from .compare import Comparison, Pair, PairSensitivity, Tolerance, below_resolution, compare_pairs, pairs
+from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
 from .causes import cause
 from .clipping import report as clip_report
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
+from .power import CasePower, Power, min_power_problem
 from .reference import model_grads
 
 # Exit codes of the CLI contract.
@@ -25,7 +27,21 @@ class RuleCheck:
     param: str
     expected: str
     got: str
-    ok: bool
+    holds: bool                     # infer.rule_holds: the claim is the inferred rule
+    power: Power | None = None
+    problem: str = ""               # why an inconclusive check is not ok
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.power is not None and self.power.verdict == "inconclusive" or bool(self.problem)
+
+    @property
+    def ok(self) -> bool:
+        return self.holds and not self.inconclusive
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.ok else ("inconclusive" if self.inconclusive else "mismatch")
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,10 @@ class RejectCheck:
     @property
     def ok(self) -> bool:
         return self.error is not None and self.words in self.error
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.ok else "mismatch"
 
 
 @dataclass
@@ -58,6 +78,12 @@ class CaseResult:
     # What a reader needs next to the verdict: the defaults the two frameworks differ in
     # that the case left unset, and why each differing cross-framework pair differs.
     notes: list[str] = field(default_factory=list)
+    min_power: float | None = None   # every check must catch this relative coefficient error
+
+    @property
+    def inconclusive(self) -> list:
+        """Checks that are not ok only because the experiment cannot see what they claim."""
+        return [c for c in self.checks if c.verdict == "inconclusive"]
 
     @property
     def failed_runs(self) -> list[RunRecord]:
@@ -108,12 +134,15 @@ class Outcome:
 def run_cases(cases: list[Case], *, steps: int | None = None,
               frameworks: tuple[str, ...] = FRAMEWORKS, pythons: dict[str, str] | None = None,
               atol: float | None = None, rtol: float | None = None,
-              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> Outcome:
-    """Run every case in one worker per framework (or in this process), then compare."""
+              timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
+              min_power: float | None = None) -> Outcome:
+    """Run every case in one worker per framework (or in this process), then compare;
+    `min_power` (else each case's own) is the relative coefficient error every check
+    must catch."""
     analyses = Analyses(cases)
     done = run(compare_jobs(cases, frameworks, steps), pythons, timeout, in_process,
                on_done=analyses.add)
-    return outcome_from(cases, done, steps, atol, rtol, analyses)
+    return outcome_from(cases, done, steps, atol, rtol, analyses, min_power)
 
 
 def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
@@ -166,22 +195,23 @@ class Analyses:
 
 def outcome_from(cases: list[Case], done: dict[str, FrameworkResult], steps: int | None = None,
                  atol: float | None = None, rtol: float | None = None,
-                 analyses: Analyses | None = None) -> Outcome:
+                 analyses: Analyses | None = None, min_power: float | None = None) -> Outcome:
     """Compare what the frameworks did with compare_jobs' request."""
     versions = {fw: r.version for fw, r in done.items() if r.version}
     analyses = analyses or Analyses(cases)
     results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol),
-                            analyses)
+                            analyses, min_power if min_power is not None else case.min_power)
                for i, case in enumerate(cases)]
     return Outcome(versions, results)
 
 
 def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps: int,
-                 tol: Tolerance, analyses: Analyses | None = None) -> CaseResult:
+                 tol: Tolerance, analyses: Analyses | None = None,
+                 min_power: float | None = None) -> CaseResult:
     runs = [r for fw, res in done.items() if res.error is None for r in res.records[index]]
     result = CaseResult(case, steps, tol, _in_case_order(case, runs), [],
                         framework_errors={fw: r.error for fw, r in done.items()
-                                          if r.error and case.runs.get(fw)})
+                                          if r.error and case.runs.get(fw)}, min_power=min_power)
     by_name = {r.name: r for r in runs}
     analyses = analyses or Analyses([])
     sensitivity = result.sensitivity
@@ -207,7 +237,9 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                 to_compare.append(Pair(by_name[a], by_name[b], e.kind, e.param,
                                        PairSensitivity(sensitivity[a], sensitivity[b])))
     # All pairs at once: each run's float64 quantities are computed once per chunk.
-    result.comparisons = compare_pairs(to_compare, tol)
+    power = CasePower(case, tol, sensitivity, steps)
+    result.comparisons = [_with_power(c, p, power, min_power)
+                          for c, p in zip(compare_pairs(to_compare, tol), to_compare)]
     inferred = {(run, param): rule for run, param, rule in result.rules}
     for e in case.expectations:
         if e.kind == "rule":
@@ -216,23 +248,23 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((run, e.param, why))
             else:
-                result.rule_checks.append(RuleCheck(run, e.param, e.rule, inferred[(run, e.param)],
-                                                    rule_holds(sensitivity[run], e.param, e.rule)))
+                check = RuleCheck(run, e.param, e.rule, inferred[(run, e.param)],
+                                  rule_holds(sensitivity[run], e.param, e.rule))
+                found = power.rule(by_name[run], e.param, check.expected, check.got, check.holds)
+                result.rule_checks.append(dataclasses.replace(
+                    check, power=found, problem=min_power_problem(found, min_power) if check.holds else ""))
     result.notes = _notes(case, result, by_name)
     good = [r for r in result.runs if r.error is None]
-    if good:
-        # The update without decay sets the tolerance scale; any run will do if none is "none".
+    if case.clip is not None and good:
+        # The sizes the clip saw, along the run without decay (else the first run): the
+        # decay runs' own loss gradients differ only where the weights moved apart.
         baseline = next((r for r in good if r.way == "none"), good[0])
-        warning = below_resolution(case, baseline, tol)
-        if warning:
-            result.warnings.append(warning)
-        if case.clip is not None:
-            at = [{n: v[k] for n, v in baseline.params.items()} for k in range(baseline.steps)]
-            spec = case.spec()
-            note, idle = clip_report(case.clip, [model_grads(p, spec.x, spec.target, case.loss) for p in at])
-            result.notes.insert(0, note)
-            if idle:
-                result.warnings.append(idle)
+        at = [{n: v[k] for n, v in baseline.params.items()} for k in range(baseline.steps)]
+        spec = case.spec()
+        note, idle = clip_report(case.clip, [model_grads(p, spec.x, spec.target, case.loss) for p in at])
+        result.notes.insert(0, note)
+        if idle:
+            result.warnings.append(idle)
     return result
 
 
@@ -259,6 +291,29 @@ def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> lis
                     case.decay.coefficients(), frozenset(given))
         notes.append(f"{c.a} vs {c.b} differ: {why}")
     return notes
+
+
+def _with_power(c: Comparison, pair: Pair, power: CasePower, min_power: float | None) -> Comparison:
+    """The comparison with its power; a check that cannot see what it claims is
+    inconclusive (never ok), and so is one weaker than min_power."""
+    if c.problem == "NaN/Inf in a run":
+        return c
+    if c.expected == "equal":
+        found = power.equal(pair)
+        if not c.ok:
+            return dataclasses.replace(c, power=found)
+    else:
+        found = power.differ(pair, within=not c.ok)
+        if not c.ok and found.verdict == "conclusive":
+            problem = c.problem + (f" ({found.reason})" if found.reason else "")
+            return dataclasses.replace(c, power=found, problem=problem)
+    if found.verdict == "inconclusive":
+        return dataclasses.replace(c, power=found, ok=False, inconclusive=True,
+                                   problem=f"inconclusive: {found.words()}")
+    weak = min_power_problem(found, min_power)
+    if weak:
+        return dataclasses.replace(c, power=found, ok=False, inconclusive=True, problem=f"inconclusive: {weak}")
+    return dataclasses.replace(c, power=found)
 
 
 def _in_case_order(case: Case, runs: list[RunRecord]) -> list[RunRecord]:

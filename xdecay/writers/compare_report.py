@@ -43,11 +43,16 @@ def _verdict(r: CaseResult) -> str:
         names = sorted(r.framework_errors) + [x.name for x in r.failed_runs]
         return f"ERROR: could not run {', '.join(names)}"
     checks = len(r.checks)
-    failed = sum(not c.ok for c in r.checks)
+    unseen = len(r.inconclusive)
+    failed = sum(not c.ok for c in r.checks) - unseen
     skipped = f"; {len(r.skipped)} skipped" if r.skipped else ""
+    inconclusive = [f"{unseen} of {checks} expectations inconclusive (the experiment cannot see "
+                    "what they claim)"] if unseen else []
     if failed or r.warnings:
-        parts = ([f"{failed} of {checks} expectations fail"] if failed else []) + r.warnings
+        parts = ([f"{failed} of {checks} expectations fail"] if failed else []) + inconclusive + r.warnings
         return "MISMATCH: " + "; ".join(parts) + skipped
+    if unseen:
+        return "INCONCLUSIVE: " + inconclusive[0] + skipped
     return f"OK: all {checks} expectations hold{skipped}"
 
 
@@ -99,8 +104,27 @@ def _join(blocks: list[list[str]], gap: str) -> list[str]:
 
 def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
     return [[c.a, c.b, c.param, c.expected, fmt(c.max_abs, ".3e"), fmt(c.max_rel, ".3e"),
-             fmt(c.max_ulp, ".1f"), fmt(c.excess, ".3g"), "ok" if c.ok else f"FAIL ({c.problem})"]
+             fmt(c.max_ulp, ".1f"), fmt(c.excess, ".3g"), _power(c.power), _check_verdict(c)]
             for c in comparisons]
+
+
+def _power(power) -> str:
+    return "" if power is None else power.short()
+
+
+def _check_verdict(c) -> str:
+    if c.ok:
+        return "ok"
+    return c.problem.replace("inconclusive: ", "INCONCLUSIVE (", 1) + ")" if c.inconclusive \
+        else f"FAIL ({c.problem})"
+
+
+def _rule_check_verdict(c) -> str:
+    if c.ok:
+        return "ok"
+    if not c.inconclusive:
+        return "FAIL"
+    return f"INCONCLUSIVE ({c.problem or c.power.words()})"
 
 
 def _params(r: CaseResult) -> list[str]:
@@ -126,7 +150,10 @@ def _rule_rows(r: CaseResult) -> list[list[str]]:
     return [[run, *(rules.get(p, "") for p in _params(r))] for run, rules in by_run.items()]
 
 
-COMPARISON_HEADERS = ["a", "b", "param", "expected", "max_abs", "max_rel", "max_ulp", "x tol", "verdict"]
+COMPARISON_HEADERS = ["a", "b", "param", "expected", "max_abs", "max_rel", "max_ulp", "x tol", "power",
+                      "verdict"]
+POWER_NOTE = ("power: the smallest relative error of the decay coefficient the check would catch "
+              "(replayed with the float64 reference), and the nearest other rules it would miss")
 
 
 def table(outcome: Outcome) -> str:
@@ -153,10 +180,11 @@ def table(outcome: Outcome) -> str:
         if r.rules:
             out += ["", "rule each run follows (inferred by replaying its steps with the float64 reference)"]
             out.append(tabulate(_rule_rows(r), ["run", *_params(r)], disable_numparse=True))
-        out += [f"{c.run} {c.param}: rule {c.got}, expected {c.expected}: "
-                f"{'ok' if c.ok else 'FAIL'}" for c in r.rule_checks]
+        out += [f"{c.run} {c.param}: rule {c.got}, expected {c.expected}: {_rule_check_verdict(c)}"
+                f"{'; power ' + _power(c.power) if c.ok and c.power else ''}" for c in r.rule_checks]
         out += [f"{x.name} logged: {line}" for x in good for line in x.logs]
-        out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}"]
+        out += ["", f"comparisons over every step (param: the parameters compared); tolerance: {r.tolerance.describe()}",
+                POWER_NOTE]
         if r.comparisons:
             out.append(tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS,
                                 disable_numparse=True))
@@ -250,14 +278,15 @@ def markdown(outcome: Outcome) -> str:
                              disable_numparse=True), ""]
         if r.rule_checks:
             out += [tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got),
-                               "ok" if c.ok else "FAIL"] for c in r.rule_checks],
-                             ["run", "param", "expected rule", "inferred", "verdict"],
+                               _md_escape(_power(c.power)), _md_escape(_rule_check_verdict(c))]
+                              for c in r.rule_checks],
+                             ["run", "param", "expected rule", "inferred", "power", "verdict"],
                              tablefmt="github", disable_numparse=True), ""]
         logs = [(x.name, line) for x in good for line in x.logs]
         if logs:
             out += ["What the framework logged meanwhile:", ""]
             out += [f"- `{name}`: {line}" for name, line in logs] + [""]
-        out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", ""]
+        out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", "", POWER_NOTE + ".", ""]
         if r.comparisons:
             out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
                              COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
@@ -322,18 +351,27 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
     comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": finite_or_str(c.max_abs),
                     "max_rel": finite_or_str(c.max_rel), "max_ulp": finite_or_str(c.max_ulp),
                     "expected": c.expected, "ok": c.ok, "tolerance_ratio": finite_or_str(c.excess),
+                    "verdict": c.verdict, "power": _power_json(c.power),
                     **({"problem": c.problem} if c.problem else {})} for c in r.comparisons]
     return {"case": r.case.name, "description": r.case.description, "steps_run": r.steps,
             "layout": "delta_weight is [out, in]", "tolerance": r.tolerance.describe(),
             "runs": runs, "comparisons": comparisons,
             "rules": [{"run": run, "param": param, "rule": rule} for run, param, rule in r.rules],
             "rule_checks": [{"run": c.run, "param": c.param, "expected": c.expected, "rule": c.got,
-                             "ok": c.ok} for c in r.rule_checks],
+                             "ok": c.ok, "verdict": c.verdict, "power": _power_json(c.power),
+                             **({"problem": c.problem} if c.problem else {})} for c in r.rule_checks],
             "reject_checks": [{"run": c.run, "message": c.words, "error": c.error, "ok": c.ok}
                               for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
+
+
+def _power_json(power) -> dict | None:
+    if power is None:
+        return None
+    doc = power.json()
+    return {**doc, "visibility": None if doc["visibility"] is None else finite_or_str(doc["visibility"])}
 
 
 def _document(versions: dict[str, str], body: dict[str, Any]) -> str:

@@ -56,10 +56,23 @@ def _cross_rows(e: Explanation) -> list[list[str]]:
              c.cause] for c in e.cross]
 
 
+SEPARATE_NOTE = ("ambiguous rules: the steps (up to 100) or lr that would separate them, measured "
+                 "by replaying the start freely under each rule and fitting the others")
+SEPARATE_HEADERS = ["framework", "optimizer", "way", "param", "rule", "would separate"]
+
+
+def _separate_rows(e: Explanation) -> list[list[str]]:
+    return [[r.framework, label(r.optimizer, r.variant), r.way, r.param, r.rule,
+             r.separate.removeprefix("would separate them (replayed): ")] for r in e.rows if r.separate]
+
+
 def table(e: Explanation) -> str:
     out = [_setup(e), ""]
     out += [f"{fw}: ERROR {msg}" for fw, msg in e.errors.items()]
     out.append(tabulate(_grouped(e), HEADERS, disable_numparse=True, maxcolwidths=[None, None, None, 44, 44, 40]))
+    if _separate_rows(e):
+        out += ["", SEPARATE_NOTE + ":", tabulate(_separate_rows(e), SEPARATE_HEADERS, disable_numparse=True,
+                                                  maxcolwidths=[None] * 5 + [60])]
     if e.cross:
         out += ["", "same user-level optimizer (lr, weight_decay=c) in both frameworks:",
                 tabulate(_cross_rows(e), CROSS_HEADERS, disable_numparse=True,
@@ -92,6 +105,10 @@ def markdown(e: Explanation) -> str:
         out += [f"## {fw} {e.versions[fw]}", "",
                 tabulate([[_md(c) for c in r[1:]] for r in rows], HEADERS[1:], tablefmt="github",
                          disable_numparse=True), ""]
+    if _separate_rows(e):
+        out += ["## What would separate the ambiguous rules", "", SEPARATE_NOTE[0].upper() + SEPARATE_NOTE[1:] + ".",
+                "", tabulate([[_md(c) for c in r] for r in _separate_rows(e)], SEPARATE_HEADERS,
+                             tablefmt="github", disable_numparse=True), ""]
     if e.cross:
         out += ["## Same optimizer, both frameworks", "",
                 "Constructed with the same user-level arguments (lr and weight_decay=c, everything "
@@ -112,6 +129,8 @@ def json_report(e: Explanation) -> str:
             row["error"] = r.error
         if r.residuals is not None:
             row["residuals"] = {k: finite_or_str(v) for k, v in r.residuals.items()}
+        if r.separate:
+            row["separate"] = r.separate
         rows.append(row)
     cross = [{"torch": c.torch, "paddle": c.paddle, "one_step_equal": c.one_step.ok,
               "all_steps_equal": c.all_steps.ok, "max_abs": finite_or_str(c.all_steps.max_abs),

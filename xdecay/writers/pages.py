@@ -48,7 +48,9 @@ def pages(outcome: Outcome, explanation: Explanation | None,
     versions = ", ".join(f"{fw} {v}" for fw, v in sorted(outcome.versions.items()))
     rows = []
     for r in outcome.results:
-        verdict = "ok" if r.ok else ("error" if r.exit_code == 3 else "MISMATCH")
+        verdict = "ok" if r.ok else ("error" if r.exit_code == 3 else
+                                     "INCONCLUSIVE" if len(r.inconclusive) == sum(not c.ok for c in r.checks)
+                                     else "MISMATCH")
         checks = f"{sum(c.ok for c in r.checks)}/{len(r.checks)}"
         rows.append([f"[{r.case.name}]({case_page(r.case.name)})", r.case.description.replace("|", "\\|"),
                      checks, verdict])
