@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
-from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
 from .causes import cause
 from .clipping import report as clip_report
+from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
@@ -268,6 +268,29 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
     return result
 
 
+def _with_power(c: Comparison, pair: Pair, power: CasePower, min_power: float | None) -> Comparison:
+    """The comparison with its power; a check that cannot see what it claims is
+    inconclusive (never ok), and so is one weaker than min_power."""
+    if c.problem == "NaN/Inf in a run":
+        return c
+    if c.expected == "equal":
+        found = power.equal(pair)
+        if not c.ok:
+            return dataclasses.replace(c, power=found)
+    else:
+        found = power.differ(pair, within=not c.ok)
+        if not c.ok and found.verdict == "conclusive":
+            problem = c.problem + (f" ({found.reason})" if found.reason else "")
+            return dataclasses.replace(c, power=found, problem=problem)
+    if found.verdict == "inconclusive":
+        return dataclasses.replace(c, power=found, ok=False, inconclusive=True,
+                                   problem=f"inconclusive: {found.words()}")
+    weak = min_power_problem(found, min_power)
+    if weak:
+        return dataclasses.replace(c, power=found, ok=False, inconclusive=True, problem=f"inconclusive: {weak}")
+    return dataclasses.replace(c, power=found)
+
+
 def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> list[str]:
     o = case.optimizer
     notes = []
@@ -291,29 +314,6 @@ def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> lis
                     case.decay.coefficients(), frozenset(given))
         notes.append(f"{c.a} vs {c.b} differ: {why}")
     return notes
-
-
-def _with_power(c: Comparison, pair: Pair, power: CasePower, min_power: float | None) -> Comparison:
-    """The comparison with its power; a check that cannot see what it claims is
-    inconclusive (never ok), and so is one weaker than min_power."""
-    if c.problem == "NaN/Inf in a run":
-        return c
-    if c.expected == "equal":
-        found = power.equal(pair)
-        if not c.ok:
-            return dataclasses.replace(c, power=found)
-    else:
-        found = power.differ(pair, within=not c.ok)
-        if not c.ok and found.verdict == "conclusive":
-            problem = c.problem + (f" ({found.reason})" if found.reason else "")
-            return dataclasses.replace(c, power=found, problem=problem)
-    if found.verdict == "inconclusive":
-        return dataclasses.replace(c, power=found, ok=False, inconclusive=True,
-                                   problem=f"inconclusive: {found.words()}")
-    weak = min_power_problem(found, min_power)
-    if weak:
-        return dataclasses.replace(c, power=found, ok=False, inconclusive=True, problem=f"inconclusive: {weak}")
-    return dataclasses.replace(c, power=found)
 
 
 def _in_case_order(case: Case, runs: list[RunRecord]) -> list[RunRecord]:
