@@ -114,19 +114,21 @@ def _spaced(n: int, k: int) -> np.ndarray:
 
 
 def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
-              reference: tuple[str, str] | None = None, clip: Clip | None = None) -> list[Inferred]:
+              reference: tuple[str, str] | None = None, clip: Clip | None = None,
+              clip_as: str | None = None) -> list[Inferred]:
     """Infer the decay rule of each parameter of a successful run, replayed with the
     reference rule of its own (framework, class) or with another one. With a clip, the
-    loss gradient is clipped as the run's framework clips it and the decay candidates
-    join after it (the optimizer's own decay); a decay inside the clip (a manual term)
-    fits none of them."""
-    rule = RULES[reference or (run.framework, run.optimizer)]
+    loss gradient is clipped as the reference's framework clips it (or `clip_as`) and
+    the decay candidates join after it (the optimizer's own decay); a decay inside the
+    clip (a manual term) fits none of them."""
+    reference = reference or (run.framework, run.optimizer)
+    rule = RULES[reference]
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
     # A norm clip mixes every element (or a whole parameter): it needs all of them.
     sample = None if rule.__name__ in MIXING_RULES or clip is not None else layer_sample(run.params)
     if sample is None:
-        grads, bounds = _loss_grads(at, spec, loss, clip, run.framework)
+        grads, bounds = _loss_grads(at, spec, loss, clip, clip_as or reference[0])
         snapshots = dict(run.params)
     else:
         grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))

@@ -311,7 +311,7 @@ def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> lis
         t, p = (a, b) if a.framework == "torch" else (b, a)
         why = cause(t, p, {n: rules[(t.name, n)] for n in t.params},
                     {n: rules[(p.name, n)] for n in p.params}, case.spec(), case.loss,
-                    case.decay.coefficients(), frozenset(given))
+                    case.decay.coefficients(), frozenset(given), case.clip)
         notes.append(f"{c.a} vs {c.b} differ: {why}")
     return notes
 
