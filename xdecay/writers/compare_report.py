@@ -67,6 +67,7 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     return [f"{c.description}",
             f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
+            + (f" | clip {c.clip.kind} {c.clip.max}" if c.clip else "")
             + f" | steps {r.steps} | {frameworks}"]
 
 
@@ -364,6 +365,8 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                               for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
+            **({"clip": {"kind": r.case.clip.kind, "max": r.case.clip.max,
+                         **{fw: r.case.clip.native(fw) for fw in ("torch", "paddle")}}} if r.case.clip else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 
