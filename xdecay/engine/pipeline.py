@@ -14,6 +14,7 @@ from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
 from .reference import model_grads
+from .schedules import report as schedule_report
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -188,8 +189,9 @@ class Analyses:
         if key not in self.found:
             # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
             spec = case.spec()
-            found = infer_run(r, spec, case.loss, case.decay.coefficients(), clip=case.clip)
-            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, case.clip)
+            lrs = case.schedule.lrs(float(case.optimizer.lr), r.steps) if case.schedule else None
+            found = infer_run(r, spec, case.loss, case.decay.coefficients(), clip=case.clip, lrs=lrs)
+            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, case.clip, lrs)
         return self.found[key]
 
 
@@ -265,6 +267,10 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
         result.notes.insert(0, note)
         if idle:
             result.warnings.append(idle)
+    if case.schedule is not None and good:
+        note, wrong = schedule_report(case.schedule, float(case.optimizer.lr), good)
+        result.notes.insert(0, note)
+        result.warnings += wrong
     return result
 
 

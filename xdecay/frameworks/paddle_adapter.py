@@ -15,6 +15,7 @@ import numpy as np
 
 from ..case import Decay, Regularizer
 from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
     EXPLAIN_ATTRS,
@@ -118,9 +119,12 @@ def _captured_logs():
 
 
 def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
-           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0,
-           allocate: Allocate = in_memory) -> dict[str, np.ndarray]:
-    """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout."""
+           decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
+           allocate: Allocate = in_memory, scheduler: Any = None,
+           lrs: list[float] | None = None) -> dict[str, np.ndarray]:
+    """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout.
+    With an lr scheduler (the optimizer's learning_rate), it steps after every optimizer
+    step and `lrs` gets each step's lr."""
     params = model.named()
     x = paddle.to_tensor(spec.x)
     target = None if spec.target is None else paddle.to_tensor(spec.target)
@@ -137,13 +141,19 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
                 loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
                                else reg.coeff * p.abs().sum())
         loss.backward()
-        if decoupled_lr:
+        # The lr in use: optimizer.get_lr() (the scheduler's get_lr() computes the next one).
+        lr = optimizer.get_lr()
+        if lrs is not None:
+            lrs.append(lr)
+        if decoupled:
             # No decoupled option in SGD/Momentum: decay as its own step, before
             # the update, from the old weights (as AdamW does).
             with paddle.no_grad():
                 for p in params.values():
-                    p.set_value(p * (1.0 - decoupled_lr * decay.coeff))
+                    p.set_value(p * (1.0 - lr * decay.coeff))
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         for n, p in params.items():
             snaps[n][k] = _canonical(n, p)
     return snaps
@@ -177,17 +187,28 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
                     built.kwargs["exclude_from_weight_decay_fn"] = lambda p: p.name not in decayed
                 else:
                     built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
+            scheduler = None
+            if job.schedule is not None:
+                scheduler = built.kwargs["learning_rate"] = _scheduler(job.schedule, built.kwargs["learning_rate"])
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
                                     else list(named.values()), job.clip)
             record.optimizer, record.hyper = built.cls, [_effective(cls, built.kwargs)]
+            lrs: list[float] = []
             record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                                   manual=way.startswith("manual"),
-                                   decoupled_lr=job.lr if built.explicit_decoupled else 0.0,
-                                   allocate=allocate)
+                                   manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
+                                   allocate=allocate, scheduler=scheduler, lrs=lrs)
+            if job.schedule is not None:
+                record.series["lr"] = np.array(lrs)
         except Exception as exc:  # a framework refusing a way is a finding, not a crash
             record.error = f"{type(exc).__name__}: {exc}"
             record.params = {}
     return record
+
+
+def _scheduler(schedule: Schedule, lr: float):
+    """The schedule as paddle's LRScheduler, given to the optimizer as its learning_rate."""
+    cls, kwargs = schedule.native(FRAMEWORK)
+    return getattr(paddle.optimizer.lr, cls)(learning_rate=lr, **kwargs)
 
 
 def _construction(job: Job, way: str) -> Construction:

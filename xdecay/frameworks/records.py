@@ -9,6 +9,7 @@ import numpy as np
 
 from ..case import Case, Decay
 from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..engine.spec import Spec
 
 # Where an adapter puts a run's float32 snapshots: allocate(shape) -> an array to fill.
@@ -35,6 +36,7 @@ class Job:
     ways: tuple[str, ...]
     spec: Spec
     clip: Clip | None = None           # gradient clipping between backward and step
+    schedule: Schedule | None = None   # the lr scheduler, stepped after every step
 
     @property
     def coeff(self) -> float:
@@ -46,7 +48,7 @@ class Job:
                    hyper=dict(case.optimizer.hyper),
                    native=dict(case.optimizer.native.get(framework, {})), decay=case.decay, loss=case.loss,
                    steps=steps or case.steps, ways=case.runs.get(framework, ()),
-                   spec=case.spec(), clip=case.clip)
+                   spec=case.spec(), clip=case.clip, schedule=case.schedule)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import torch
 
 from ..case import Decay
 from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     OPTIMIZERS,
     Construction,
@@ -54,9 +55,11 @@ class Model(torch.nn.Module):
 
 
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
-           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0,
-           allocate: Allocate = in_memory, clip: Clip | None = None) -> dict[str, np.ndarray]:
-    """Run the steps; return float32 snapshots [steps + 1, ...] per parameter."""
+           decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
+           allocate: Allocate = in_memory, clip: Clip | None = None, scheduler: Any = None,
+           lrs: list[float] | None = None) -> dict[str, np.ndarray]:
+    """Run the steps; return float32 snapshots [steps + 1, ...] per parameter. With a
+    scheduler, it steps after every optimizer step and `lrs` gets each step's lr."""
     params = model.named()
     x = torch.from_numpy(spec.x)
     target = None if spec.target is None else torch.from_numpy(spec.target)
@@ -75,13 +78,18 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
         loss.backward()
         if clip is not None:
             _clip(clip, list(params.values()))
-        if decoupled_lr:
+        lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
+        if lrs is not None:
+            lrs.append(lr)
+        if decoupled:
             # SGD has no decoupled option: decay as its own step, from the old
             # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
             with torch.no_grad():
                 for p in params.values():
-                    p.mul_(1.0 - decoupled_lr * decay.coeff)
+                    p.mul_(1.0 - lr * decay.coeff)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         for n, p in params.items():
             snaps[n][k] = p.detach().numpy()
     return snaps
@@ -97,6 +105,13 @@ def _clip(clip: Clip, params: list[torch.nn.Parameter]) -> None:
             torch.nn.utils.clip_grad_norm_(p, clip.max)
     else:
         torch.nn.utils.clip_grad_value_(params, clip.max)
+
+
+def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer) -> Any:
+    if schedule is None:
+        return None
+    cls, kwargs = schedule.native(FRAMEWORK)
+    return getattr(torch.optim.lr_scheduler, cls)(optimizer, **kwargs)
 
 
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
@@ -115,10 +130,12 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         optimizer = _build(built, _groups(job.decay, named) if way.startswith("groups")
                            else list(named.values()))
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
+        scheduler, lrs = _scheduler(job.schedule, optimizer), []
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                               manual=way.startswith("manual"),
-                               decoupled_lr=job.lr if built.explicit_decoupled else 0.0, allocate=allocate,
-                               clip=job.clip)
+                               manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
+                               allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs)
+        if scheduler is not None:
+            record.series["lr"] = np.array(lrs)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
         record.error = f"{type(exc).__name__}: {exc}"
     return record
