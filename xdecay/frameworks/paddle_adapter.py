@@ -187,12 +187,13 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
                     built.kwargs["exclude_from_weight_decay_fn"] = lambda p: p.name not in decayed
                 else:
                     built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
-            scheduler = None
+            given, scheduler = dict(built.kwargs), None
             if job.schedule is not None:
                 scheduler = built.kwargs["learning_rate"] = _scheduler(job.schedule, built.kwargs["learning_rate"])
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
                                     else list(named.values()), job.clip)
-            record.optimizer, record.hyper = built.cls, [_effective(cls, built.kwargs)]
+            # The base lr as given (a scheduler's lr of each step is its series["lr"]).
+            record.optimizer, record.hyper = built.cls, [_effective(cls, given)]
             lrs: list[float] = []
             record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                    manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
