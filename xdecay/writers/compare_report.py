@@ -68,6 +68,8 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
             f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
             + (f" | clip {c.clip.kind} {c.clip.max}" if c.clip else "")
+            + (f" | schedule {c.schedule.kind}(" + ", ".join(f"{k}={v}" for k, v in c.schedule.words.items()) + ")"
+               if c.schedule else "")
             + f" | steps {r.steps} | {frameworks}"]
 
 
@@ -367,6 +369,9 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             **({"clip": {"kind": r.case.clip.kind, "max": r.case.clip.max,
                          **{fw: r.case.clip.native(fw) for fw in ("torch", "paddle")}}} if r.case.clip else {}),
+            **({"schedule": {"kind": r.case.schedule.kind, **r.case.schedule.words,
+                             **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
+               if r.case.schedule else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 
