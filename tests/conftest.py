@@ -3,6 +3,7 @@ a CLI subprocess costs seconds of imports, so only a few tests go through it."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -73,3 +74,19 @@ settings.register_profile("ci", max_examples=30, derandomize=True, deadline=None
 settings.register_profile("thorough", max_examples=250, deadline=None, database=None,
                           print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# A framework release in its own venv (xdecay.frameworks.venvs), for the few tests that need
+# a real second interpreter. Building one takes ~15 s from this machine's package mirror, so
+# the suite builds it only when asked (XDECAY_BUILD_VENVS=1, as .ci/run does); otherwise a
+# test whose venv is not cached is skipped, and says how to build it.
+def release_python(framework: str, version: str, base: str | None = None) -> str:
+    import subprocess
+    from xdecay.frameworks import venvs
+    python_version = subprocess.run([base or sys.executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+    directory = venvs.venv_dir(framework, version, python_version)
+    if os.environ.get("XDECAY_BUILD_VENVS") != "1" and not (directory / venvs.MARKER).is_file():
+        pytest.skip(f"no {framework} {version} venv cached at {directory}; "
+                    "XDECAY_BUILD_VENVS=1 builds it (~15 s)")
+    return venvs.release_python(framework, version, "test", base=base)

@@ -82,8 +82,10 @@ def test_bad_case_file_names_file_and_key(tmp_path):
 
 
 def _fake(tmp_path: Path, name: str, body: str) -> str:
+    """An interpreter whose worker misbehaves as `body` says; it answers xdecay's up-front
+    check (`-c PROBE`) as the real interpreter does, so that the worker is reached."""
     path = tmp_path / name
-    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.write_text(f'#!/bin/sh\nif [ "$1" = -c ]; then exec {sys.executable} "$@"; fi\n' + body + "\n")
     path.chmod(0o755)
     return str(path)
 

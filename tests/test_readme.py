@@ -55,9 +55,13 @@ def test_every_xdecay_command_parses():
 def test_ci_runs_the_setup_as_written_with_quiet_pip():
     setup = re.search(r"## Set-up.*?```sh\n(.*?)```", README, re.S).group(1).splitlines()
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
-          if line and not line.startswith(("#", "set ", "cd ", "rm "))]
+          if line and not line.startswith(("#", "set ", "cd ", "rm ", "export "))]
     assert [line.replace("pip install -q ", "pip install ") for line in ci] == setup
     assert "adding `-q` to pip" in README
+    # the one variable CI sets is said in the README
+    exported = [line.split()[1] for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.startswith("export ")]
+    assert all(f"`{variable}` to pytest" in README for variable in exported), exported
 
 
 def test_the_readme_baseline_folder_is_ignored():

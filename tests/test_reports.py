@@ -22,6 +22,7 @@ import pytest
 from xdecay.engine.baseline import find_drift, load_baseline
 from xdecay.engine.compare import EPS32, Tolerance, ulp32
 from xdecay.engine.explain import explain
+from xdecay.engine.matrix import Matrix, load_releases
 from xdecay.engine.pipeline import CaseResult, Outcome, compare_case
 from xdecay.training import epoch_batches, find_train_cases, load_train_case
 from xdecay.writers.pages import pages
@@ -210,8 +211,11 @@ def fresh(shipped):
     for t in trainings:
         if t.case.kind == "overfit":
             t.plot = f"{t.case.name}.png"
-    texts = pages(outcome, explain(in_process=True), trainings)
-    rules: dict[str, Rule] = {"index.md": lambda *_: 0.0, "explain.md": explain_rule}
+    history = Matrix.of(load_releases(ROOT / "reports" / "paddle-history"))
+    texts = pages(outcome, explain(in_process=True), trainings, history)
+    # the history page is rendered from saved text (test_matrix checks those against a fresh run)
+    rules: dict[str, Rule] = {"index.md": lambda *_: 0.0, "explain.md": explain_rule,
+                              "paddle-history.md": lambda *_: 0.0}
     rules |= {f"cases/{r.case.name}.md": case_rule(r) for r in results}
     rules |= {f"train/{t.case.name}.md": (overfit_rule if t.case.kind == "overfit" else schedule_rule)(t)
               for t in trainings}

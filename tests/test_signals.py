@@ -63,7 +63,11 @@ def test_a_stop_signal_unwinds_with_one_line(sig, code, tmp_path):
     out, err = p.communicate(timeout=60)
     assert p.returncode == code, err
     assert out == "" and err == "xdecay: interrupted\n"
-    assert workers(str(tmp_path)) == [] and scratch(tmp_path) == []
+    assert scratch(tmp_path) == []
+    # A signal that lands between a worker's exec and the runner recording it leaves that
+    # worker to its lifeline (the pipe closes as the parent exits): gone a moment later,
+    # not at once. Seen once at load average 9.
+    wait_for(lambda: not workers(str(tmp_path)), 5, "every worker process gone")
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds workers through /proc")

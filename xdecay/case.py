@@ -8,7 +8,6 @@ would otherwise silently verify something else.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -569,6 +568,10 @@ def read_toml(path: Path) -> _Table:
         raise CaseError(shown, None, f"cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise CaseError(shown, None, "is not UTF-8 text") from None
+    # Imported here, not at the top: the worker imports this module for its records
+    # (Decay, Group, Regularizer) and must run under interpreters older than 3.11,
+    # which have no tomllib (README, "What the other interpreter needs").
+    import tomllib
     try:
         data = tomllib.loads(text)
     except ValueError as exc:   # TOMLDecodeError, or an integer of more than 4300 digits

@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report | train` (README, "Use")."""
+"""Command line: `xdecay list | compare | explain | report | train | matrix` (README, "Use")."""
 from __future__ import annotations
 
 import argparse
@@ -15,15 +15,20 @@ from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
 from .engine.baseline import baseline_files, baseline_versions, find_drift, load_baseline, skipped_frameworks
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
+from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
+from .frameworks import interpreter, venvs
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
-from .writers.pages import page_paths, pages, train_plot, write_pages
+from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
+from .writers.matrix_report import WRITERS as MATRIX_WRITERS
+from .writers.matrix_report import summary as matrix_summary
+from .writers.pages import HISTORY_DIR, HISTORY_PAGE, page_paths, pages, train_plot, write_pages
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -114,6 +119,26 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
     e.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
+    m = sub.add_parser("matrix", help="the same checks across framework releases; one table of what changed")
+    m.add_argument("--paddle", action=_Once, metavar="V1,V2,...",
+                   help="paddle releases: one venv each from the package registry, cached "
+                        "(XDECAY_CACHE, default ~/.cache/xdecay)")
+    m.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="a release's interpreter (repeatable, several per framework)")
+    m.add_argument("--merge", action="extend", nargs="+", default=[], metavar="DIR",
+                   help="saved results of `matrix --out DIR` (e.g. one per CI job), merged into the table")
+    m.add_argument("--case", action=_Once, default="all", help="a case NAME, a PATH, or 'all' (default)")
+    m.add_argument("--cases", action=_Once, metavar="DIR", help=cases_help)
+    m.add_argument("--optimizer", action="append", default=[], metavar="NAME",
+                   help="explain rows of this optimizer class only (repeatable; default every class)")
+    m.add_argument("--all", action="store_true", help="every row, not only the rows that change")
+    m.add_argument("--format", action=_Once, choices=sorted(MATRIX_WRITERS), default="table")
+    m.add_argument("--out", action=_Once, help="write matrix.txt|md|json and the saved results (releases/*.json) "
+                   "into this directory (created if missing)")
+    m.add_argument("--jobs", action=_Once, type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1,
+                   help="releases run at once (default: the cores)")
+    m.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -129,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "matrix":
+            return _matrix(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -187,19 +214,32 @@ def _frameworks(value: str) -> tuple[str, ...]:
 
 
 def _pythons(values: list[str], frameworks: tuple[str, ...]) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for v in values:
-        fw, sep, path = v.partition("=")
-        if not sep or fw not in FRAMEWORKS or not path:
-            raise UsageError(f"--python {v}: expected FRAMEWORK=PATH with FRAMEWORK one of "
-                             f"{', '.join(FRAMEWORKS)}")
+        fw = v.partition("=")[0]
         if fw in out:
             raise UsageError(f"--python {v}: {fw} given twice")
-        found = shutil.which(path)
-        if found is None:
-            raise UsageError(f"--python {v}: {path} is not an executable file")
+        fw, found = _python(v)
         out[fw] = found
     return out
+
+
+def _python(value: str) -> tuple[str, str]:
+    """--python FRAMEWORK=PATH: the framework and the interpreter's path, checked up front.
+    An interpreter that cannot host the worker (too old, no numpy) is a wrong option value,
+    exit 2 before any run: running the other framework alone would answer a question the
+    user did not ask. A missing framework there stays the worker's exit 3 (README, "Use": exit codes)."""
+    fw, sep, path = value.partition("=")
+    if not sep or fw not in FRAMEWORKS or not path:
+        raise UsageError(f"--python {value}: expected FRAMEWORK=PATH with FRAMEWORK one of "
+                         f"{', '.join(FRAMEWORKS)}")
+    found = shutil.which(path)
+    if found is None:
+        raise UsageError(f"--python {value}: {path} is not an executable file")
+    problem = interpreter.problem(found)
+    if problem is not None:
+        raise UsageError(f"--python {value}: {problem}")
+    return fw, found
 
 
 # The longest worker timeout: subprocess waits in poll(), whose timeout is milliseconds in a C int.
@@ -356,16 +396,7 @@ def _explain(args: argparse.Namespace) -> int:
     _steps(args.steps)
     _timeout(args.timeout)
     frameworks = _frameworks(args.framework)
-    known = catalogue.known_optimizers()
-    wanted = {o.lower() for o in args.optimizer} or None
-    for name in sorted(wanted or ()):
-        if name not in known:
-            raise UsageError(f"--optimizer {name}: unknown (known: {', '.join(sorted(known))})")
-        if not any(name in catalogue.classes(fw) for fw in frameworks):
-            has = [fw for fw in FRAMEWORKS if name in catalogue.classes(fw)]
-            cls = catalogue.classes(has[0])[name]
-            raise UsageError(f"--optimizer {name}: {' and '.join(frameworks)} "
-                             f"{'has' if len(frameworks) == 1 else 'have'} no {cls} ({', '.join(has)} has)")
+    wanted = _optimizers(args.optimizer, frameworks)
     result = explain(frameworks, wanted, args.steps, _pythons(args.python, frameworks), args.timeout)
     sys.stdout.write(EXPLAIN_WRITERS[args.format](result))
     return EXIT_FRAMEWORK if result.errors else 0
@@ -401,11 +432,13 @@ def _report(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args.out)
     _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
+    history = _saved_history(out_dir, args.out)
     cases = [load_case(p) for p in shipped_cases()]
     train_cases = [load_train_case(p) for p in find_train_cases()]
     # Every page and plot path, before the run: a clash found after it would waste the run.
     _out_files(args.out, out_dir, page_paths([c.name for c in cases],
-                                             [(c.name, c.kind) for c in train_cases]))
+                                             [(c.name, c.kind) for c in train_cases])
+               + ([HISTORY_PAGE] if history is not None else []))
     _make_out_dir(args.out, out_dir)
     train_jobs = [build_job(c) for c in train_cases]
     explain_requests = explain_jobs()
@@ -430,7 +463,13 @@ def _report(args: argparse.Namespace) -> int:
             plot = out_dir / train_plot(t.case.name)
             t.plot = write_plot(t, plot) or plot.name
         trainings.append(t)
-    texts = pages(outcome, explanation, trainings)
+    texts = pages(outcome, explanation, trainings, history)
+    if history is not None:
+        _warn_if_stale(history, outcome, explanation, out_dir)
+    else:
+        saved = out_dir / HISTORY_DIR
+        print(f"{HISTORY_PAGE} not regenerated: no saved release results in {saved}/releases "
+              f"(`xdecay matrix --paddle V1,V2,... --out {saved}` writes them)", file=sys.stderr)
     try:
         write_pages(out_dir, texts)
     except OSError as exc:
@@ -439,6 +478,96 @@ def _report(args: argparse.Namespace) -> int:
     if explanation.errors or any(t.errors for t in trainings):
         return EXIT_FRAMEWORK
     return max(outcome.exit_code, *(t.exit_code for t in trainings))
+
+
+def _optimizers(values: list[str], frameworks: tuple[str, ...]) -> set[str] | None:
+    """--optimizer NAME...: known classes, each in one of `frameworks` at least."""
+    known = catalogue.known_optimizers()
+    wanted = {o.lower() for o in values} or None
+    for name in sorted(wanted or ()):
+        if name not in known:
+            raise UsageError(f"--optimizer {name}: unknown (known: {', '.join(sorted(known))})")
+        if not any(name in catalogue.classes(fw) for fw in frameworks):
+            has = [fw for fw in FRAMEWORKS if name in catalogue.classes(fw)]
+            cls = catalogue.classes(has[0])[name]
+            raise UsageError(f"--optimizer {name}: {' and '.join(frameworks)} "
+                             f"{'has' if len(frameworks) == 1 else 'have'} no {cls} ({', '.join(has)} has)")
+    return wanted
+
+
+def _releases(value: str | None) -> list[str]:
+    """--paddle V1,V2,...: release numbers, each once."""
+    if value is None:
+        return []
+    versions = [v.strip() for v in value.split(",")]
+    for v in versions:
+        venvs.check_version(f"--paddle {value}", v)
+    twice = sorted({v for v in versions if versions.count(v) > 1})
+    if twice:
+        raise UsageError(f"--paddle {value}: {', '.join(twice)} given twice")
+    return versions
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    _timeout(args.timeout)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
+    versions = _releases(args.paddle)
+    columns = [_python(v) for v in args.python]
+    if not (versions or columns or args.merge):
+        raise UsageError("matrix: give --paddle V1,V2,..., --python FRAMEWORK=PATH or --merge DIR")
+    merged = [r for d in args.merge for r in load_releases(Path(d))]
+    optimizers = _optimizers(args.optimizer, FRAMEWORKS)
+    cases = [load_case(p) for p in find_cases(args.case, args.cases)]
+    out_dir = _out_dir(args.out)
+    _out_files(args.out, out_dir, [f"matrix.{MATRIX_EXTENSIONS[args.format]}", "releases/x.json"])
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    # Venvs first, every one of them: a release that does not install is exit 2 before any run.
+    columns = [("paddle", venvs.release_python("paddle", v, f"--paddle {args.paddle}", say=say))
+               for v in versions] + columns
+    fresh = run_releases(cases, optimizers, columns, args.jobs, args.timeout, say) if columns else []
+    matrix = Matrix.of(merged + fresh)
+    labels = [r.label for r in merged + fresh]
+    for label in sorted({l for l in labels if labels.count(l) > 1}):
+        say(f"{label} given {labels.count(label)} times: the last one is shown (runs come after --merge)")
+    text = MATRIX_WRITERS[args.format](matrix, args.all)
+    if out_dir is None:
+        sys.stdout.write(text)
+    else:
+        _make_out_dir(args.out, out_dir)
+        try:
+            written = save_releases(out_dir, matrix.releases)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot write the saved results ({exc.strerror or exc})") from None
+        for path in written:
+            say(f"wrote {path}")
+        path = out_dir / f"matrix.{MATRIX_EXTENSIONS[args.format]}"
+        _write_atomic(path, text, args.out)
+        say(f"wrote {path}")
+        say(matrix_summary(matrix))      # the verdict, which the files hold but the terminal would not
+    return matrix.exit_code
+
+
+def _saved_history(out_dir: Path, option: str) -> Matrix | None:
+    """The saved release results beside the pages, if any (loaded, so checked, before the run)."""
+    saved = out_dir / HISTORY_DIR
+    if not (saved / "releases").is_dir():
+        return None
+    return Matrix.of(load_releases(saved, f"--out {option}"))
+
+
+def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None:
+    for release in history.releases:
+        if release.version != outcome.versions.get(release.framework) or release.error:
+            continue
+        stale = stale_rows(release, release_cells(release.framework, outcome, explanation))
+        if stale:
+            print(f"{HISTORY_PAGE}: the saved {release.label} results differ from this run "
+                  f"(rows: {len(stale)}, first: {stale[0]}); re-run `xdecay matrix ... --out "
+                  f"{out_dir / HISTORY_DIR}`", file=sys.stderr)
 
 
 def _write_atomic(path: Path, text: str, option: str) -> None:

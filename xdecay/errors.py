@@ -1,4 +1,6 @@
 """Exceptions that map onto the CLI's exit codes (README, "Use": exit codes)."""
+from __future__ import annotations
+
 
 
 class UsageError(Exception):

@@ -57,18 +57,26 @@ def run(requests: dict[str, Request], pythons: dict[str, str] | None = None,
     return {fw: results[0] for fw, results in done.items()}
 
 
+def framework_of(key: str) -> str:
+    """A worker's key is a framework name, or FRAMEWORK@LABEL when one framework runs
+    under several interpreters at once (xdecay matrix: one worker per release)."""
+    return key.partition("@")[0]
+
+
 def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None = None,
               timeout: float = DEFAULT_TIMEOUT, in_process: bool = False,
               on_done: OnDone | None = None) -> dict[str, list[FrameworkResult]]:
-    """Each framework's requests in one worker process (one import), the workers at once;
+    """Each key's requests in one worker process (one import), the workers at once;
     or, in_process, in this process (tests and the Python API: imports the frameworks here).
-    on_done(framework, results) is called in this thread as each framework finishes."""
+    Keys are frameworks, or FRAMEWORK@LABEL (framework_of); pythons are by key.
+    on_done(key, results) is called in this thread as each worker finishes."""
     on_done = on_done or (lambda fw, results: None)
     done: dict[str, list[FrameworkResult]] = {}
     if in_process:
         for fw, fw_requests in requests.items():
-            adapter = load_adapter(fw)
-            done[fw] = [FrameworkResult(fw, adapter.version(), execute(adapter, r)) for r in fw_requests]
+            adapter = load_adapter(framework_of(fw))
+            done[fw] = [FrameworkResult(framework_of(fw), adapter.version(), execute(adapter, r))
+                        for r in fw_requests]
             on_done(fw, done[fw])
         return done
     pythons = pythons or {}
@@ -82,7 +90,7 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
             finished: queue.Queue = queue.Queue()
             for fw, (proc, results) in started.items():
                 if proc is None:
-                    finished.put((fw, [FrameworkResult(fw, error=results)] * len(requests[fw])))
+                    finished.put((fw, [FrameworkResult(framework_of(fw), error=results)] * len(requests[fw])))
                 else:
                     # A thread per worker waits for it; results are taken here in the order
                     # the workers finish.
@@ -120,7 +128,7 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path, life
     lifelines.append(write_end)
     env[LIFELINE_ENV], env[SCRATCH_ENV] = str(read_end), str(tmp)
     try:
-        proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework,
+        proc = subprocess.Popen([python, "-m", "xdecay.frameworks.worker", framework_of(framework),
                                  *(str(p) for pair in files for p in pair)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True,
@@ -132,11 +140,11 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path, life
     return proc, [result for _, result in files]
 
 
-def _wait(finished: queue.Queue, framework: str, *args) -> None:
+def _wait(finished: queue.Queue, key: str, *args) -> None:
     try:
-        finished.put((framework, _finish(framework, *args)))
+        finished.put((key, _finish(framework_of(key), *args)))
     except BaseException as exc:     # never leave the parent waiting for this worker
-        finished.put((framework, [FrameworkResult(framework, error=f"worker lost ({exc!r})")] * len(args[1])))
+        finished.put((key, [FrameworkResult(framework_of(key), error=f"worker lost ({exc!r})")] * len(args[1])))
 
 
 def _finish(framework: str, proc: subprocess.Popen, results: list[Path], requests: list[Request],

@@ -11,13 +11,20 @@ from pathlib import Path
 from tabulate import tabulate
 
 from ..engine.explain import Explanation
+from ..engine.matrix import Matrix
 from ..engine.pipeline import Outcome
 from ..files import atomic
 from .compare_report import case_outcome, markdown
 from .explain_report import markdown as explain_markdown
+from .matrix_report import markdown as matrix_markdown
 from .train_report import Training
 from .train_report import markdown as train_markdown
 
+
+# The release history: rendered from saved release results (reports/paddle-history/releases/,
+# written by `xdecay matrix ... --out reports/paddle-history`), not by rebuilding every
+# release's venv on each `xdecay report`.
+HISTORY_DIR, HISTORY_PAGE = "paddle-history", "paddle-history.md"
 
 INDEX, EXPLAIN = "index.md", "explain.md"
 
@@ -43,8 +50,9 @@ def page_paths(case_names: list[str], trainings: list[tuple[str, str]]) -> list[
 
 
 def pages(outcome: Outcome, explanation: Explanation | None,
-          trainings: list[Training] = ()) -> dict[str, str]:
-    """Relative path -> page text (training plots are written beside their pages)."""
+          trainings: list[Training] = (), history: Matrix | None = None) -> dict[str, str]:
+    """Relative path -> page text (training plots are written beside their pages);
+    `history`: the saved release matrix, for HISTORY_PAGE."""
     versions = ", ".join(f"{fw} {v}" for fw, v in sorted(outcome.versions.items()))
     rows = []
     for r in outcome.results:
@@ -70,7 +78,14 @@ def pages(outcome: Outcome, explanation: Explanation | None,
                            tablefmt="github", disable_numparse=True), ""]
     if explanation is not None:
         index += [f"[Which weight decay each optimizer really applies]({EXPLAIN}) — `xdecay explain`.", ""]
+    if history is not None and history.releases:
+        first, last = history.releases[0].label, history.releases[-1].label
+        index += [f"[Decay semantics across {len(history.releases)} releases ({first} to {last})]"
+                  f"({HISTORY_PAGE}) — `xdecay matrix`, rendered from the saved results in "
+                  f"{HISTORY_DIR}/releases/.", ""]
     out = {INDEX: "\n".join(index)}
+    if history is not None:
+        out[HISTORY_PAGE] = matrix_markdown(history)
     for t in trainings:
         out[train_page(t.case.name)] = train_markdown(t)
     for r in outcome.results:

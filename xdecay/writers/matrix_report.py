@@ -1,0 +1,153 @@
+"""`xdecay matrix` output: the release table (terminal, markdown page, JSON).
+
+Rows are cases and explain rows, columns releases, cells verdicts, rules, refusals
+(`refused: <message>`) and `absent` (no such optimizer class). By default only rows
+that change between releases are shown.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tabulate import tabulate
+
+from .. import __version__
+from ..engine.matrix import Change, Matrix
+
+LEGEND = ("A cell is a case's verdict (`case NAME`), the rule one run of a case applied to one "
+          "parameter (`case NAME · RUN · PARAM`), or the rule of one `xdecay explain` row "
+          "(`explain OPTIMIZER · WAY · PARAM`); `refused: …` is the framework's own message when it "
+          "refused the construction or the step, `absent` a release without that optimizer class, "
+          "`—` a row the release was not asked for.")
+
+
+def _rows(m: Matrix, every: bool) -> list[str]:
+    return m.rows if every else m.changed_rows()
+
+
+def _cell(value: str | None) -> str:
+    return "—" if value is None else value
+
+
+def _grid(m: Matrix, every: bool, escape=lambda s: s) -> list[list[str]]:
+    return [[escape(row), *(escape(_cell(r.cells.get(row))) for r in m.releases)] for row in _rows(m, every)]
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _fixed(m: Matrix) -> str:
+    fixed = sorted({f"{fw} {v}" for r in m.releases for fw, v in r.others.items()})
+    return ", ".join(fixed) if fixed else "none"
+
+
+def summary(m: Matrix) -> str:
+    """The verdict line: how many rows change, and whether the newest release differs."""
+    newest = m.newest_changes()
+    errors = [r for r in m.releases if r.error]
+    parts = [f"{len(m.releases)} releases, {len(m.rows)} rows, {len(m.changed_rows())} change"]
+    if errors:
+        parts.append(f"ERROR: {', '.join(r.label for r in errors)} could not run")
+    if newest:
+        pairs = sorted({f"{c.before} → {c.after}" for c in newest})
+        parts.append(f"CHANGED: the newest release differs from the previous one in {len(newest)} "
+                     f"rows ({'; '.join(pairs)})")
+    elif not any(len([r for r in m.of_framework(fw) if not r.error]) > 1 for fw in m.frameworks()):
+        parts.append("one release per framework: nothing to compare it with")
+    elif not errors:
+        parts.append("the newest release matches the previous one")
+    return "verdict: " + "; ".join(parts)
+
+
+def table(m: Matrix, every: bool = False) -> str:
+    out = [f"fixed: {_fixed(m)}"]
+    out += [f"{r.label}: could not run: {r.error}" for r in m.releases if r.error]
+    grid = _grid(m, every)
+    if grid:
+        out.append(tabulate(grid, ["row", *(r.label for r in m.releases)], disable_numparse=True))
+    else:
+        out.append("no row changes between the releases")
+    out.append(summary(m))
+    return "\n".join(out) + "\n"
+
+
+def _change_lines(m: Matrix) -> list[str]:
+    out = []
+    by_pair: dict[tuple[str, str], list[Change]] = {}
+    for c in m.changes():
+        by_pair.setdefault((c.before, c.after), []).append(c)
+    for fw in m.frameworks():
+        chain = [r for r in m.of_framework(fw) if r.error is None]
+        for a, b in zip(chain, chain[1:]):
+            changes = by_pair.get((a.label, b.label), [])
+            out += [f"### {a.label} → {b.label}", ""]
+            if not changes:
+                out += [f"No change: all {len(m.rows)} rows agree.", ""]
+                continue
+            # A class that appears or goes changes every one of its explain rows: one line says it.
+            for words, side in (("New optimizer classes", "old"), ("Optimizer classes gone", "new")):
+                classes = {_explain_class(c.row) for c in changes if getattr(c, side) == "absent"} - {None}
+                if classes:
+                    out += [f"{words} in {b.label} (`absent` in {a.label if side == 'old' else b.label}, "
+                            f"their rules in the table below): {', '.join(sorted(classes))}.", ""]
+            rest = [c for c in changes if not (_explain_class(c.row) and "absent" in (c.old, c.new))]
+            if rest:
+                out += [tabulate([[_md(c.row), _md(_cell(c.old)), _md(_cell(c.new))] for c in rest],
+                                 ["row (the case or explain row that shows it)", a.label, b.label],
+                                 tablefmt="github", disable_numparse=True), ""]
+    return out
+
+
+def _explain_class(row: str) -> str | None:
+    """The optimizer class of an explain row ("explain AdamW(variant) · way · param")."""
+    if not row.startswith("explain "):
+        return None
+    return row[len("explain "):].split(" · ")[0].split("(")[0]
+
+
+def markdown(m: Matrix, every: bool = False) -> str:
+    labels = ", ".join(f"{r.label} (Python {r.python})" for r in m.releases)
+    out = ["# Decay semantics across framework releases", "",
+           "Generated by `xdecay matrix` from real runs: every case (`xdecay compare --case all`) and "
+           "every `xdecay explain` row, each release in its own interpreter, the other framework held "
+           f"fixed ({_fixed(m)}). {LEGEND}", "",
+           f"Releases: {labels}.", ""]
+    out += [f"- **{r.label}** could not run: {_md(r.error)}" for r in m.releases if r.error]
+    out += ["## What changed between consecutive releases", "", *_change_lines(m)]
+    grid = _grid(m, every, _md)
+    title = "Every row" if every else "Rows that change"
+    out += [f"## {title} (columns: releases, oldest first)", ""]
+    if grid:
+        out += [tabulate(grid, ["row", *(r.label for r in m.releases)], tablefmt="github",
+                         disable_numparse=True), ""]
+    else:
+        out += ["No row changes between the releases.", ""]
+    if not every:
+        out += [f"The other {len(m.rows) - len(m.changed_rows())} of {len(m.rows)} rows are the same in "
+                "every release (`--all` shows them).", ""]
+    out += [summary(m), ""]
+    return "\n".join(out)
+
+
+def json_report(m: Matrix, every: bool = False) -> str:
+    # "frameworks" as everywhere (name -> version); a framework under several releases has
+    # them comma-separated, oldest first.
+    versions = {fw: v for r in m.releases for fw, v in r.others.items()}
+    versions.update({fw: ", ".join(r.version for r in m.of_framework(fw)) for fw in m.frameworks()})
+    doc: dict[str, Any] = {
+        "xdecay": __version__,
+        "frameworks": dict(sorted(versions.items())),
+        "releases": [{"framework": r.framework, "version": r.version, "python": r.python,
+                      "others": r.others, "error": r.error} for r in m.releases],
+        "rows": [{"row": row, "cells": {r.label: r.cells.get(row) for r in m.releases}}
+                 for row in _rows(m, every)],
+        "changes": [{"framework": c.framework, "from": c.before, "to": c.after, "row": c.row,
+                     "old": c.old, "new": c.new} for c in m.changes()],
+        "newest_differs": bool(m.newest_changes()),
+    }
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+WRITERS = {"table": table, "markdown": markdown, "json": json_report}
+EXTENSIONS = {"table": "txt", "markdown": "md", "json": "json"}
