@@ -15,6 +15,7 @@ from xdecay.case import load_case
 from xdecay.engine.clipping import Clip
 from xdecay.engine.compare import Tolerance
 from xdecay.engine.infer import infer_run
+from xdecay.engine.loop import Loop
 from xdecay.engine.pipeline import compare_case
 from xdecay.frameworks.protocol import read_request, write_request
 from xdecay.frameworks.records import Job
@@ -36,7 +37,7 @@ def _record(done, name: str):
 
 
 def _rules(case, record, clip):
-    found = infer_run(record, case.spec(), case.loss, case.decay.coefficients(), clip=clip)
+    found = infer_run(record, case.spec(), case.loss, case.decay.coefficients(), loop=Loop(clip))
     return {i.param: i.rule for i in found}
 
 
@@ -67,8 +68,8 @@ def test_torch_and_paddle_global_norm_formulas_differ():
     done = run(case)
     for fw, other in (("torch", "paddle"), ("paddle", "torch")):
         record = _record(done, f"{fw}:none")
-        own = infer_run(record, case.spec(), case.loss, case.decay.coefficients(), clip=case.clip)
-        swapped = infer_run(record, case.spec(), case.loss, case.decay.coefficients(), clip=case.clip,
+        own = infer_run(record, case.spec(), case.loss, case.decay.coefficients(), loop=Loop(case.clip))
+        swapped = infer_run(record, case.spec(), case.loss, case.decay.coefficients(), loop=Loop(case.clip),
                             clip_as=other)
         assert [i.rule for i in own] == ["none"]
         assert [i.rule for i in swapped] == ["unexplained"]

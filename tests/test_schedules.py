@@ -16,6 +16,7 @@ import pytest
 from xdecay.case import load_case
 from xdecay.engine.compare import Tolerance
 from xdecay.engine.infer import infer_run
+from xdecay.engine.loop import Loop
 from xdecay.engine.pipeline import compare_case
 from xdecay.engine.schedules import LR_RTOL, Schedule
 from xdecay.frameworks.protocol import read_request, write_request
@@ -57,7 +58,7 @@ def test_decoupled_decay_follows_the_scheduled_lr(done, name, fw):
     record = _record(results, f"{fw}:decoupled")
     coeffs = case.decay.coefficients()
     lrs = case.schedule.lrs(float(case.optimizer.lr), case.steps)
-    assert [i.rule for i in infer_run(record, case.spec(), case.loss, coeffs, lrs=lrs)] == ["decoupled_lr@0.1"] * 2
+    assert [i.rule for i in infer_run(record, case.spec(), case.loss, coeffs, loop=Loop(lrs=lrs))] == ["decoupled_lr@0.1"] * 2
     assert "decoupled_lr@0.1" not in [i.rule for i in infer_run(record, case.spec(), case.loss, coeffs)]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from .engine.clipping import KINDS as CLIP_KINDS, Clip
 from .engine.schedules import KINDS as SCHEDULE_KINDS, Schedule
+from .engine.loop import Loop
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
 from .engine.regularizers import Regularizer
 from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
@@ -99,6 +100,14 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class Accumulate:
+    """[accumulate]: the batch split into micro_batches (contiguous rows), one backward
+    each, one optimizer step; a manual term joins every micro-batch's loss."""
+    micro_batches: int
+    divide_loss: bool        # each micro-batch's loss (manual term included) divided by micro_batches
+
+
+@dataclass(frozen=True)
 class Expectation:
     kind: str                  # "equal" | "differ" | "rule" | "rejects"
     runs: tuple[str, ...]
@@ -126,7 +135,14 @@ class Case:
     rtol: float | None = None
     clip: Clip | None = None                  # [clip]: gradient clipping between backward and step
     schedule: Schedule | None = None          # [schedule]: the lr of each step
+    accumulate: Accumulate | None = None      # [accumulate]: micro-batches per step
     min_power: float | None = None            # every check must catch this relative coefficient error
+
+    def loop(self, steps: int) -> Loop:
+        """What rule inference must replay of the loop around the step, for `steps` steps."""
+        a = self.accumulate or Accumulate(1, True)
+        return Loop(self.clip, self.schedule.lrs(float(self.optimizer.lr), steps) if self.schedule else None,
+                    a.micro_batches, a.divide_loss)
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
@@ -559,6 +575,16 @@ def _schedule(t: _Table) -> Schedule:
     return Schedule(kind, words)
 
 
+def _accumulate(t: _Table, batch: int) -> Accumulate:
+    """[accumulate]: micro_batches (>= 2, dividing data.batch), divide_loss (default true)."""
+    m = _int_in(t, "micro_batches", 2, MAX_BATCH)
+    if batch % m:
+        raise t.error("micro_batches", f"must divide data.batch ({batch}), got {m}")
+    divide = t.get("divide_loss", bool, default=True)
+    t.finish()
+    return Accumulate(m, divide)
+
+
 def read_toml(path: Path) -> _Table:
     """A case file's top-level table; unreadable files and bad TOML are CaseErrors."""
     shown = str(path)
@@ -618,6 +644,8 @@ def load_case(path: str | Path) -> Case:
     top.used.add("clip")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")
+    accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
+    top.used.add("accumulate")
 
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None
@@ -628,6 +656,7 @@ def load_case(path: str | Path) -> Case:
     case = Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
-                atol=atol, rtol=rtol, min_power=min_power, clip=clip, schedule=schedule)
+                atol=atol, rtol=rtol, min_power=min_power, clip=clip, schedule=schedule,
+                accumulate=accumulate)
     case.check_size()
     return case

@@ -25,19 +25,17 @@ from itertools import product
 import numpy as np
 
 from ..frameworks.records import RunRecord
-from .clipping import Clip, clip_grads
 from .compare import EPS32, Tolerance, operation_count, ulp32
+from .loop import Loop
 from .reference import (
     FLOAT32_HYPER,
     RULES,
     coupled_l2,
     decoupled_lr,
-    gradient_bounds,
     grads_at,
     hyper_value,
     l1,
     linear_forward_rows,
-    model_grads,
     rule_kwargs,
     uses_f32_pows,
 )
@@ -115,42 +113,41 @@ def _spaced(n: int, k: int) -> np.ndarray:
 
 
 def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
-              reference: tuple[str, str] | None = None, clip: Clip | None = None,
-              clip_as: str | None = None, lrs: np.ndarray | None = None) -> list[Inferred]:
+              reference: tuple[str, str] | None = None, loop: Loop | None = None,
+              clip_as: str | None = None) -> list[Inferred]:
     """Infer the decay rule of each parameter of a successful run, replayed with the
-    reference rule of its own (framework, class) or with another one. With a clip, the
-    loss gradient is clipped as the reference's framework clips it (or `clip_as`) and
-    the decay candidates join after it (the optimizer's own decay); a decay inside the
-    clip (a manual term) fits none of them."""
+    reference rule of its own (framework, class) or with another one. With a loop
+    (engine/loop.py), the loss gradient is accumulated and clipped as the reference's
+    framework does it (or `clip_as`'s clip), the decay candidates join after it (the
+    optimizer's own decay: a decay inside a clip, a manual term, fits none of them),
+    and a schedule's lr of each step replaces the lr."""
+    loop = loop or Loop()
     reference = reference or (run.framework, run.optimizer)
     rule = RULES[reference]
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
-    # A norm clip mixes every element (or a whole parameter): it needs all of them.
-    sample = None if rule.__name__ in MIXING_RULES or clip is not None else layer_sample(run.params)
+    sample = None
+    if rule.__name__ not in MIXING_RULES and not loop.whole and not loop.accumulates:
+        sample = layer_sample(run.params)
     if sample is None:
-        grads, bounds = _loss_grads(at, spec, loss, clip, clip_as or reference[0])
+        grads, bounds = _loss_grads(at, spec, loss, loop, clip_as or reference[0])
         snapshots = dict(run.params)
     else:
         grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
-        hyper = _hyper(run, index, lrs)
+        hyper = _hyper(run, index, loop.lrs)
         found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
                              [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
 
 
-def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, clip: Clip | None,
+def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop,
                 framework: str) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
-    """Per step, every parameter's loss gradient and its rounding bound, clipped."""
-    grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
-    bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
-    if clip is None:
-        return grads, bounds
-    pairs = [clip_grads(clip, framework, g, b) for g, b in zip(grads, bounds)]
+    """Per step, every parameter's loss gradient as the optimizer gets it, and its bound."""
+    pairs = [loop.loss_grads(p, spec, loss, framework) for p in at]
     return [g for g, _ in pairs], [b for _, b in pairs]
 
 
@@ -182,8 +179,8 @@ class RunSensitivity:
     the fitted rules at the elements a comparison asks for (zero where no rule fits)."""
 
     def __init__(self, run: RunRecord, spec: Spec, loss: str, inferred: list[Inferred],
-                 clip: Clip | None = None, lrs: np.ndarray | None = None):
-        self.run, self.spec, self.loss, self.clip, self.lrs = run, spec, loss, clip, lrs
+                 loop: Loop | None = None):
+        self.run, self.spec, self.loss, self.loop = run, spec, loss, loop or Loop()
         self.inferred = {i.param: i for i in inferred}
         self._forwards: list | None = None
         self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # param -> (sorted idx, values)
@@ -232,7 +229,7 @@ class RunSensitivity:
     def _replay_at(self, param: str, idx: np.ndarray) -> np.ndarray:
         """[2, steps, len(idx)]: both sensitivities (within, across) at these elements."""
         found, run = self.inferred[param], self.run
-        hyper = _hyper(run, list(run.params).index(param), self.lrs)
+        hyper = _hyper(run, list(run.params).index(param), self.loop.lrs)
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         snaps = _flat_at(run.params[param], idx)
@@ -252,13 +249,13 @@ class RunSensitivity:
         its sample): max |predicted - actual| / tolerance, the number inference fits by
         (<= 1 fits)."""
         found, run = self.inferred[param], self.run
-        hyper = _hyper(run, list(run.params).index(param), self.lrs)
+        hyper = _hyper(run, list(run.params).index(param), self.loop.lrs)
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         at = [{n: v[k] for n, v in run.params.items()} for k in range(run.steps)]
         if found.sample is None:
             snaps = run.params[param].astype(np.float64)
-            every, every_bound = _loss_grads(at, self.spec, self.loss, self.clip, run.framework)
+            every, every_bound = _loss_grads(at, self.spec, self.loss, self.loop, run.framework)
             grads = [g[param] for g in every]
             bounds = [b[param] for b in every_bound]
         else:

@@ -13,7 +13,6 @@ from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
-from .reference import model_grads
 from .schedules import report as schedule_report
 
 # Exit codes of the CLI contract.
@@ -189,9 +188,9 @@ class Analyses:
         if key not in self.found:
             # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
             spec = case.spec()
-            lrs = case.schedule.lrs(float(case.optimizer.lr), r.steps) if case.schedule else None
-            found = infer_run(r, spec, case.loss, case.decay.coefficients(), clip=case.clip, lrs=lrs)
-            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, case.clip, lrs)
+            loop = case.loop(r.steps)
+            found = infer_run(r, spec, case.loss, _coefficients(case, r), loop=loop)
+            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, loop)
         return self.found[key]
 
 
@@ -263,7 +262,9 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
         baseline = next((r for r in good if r.way == "none"), good[0])
         at = [{n: v[k] for n, v in baseline.params.items()} for k in range(baseline.steps)]
         spec = case.spec()
-        note, idle = clip_report(case.clip, [model_grads(p, spec.x, spec.target, case.loss) for p in at])
+        loop = dataclasses.replace(case.loop(baseline.steps), clip=None)
+        note, idle = clip_report(case.clip, [loop.loss_grads(p, spec, case.loss, baseline.framework)[0]
+                                             for p in at])
         result.notes.insert(0, note)
         if idle:
             result.warnings.append(idle)
@@ -297,6 +298,16 @@ def _with_power(c: Comparison, pair: Pair, power: CasePower, min_power: float | 
     return dataclasses.replace(c, power=found)
 
 
+def _coefficients(case: Case, r: RunRecord) -> tuple[float, ...]:
+    """The coefficients inference tries first: the case's, and for a manual term added to
+    every micro-batch's undivided loss, each of them times the micro-batches."""
+    coeffs = case.decay.coefficients()
+    a = case.accumulate
+    if a is not None and not a.divide_loss and r.way.startswith("manual"):
+        coeffs = tuple(sorted(set(coeffs) | {c * a.micro_batches for c in coeffs}))
+    return coeffs
+
+
 def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> list[str]:
     o = case.optimizer
     notes = []
@@ -317,7 +328,7 @@ def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> lis
         t, p = (a, b) if a.framework == "torch" else (b, a)
         why = cause(t, p, {n: rules[(t.name, n)] for n in t.params},
                     {n: rules[(p.name, n)] for n in p.params}, case.spec(), case.loss,
-                    case.decay.coefficients(), frozenset(given), case.clip)
+                    case.decay.coefficients(), frozenset(given), case.loop(t.steps))
         notes.append(f"{c.a} vs {c.b} differ: {why}")
     return notes
 

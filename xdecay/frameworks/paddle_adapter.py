@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..case import Decay, Regularizer
+from ..case import Accumulate, Decay, Regularizer
 from ..engine.clipping import Clip
 from ..engine.schedules import Schedule
 from ..engine.optimizers import (
@@ -121,7 +121,7 @@ def _captured_logs():
 def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
            decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
            allocate: Allocate = in_memory, scheduler: Any = None,
-           lrs: list[float] | None = None) -> dict[str, np.ndarray]:
+           lrs: list[float] | None = None, accumulate: Accumulate | None = None) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout.
     With an lr scheduler (the optimizer's learning_rate), it steps after every optimizer
     step and `lrs` gets each step's lr."""
@@ -133,14 +133,17 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
         snaps[n][0] = _canonical(n, p)
     for k in range(1, steps + 1):
         optimizer.clear_grad()
-        out = model(x)
-        loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target) ** 2)
-        if manual:
-            for name, reg in decay.manual.items():
-                p = params[name]
-                loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                               else reg.coeff * p.abs().sum())
-        loss.backward()
+        for part in _micro_batches(len(spec.x), accumulate):
+            out = model(x[part])
+            loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target[part]) ** 2)
+            if manual:
+                for name, reg in decay.manual.items():
+                    p = params[name]
+                    loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                                   else reg.coeff * p.abs().sum())
+            if accumulate is not None and accumulate.divide_loss:
+                loss = loss / accumulate.micro_batches
+            loss.backward()       # gradients add up over the micro-batches
         # The lr in use: optimizer.get_lr() (the scheduler's get_lr() computes the next one).
         lr = optimizer.get_lr()
         if lrs is not None:
@@ -157,6 +160,12 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
         for n, p in params.items():
             snaps[n][k] = _canonical(n, p)
     return snaps
+
+
+def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
+    """The rows of each backward pass of a step: the whole batch, or contiguous micro-batches."""
+    m = 1 if accumulate is None else accumulate.micro_batches
+    return [slice(i * (batch // m), (i + 1) * (batch // m)) for i in range(m)]
 
 
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
@@ -197,7 +206,8 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
             lrs: list[float] = []
             record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                    manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
-                                   allocate=allocate, scheduler=scheduler, lrs=lrs)
+                                   allocate=allocate, scheduler=scheduler, lrs=lrs,
+                                   accumulate=job.accumulate)
             if job.schedule is not None:
                 record.series["lr"] = np.array(lrs)
         except Exception as exc:  # a framework refusing a way is a finding, not a crash

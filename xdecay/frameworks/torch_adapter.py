@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..case import Decay
+from ..case import Accumulate, Decay
 from ..engine.clipping import Clip
 from ..engine.schedules import Schedule
 from ..engine.optimizers import (
@@ -57,7 +57,7 @@ class Model(torch.nn.Module):
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
            decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
            allocate: Allocate = in_memory, clip: Clip | None = None, scheduler: Any = None,
-           lrs: list[float] | None = None) -> dict[str, np.ndarray]:
+           lrs: list[float] | None = None, accumulate: Accumulate | None = None) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...] per parameter. With a
     scheduler, it steps after every optimizer step and `lrs` gets each step's lr."""
     params = model.named()
@@ -68,14 +68,17 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
         snaps[n][0] = p.detach().numpy()
     for k in range(1, steps + 1):
         optimizer.zero_grad()
-        out = model(x)
-        loss = out.mean() if loss_kind == "mean" else ((out - target) ** 2).mean()
-        if manual:
-            for name, reg in decay.manual.items():
-                p = params[name]
-                loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                               else reg.coeff * p.abs().sum())
-        loss.backward()
+        for part in _micro_batches(len(spec.x), accumulate):
+            out = model(x[part])
+            loss = out.mean() if loss_kind == "mean" else ((out - target[part]) ** 2).mean()
+            if manual:
+                for name, reg in decay.manual.items():
+                    p = params[name]
+                    loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                                   else reg.coeff * p.abs().sum())
+            if accumulate is not None and accumulate.divide_loss:
+                loss = loss / accumulate.micro_batches
+            loss.backward()       # gradients add up over the micro-batches
         if clip is not None:
             _clip(clip, list(params.values()))
         lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
@@ -114,6 +117,12 @@ def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer) -> A
     return getattr(torch.optim.lr_scheduler, cls)(optimizer, **kwargs)
 
 
+def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
+    """The rows of each backward pass of a step: the whole batch, or contiguous micro-batches."""
+    m = 1 if accumulate is None else accumulate.micro_batches
+    return [slice(i * (batch // m), (i + 1) * (batch // m)) for i in range(m)]
+
+
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
     return [_run_way(job, way, allocate) for way in job.ways]
 
@@ -133,7 +142,8 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         scheduler, lrs = _scheduler(job.schedule, optimizer), []
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
-                               allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs)
+                               allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs,
+                               accumulate=job.accumulate)
         if scheduler is not None:
             record.series["lr"] = np.array(lrs)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash

@@ -1,6 +1,8 @@
 """Report writers: terminal table, markdown and JSON, all from the same CaseResult."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from typing import Any
@@ -70,6 +72,8 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
             + (f" | clip {c.clip.kind} {c.clip.max}" if c.clip else "")
             + (f" | schedule {c.schedule.kind}(" + ", ".join(f"{k}={v}" for k, v in c.schedule.words.items()) + ")"
                if c.schedule else "")
+            + (f" | accumulate {c.accumulate.micro_batches} micro-batches"
+               f"{', loss divided' if c.accumulate.divide_loss else ', loss not divided'}" if c.accumulate else "")
             + f" | steps {r.steps} | {frameworks}"]
 
 
@@ -372,6 +376,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             **({"schedule": {"kind": r.case.schedule.kind, **r.case.schedule.words,
                              **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
                if r.case.schedule else {}),
+            **({"accumulate": dataclasses.asdict(r.case.accumulate)} if r.case.accumulate else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 
