@@ -457,7 +457,7 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
             np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - predicted))
         if "decoupled_lr" in coeff:
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
-            lr_k = np.reshape(lr, (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
+            lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
             sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * ulp32(mag)
         scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - predicted)
                    if uses_f32_pows(rule, args) else np.zeros_like(predicted))

@@ -14,6 +14,7 @@ from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
 from .schedules import report as schedule_report
+from .separate import SEARCH_STEPS
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -188,7 +189,8 @@ class Analyses:
         if key not in self.found:
             # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
             spec = case.spec()
-            loop = case.loop(r.steps)
+            # A schedule's lrs for as many steps as power.py's replays may take (SEARCH_STEPS).
+            loop = case.loop(max(r.steps, SEARCH_STEPS))
             found = infer_run(r, spec, case.loss, _coefficients(case, r), loop=loop)
             self.found[key] = found, RunSensitivity(r, spec, case.loss, found, loop)
         return self.found[key]
