@@ -238,7 +238,8 @@ def test_report_without_saved_results_says_why_there_is_no_history_page(tmp_path
 
 
 def test_shipped_cases_are_all_in_the_saved_results():
-    names = {f"case {p.stem}" for p in SHIPPED}
+    # A torch-only case (adam_capturable, momentum_maximize) has no paddle run to save.
+    names = {f"case {p.stem}" for p in SHIPPED if load_case(p).runs.get("paddle")}
     for release in load_releases(HISTORY):
         assert names <= set(release.cells), release.label
 

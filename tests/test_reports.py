@@ -25,7 +25,9 @@ from xdecay.engine.explain import explain
 from xdecay.engine.matrix import Matrix, load_releases
 from xdecay.engine.pipeline import CaseResult, Outcome, compare_case
 from xdecay.training import epoch_batches, find_train_cases, load_train_case
-from xdecay.writers.pages import pages
+from xdecay.writers.case_page import reference_run
+from xdecay.writers.pages import link_other_pages, pages
+from xdecay.writers.questions import load_questions
 from xdecay.writers.train_report import Training, loss_allowed, run_training
 
 from .conftest import ROOT
@@ -130,12 +132,19 @@ def case_rule(result: CaseResult) -> Rule:
     error first exceeds what the check tolerates, which rounding can move by a notch);
     its text (what it misses, inconclusive) is compared."""
     bound = delta_bound(result)
+    # A run's delta as its difference from the reference run's, in float32 ULPs of the
+    # reference's weight: each of the two deltas moves by at most `bound`, so the cell
+    # by 2*bound over that ULP, at most over the smallest such ULP of the reference run.
+    ref = reference_run([x for x in result.runs if x.error is None])
+    smallest = min(float(np.min(ulp32(np.maximum(np.abs(w[:-1]), np.abs(w[1:])))))
+                   for w in (np.asarray(s, np.float64) for s in ref.params.values()))
+    ulp_bound = 2 * bound / smallest
 
     def rule(section: str, header: list[str], row: list[str], col: int) -> float | None:
         if header[col] == "power":
             return None
         if header[0] == "element":
-            return bound
+            return bound if col == 1 else ulp_bound
         if "max_abs" in header:
             if header[col] == "max_abs":
                 return 2 * bound if row[header.index("expected")] == "differ" else None
@@ -211,10 +220,14 @@ def fresh(shipped):
     for t in trainings:
         if t.case.kind == "overfit":
             t.plot = f"{t.case.name}.png"
+    questions = load_questions()
     history = Matrix.of(load_releases(ROOT / "reports" / "paddle-history"))
-    texts = pages(outcome, explain(in_process=True), trainings, history)
-    # the history page is rendered from saved text (test_matrix checks those against a fresh run)
-    rules: dict[str, Rule] = {"index.md": lambda *_: 0.0, "explain.md": explain_rule,
+    texts = pages(outcome, explain(in_process=True), trainings, questions,
+                  {r.case.name: f"{r.case.name}.png" for r in results}, history)
+    link_other_pages(texts, ROOT / "reports")
+    # The index carries explain's cross-framework table: its parenthesised max_abs too. The
+    # history page is rendered from saved text (test_matrix checks those against a fresh run).
+    rules: dict[str, Rule] = {"index.md": explain_rule, "explain.md": explain_rule,
                               "paddle-history.md": lambda *_: 0.0}
     rules |= {f"cases/{r.case.name}.md": case_rule(r) for r in results}
     rules |= {f"train/{t.case.name}.md": (overfit_rule if t.case.kind == "overfit" else schedule_rule)(t)

@@ -24,11 +24,14 @@ from .frameworks import interpreter, venvs
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
+from .writers.case_page import write_case_plot
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS
 from .writers.matrix_report import summary as matrix_summary
-from .writers.pages import HISTORY_DIR, HISTORY_PAGE, page_paths, pages, train_plot, write_pages
+from .writers.pages import (HISTORY_DIR, HISTORY_PAGE, case_plot, link_other_pages, page_paths, pages, train_plot,
+                            write_pages)
+from .writers.questions import load_questions
 from .writers.train_report import WRITERS as TRAIN_WRITERS
 from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
@@ -434,6 +437,7 @@ def _report(args: argparse.Namespace) -> int:
     pythons = _pythons(args.python, FRAMEWORKS)
     history = _saved_history(out_dir, args.out)
     cases = [load_case(p) for p in shipped_cases()]
+    questions = load_questions()
     train_cases = [load_train_case(p) for p in find_train_cases()]
     # Every page and plot path, before the run: a clash found after it would waste the run.
     _out_files(args.out, out_dir, page_paths([c.name for c in cases],
@@ -463,13 +467,21 @@ def _report(args: argparse.Namespace) -> int:
             plot = out_dir / train_plot(t.case.name)
             t.plot = write_plot(t, plot) or plot.name
         trainings.append(t)
-    texts = pages(outcome, explanation, trainings, history)
+    try:
+        (out_dir / "cases").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create {out_dir / 'cases'} "
+                         f"({exc.strerror or exc})") from None
+    plots = {r.case.name: write_case_plot(r, out_dir / case_plot(r.case.name)) or Path(case_plot(r.case.name)).name
+             for r in outcome.results}
+    texts = pages(outcome, explanation, trainings, questions, plots, history)
     if history is not None:
         _warn_if_stale(history, outcome, explanation, out_dir)
     else:
         saved = out_dir / HISTORY_DIR
         print(f"{HISTORY_PAGE} not regenerated: no saved release results in {saved}/releases "
               f"(`xdecay matrix --paddle V1,V2,... --out {saved}` writes them)", file=sys.stderr)
+    link_other_pages(texts, out_dir)       # once every generated page is in texts: those are not "other" pages
     try:
         write_pages(out_dir, texts)
     except OSError as exc:

@@ -252,15 +252,17 @@ def _baseline_line(outcome: Outcome) -> str:
 # ---------------------------------------------------------------- markdown
 
 def _md_escape(text: str) -> str:
-    """For a table cell only: elsewhere a pipe is plain text, and a backslash would show."""
-    return text.replace("|", "\\|")
+    """For a table cell only: elsewhere a pipe is plain text, and a backslash would show.
+    A `*` is escaped too: a setup's formula (0.5*0.1*sum(p^2)) would render as emphasis."""
+    return text.replace("|", "\\|").replace("*", "\\*")
 
 
 def markdown(outcome: Outcome) -> str:
     out: list[str] = []
     for r in outcome.results:
         head = _header(r, outcome.versions)
-        out += [f"## {r.case.name}", "", head[0], "", f"`{head[1]}`", ""]
+        out += [f"## {r.case.name}", "", head[0].replace("*", "\\*"), "",   # 0.5*c*sum(w^2) is no emphasis
+                f"`{head[1]}`", ""]
         out += [f"- **{fw}**: error: {msg}" for fw, msg in r.framework_errors.items()]
         out += [f"- **{x.name}**: error: {x.error}" for x in r.failed_runs]
         out += [f"- **{c.run}**: {'rejected, as expected' if c.ok else 'FAIL: expected a rejection'}: "
@@ -284,11 +286,7 @@ def markdown(outcome: Outcome) -> str:
                              ["run", "setup", *_params(r), "equals"], tablefmt="github",
                              disable_numparse=True), ""]
         if r.rule_checks:
-            out += [tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got),
-                               _md_escape(_power(c.power)), _md_escape(_rule_check_verdict(c))]
-                              for c in r.rule_checks],
-                             ["run", "param", "expected rule", "inferred", "power", "verdict"],
-                             tablefmt="github", disable_numparse=True), ""]
+            out += [rule_check_table(r), ""]
         logs = [(x.name, line) for x in good for line in x.logs]
         if logs:
             out += ["What the framework logged meanwhile:", ""]
@@ -309,6 +307,16 @@ def markdown(outcome: Outcome) -> str:
             out.append(tabulate([[_md_escape(x) for x in row] for row in _drift_rows(outcome.drift)],
                                 DRIFT_HEADERS, tablefmt="github", disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
+
+
+RULE_CHECK_HEADERS = ["run", "param", "expected rule", "inferred", "power", "verdict"]
+
+
+def rule_check_table(r: CaseResult) -> str:
+    """The case's rule claims against the inferred rules, as a markdown table."""
+    return tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got), _md_escape(_power(c.power)),
+                      _md_escape(_rule_check_verdict(c))] for c in r.rule_checks],
+                    RULE_CHECK_HEADERS, tablefmt="github", disable_numparse=True)
 
 
 def _element_table(runs: list[RunRecord], k: int) -> str:

@@ -27,6 +27,7 @@ from ..engine.rules import coefficient_text
 from ..frameworks.records import RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from ..training import TrainCase, TrainJob, build_job, cosine_lrs, decay_label, epoch_batches, reference_overfit
+from .case_page import prose
 
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -264,7 +265,9 @@ def write_plot(t: Training, path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install 'xdecay[plot]')"
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    # Each panel its own log scale: the train loss falls to ~1e-10 while the test loss
+    # stays near 1e2, and one shared axis would flatten the test curves into a line.
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     epochs = np.arange(1, t.case.epochs + 1)
     for ax, series in zip(axes, ("train_loss", "test_loss")):
         for fw, style in (("torch", "-"), ("paddle", "--")):
@@ -273,8 +276,10 @@ def write_plot(t: Training, path: Path) -> str | None:
                     ax.plot(epochs, r.series[series], style, label=f"{fw} {r.way}")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_title(series.replace("_", " "))
-        ax.legend()
+        ax.set_ylabel(f"{series.replace('_', ' ')} (MSE, log scale)")
+        ax.set_title(f"{series.replace('_', ' ')} per epoch")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
     fig.suptitle(t.case.description, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})    # no version stamp: reproducible
@@ -298,7 +303,7 @@ def table(t: Training) -> str:
 
 
 def markdown(t: Training) -> str:
-    out = [f"## {t.case.name}", "", t.case.description, "",
+    out = [f"## {t.case.name}", "", prose(t.case.description), "",
            "Versions: " + ", ".join(f"{fw} {v}" for fw, v in sorted(t.versions.items())), ""]
     out += [f"- **{fw}**: error: {msg}" for fw, msg in t.errors.items()]
     if t.plot and not t.plot.startswith("plot skipped"):
@@ -308,7 +313,7 @@ def markdown(t: Training) -> str:
     for name, rows in t.tables.items():
         out += [f"### {name.capitalize()}", "", tabulate(rows, t.headers[name], tablefmt="github",
                                                          disable_numparse=True), ""]
-    out += ["### Checks", "", tabulate([[c.what, c.measured, c.allowed, "ok" if c.ok else "FAIL"]
+    out += ["### Checks", "", tabulate([[prose(c.what), c.measured, c.allowed, "ok" if c.ok else "FAIL"]
                                         for c in t.checks], ["check", "measured", "allowed", "verdict"],
                                        tablefmt="github", disable_numparse=True), "",
             f"**Verdict:** {'OK' if t.ok else 'ERROR' if t.errors else 'MISMATCH'}", ""]

@@ -1,0 +1,146 @@
+"""A run's setup as the code a user would write, for the case pages' "same setup in
+each framework" blocks. It mirrors what the adapters build (torch_adapter/paddle_adapter
+`_optimizer` and `_arguments`), spelt with the user's names: `linear`, `norm`,
+`loss`, `opt`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..case import Case, Regularizer
+from ..engine.optimizers import CONSTANT_FUNCTIONS, Construction, TensorValue, construction
+
+# Canonical parameter -> the attribute a user writes.
+ATTR = {"weight": "linear.weight", "bias": "linear.bias", "norm_gain": "norm.weight", "norm_bias": "norm.bias"}
+
+
+def _num(x: float | int) -> str:
+    """As written: an int stays an int, a float keeps its point (paddle refuses an int lr)."""
+    if isinstance(x, int):
+        return repr(x)
+    text = f"{x:g}"
+    return text if any(ch in text for ch in ".en") else text + ".0"
+
+
+def _value(framework: str, name: str, v) -> str:
+    """An argument as a user spells it (the model's markers as the framework's objects)."""
+    if isinstance(v, Regularizer):
+        return _regularizer(v)
+    if isinstance(v, TensorValue):
+        return f"torch.tensor({_num(v.value)})" if framework == "torch" else f"paddle.to_tensor({_num(v.value)})"
+    if name in CONSTANT_FUNCTIONS.get(framework, ()) and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"lambda param: {_num(v)}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_value(framework, "", x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return _num(v)
+    return repr(v)
+
+
+def _regularizer(r: Regularizer) -> str:
+    return f"paddle.regularizer.{r.kind.upper()}Decay({_num(r.coeff)})"
+
+
+def _term(param: str, r: Regularizer) -> str:
+    if r.kind == "l2":
+        return f"0.5 * {_num(r.coeff)} * {ATTR[param]}.square().sum()"
+    return f"{_num(r.coeff)} * {ATTR[param]}.abs().sum()"
+
+
+def _groups(case: Case) -> str:
+    out = []
+    for g in case.decay.groups:
+        params = ", ".join(ATTR[p] for p in g.params)
+        value = f', "weight_decay": {g.weight_decay!r}' if g.has_decay else ""
+        out.append(f'{{"params": [{params}]{value}}}')
+    return "[" + ", ".join(out) + "]"
+
+
+def _layers(case: Case, framework: str, attrs: dict[str, Regularizer]) -> list[str]:
+    lay = case.layer
+    if framework == "torch":
+        lines = [f"linear = torch.nn.Linear({lay.in_features}, {lay.out_features}, bias={lay.bias})"]
+        return lines + ([f"norm = torch.nn.LayerNorm({lay.out_features})"] if lay.norm else [])
+
+    def attr(param: str) -> str:
+        return f"paddle.ParamAttr(regularizer={_regularizer(attrs[param])})" if param in attrs else ""
+
+    args = [str(lay.in_features), str(lay.out_features)]
+    if "weight" in attrs:
+        args.append(f"weight_attr={attr('weight')}")
+    if not lay.bias:
+        args.append("bias_attr=False")
+    elif "bias" in attrs:
+        args.append(f"bias_attr={attr('bias')}")
+    lines = [f"linear = paddle.nn.Linear({', '.join(args)})"]
+    if lay.norm:
+        extra = "".join(f", {kw}={attr(p)}" for p, kw in (("norm_gain", "weight_attr"), ("norm_bias", "bias_attr"))
+                        if p in attrs)
+        lines.append(f"norm = paddle.nn.LayerNorm({lay.out_features}{extra})")
+    return lines
+
+
+def _built(case: Case, framework: str, way: str) -> Construction:
+    o = case.optimizer
+    return construction(o.info, framework, o.lr, o.hyper, o.native.get(framework, {}), way, case.decay.coeff)
+
+
+def _constructor(case: Case, framework: str, params: str, built: Construction, extra: str = "") -> str:
+    """The optimizer the adapters build for this run (optimizers.construction), spelt out."""
+    native = case.optimizer.info.native(framework)
+    kwargs = dict(built.kwargs)
+    lr = _num(kwargs.pop(native.lr))
+    args = [params, f"lr={lr}"] if framework == "torch" else [f"learning_rate={lr}", f"parameters={params}"]
+    args += [f"{k}={_value(framework, k, v)}" for k, v in kwargs.items()]
+    module = "torch.optim" if framework == "torch" else "paddle.optimizer"
+    return f"opt = {module}.{built.cls}({', '.join(args + ([extra] if extra else []))})"
+
+
+@dataclass(frozen=True)
+class SetupCode:
+    build: str                    # the layer(s) and the optimizer
+    loss_term: str | None         # `loss = loss + ...`, after the loss of each step
+    before_step: str | None       # what runs before each opt.step() (SGDW's explicit decay)
+
+    def text(self) -> str:
+        parts = [self.build]
+        if self.before_step:
+            parts.append("# before each opt.step() (SGDW: neither SGD has the option):\n" + self.before_step)
+        if self.loss_term:
+            parts.append("# added to each step's loss:\n" + self.loss_term)
+        return "\n".join(parts)
+
+
+def setup_code(case: Case, framework: str, way: str) -> SetupCode:
+    """The code that builds the layer and optimizer of one run, and the loss term or
+    step it adds; a user's training loop goes around it (tests/test_setup_code.py runs
+    it in that loop and gets the run's updates)."""
+    d = case.decay
+    c = _num(d.coeff)
+    everything = "model.parameters()"
+    base = way.partition("+")[0]
+    attrs = d.param_attr if framework == "paddle" and "param_attr" in way else {}
+    lines = _layers(case, framework, attrs)
+    if case.layer.norm:
+        lines.append(f"model = {framework}.nn.Sequential(linear, norm)")
+    else:
+        everything = "linear.parameters()"
+    before_step: str | None = None
+    built = _built(case, framework, way)
+    params = _groups(case) if "groups" in way and way != "after_groups" else everything
+    extra = ""
+    if way == "after_groups":
+        lines.append("_ = " + _constructor(case, framework, _groups(case), _built(case, framework, "groups"))[6:])
+    elif way == "apply_decay_param_fun":
+        if case.optimizer.info.native(framework).decay_filter == "exclude_from_weight_decay_fn":
+            names = " or ".join(f"p.name == {ATTR[p]}.name" for p in d.decay_params)
+            extra = f"exclude_from_weight_decay_fn=lambda p: not ({names})"
+        else:
+            names = " or ".join(f"name == {ATTR[p]}.name" for p in d.decay_params)
+            extra = f"apply_decay_param_fun=lambda name: {names}"
+    lines.append(_constructor(case, framework, params, built, extra))
+    if built.explicit_decoupled:
+        before_step = (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {_num(case.optimizer.lr)} * {c})"
+                       if framework == "torch" else
+                       f"for p in {everything}:\n    p.set_value(p * (1 - {_num(case.optimizer.lr)} * {c}))")
+    loss_term = ("loss = loss + " + " + ".join(_term(p, r) for p, r in d.manual.items())) if base == "manual" else None
+    return SetupCode("\n".join(lines), loss_term, before_step)
