@@ -113,7 +113,8 @@ class SetupCode:
         if self.after_step:
             parts.append("# after each opt.step():\n" + self.after_step)
         if self.loss_term:
-            parts.append("# added to each step's loss:\n" + self.loss_term)
+            where = "micro-batch's" if self.accumulation else "step's"
+            parts.append(f"# added to each {where} loss:\n" + self.loss_term)
         return "\n".join(parts)
 
 
