@@ -182,9 +182,9 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     if built.explicit_decoupled:
         lr = _num(case.optimizer.lr) if case.schedule is None else (
             'opt.param_groups[0]["lr"]' if framework == "torch" else "opt.get_lr()")
-        before.append(f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {lr} * {c})"
+        before.append("# SGDW: neither SGD has the option\n" + (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {lr} * {c})"
                       if framework == "torch" else
-                      f"for p in {everything}:\n    p.set_value(p * (1 - {lr} * {c}))")
+                      f"for p in {everything}:\n    p.set_value(p * (1 - {lr} * {c}))"))
     before_step = "\n".join(b for b in before if b) or None
     loss_term = ("loss = loss + " + " + ".join(_term(p, r) for p, r in d.manual.items())) if base == "manual" else None
     a = case.accumulate
