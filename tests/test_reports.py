@@ -135,10 +135,14 @@ def case_rule(result: CaseResult) -> Rule:
     # A run's delta as its difference from the reference run's, in float32 ULPs of the
     # reference's weight: each of the two deltas moves by at most `bound`, so the cell
     # by 2*bound over that ULP, at most over the smallest such ULP of the reference run.
-    ref = reference_run([x for x in result.runs if x.error is None])
-    smallest = min(float(np.min(ulp32(np.maximum(np.abs(w[:-1]), np.abs(w[1:])))))
-                   for w in (np.asarray(s, np.float64) for s in ref.params.values()))
-    ulp_bound = 2 * bound / smallest
+    # A case whose every run is refused (adam_capturable) has no deltas to bound.
+    good = [x for x in result.runs if x.error is None]
+    ulp_bound = float("inf")
+    if good:
+        ref = reference_run(good)
+        smallest = min(float(np.min(ulp32(np.maximum(np.abs(w[:-1]), np.abs(w[1:])))))
+                       for w in (np.asarray(s, np.float64) for s in ref.params.values()))
+        ulp_bound = 2 * bound / smallest
 
     def rule(section: str, header: list[str], row: list[str], col: int) -> float | None:
         if header[col] == "power":
@@ -223,7 +227,9 @@ def fresh(shipped):
     questions = load_questions()
     history = Matrix.of(load_releases(ROOT / "reports" / "paddle-history"))
     texts = pages(outcome, explain(in_process=True), trainings, questions,
-                  {r.case.name: f"{r.case.name}.png" for r in results}, history)
+                  # write_case_plot skips a case with fewer than two runs (all refused: adam_capturable)
+                  {r.case.name: f"{r.case.name}.png" if sum(x.error is None for x in r.runs) >= 2
+                   else "plot skipped: fewer than two runs ran" for r in results}, history)
     link_other_pages(texts, ROOT / "reports")
     # The index carries explain's cross-framework table: its parenthesised max_abs too. The
     # history page is rendered from saved text (test_matrix checks those against a fresh run).
