@@ -37,15 +37,23 @@ def _execute(case, framework: str, way: str) -> dict[str, np.ndarray]:
     target = None if spec.target is None else (fw.to_tensor(spec.target) if framework == "paddle"
                                                else fw.from_numpy(spec.target))
     opt = scope["opt"]
+    m = case.accumulate.micro_batches if case.accumulate else 1     # the page's accumulation comment
+    rows = len(spec.x) // m
     for _ in range(case.steps):
-        out = model(x)
-        scope["loss"] = out.mean() if case.loss == "mean" else ((out - target) ** 2).mean()
-        if code.loss_term:
-            exec(code.loss_term, scope)
-        scope["loss"].backward()
+        for i in range(m):
+            part = slice(i * rows, (i + 1) * rows)
+            out = model(x[part])
+            scope["loss"] = out.mean() if case.loss == "mean" else ((out - target[part]) ** 2).mean()
+            if code.loss_term:
+                exec(code.loss_term, scope)
+            if case.accumulate and case.accumulate.divide_loss:
+                scope["loss"] = scope["loss"] / m
+            scope["loss"].backward()
         if code.before_step:
             exec(code.before_step, scope)
         opt.step()
+        if code.after_step:
+            exec(code.after_step, scope)
         opt.zero_grad() if framework == "torch" else opt.clear_grad()
     final = {p: v.detach().numpy() if framework == "torch" else v.numpy() for p, v in params.items()}
     if "weight" in final and framework == "paddle":

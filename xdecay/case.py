@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine.clipping import KINDS as CLIP_KINDS, Clip
+from .engine.schedules import KINDS as SCHEDULE_KINDS, Schedule
+from .engine.loop import Loop
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
 from .engine.regularizers import Regularizer
 from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
@@ -97,6 +100,14 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class Accumulate:
+    """[accumulate]: the batch split into micro_batches (contiguous rows), one backward
+    each, one optimizer step; a manual term joins every micro-batch's loss."""
+    micro_batches: int
+    divide_loss: bool        # each micro-batch's loss (manual term included) divided by micro_batches
+
+
+@dataclass(frozen=True)
 class Expectation:
     kind: str                  # "equal" | "differ" | "rule" | "rejects"
     runs: tuple[str, ...]
@@ -122,7 +133,16 @@ class Case:
     expectations: tuple[Expectation, ...]
     atol: float | None = None                 # fixed tolerances override the derived ones
     rtol: float | None = None
+    clip: Clip | None = None                  # [clip]: gradient clipping between backward and step
+    schedule: Schedule | None = None          # [schedule]: the lr of each step
+    accumulate: Accumulate | None = None      # [accumulate]: micro-batches per step
     min_power: float | None = None            # every check must catch this relative coefficient error
+
+    def loop(self, steps: int) -> Loop:
+        """What rule inference must replay of the loop around the step, for `steps` steps."""
+        a = self.accumulate or Accumulate(1, True)
+        return Loop(self.clip, self.schedule.lrs(float(self.optimizer.lr), steps) if self.schedule else None,
+                    a.micro_batches, a.divide_loss)
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
@@ -515,6 +535,56 @@ def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
     return Decay(coeff, param_attr, manual, groups, decay_params)
 
 
+def _clip(t: _Table) -> Clip:
+    """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0."""
+    clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True))
+    t.finish()
+    return clip
+
+
+def _schedule(t: _Table) -> Schedule:
+    """[schedule]: kind and its words (README, "Case files"); each framework's own
+    checks on them are not repeated here — a refusal is the run's error."""
+    kind = _choice(t, "kind", SCHEDULE_KINDS)
+    words: dict[str, Any] = {}
+    if kind == "step":
+        words["step_size"] = _int_in(t, "step_size", 1, MAX_STEPS)
+    if kind == "multistep":
+        ms = t.get("milestones", list, required=True)
+        if not ms or not all(isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= MAX_STEPS for m in ms) \
+                or ms != sorted(set(ms)):
+            raise t.error("milestones", f"must be increasing integers in [1, {MAX_STEPS}], got {ms!r}")
+        words["milestones"] = ms
+    if kind in ("step", "multistep"):
+        words["gamma"] = _number(t, "gamma", 0.1, positive=True)
+    if kind == "cosine":
+        words["t_max"] = _int_in(t, "t_max", 1, MAX_STEPS)
+    if kind == "cosine_restarts":
+        words["t_0"] = _int_in(t, "t_0", 1, MAX_STEPS)
+        words["t_mult"] = _int_in(t, "t_mult", 1, 100, default=1)
+    if kind in ("cosine", "cosine_restarts"):
+        words["eta_min"] = _number(t, "eta_min", 0.0)
+    if kind == "linear":
+        words["start_factor"] = _number(t, "start_factor", positive=True)
+        words["end_factor"] = _number(t, "end_factor", 1.0)
+        words["total_steps"] = _int_in(t, "total_steps", 1, MAX_STEPS)
+        for key in ("start_factor", "end_factor"):
+            if words[key] > 1:
+                raise t.error(key, f"must be <= 1, got {words[key]}")
+    t.finish()
+    return Schedule(kind, words)
+
+
+def _accumulate(t: _Table, batch: int) -> Accumulate:
+    """[accumulate]: micro_batches (>= 2, dividing data.batch), divide_loss (default true)."""
+    m = _int_in(t, "micro_batches", 2, MAX_BATCH)
+    if batch % m:
+        raise t.error("micro_batches", f"must divide data.batch ({batch}), got {m}")
+    divide = t.get("divide_loss", bool, default=True)
+    t.finish()
+    return Accumulate(m, divide)
+
+
 def read_toml(path: Path) -> _Table:
     """A case file's top-level table; unreadable files and bad TOML are CaseErrors."""
     shown = str(path)
@@ -570,6 +640,13 @@ def load_case(path: str | Path) -> Case:
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
     expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 
+    clip = _clip(top.table("clip", required=False)) if "clip" in top.data else None
+    top.used.add("clip")
+    schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
+    top.used.add("schedule")
+    accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
+    top.used.add("accumulate")
+
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None
     rtol = _number(tt, "rtol", None) if "rtol" in tt.data else None
@@ -579,6 +656,7 @@ def load_case(path: str | Path) -> Case:
     case = Case(name=path.stem, path=shown, description=description, seed=seed, steps=steps,
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
-                atol=atol, rtol=rtol, min_power=min_power)
+                atol=atol, rtol=rtol, min_power=min_power, clip=clip, schedule=schedule,
+                accumulate=accumulate)
     case.check_size()
     return case

@@ -10,16 +10,19 @@ from __future__ import annotations
 import dataclasses
 
 from ..frameworks.records import RunRecord
+from .loop import Loop
 from .infer import infer_run
 from .optimizers import get_native, pair_names, same_value, set_native
 from .spec import Spec
 
 
 def cause(t: RunRecord, p: RunRecord, t_rules: dict[str, str], p_rules: dict[str, str], spec: Spec,
-          loss: str, coeffs: tuple[float, ...], given: frozenset[str] = frozenset()) -> str:
+          loss: str, coeffs: tuple[float, ...], given: frozenset[str] = frozenset(),
+          loop: Loop | None = None) -> str:
     """t a torch run, p a paddle run; the rules by parameter (the weight's first). `given`:
     the torch native names (tuples by their base name) the user set in either framework:
-    a difference there is the user's values, not the defaults."""
+    a difference there is the user's values, not the defaults. `loop`: the case's loop
+    around the step (engine/loop.py), its clip replayed as each framework does it."""
     causes = []
     differing: dict[tuple[str, str], list[str]] = {}
     for param, t_rule in t_rules.items():
@@ -43,12 +46,17 @@ def cause(t: RunRecord, p: RunRecord, t_rules: dict[str, str], p_rules: dict[str
     for tn, (_, pv) in values.items():
         if pv is not None:
             set_native(as_torch, tn, pv)
-    if _replays(p, as_torch, t.optimizer, spec, loss, coeffs):
+    if _replays(p, as_torch, t.optimizer, spec, loss, coeffs, loop):
         # ...and with torch's own values? Then the values do not matter at this scale.
-        if defaults and not _replays(p, th, t.optimizer, spec, loss, coeffs):
+        if defaults and not _replays(p, th, t.optimizer, spec, loss, coeffs, loop):
             causes[-1] += f" (torch's rule with paddle's values reproduces paddle: the {kind} are the cause)"
         elif defaults:
             causes[-1] += " (immaterial here: torch's rule with its own values reproduces paddle too)"
+    elif loop is not None and (clip := loop.clip) is not None and _replays(p, as_torch, t.optimizer, spec, loss,
+                                                                         coeffs, loop, "paddle"):
+        causes.append(f"clipping differs: torch's rule reproduces paddle's run with paddle's clip formula, "
+                      f"not with torch's ({clip.native('torch')} vs {clip.native('paddle')}"
+                      f"{'; torch divides by norm + 1e-6' if clip.kind != 'value' else ''})")
     else:
         causes.append(f"update formula differs (torch's {t.optimizer} rule with paddle's "
                       f"hyper-parameters does not reproduce paddle's {p.optimizer})")
@@ -56,10 +64,11 @@ def cause(t: RunRecord, p: RunRecord, t_rules: dict[str, str], p_rules: dict[str
 
 
 def _replays(p: RunRecord, hyper: dict, torch_cls: str, spec: Spec, loss: str,
-             coeffs: tuple[float, ...]) -> bool:
-    """Does torch's reference rule of this class, with these hyper-parameters, explain
-    every parameter of paddle's run?"""
-    found = infer_run(dataclasses.replace(p, hyper=[hyper]), spec, loss, coeffs, reference=("torch", torch_cls))
+             coeffs: tuple[float, ...], loop: Loop | None = None, clip_as: str | None = None) -> bool:
+    """Does torch's reference rule of this class, with these hyper-parameters (and
+    torch's clip formula, or `clip_as`'s), explain every parameter of paddle's run?"""
+    found = infer_run(dataclasses.replace(p, hyper=[hyper]), spec, loss, coeffs, reference=("torch", torch_cls),
+                      loop=loop, clip_as=clip_as)
     return all(i.rule != "unexplained" for i in found)
 
 

@@ -26,16 +26,16 @@ import numpy as np
 
 from ..frameworks.records import RunRecord
 from .compare import EPS32, Tolerance, operation_count, ulp32
+from .loop import Loop
 from .reference import (
+    FLOAT32_HYPER,
     RULES,
     coupled_l2,
     decoupled_lr,
-    gradient_bounds,
     grads_at,
     hyper_value,
     l1,
     linear_forward_rows,
-    model_grads,
     rule_kwargs,
     uses_f32_pows,
 )
@@ -113,27 +113,42 @@ def _spaced(n: int, k: int) -> np.ndarray:
 
 
 def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
-              reference: tuple[str, str] | None = None) -> list[Inferred]:
+              reference: tuple[str, str] | None = None, loop: Loop | None = None,
+              clip_as: str | None = None) -> list[Inferred]:
     """Infer the decay rule of each parameter of a successful run, replayed with the
-    reference rule of its own (framework, class) or with another one."""
-    rule = RULES[reference or (run.framework, run.optimizer)]
+    reference rule of its own (framework, class) or with another one. With a loop
+    (engine/loop.py), the loss gradient is accumulated and clipped as the reference's
+    framework does it (or `clip_as`'s clip), the decay candidates join after it (the
+    optimizer's own decay: a decay inside a clip, a manual term, fits none of them),
+    and a schedule's lr of each step replaces the lr."""
+    loop = loop or Loop()
+    reference = reference or (run.framework, run.optimizer)
+    rule = RULES[reference]
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
-    sample = None if rule.__name__ in MIXING_RULES else layer_sample(run.params)
+    sample = None
+    if rule.__name__ not in MIXING_RULES and not loop.whole and not loop.accumulates:
+        sample = layer_sample(run.params)
     if sample is None:
-        grads = [model_grads(p, spec.x, spec.target, loss) for p in at]
-        bounds = [gradient_bounds(p, spec.x, spec.target, loss) for p in at]
+        grads, bounds = _loss_grads(at, spec, loss, loop, clip_as or reference[0])
         snapshots = dict(run.params)
     else:
         grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
-        hyper = _hyper(run, index)
+        hyper = _hyper(run, index, loop.lrs)
         found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
                              [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
+
+
+def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop,
+                framework: str) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Per step, every parameter's loss gradient as the optimizer gets it, and its bound."""
+    pairs = [loop.loss_grads(p, spec, loss, framework) for p in at]
+    return [g for g, _ in pairs], [b for _, b in pairs]
 
 
 def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
@@ -142,9 +157,15 @@ def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
     return [-g for g in grads] if hyper.get("maximize") is True else grads
 
 
-def _hyper(run: RunRecord, index: int) -> dict:
-    # Per-group hyper-parameters (torch groups): the weight is in the first group.
-    return run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
+def _hyper(run: RunRecord, index: int, lrs: np.ndarray | None = None) -> dict:
+    """Per-group hyper-parameters (torch groups): the weight is in the first group.
+    A schedule's lrs replace the lr: as float32 for paddle, whose kernels get it so."""
+    hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
+    if lrs is None:
+        return hyper
+    key = "learning_rate" if run.framework == "paddle" else "lr"
+    values = np.float32(lrs).astype(np.float64) if FLOAT32_HYPER[run.framework] else np.asarray(lrs, np.float64)
+    return {**hyper, key: values}
 
 
 def _flat_at(snaps: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -157,8 +178,9 @@ class RunSensitivity:
     (Inferred.sensitivity): known wherever inference looked, replayed on demand with
     the fitted rules at the elements a comparison asks for (zero where no rule fits)."""
 
-    def __init__(self, run: RunRecord, spec: Spec, loss: str, inferred: list[Inferred]):
-        self.run, self.spec, self.loss = run, spec, loss
+    def __init__(self, run: RunRecord, spec: Spec, loss: str, inferred: list[Inferred],
+                 loop: Loop | None = None):
+        self.run, self.spec, self.loss, self.loop = run, spec, loss, loop or Loop()
         self.inferred = {i.param: i for i in inferred}
         self._forwards: list | None = None
         self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # param -> (sorted idx, values)
@@ -207,7 +229,7 @@ class RunSensitivity:
     def _replay_at(self, param: str, idx: np.ndarray) -> np.ndarray:
         """[2, steps, len(idx)]: both sensitivities (within, across) at these elements."""
         found, run = self.inferred[param], self.run
-        hyper = _hyper(run, list(run.params).index(param))
+        hyper = _hyper(run, list(run.params).index(param), self.loop.lrs)
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         snaps = _flat_at(run.params[param], idx)
@@ -227,14 +249,15 @@ class RunSensitivity:
         its sample): max |predicted - actual| / tolerance, the number inference fits by
         (<= 1 fits)."""
         found, run = self.inferred[param], self.run
-        hyper = _hyper(run, list(run.params).index(param))
+        hyper = _hyper(run, list(run.params).index(param), self.loop.lrs)
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         at = [{n: v[k] for n, v in run.params.items()} for k in range(run.steps)]
         if found.sample is None:
             snaps = run.params[param].astype(np.float64)
-            grads = [model_grads(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
-            bounds = [gradient_bounds(p, self.spec.x, self.spec.target, self.loss)[param] for p in at]
+            every, every_bound = _loss_grads(at, self.spec, self.loss, self.loop, run.framework)
+            grads = [g[param] for g in every]
+            bounds = [b[param] for b in every_bound]
         else:
             snaps = _flat_at(run.params[param], found.sample).astype(np.float64)
             pairs = [grads_at(p, self.spec.x, self.spec.target, self.loss, {param: found.sample}) for p in at]
@@ -347,9 +370,16 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
     rounding in the framework's gradient, to measure the replay's sensitivity to it.
     """
     state: dict = {}
-    return np.stack([step(rule, args, lr, coeff, actual[k], g0, state, k + 1,
+    return np.stack([step(rule, *_at_step(args, lr, k), coeff, actual[k], g0, state, k + 1,
                           None if bounds is None else bounds[k], jitter)
                      for k, g0 in enumerate(grads)])
+
+
+def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
+    """The rule's arguments and lr of step k (from 0): a schedule's lr is an array."""
+    if np.ndim(lr) == 0:
+        return args, lr
+    return ({**args, "lr": float(lr[k])} if "lr" in args else args), float(lr[k])
 
 
 def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0: np.ndarray,
@@ -427,7 +457,8 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
             np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - predicted))
         if "decoupled_lr" in coeff:
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
-            sensitivity = sensitivity + k * (1.5 + lr * coeff["decoupled_lr"]) * ulp32(mag)
+            lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
+            sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * ulp32(mag)
         scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - predicted)
                    if uses_f32_pows(rule, args) else np.zeros_like(predicted))
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)

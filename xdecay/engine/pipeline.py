@@ -9,10 +9,13 @@ from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from ..frameworks.warm import WarmWorkers
 from .causes import cause
+from .clipping import report as clip_report
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
+from .schedules import report as schedule_report
+from .separate import SEARCH_STEPS
 
 # Exit codes of the CLI contract.
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_FRAMEWORK = 0, 1, 2, 3
@@ -206,8 +209,10 @@ class Analyses:
         if key not in self.found:
             # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
             spec = case.spec()
-            found = infer_run(r, spec, case.loss, case.decay.coefficients())
-            self.found[key] = found, RunSensitivity(r, spec, case.loss, found)
+            # A schedule's lrs for as many steps as power.py's replays may take (SEARCH_STEPS).
+            loop = case.loop(max(r.steps, SEARCH_STEPS))
+            found = infer_run(r, spec, case.loss, _coefficients(case, r), loop=loop)
+            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, loop)
         return self.found[key]
 
 
@@ -272,6 +277,23 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
                 result.rule_checks.append(dataclasses.replace(
                     check, power=found, problem=min_power_problem(found, min_power) if check.holds else ""))
     result.notes = _notes(case, result, by_name)
+    good = [r for r in result.runs if r.error is None]
+    if case.clip is not None and good:
+        # The sizes the clip saw, along the run without decay (else the first run): the
+        # decay runs' own loss gradients differ only where the weights moved apart.
+        baseline = next((r for r in good if r.way == "none"), good[0])
+        at = [{n: v[k] for n, v in baseline.params.items()} for k in range(baseline.steps)]
+        spec = case.spec()
+        loop = dataclasses.replace(case.loop(baseline.steps), clip=None)
+        note, idle = clip_report(case.clip, [loop.loss_grads(p, spec, case.loss, baseline.framework)[0]
+                                             for p in at])
+        result.notes.insert(0, note)
+        if idle:
+            result.warnings.append(idle)
+    if case.schedule is not None and good:
+        note, wrong = schedule_report(case.schedule, float(case.optimizer.lr), good)
+        result.notes.insert(0, note)
+        result.warnings += wrong
     return result
 
 
@@ -298,6 +320,16 @@ def _with_power(c: Comparison, pair: Pair, power: CasePower, min_power: float | 
     return dataclasses.replace(c, power=found)
 
 
+def _coefficients(case: Case, r: RunRecord) -> tuple[float, ...]:
+    """The coefficients inference tries first: the case's, and for a manual term added to
+    every micro-batch's undivided loss, each of them times the micro-batches."""
+    coeffs = case.decay.coefficients()
+    a = case.accumulate
+    if a is not None and not a.divide_loss and r.way.startswith("manual"):
+        coeffs = tuple(sorted(set(coeffs) | {c * a.micro_batches for c in coeffs}))
+    return coeffs
+
+
 def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> list[str]:
     o = case.optimizer
     notes = []
@@ -318,7 +350,7 @@ def _notes(case: Case, result: CaseResult, by_name: dict[str, RunRecord]) -> lis
         t, p = (a, b) if a.framework == "torch" else (b, a)
         why = cause(t, p, {n: rules[(t.name, n)] for n in t.params},
                     {n: rules[(p.name, n)] for n in p.params}, case.spec(), case.loss,
-                    case.decay.coefficients(), frozenset(given))
+                    case.decay.coefficients(), frozenset(given), case.loop(t.steps))
         notes.append(f"{c.a} vs {c.b} differ: {why}")
     return notes
 

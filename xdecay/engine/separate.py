@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .infer import Inferred, ParamReplay, _ratios, rule_args, step
+from .infer import Inferred, ParamReplay, _at_step, _ratios, rule_args, step
 from .reference import gradient_bounds, hyper_value, model_grads
 from .rules import Fit
 from .spec import Spec
@@ -118,7 +118,9 @@ def _class_key(inferred: dict[str, Inferred]) -> tuple:
 def _scaled_kwargs(rp: ParamReplay, lr: float) -> dict:
     kwargs = dict(rp.kwargs)
     if "lr" in kwargs and lr != 1.0:
-        kwargs["lr"] = hyper_value(rp.framework, kwargs["lr"] * lr)
+        # A schedule's lrs (an array, engine/loop.py) scale element by element.
+        kwargs["lr"] = (hyper_value(rp.framework, kwargs["lr"] * lr) if np.ndim(kwargs["lr"]) == 0
+                        else np.array([hyper_value(rp.framework, float(v) * lr) for v in kwargs["lr"]]))
     return kwargs
 
 
@@ -144,7 +146,7 @@ def free_run(replays: dict[str, ParamReplay], hypothesis: dict[str, Fit], spec: 
             new = {}
             for n, rp in replays.items():
                 args, lr_n, decay = setups[n]
-                new[n] = step(rp.rule, args, lr_n, decay, params[n], g[n], states[n], k)
+                new[n] = step(rp.rule, *_at_step(args, lr_n, k - 1), decay, params[n], g[n], states[n], k)
                 grads[n].append(g[n])
                 bounds[n].append(b[n])
                 traj[n].append(new[n])

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..case import Decay, Regularizer
+from ..case import Accumulate, Decay, Regularizer
+from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
     EXPLAIN_ATTRS,
@@ -132,9 +134,12 @@ def _captured_logs():
 
 
 def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
-           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0,
-           allocate: Allocate = in_memory) -> dict[str, np.ndarray]:
-    """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout."""
+           decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
+           allocate: Allocate = in_memory, scheduler: Any = None,
+           lrs: list[float] | None = None, accumulate: Accumulate | None = None) -> dict[str, np.ndarray]:
+    """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout.
+    With an lr scheduler (the optimizer's learning_rate), it steps after every optimizer
+    step and `lrs` gets each step's lr."""
     params = model.named()
     x = paddle.to_tensor(spec.x)
     target = None if spec.target is None else paddle.to_tensor(spec.target)
@@ -143,24 +148,39 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
         snaps[n][0] = _canonical(n, p)
     for k in range(1, steps + 1):
         optimizer.clear_grad()
-        out = model(x)
-        loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target) ** 2)
-        if manual:
-            for name, reg in decay.manual.items():
-                p = params[name]
-                loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                               else reg.coeff * p.abs().sum())
-        loss.backward()
-        if decoupled_lr:
+        for part in _micro_batches(len(spec.x), accumulate):
+            out = model(x[part])
+            loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target[part]) ** 2)
+            if manual:
+                for name, reg in decay.manual.items():
+                    p = params[name]
+                    loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                                   else reg.coeff * p.abs().sum())
+            if accumulate is not None and accumulate.divide_loss:
+                loss = loss / accumulate.micro_batches
+            loss.backward()       # gradients add up over the micro-batches
+        # The lr in use: optimizer.get_lr() (the scheduler's get_lr() computes the next one).
+        lr = optimizer.get_lr()
+        if lrs is not None:
+            lrs.append(lr)
+        if decoupled:
             # No decoupled option in SGD/Momentum: decay as its own step, before
             # the update, from the old weights (as AdamW does).
             with paddle.no_grad():
                 for p in params.values():
-                    p.set_value(p * (1.0 - decoupled_lr * decay.coeff))
+                    p.set_value(p * (1.0 - lr * decay.coeff))
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         for n, p in params.items():
             snaps[n][k] = _canonical(n, p)
     return snaps
+
+
+def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
+    """The rows of each backward pass of a step: the whole batch, or contiguous micro-batches."""
+    m = 1 if accumulate is None else accumulate.micro_batches
+    return [slice(i * (batch // m), (i + 1) * (batch // m)) for i in range(m)]
 
 
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
@@ -191,17 +211,30 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
                     built.kwargs["exclude_from_weight_decay_fn"] = lambda p: p.name not in decayed
                 else:
                     built.kwargs["apply_decay_param_fun"] = lambda name: name in decayed
+            given, scheduler = dict(built.kwargs), None
+            if job.schedule is not None:
+                scheduler = built.kwargs["learning_rate"] = _scheduler(job.schedule, built.kwargs["learning_rate"])
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
-                                    else list(named.values()))
-            record.optimizer, record.hyper = built.cls, [_effective(cls, built.kwargs)]
+                                    else list(named.values()), job.clip)
+            # The base lr as given (a scheduler's lr of each step is its series["lr"]).
+            record.optimizer, record.hyper = built.cls, [_effective(cls, given)]
+            lrs: list[float] = []
             record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                                   manual=way.startswith("manual"),
-                                   decoupled_lr=job.lr if built.explicit_decoupled else 0.0,
-                                   allocate=allocate)
+                                   manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
+                                   allocate=allocate, scheduler=scheduler, lrs=lrs,
+                                   accumulate=job.accumulate)
+            if job.schedule is not None:
+                record.series["lr"] = np.array(lrs)
         except Exception as exc:  # a framework refusing a way is a finding, not a crash
             record.error = f"{type(exc).__name__}: {exc}"
             record.params = {}
     return record
+
+
+def _scheduler(schedule: Schedule, lr: float):
+    """The schedule as paddle's LRScheduler, given to the optimizer as its learning_rate."""
+    cls, kwargs = schedule.native(FRAMEWORK)
+    return getattr(paddle.optimizer.lr, cls)(learning_rate=lr, **kwargs)
 
 
 def _construction(job: Job, way: str) -> Construction:
@@ -214,9 +247,10 @@ def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
              **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
 
 
-def _build(built: Construction, params: Any) -> tuple[Any, type]:
+def _build(built: Construction, params: Any, clip: Clip | None = None) -> tuple[Any, type]:
     """The optimizer of a construction (and its class): the one place paddle optimizers
-    are made. A Regularizer argument becomes paddle's L2Decay / L1Decay."""
+    are made. A Regularizer argument becomes paddle's L2Decay / L1Decay; a clip becomes
+    grad_clip, which paddle applies inside step, before its regularization."""
     cls = getattr(paddle.optimizer, built.cls, None)
     if cls is None:        # an older or newer paddle without this class
         raise AttributeError(f"paddle {version()} has no paddle.optimizer.{built.cls}")
@@ -226,7 +260,17 @@ def _build(built: Construction, params: Any) -> tuple[Any, type]:
     for name in CONSTANT_FUNCTIONS[FRAMEWORK]:
         if isinstance(kwargs.get(name), (int, float)) and not isinstance(kwargs[name], bool):
             kwargs[name] = lambda param, _value=kwargs[name]: _value
+    if clip is not None:
+        kwargs["grad_clip"] = _grad_clip(clip)
     return cls(parameters=params, **kwargs), cls
+
+
+def _grad_clip(clip: Clip):
+    if clip.kind == "global_norm":
+        return paddle.nn.ClipGradByGlobalNorm(clip.max)
+    if clip.kind == "norm":
+        return paddle.nn.ClipGradByNorm(clip.max)
+    return paddle.nn.ClipGradByValue(clip.max)
 
 
 # ---------------------------------------------------------------- explain: any optimizer class

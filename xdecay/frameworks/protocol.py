@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..case import Decay, Group, Regularizer
+from ..case import Accumulate, Decay, Group, Regularizer
 from ..engine.spec import PARAMS, Spec
 from ..files import atomic
+from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..training import TrainJob
 from .records import ExplainItem, ExplainJob, Job, RunRecord
 
@@ -50,7 +52,11 @@ def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> Non
             {"case": job.case, "optimizer": job.optimizer, "lr": job.lr, "hyper": job.hyper,
              "native": job.native,
              "decay": dataclasses.asdict(job.decay), "loss": job.loss,
-             "steps": job.steps, "ways": list(job.ways)} for job in request]}
+             "steps": job.steps, "ways": list(job.ways),
+             "clip": None if job.clip is None else dataclasses.asdict(job.clip),
+             "schedule": None if job.schedule is None else dataclasses.asdict(job.schedule),
+             "accumulate": None if job.accumulate is None else dataclasses.asdict(job.accumulate)}
+            for job in request]}
         arrays = {k: v for i, job in enumerate(request) for k, v in _spec_arrays(str(i), job.spec).items()}
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
 
@@ -68,7 +74,10 @@ def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
                               items=tuple(ExplainItem(**i) for i in meta["items"]))
         return [Job(case=m["case"], optimizer=m["optimizer"], lr=m["lr"], hyper=m["hyper"], native=m["native"],
                     decay=_decay(m["decay"]), loss=m["loss"],
-                    steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i)))
+                    steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i)),
+                    clip=None if m["clip"] is None else Clip(**m["clip"]),
+                    schedule=None if m["schedule"] is None else Schedule(**m["schedule"]),
+                    accumulate=None if m["accumulate"] is None else Accumulate(**m["accumulate"]))
                 for i, m in enumerate(meta["jobs"])]
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..case import Case, Decay
+from ..case import Accumulate, Case, Decay
+from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..engine.spec import Spec
 
 # Where an adapter puts a run's float32 snapshots: allocate(shape) -> an array to fill.
@@ -33,6 +35,9 @@ class Job:
     steps: int
     ways: tuple[str, ...]
     spec: Spec
+    clip: Clip | None = None           # gradient clipping between backward and step
+    schedule: Schedule | None = None   # the lr scheduler, stepped after every step
+    accumulate: Accumulate | None = None   # micro-batches per step
 
     @property
     def coeff(self) -> float:
@@ -44,7 +49,8 @@ class Job:
                    hyper=dict(case.optimizer.hyper),
                    native=dict(case.optimizer.native.get(framework, {})), decay=case.decay, loss=case.loss,
                    steps=steps or case.steps, ways=case.runs.get(framework, ()),
-                   spec=case.spec())
+                   spec=case.spec(), clip=case.clip, schedule=case.schedule,
+                   accumulate=case.accumulate)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..case import Decay
+from ..case import Accumulate, Decay
+from ..engine.clipping import Clip
+from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     OPTIMIZERS,
     Construction,
@@ -68,9 +70,11 @@ class Model(torch.nn.Module):
 
 
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
-           decay: Decay | None = None, manual: bool = False, decoupled_lr: float = 0.0,
-           allocate: Allocate = in_memory) -> dict[str, np.ndarray]:
-    """Run the steps; return float32 snapshots [steps + 1, ...] per parameter."""
+           decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
+           allocate: Allocate = in_memory, clip: Clip | None = None, scheduler: Any = None,
+           lrs: list[float] | None = None, accumulate: Accumulate | None = None) -> dict[str, np.ndarray]:
+    """Run the steps; return float32 snapshots [steps + 1, ...] per parameter. With a
+    scheduler, it steps after every optimizer step and `lrs` gets each step's lr."""
     params = model.named()
     x = torch.from_numpy(spec.x)
     target = None if spec.target is None else torch.from_numpy(spec.target)
@@ -79,24 +83,59 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
         snaps[n][0] = p.detach().numpy()
     for k in range(1, steps + 1):
         optimizer.zero_grad()
-        out = model(x)
-        loss = out.mean() if loss_kind == "mean" else ((out - target) ** 2).mean()
-        if manual:
-            for name, reg in decay.manual.items():
-                p = params[name]
-                loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                               else reg.coeff * p.abs().sum())
-        loss.backward()
-        if decoupled_lr:
+        for part in _micro_batches(len(spec.x), accumulate):
+            out = model(x[part])
+            loss = out.mean() if loss_kind == "mean" else ((out - target[part]) ** 2).mean()
+            if manual:
+                for name, reg in decay.manual.items():
+                    p = params[name]
+                    loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                                   else reg.coeff * p.abs().sum())
+            if accumulate is not None and accumulate.divide_loss:
+                loss = loss / accumulate.micro_batches
+            loss.backward()       # gradients add up over the micro-batches
+        if clip is not None:
+            _clip(clip, list(params.values()))
+        lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
+        if lrs is not None:
+            lrs.append(lr)
+        if decoupled:
             # SGD has no decoupled option: decay as its own step, from the old
             # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
             with torch.no_grad():
                 for p in params.values():
-                    p.mul_(1.0 - decoupled_lr * decay.coeff)
+                    p.mul_(1.0 - lr * decay.coeff)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         for n, p in params.items():
             snaps[n][k] = p.detach().numpy()
     return snaps
+
+
+def _clip(clip: Clip, params: list[torch.nn.Parameter]) -> None:
+    """Clip .grad as users do, between backward and step: whatever backward left there
+    (a manual decay term included) is clipped; the optimizer's weight_decay is not."""
+    if clip.kind == "global_norm":
+        torch.nn.utils.clip_grad_norm_(params, clip.max)
+    elif clip.kind == "norm":
+        for p in params:
+            torch.nn.utils.clip_grad_norm_(p, clip.max)
+    else:
+        torch.nn.utils.clip_grad_value_(params, clip.max)
+
+
+def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer) -> Any:
+    if schedule is None:
+        return None
+    cls, kwargs = schedule.native(FRAMEWORK)
+    return getattr(torch.optim.lr_scheduler, cls)(optimizer, **kwargs)
+
+
+def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
+    """The rows of each backward pass of a step: the whole batch, or contiguous micro-batches."""
+    m = 1 if accumulate is None else accumulate.micro_batches
+    return [slice(i * (batch // m), (i + 1) * (batch // m)) for i in range(m)]
 
 
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
@@ -115,9 +154,13 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         optimizer = _build(built, _groups(job.decay, named) if way.startswith("groups")
                            else list(named.values()))
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
+        scheduler, lrs = _scheduler(job.schedule, optimizer), []
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
-                               manual=way.startswith("manual"),
-                               decoupled_lr=job.lr if built.explicit_decoupled else 0.0, allocate=allocate)
+                               manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
+                               allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs,
+                               accumulate=job.accumulate)
+        if scheduler is not None:
+            record.series["lr"] = np.array(lrs)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash
         record.error = f"{type(exc).__name__}: {exc}"
     return record

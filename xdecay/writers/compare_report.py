@@ -1,6 +1,8 @@
 """Report writers: terminal table, markdown and JSON, all from the same CaseResult."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from typing import Any
@@ -67,6 +69,11 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     return [f"{c.description}",
             f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
+            + (f" | clip {c.clip.kind} {c.clip.max}" if c.clip else "")
+            + (f" | schedule {c.schedule.kind}(" + ", ".join(f"{k}={v}" for k, v in c.schedule.words.items()) + ")"
+               if c.schedule else "")
+            + (f" | accumulate {c.accumulate.micro_batches} micro-batches"
+               f"{', loss divided' if c.accumulate.divide_loss else ', loss not divided'}" if c.accumulate else "")
             + f" | steps {r.steps} | {frameworks}"]
 
 
@@ -375,6 +382,12 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                               for c in r.reject_checks],
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
+            **({"clip": {"kind": r.case.clip.kind, "max": r.case.clip.max,
+                         **{fw: r.case.clip.native(fw) for fw in ("torch", "paddle")}}} if r.case.clip else {}),
+            **({"schedule": {"kind": r.case.schedule.kind, **r.case.schedule.words,
+                             **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
+               if r.case.schedule else {}),
+            **({"accumulate": dataclasses.asdict(r.case.accumulate)} if r.case.accumulate else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 

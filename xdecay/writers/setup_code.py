@@ -88,7 +88,8 @@ def _constructor(case: Case, framework: str, params: str, built: Construction, e
     """The optimizer the adapters build for this run (optimizers.construction), spelt out."""
     native = case.optimizer.info.native(framework)
     kwargs = dict(built.kwargs)
-    lr = _num(kwargs.pop(native.lr))
+    given = kwargs.pop(native.lr)
+    lr = given.text if isinstance(given, _Code) else _num(given)
     args = [params, f"lr={lr}"] if framework == "torch" else [f"learning_rate={lr}", f"parameters={params}"]
     args += [f"{k}={_value(framework, k, v)}" for k, v in kwargs.items()]
     module = "torch.optim" if framework == "torch" else "paddle.optimizer"
@@ -97,17 +98,49 @@ def _constructor(case: Case, framework: str, params: str, built: Construction, e
 
 @dataclass(frozen=True)
 class SetupCode:
-    build: str                    # the layer(s) and the optimizer
+    build: str                    # the layer(s), the optimizer (and its lr scheduler)
     loss_term: str | None         # `loss = loss + ...`, after the loss of each step
-    before_step: str | None       # what runs before each opt.step() (SGDW's explicit decay)
+    before_step: str | None       # what runs before each opt.step() (clipping, SGDW's explicit decay)
+    after_step: str | None = None     # what runs after each opt.step() (the scheduler's step)
+    accumulation: str | None = None   # how a step's backward passes are split (a comment)
 
     def text(self) -> str:
         parts = [self.build]
+        if self.accumulation:
+            parts.append(self.accumulation)
         if self.before_step:
-            parts.append("# before each opt.step() (SGDW: neither SGD has the option):\n" + self.before_step)
+            parts.append("# before each opt.step():\n" + self.before_step)
+        if self.after_step:
+            parts.append("# after each opt.step():\n" + self.after_step)
         if self.loss_term:
-            parts.append("# added to each step's loss:\n" + self.loss_term)
+            where = "micro-batch's" if self.accumulation else "step's"
+            parts.append(f"# added to each {where} loss:\n" + self.loss_term)
         return "\n".join(parts)
+
+
+def _clip_call(case: Case, framework: str, params: str) -> str | None:
+    """torch's clip call before the step (paddle's clip is the optimizer's grad_clip)."""
+    clip = case.clip
+    if clip is None or framework != "torch":
+        return None
+    if clip.kind == "global_norm":
+        return f"torch.nn.utils.clip_grad_norm_({params}, {_num(clip.max)})"
+    if clip.kind == "norm":
+        return f"for p in {params}:\n    torch.nn.utils.clip_grad_norm_(p, {_num(clip.max)})"
+    return f"torch.nn.utils.clip_grad_value_({params}, {_num(clip.max)})"
+
+
+def _grad_clip(case: Case) -> str:
+    kind = {"global_norm": "ClipGradByGlobalNorm", "norm": "ClipGradByNorm", "value": "ClipGradByValue"}
+    return f"grad_clip=paddle.nn.{kind[case.clip.kind]}({_num(case.clip.max)})"
+
+
+def _scheduler(case: Case, framework: str) -> str:
+    cls, kwargs = case.schedule.native(framework)
+    args = ", ".join(f"{k}={_value(framework, k, v)}" for k, v in kwargs.items())
+    if framework == "torch":
+        return f"sched = torch.optim.lr_scheduler.{cls}(opt, {args})"
+    return f"sched = paddle.optimizer.lr.{cls}(learning_rate={_num(case.optimizer.lr)}, {args})"
 
 
 def setup_code(case: Case, framework: str, way: str) -> SetupCode:
@@ -137,10 +170,35 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
         else:
             names = " or ".join(f"name == {ATTR[p]}.name" for p in d.decay_params)
             extra = f"apply_decay_param_fun=lambda name: {names}"
+    if case.clip is not None and framework == "paddle":
+        extra = ", ".join(e for e in (extra, _grad_clip(case)) if e)
+    if case.schedule is not None and framework == "paddle":
+        lines.append(_scheduler(case, framework))
+        built = Construction(built.cls, {**built.kwargs, "learning_rate": _Code("sched")}, built.explicit_decoupled)
     lines.append(_constructor(case, framework, params, built, extra))
+    if case.schedule is not None and framework == "torch":
+        lines.append(_scheduler(case, framework))
+    before = [_clip_call(case, framework, everything)]
     if built.explicit_decoupled:
-        before_step = (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {_num(case.optimizer.lr)} * {c})"
-                       if framework == "torch" else
-                       f"for p in {everything}:\n    p.set_value(p * (1 - {_num(case.optimizer.lr)} * {c}))")
+        lr = _num(case.optimizer.lr) if case.schedule is None else (
+            'opt.param_groups[0]["lr"]' if framework == "torch" else "opt.get_lr()")
+        before.append("# SGDW: neither SGD has the option\n" + (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {lr} * {c})"
+                      if framework == "torch" else
+                      f"for p in {everything}:\n    p.set_value(p * (1 - {lr} * {c}))"))
+    before_step = "\n".join(b for b in before if b) or None
     loss_term = ("loss = loss + " + " + ".join(_term(p, r) for p, r in d.manual.items())) if base == "manual" else None
-    return SetupCode("\n".join(lines), loss_term, before_step)
+    a = case.accumulate
+    accumulation = None if a is None else (
+        f"# each step: {a.micro_batches} micro-batches of {case.batch // a.micro_batches} rows, one backward each "
+        f"(loss{' / ' + str(a.micro_batches) if a.divide_loss else ', not divided'}), then one opt.step()")
+    return SetupCode("\n".join(lines), loss_term, before_step,
+                     "sched.step()" if case.schedule is not None else None, accumulation)
+
+
+@dataclass(frozen=True)
+class _Code:
+    """An argument written as code (the scheduler's name), not as a value."""
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text

@@ -1,0 +1,59 @@
+"""What the training loop around the step does to the gradient and the lr, as rule
+inference must replay it: gradient accumulation over micro-batches, clipping, and a
+schedule's lr of each step. Built from a case by Case.loop().
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clipping import Clip, clip_grads
+from .reference import gradient_bounds, model_grads
+from .spec import Spec
+
+
+@dataclass(frozen=True, eq=False)
+class Loop:
+    clip: Clip | None = None
+    lrs: np.ndarray | None = None      # [steps] a schedule's lr of each step
+    micro_batches: int = 1             # backward passes accumulated into one step
+    divide_loss: bool = True           # each micro-batch's loss divided by micro_batches
+
+    @property
+    def whole(self) -> bool:
+        """Whether the gradient mixes elements (a clip's norm): inference needs all of them."""
+        return self.clip is not None
+
+    @property
+    def accumulates(self) -> bool:
+        return self.micro_batches > 1
+
+    def loss_grads(self, params: dict[str, np.ndarray], spec: Spec, loss: str,
+                   framework: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The loss gradient the optimizer receives, in float64, and its rounding bound:
+        the sum over micro-batches (contiguous rows of the batch; each loss divided by
+        their number if divide_loss), then clipped as `framework` clips. The bound of a
+        sum of m gradients is the sum of their bounds plus the m-1 float32 additions'
+        rounding (m * eps32 of the sum's magnitude, a bound on recursive summation)."""
+        grads, bounds = _accumulated(params, spec, loss, self.micro_batches, self.divide_loss)
+        if self.clip is None:
+            return grads, bounds
+        return clip_grads(self.clip, framework, grads, bounds)
+
+
+def _accumulated(params: dict[str, np.ndarray], spec: Spec, loss: str, m: int,
+                 divide: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    if m == 1:
+        return model_grads(params, spec.x, spec.target, loss), gradient_bounds(params, spec.x, spec.target, loss)
+    rows = len(spec.x) // m
+    parts = [(spec.x[i * rows:(i + 1) * rows], None if spec.target is None else spec.target[i * rows:(i + 1) * rows])
+             for i in range(m)]
+    scale = 1.0 / m if divide else 1.0
+    grads = [model_grads(params, x, t, loss) for x, t in parts]
+    bounds = [gradient_bounds(params, x, t, loss) for x, t in parts]
+    total = {n: sum(g[n] for g in grads) * scale for n in params}
+    eps32 = float(np.finfo(np.float32).eps)
+    bound = {n: sum(b[n] for b in bounds) * scale
+             + m * eps32 * sum(np.abs(g[n]) for g in grads) * scale for n in params}
+    return total, bound
