@@ -19,20 +19,15 @@ from ..engine.compare import ulp32
 from ..engine.pipeline import CaseResult
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
-from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, POWER_NOTE, _comparison_rows, _md_escape, _num,
-                             _params, _setup_rows, _shown_steps, _verdict, rule_check_table)
+from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, POWER_NOTE, _comparison_rows, _num, _params,
+                             _setup_rows, _shown_steps, _verdict, rule_check_table)
+from .markdown import cell, prose
 from .setup_code import setup_code
 
 PLOT_COLUMNS = 64            # elements per parameter in the picture (the leading ones of a large layer)
 
 
 # ---------------------------------------------------------------- the sentence
-
-def prose(text: str) -> str:
-    """Case text (descriptions, notes, setups: `0.5*c*sum(w^2)`) in running markdown:
-    a `*` is an asterisk, not emphasis."""
-    return text.replace("*", "\\*")
-
 
 def _setup(r: CaseResult, run: str) -> str:
     fw, _, way = run.partition(":")
@@ -236,7 +231,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
         out += ["## What each parameter got", "",
                 "Each run's setup, the rule each parameter followed (inferred by replaying the run's steps "
                 "with the float64 reference), and the runs it equals within tolerance.", "",
-                tabulate([[_md_escape(x) for x in row] for row in _setup_rows(r)],
+                tabulate([[cell(x) for x in row] for row in _setup_rows(r)],
                          ["run", "setup", *_params(r), "equals"], tablefmt="github", disable_numparse=True), ""]
     if r.rule_checks:
         out += [rule_check_table(r), ""]
@@ -246,7 +241,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
                 "from the reference run's (log10 of 1 + float32 ULPs): runs that agree are pale, runs "
                 "whose decay differs are dark.", ""]
     elif plot:
-        out += [f"_{plot}_", ""]
+        out += [prose(plot), ""]
     code = _code_blocks(r)
     if code:
         out += ["## The same setup in each framework", "",
@@ -258,7 +253,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
             f"batch {c.batch}, loss {c.loss}, {o.name}(lr={o.lr}{', ' + hyper if hyper else ''}), coeff "
             f"{c.decay.coeff}, {r.steps} steps. Tolerance: `{r.tolerance.describe()}`.", "", POWER_NOTE + ".", ""]
     if r.comparisons:
-        out += [tabulate([[_md_escape(x) for x in row] for row in _comparison_rows(r.comparisons)],
+        out += [tabulate([[cell(x) for x in row] for row in _comparison_rows(r.comparisons)],
                          COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
     out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
     out += [f"- **warning**: {w}" for w in r.warnings]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import math
 from typing import Any
@@ -17,6 +16,7 @@ from ..engine.compare import Comparison
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
+from .markdown import cell, prose
 
 MAX_SHOWN = 8          # rows/columns of a matrix shown in text; JSON always has all
 WIDTH = 120            # terminal width the side-by-side blocks wrap at
@@ -254,17 +254,11 @@ def _baseline_line(outcome: Outcome) -> str:
 
 # ---------------------------------------------------------------- markdown
 
-def _md_escape(text: str) -> str:
-    """For a table cell only: elsewhere a pipe is plain text, and a backslash would show.
-    A `*` is escaped too: a setup's formula (0.5*0.1*sum(p^2)) would render as emphasis."""
-    return text.replace("|", "\\|").replace("*", "\\*")
-
-
 def markdown(outcome: Outcome) -> str:
     out: list[str] = []
     for r in outcome.results:
         head = _header(r, outcome.versions)
-        out += [f"## {r.case.name}", "", head[0].replace("*", "\\*"), "",   # 0.5*c*sum(w^2) is no emphasis
+        out += [f"## {r.case.name}", "", prose(head[0]), "",
                 f"`{head[1]}`", ""]
         out += [f"- **{fw}**: error: {msg}" for fw, msg in r.framework_errors.items()]
         out += [f"- **{x.name}**: error: {x.error}" for x in r.failed_runs]
@@ -285,7 +279,7 @@ def markdown(outcome: Outcome) -> str:
                     "Each run's setup, the rule each parameter followed (inferred by replaying the "
                     "run's steps with the float64 reference), and the runs it equals within "
                     "tolerance in another framework or as a manual loss term.", "",
-                    tabulate([[_md_escape(c) for c in row] for row in _setup_rows(r)],
+                    tabulate([[cell(c) for c in row] for row in _setup_rows(r)],
                              ["run", "setup", *_params(r), "equals"], tablefmt="github",
                              disable_numparse=True), ""]
         if r.rule_checks:
@@ -296,7 +290,7 @@ def markdown(outcome: Outcome) -> str:
             out += [f"- `{name}`: {line}" for name, line in logs] + [""]
         out += ["### Comparisons", "", f"Tolerance: `{r.tolerance.describe()}`", "", POWER_NOTE + ".", ""]
         if r.comparisons:
-            out += [tabulate([[_md_escape(c) for c in row] for row in _comparison_rows(r.comparisons)],
+            out += [tabulate([[cell(c) for c in row] for row in _comparison_rows(r.comparisons)],
                              COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
         out += [f"- skipped {a} vs {b}: {why}" for a, b, why in r.skipped]
         out += [f"- **warning**: {w}" for w in r.warnings]
@@ -307,7 +301,7 @@ def markdown(outcome: Outcome) -> str:
     if outcome.drift is not None:
         out += ["## Baseline", "", _baseline_line(outcome), ""]
         if outcome.drift:
-            out.append(tabulate([[_md_escape(x) for x in row] for row in _drift_rows(outcome.drift)],
+            out.append(tabulate([[cell(x) for x in row] for row in _drift_rows(outcome.drift)],
                                 DRIFT_HEADERS, tablefmt="github", disable_numparse=True))
     return "\n".join(out).rstrip() + "\n"
 
@@ -317,8 +311,8 @@ RULE_CHECK_HEADERS = ["run", "param", "expected rule", "inferred", "power", "ver
 
 def rule_check_table(r: CaseResult) -> str:
     """The case's rule claims against the inferred rules, as a markdown table."""
-    return tabulate([[c.run, c.param, _md_escape(c.expected), _md_escape(c.got), _md_escape(_power(c.power)),
-                      _md_escape(_rule_check_verdict(c))] for c in r.rule_checks],
+    return tabulate([[c.run, c.param, cell(c.expected), cell(c.got), cell(_power(c.power)),
+                      cell(_rule_check_verdict(c))] for c in r.rule_checks],
                     RULE_CHECK_HEADERS, tablefmt="github", disable_numparse=True)
 
 

@@ -9,6 +9,7 @@ from tabulate import tabulate
 from .. import __version__
 from ..engine.explain import COEFF, LOSS, PARAM_ATTR_COEFF, Explanation, Row, label
 from .compare_report import finite_or_str
+from .markdown import cell
 
 RULE_NAMES = [
     ("none", "no decay: the optimizer's own update only"),
@@ -80,18 +81,13 @@ def table(e: Explanation) -> str:
     return "\n".join(out) + "\n"
 
 
-def _md(text: str) -> str:
-    """A table cell: pipes escaped (only here: elsewhere the backslash would show), one line."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(e: Explanation) -> str:
     out = ["# Which weight decay each optimizer really applies", "",
            "Measured, not transcribed from documentation: every run below was made with the real "
            "framework, and its rule was inferred by replaying the run's steps with xdecay's float64 "
            "reference of the optimizer and each candidate decay.", "", f"Setup: {_setup(e)}.", "",
            "## Rule names", "", "| rule | meaning |", "|---|---|"]
-    out += [f"| `{_md(name)}` | {_md(meaning)} |" for name, meaning in RULE_NAMES]
+    out += [f"| `{cell(name)}` | {cell(meaning)} |" for name, meaning in RULE_NAMES]
     out += ["", "Ways: `default` omits the decay argument; `none` passes 0.0; `weight_decay` a float; "
             "`decoupled` torch's `decoupled_weight_decay=True`; `l2decay`/`l1decay` a "
             "`paddle.regularizer` object; `param_attr` a `ParamAttr` regularizer on the weight "
@@ -103,18 +99,18 @@ def markdown(e: Explanation) -> str:
     for fw in e.versions:
         rows = [r for r in _grouped(e) if r[0] == fw]
         out += [f"## {fw} {e.versions[fw]}", "",
-                tabulate([[_md(c) for c in r[1:]] for r in rows], HEADERS[1:], tablefmt="github",
+                tabulate([[cell(c) for c in r[1:]] for r in rows], HEADERS[1:], tablefmt="github",
                          disable_numparse=True), ""]
     if _separate_rows(e):
         out += ["## What would separate the ambiguous rules", "", SEPARATE_NOTE[0].upper() + SEPARATE_NOTE[1:] + ".",
-                "", tabulate([[_md(c) for c in r] for r in _separate_rows(e)], SEPARATE_HEADERS,
+                "", tabulate([[cell(c) for c in r] for r in _separate_rows(e)], SEPARATE_HEADERS,
                              tablefmt="github", disable_numparse=True), ""]
     if e.cross:
         out += ["## Same optimizer, both frameworks", "",
                 "Constructed with the same user-level arguments (lr and weight_decay=c, everything "
                 "else default) and compared after one step and after all steps; a difference is "
                 "traced to its cause with the reference.", "",
-                tabulate([[_md(c) for c in r] for r in _cross_rows(e)], CROSS_HEADERS,
+                tabulate([[cell(c) for c in r] for r in _cross_rows(e)], CROSS_HEADERS,
                          tablefmt="github", disable_numparse=True), ""]
     return "\n".join(out).rstrip() + "\n"
 

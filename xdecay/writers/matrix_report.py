@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from .. import __version__
 from ..engine.matrix import Change, Matrix
+from .markdown import cell, prose
 
 LEGEND = ("A cell is a case's verdict (`case NAME`), the rule one run of a case applied to one "
           "parameter (`case NAME · RUN · PARAM`), or the rule of one `xdecay explain` row "
@@ -31,10 +32,6 @@ def _cell(value: str | None) -> str:
 
 def _grid(m: Matrix, every: bool, escape=lambda s: s) -> list[list[str]]:
     return [[escape(row), *(escape(_cell(r.cells.get(row))) for r in m.releases)] for row in _rows(m, every)]
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
 
 
 def _fixed(m: Matrix) -> str:
@@ -93,7 +90,7 @@ def _change_lines(m: Matrix) -> list[str]:
                             f"their rules in the table below): {', '.join(sorted(classes))}.", ""]
             rest = [c for c in changes if not (_explain_class(c.row) and "absent" in (c.old, c.new))]
             if rest:
-                out += [tabulate([[_md(c.row), _md(_cell(c.old)), _md(_cell(c.new))] for c in rest],
+                out += [tabulate([[cell(c.row), cell(_cell(c.old)), cell(_cell(c.new))] for c in rest],
                                  ["row (the case or explain row that shows it)", a.label, b.label],
                                  tablefmt="github", disable_numparse=True), ""]
     return out
@@ -113,9 +110,9 @@ def markdown(m: Matrix, every: bool = False) -> str:
            "every `xdecay explain` row, each release in its own interpreter, the other framework held "
            f"fixed ({_fixed(m)}). {LEGEND}", "",
            f"Releases: {labels}.", ""]
-    out += [f"- **{r.label}** could not run: {_md(r.error)}" for r in m.releases if r.error]
+    out += [f"- **{r.label}** could not run: {prose(r.error)}" for r in m.releases if r.error]
     out += ["## What changed between consecutive releases", "", *_change_lines(m)]
-    grid = _grid(m, every, _md)
+    grid = _grid(m, every, cell)
     title = "Every row" if every else "Rows that change"
     out += [f"## {title} (columns: releases, oldest first)", ""]
     if grid:

@@ -17,14 +17,14 @@ from ..engine.explain import Explanation
 from ..engine.matrix import Matrix
 from ..engine.pipeline import CaseResult, Outcome
 from ..files import atomic
-from .case_page import case_markdown, prose, takeaway
+from .case_page import case_markdown, takeaway
 from .explain_report import CROSS_HEADERS, _cross_rows
 from .explain_report import markdown as explain_markdown
+from .markdown import cell
 from .matrix_report import markdown as matrix_markdown
 from .questions import Question
 from .train_report import Training
 from .train_report import markdown as train_markdown
-
 
 # The release history: rendered from saved release results (reports/paddle-history/releases/,
 # written by `xdecay matrix ... --out reports/paddle-history`), not by rebuilding every
@@ -58,11 +58,6 @@ def page_paths(case_names: list[str], trainings: list[tuple[str, str]]) -> list[
             *(train_plot(n) for n, kind in trainings if kind == "overfit")]
 
 
-def _cell(text: str) -> str:
-    """A table cell: a pipe escaped, a line break would end the row."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _verdict(r: CaseResult) -> str:
     if r.ok:
         return "ok"
@@ -87,7 +82,7 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
            "a case page's numbers.", ""]
     asked = {name for q in questions for name in q.cases}
     for q in questions:
-        rows = [[_link(by_name[n]), _verdict(by_name[n]), _cell(takeaway(by_name[n]))]
+        rows = [[_link(by_name[n]), _verdict(by_name[n]), cell(takeaway(by_name[n]))]
                 for n in q.cases if n in by_name]
         if rows:
             out += [f"## {q.text}", "", tabulate(rows, ["case", "verdict", "what it means for a port"],
@@ -97,11 +92,11 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
                 "The same user-level construction (lr, weight_decay=c, everything else default) in both, "
                 "compared after one step and after all; where they differ, the cause. Every optimizer, "
                 f"way and rule: [explain.md]({EXPLAIN}) (`xdecay explain`).", "",
-                tabulate([[_cell(c) for c in row] for row in _cross_rows(explanation)], CROSS_HEADERS,
+                tabulate([[cell(c) for c in row] for row in _cross_rows(explanation)], CROSS_HEADERS,
                          tablefmt="github", disable_numparse=True), ""]
     elif explanation is not None:
         out += [f"[Which weight decay each optimizer really applies]({EXPLAIN}) — `xdecay explain`.", ""]
-    rows = [[_link(r), prose(_cell(r.case.description)), f"{sum(c.ok for c in r.checks)}/{len(r.checks)}",
+    rows = [[_link(r), cell((r.case.description)), f"{sum(c.ok for c in r.checks)}/{len(r.checks)}",
              _verdict(r)] for r in outcome.results]
     others = [r.case.name for r in outcome.results if r.case.name not in asked]
     out += ["## Every case", ""]
@@ -110,7 +105,7 @@ def _index(outcome: Outcome, explanation: Explanation | None, trainings: list[Tr
     out += [tabulate(rows, ["case", "what it checks", "expectations held", "verdict"],
                      tablefmt="github", disable_numparse=True), ""]
     if trainings:
-        rows = [[f"[{t.case.name}]({train_page(t.case.name)})", prose(_cell(t.case.description)),
+        rows = [[f"[{t.case.name}]({train_page(t.case.name)})", cell((t.case.description)),
                  f"{sum(c.ok for c in t.checks)}/{len(t.checks)}",
                  "ok" if t.ok else ("error" if t.errors else "MISMATCH")]
                 for t in trainings]

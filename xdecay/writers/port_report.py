@@ -11,6 +11,7 @@ from .. import __version__
 from ..engine.pipeline import CaseResult
 from ..engine.port import PortResult
 from .compare_report import COMPARISON_HEADERS, POWER_NOTE, _comparison_rows, case_json, finite_or_str, fmt
+from .markdown import cell
 
 
 def _label(p: PortResult) -> str:
@@ -166,17 +167,13 @@ def port_page(results: list[PortResult], versions: dict[str, str]) -> str:
            "the same translation without the arguments whose defaults differ (what a table that only "
            "renames arguments emits). `xdecay port --torch "
            "\"CALL\"` (or `--paddle`) reproduces a row with its pitfalls.", "",
-           tabulate([[_md_cell(x) for x in row] for row in rows],
+           tabulate([[cell(x) for x in row] for row in rows],
                     ["source", "translation", "verdict", "x tol", "power", "x tol, defaults left out"],
                     tablefmt="github",
                     disable_numparse=True), ""]
     for p in results:
         out += [markdown(p).replace("## port ", "## ", 1)]
     return "\n".join(out).rstrip() + "\n"
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
 
 
 WRITERS = {"table": table, "markdown": markdown, "json": json_report}

@@ -27,7 +27,7 @@ from ..engine.rules import coefficient_text
 from ..frameworks.records import RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from ..training import TrainCase, TrainJob, build_job, cosine_lrs, decay_label, epoch_batches, reference_overfit
-from .case_page import prose
+from .markdown import prose
 
 EPS64 = float(np.finfo(np.float64).eps)
 
