@@ -97,10 +97,14 @@ def test_case_pages_put_the_answer_first():
     """Verdict, then what it means, then the rules; raw deltas last and folded."""
     for page in sorted((REPORTS / "cases").glob("*.md")):
         text = page.read_text(encoding="utf-8")
-        order = [text.find(s) for s in ("**Verdict:**", "**What it means for a port:**", "## Comparisons",
-                                        "## Deltas", "<details>")]
+        # A case whose every run the frameworks refuse (adam_capturable) has no deltas and
+        # no picture; its page says why in the picture's place.
+        refused = "plot skipped: fewer than two runs ran" in text and "## Deltas" not in text
+        parts = ("**Verdict:**", "**What it means for a port:**", "## Comparisons",
+                 *(() if refused else ("## Deltas", "<details>")))
+        order = [text.find(s) for s in parts]
         assert -1 not in order and order == sorted(order), page.name
-        assert (page.with_suffix(".png")).is_file(), f"{page.name}: no picture"
+        assert refused or page.with_suffix(".png").is_file(), f"{page.name}: no picture"
 
 
 def test_report_twice_gives_identical_bytes_pictures_included(tmp_path):

@@ -11,7 +11,7 @@ from .. import __version__
 from ..engine.pipeline import CaseResult
 from ..engine.port import PortResult
 from .compare_report import COMPARISON_HEADERS, POWER_NOTE, _comparison_rows, case_json, finite_or_str, fmt
-from .markdown import cell
+from .markdown import cell, prose
 
 
 def _label(p: PortResult) -> str:
@@ -104,16 +104,16 @@ def markdown(p: PortResult) -> str:
     out = [f"## port `{_source_line(p)}` → {t.target_framework}", ""]
     if t.code:
         out += ["```python", t.code.rstrip(), "```", ""]
-    out += ["Pitfalls:", "", *(f"- {x}" for x in t.pitfalls or ["none known for this setup"]),
-            *(f"- {x}" for x in _defaults_left(p)), ""]
+    out += ["Pitfalls:", "", *(f"- {prose(x)}" for x in t.pitfalls or ["none known for this setup"]),
+            *(f"- {prose(x)}" for x in _defaults_left(p)), ""]
     if r is not None and r.comparisons:
-        out += [f"Verification ({r.case.steps} steps; tolerance: {r.tolerance.describe()}; {POWER_NOTE}):", "",
+        out += [f"Verification ({r.case.steps} steps; tolerance: `{r.tolerance.describe()}`; {POWER_NOTE}):", "",
                 tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS, tablefmt="github",
                          disable_numparse=True), ""]
     if r is not None and r.rules:
         headers, rows = _rules_side_by_side(p)
         out += [tabulate(rows, headers, tablefmt="github", disable_numparse=True), ""]
-        out += [f"- measured: {n}" for n in r.notes] + [f"- WARNING: {w}" for w in r.warnings]
+        out += [f"- measured: {prose(n)}" for n in r.notes] + [f"- WARNING: {prose(w)}" for w in r.warnings]
     out += [f"**{_verdict(p)}**", ""]
     return "\n".join(out)
 
