@@ -12,8 +12,11 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from xdecay.case import FRAMEWORKS, Case, load_case
+from xdecay.engine.compare import Tolerance
+from xdecay.engine.pipeline import Outcome, compare_case
 from xdecay.frameworks import runner
 from xdecay.frameworks.records import Job
+from xdecay.writers.compare_report import case_outcome, json_report
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "cases").glob("*.toml"))
@@ -25,6 +28,22 @@ def shipped():
     """Every shipped case, run once in both frameworks: (cases, framework results)."""
     cases = [load_case(p) for p in SHIPPED]
     return cases, runner.run({fw: [Job.from_case(c, fw) for c in cases] for fw in FRAMEWORKS}, in_process=True)
+
+
+@pytest.fixture(scope="module")
+def outcome(shipped):
+    """The shipped cases compared, as `compare --case all` would (shared by the baseline tests)."""
+    cases, done = shipped
+    results = [compare_case(c, i, done, c.steps, Tolerance.for_case(c)) for i, c in enumerate(cases)]
+    return Outcome({fw: r.version for fw, r in done.items()}, results)
+
+
+@pytest.fixture
+def saved(outcome, tmp_path):
+    """A baseline folder of `outcome`, one JSON per case, as `--format json --out` writes it."""
+    for r in outcome.results:
+        (tmp_path / f"{r.case.name}.json").write_text(json_report(case_outcome(outcome, r)))
+    return tmp_path
 
 
 def run(case: Case, steps: int | None = None):

@@ -6,26 +6,9 @@ import json
 import pytest
 
 from xdecay.engine.baseline import find_drift, load_baseline
-from xdecay.engine.compare import Tolerance
-from xdecay.engine.pipeline import Outcome, compare_case
 from xdecay.errors import UsageError
-from xdecay.writers.compare_report import case_outcome, json_report
 
 from .test_cli import xdecay
-
-
-@pytest.fixture(scope="module")
-def outcome(shipped):
-    cases, done = shipped
-    results = [compare_case(c, i, done, c.steps, Tolerance.for_case(c)) for i, c in enumerate(cases)]
-    return Outcome({fw: r.version for fw, r in done.items()}, results)
-
-
-@pytest.fixture
-def saved(outcome, tmp_path):
-    for r in outcome.results:
-        (tmp_path / f"{r.case.name}.json").write_text(json_report(case_outcome(outcome, r)))
-    return tmp_path
 
 
 def edit(path, change):

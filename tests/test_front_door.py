@@ -138,20 +138,6 @@ def test_other_formats_beside_the_baseline_are_allowed(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ 12: a narrowed run against a full baseline
 
-@pytest.fixture(scope="module")
-def outcome(shipped):
-    cases, done = shipped
-    results = [compare_case(c, i, done, c.steps, Tolerance.for_case(c)) for i, c in enumerate(cases)]
-    return Outcome({fw: r.version for fw, r in done.items()}, results)
-
-
-@pytest.fixture
-def saved(outcome, tmp_path):
-    for r in outcome.results:
-        (tmp_path / f"{r.case.name}.json").write_text(json_report(case_outcome(outcome, r)))
-    return tmp_path
-
-
 def test_a_torch_only_run_against_a_baseline_of_both_has_no_drift(shipped, saved):
     cases, done = shipped
     torch_only = {"torch": done["torch"]}
