@@ -224,3 +224,118 @@ def test_an_int_lr_is_written_as_a_float_for_paddle():
     p = run_port(torch="SGD(params, lr=1, weight_decay=0.1)", in_process=True)
     assert p.ok and "learning_rate=1.0" in p.translation.code
     assert p.translation.pitfalls[0].startswith("lr=1: paddle refuses an int learning_rate")
+
+
+# --clip / --schedule: (framework, optimizer call, clip call, schedule call, the case's
+# [clip] kind and [schedule] kind, words the target's code has).
+LOOP = [
+    ("torch", "AdamW(params, lr=0.01, weight_decay=0.05)", "clip_grad_norm_(model.parameters(), max_norm=0.1)",
+     "CosineAnnealingLR(optimizer, T_max=20, eta_min=0.001)", "global_norm", "cosine",
+     ["grad_clip=paddle.nn.ClipGradByGlobalNorm(0.1)", "CosineAnnealingDecay(learning_rate=0.01, T_max=20",
+      "learning_rate=scheduler"]),
+    ("paddle", "AdamW(learning_rate=scheduler, weight_decay=0.05, grad_clip=clip)",
+     "paddle.nn.ClipGradByGlobalNorm(clip_norm=0.1)",
+     "paddle.optimizer.lr.CosineAnnealingDecay(learning_rate=0.01, T_max=20, eta_min=0.001)", "global_norm", "cosine",
+     ["clip_grad_norm_(model.parameters(), max_norm=0.1)", "CosineAnnealingLR(optimizer, T_max=20, eta_min=0.001)"]),
+    ("torch", "SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01)", "clip_grad_value_(params, clip_value=0.05)",
+     "StepLR(optimizer, step_size=3, gamma=0.5)", "value", "step",
+     ["grad_clip=paddle.nn.ClipGradByValue(0.05)", "StepDecay(learning_rate=0.1, step_size=3, gamma=0.5)"]),
+    ("paddle", "Momentum(learning_rate=0.1, weight_decay=0.01)", "ClipGradByNorm(clip_norm=0.05)",
+     "MultiStepDecay(learning_rate=0.1, milestones=[3, 6], gamma=0.5)", "norm", "multistep",
+     ["clip_grad_norm_(p, max_norm=0.05)", "MultiStepLR(optimizer, milestones=(3, 6), gamma=0.5)"]),
+    ("torch", "Adam(params, lr=0.01, weight_decay=0.1)", None,
+     "LinearLR(optimizer, start_factor=0.5, total_iters=4)", None, "linear",
+     ["LinearLR(learning_rate=0.01, start_factor=0.5, end_factor=1.0, total_steps=4)"]),
+]
+
+
+@pytest.mark.parametrize("fw, call, clip, schedule, clip_kind, schedule_kind, code", LOOP,
+                         ids=[f"{x[0]}-{x[5]}-{x[4]}" for x in LOOP])
+def test_clip_and_schedule_are_ported_and_verified(fw, call, clip, schedule, clip_kind, schedule_kind, code):
+    p = run_port(**{fw: call}, clip=clip, schedule=schedule, in_process=True)
+    assert p.exit_code == 0 and p.ok, (p.result.comparisons, p.result.notes, p.result.warnings)
+    case = p.result.case
+    assert (case.clip.kind if case.clip else None) == clip_kind
+    assert case.schedule.kind == schedule_kind
+    for words in code:
+        assert words in p.translation.code, p.translation.code
+    # The runs used the schedule's lr (schedules.report) and the clip cut every step.
+    assert any(n.startswith("schedule: ") for n in p.result.notes)
+    if clip:
+        assert any(n.startswith("clip: ") for n in p.result.notes)
+    assert any("optimizer.get_lr()" in x for x in p.translation.pitfalls)
+
+
+@pytest.mark.parametrize("fw, call, clip, schedule", [x[:4] for x in LOOP], ids=[f"{x[0]}-{x[5]}" for x in LOOP])
+def test_loop_code_runs_in_the_target(fw, call, clip, schedule):
+    """The printed code builds the optimizer, clip and scheduler in the target framework,
+    and a step there moves the lr the way the case's schedule says."""
+    from xdecay.engine.port import loop_calls
+    loop = loop_calls(fw, clip, schedule)
+    t = translate(parse_call(fw, call, "", loop), call, loop)
+    model = _paddle_model() if fw == "torch" else _torch_model()
+    scope = {"model": model}
+    exec(t.code, scope)        # our own generated code, not the user's input
+    opt, sched = scope["optimizer"], scope["scheduler"]
+    want = loop.schedule.lrs(float(t.source.lr), 3)
+    for k in range(3):
+        used = opt.param_groups[0]["lr"] if fw == "paddle" else opt.get_lr()
+        assert used == pytest.approx(want[k], rel=1e-9)
+        opt.step()
+        sched.step()
+    if clip and fw == "torch":
+        assert type(opt._grad_clip).__name__ in t.code
+
+
+def test_an_idle_clip_is_not_verified():
+    """max_norm=1.0 is above the verification's gradient norm from step 4: the run cannot
+    show the clip, so the port says so (exit 1) though the setups agree."""
+    p = run_port(torch="AdamW(params, lr=0.1, weight_decay=0.05)", clip="clip_grad_norm_(max_norm=1.0)",
+                 in_process=True)
+    assert p.exit_code == 1 and not p.ok
+    assert all(c.ok for c in p.result.comparisons)
+    assert any(w.startswith("clip inactive") for w in p.result.warnings)
+    from xdecay.writers.port_report import table
+    assert "verdict: NOT VERIFIED" in table(p)
+
+
+def test_torch_global_norm_clip_eps_is_a_pitfall():
+    from xdecay.engine.port import loop_calls
+    loop = loop_calls("torch", "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
+    assert loop.clip.kind == "global_norm" and loop.clip.max == 1.0
+    t = translate(parse_call("torch", "SGD(params, lr=0.1)", "", loop), "SGD(params, lr=0.1)", loop)
+    assert any("max / (norm + 1e-06)" in x for x in t.pitfalls)
+    # paddle's L1Decay becomes an L1 term in torch's loss, which torch's clip cuts.
+    loop = loop_calls("paddle", "ClipGradByValue(max=0.01)")
+    call = "SGD(learning_rate=0.1, weight_decay=paddle.regularizer.L1Decay(0.01))"
+    t = translate(parse_call("paddle", call, "", loop), call, loop)
+    assert any("added to the loss is clipped" in x for x in t.pitfalls)
+
+
+def test_clip_and_schedule_are_never_evaluated(tmp_path):
+    from xdecay.engine.port import loop_calls
+    marker = tmp_path / "ran"
+    with pytest.raises(UsageError, match="must be a literal"):
+        loop_calls("torch", f"clip_grad_norm_(p, max_norm=open({str(marker)!r}, 'w').write('x'))")
+    with pytest.raises(UsageError, match="must be a literal"):
+        loop_calls("torch", None, f"StepLR(o, step_size=open({str(marker)!r}, 'w').write('x'))")
+    assert not marker.exists()
+
+
+def test_cli_clip_and_schedule_json(capsys):
+    code = cli.main(["port", "--paddle", "AdamW(learning_rate=s, weight_decay=0.05)", "--clip",
+                     "ClipGradByGlobalNorm(clip_norm=0.1)", "--schedule",
+                     "CosineAnnealingDecay(learning_rate=0.01, T_max=20, eta_min=0.001)", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["ok"]
+    assert doc["source"]["clip"] == "ClipGradByGlobalNorm(clip_norm=0.1)"
+    assert "[clip]" in doc["case_toml"] and 'kind = "cosine"' in doc["case_toml"]
+
+
+def test_torch_linear_lr_defaults_are_written_out():
+    """torch LinearLR() runs 5 steps from 1/3; paddle's LinearLR has no total_steps default."""
+    from xdecay.engine.port import loop_calls
+    loop = loop_calls("torch", None, "LinearLR(optimizer)")
+    t = translate(parse_call("torch", "SGD(params, lr=0.1)", "", loop), "SGD(params, lr=0.1)", loop)
+    assert "start_factor=0.3333333333333333, end_factor=1.0, total_steps=5" in t.code
+    assert any("total_iters defaults to 5" in x for x in t.pitfalls)

@@ -17,7 +17,7 @@ from .engine.baseline import baseline_files, baseline_versions, find_drift, load
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
-from .engine.port import check_pattern, parse_call, port_cases, port_result, report_translations, translate, verify
+from .engine.port import check_pattern, loop_calls, parse_call, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
@@ -157,6 +157,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="import FILE (your code: only with this option) and port the torch optimizer FUNC() returns")
     o.add_argument("--no-decay", action=_Once, default="", metavar="PATTERN",
                    help="a regular expression on parameter names: these are not decayed (\"bias|norm\")")
+    o.add_argument("--clip", action=_Once, metavar="CALL",
+                   help='the gradient clip of the same framework, ported too: "clip_grad_norm_(max_norm=1.0)" '
+                        'or "ClipGradByGlobalNorm(clip_norm=1.0)"')
+    o.add_argument("--schedule", action=_Once, metavar="CALL",
+                   help='the lr scheduler of the same framework, ported too: "CosineAnnealingLR(T_max=20)" '
+                        'or "CosineAnnealingDecay(learning_rate=0.1, T_max=20)"')
     o.add_argument("--format", action=_Once, choices=sorted(PORT_WRITERS), default="table")
     o.add_argument("--out", action=_Once, help="write port.txt|md|json into this directory (created if need be)")
     o.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
@@ -625,10 +631,11 @@ def _port(args: argparse.Namespace) -> int:
     pythons = _pythons(args.python, FRAMEWORKS)
     framework = "paddle" if args.paddle is not None else "torch"
     call = args.torch if args.torch is not None else args.paddle
+    loop = loop_calls(framework, args.clip, args.schedule)
     if args.torch_file is not None:
         check_pattern(args.no_decay)          # before the user's code runs
         call = torch_call(load_factory(args.torch_file), args.torch_file, args.no_decay)
-    translation = translate(parse_call(framework, call, args.no_decay), call)
+    translation = translate(parse_call(framework, call, args.no_decay, loop), call, loop)
     _make_out_dir(args.out, out_dir)
     result = verify(translation, pythons=pythons, timeout=args.timeout)
     text = PORT_WRITERS[args.format](result)

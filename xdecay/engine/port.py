@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..case import Case, load_case
+from ..case import Case, _Table, load_case
+from ..case import _clip as _case_clip, _schedule as _case_schedule
 from ..errors import CaseError, UsageError
 from ..frameworks.runner import DEFAULT_TIMEOUT
+from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
+from .schedules import NATIVE as SCHEDULES, Schedule
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
 from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
 
@@ -70,6 +73,19 @@ class Translation:
     # The same translation with the words whose defaults differ left out (what a static
     # table that only renames arguments emits): run to measure that pitfall.
     defaults_left_toml: str = ""
+    # The training loop's clip and lr schedule ported with the optimizer (--clip, --schedule).
+    loop: LoopCalls | None = None
+
+
+@dataclass(frozen=True)
+class LoopCalls:
+    """A clip and a schedule call of the source framework, read into the case tables'
+    words (clipping.Clip, schedules.Schedule): the one table of their names."""
+    clip: Clip | None = None
+    clip_call: str = ""
+    schedule: Schedule | None = None
+    schedule_call: str = ""
+    schedule_lr: float | None = None    # paddle: the scheduler's learning_rate (the optimizer's lr)
 
 
 def check_pattern(pattern: str) -> None:
@@ -79,7 +95,137 @@ def check_pattern(pattern: str) -> None:
         raise UsageError(f"--no-decay {pattern!r}: not a regular expression ({exc})") from None
 
 
-def parse_call(framework: str, text: str, no_decay: str = "") -> Setup:
+def _clip_class(kind: str, framework: str) -> str:
+    """The framework's clip function or class for `kind`, as clipping.Clip names it."""
+    return re.match(r"(?:grad_clip=)?(\w+)\(", Clip(kind, 1.0).native(framework)).group(1)
+
+
+# The argument holding the clip's limit, by function or class; the first positional
+# argument of paddle's classes, the second of torch's functions (after the parameters).
+CLIP_LIMIT = {"clip_grad_norm_": "max_norm", "clip_grad_value_": "clip_value",
+              "ClipGradByGlobalNorm": "clip_norm", "ClipGradByNorm": "clip_norm", "ClipGradByValue": "max"}
+
+
+def parse_clip(framework: str, text: str) -> Clip:
+    """A clip call of `framework` (torch clip_grad_norm_/clip_grad_value_, paddle
+    ClipGradBy*), read as literals into a [clip] table's words."""
+    opt = "--clip"
+    node = _call_node(opt, text)
+    name = _dotted(node.func).rpartition(".")[2]
+    # torch's clip_grad_norm_ names both global_norm and norm (per parameter): one call is global.
+    kinds = {}
+    for kind in CLIP_KINDS:
+        kinds.setdefault(_clip_class(kind, framework), kind)
+    if name not in kinds:
+        raise UsageError(f"{opt} {text!r}: unknown {framework} clip {name!r} (known: {', '.join(sorted(kinds))})")
+    kwargs = _keywords(opt, text, node)
+    positional = list(node.args[1:] if framework == "torch" else node.args)
+    limit_arg = CLIP_LIMIT[name]
+    if len(positional) > 1 or (positional and limit_arg in kwargs):
+        raise UsageError(f"{opt} {text!r}: give {limit_arg} once, by name")
+    if positional:
+        kwargs[limit_arg] = positional[0]
+    kwargs.pop("parameters", None)
+    if limit_arg not in kwargs:
+        raise UsageError(f"{opt} {text!r}: give {limit_arg}")
+    limit = _number(opt, text, limit_arg, _literal(opt, text, limit_arg, kwargs.pop(limit_arg)), positive=True)
+    for arg, node_ in kwargs.items():
+        value = _literal(opt, text, arg, node_)
+        if framework == "torch" and arg == "norm_type" and value in (2, 2.0, "2"):
+            continue
+        if framework == "torch" and arg in ("error_if_nonfinite", "foreach") and isinstance(value, bool | None):
+            continue      # no effect on finite gradients
+        if framework == "paddle" and arg == "min" and (value is None or value == -limit):
+            continue
+        raise UsageError(f"{opt} {text!r}: {name} argument {arg}={value!r} cannot be ported "
+                         f"(the clips ported: {limit_arg}" + (", norm_type=2" if framework == "torch" else
+                                                               ", min=-max") + ")")
+    return _read_table(_case_clip, f"{opt} {text!r}", {"kind": kinds[name], "max": limit})
+
+
+def parse_schedule(framework: str, text: str) -> tuple[Schedule, float | None]:
+    """An lr scheduler call of `framework` (torch.optim.lr_scheduler, paddle.optimizer.lr),
+    read as literals into a [schedule] table's words; and paddle's learning_rate."""
+    opt = "--schedule"
+    node = _call_node(opt, text)
+    name = _dotted(node.func).rpartition(".")[2]
+    i = 0 if framework == "torch" else 1
+    kinds = {native[i]: kind for kind, native in SCHEDULES.items()}
+    if name not in kinds:
+        raise UsageError(f"{opt} {text!r}: unknown {framework} lr scheduler {name!r} "
+                         f"(known: {', '.join(sorted(kinds))})")
+    kind = kinds[name]
+    if len(node.args) > (1 if framework == "torch" else 0):
+        raise UsageError(f"{opt} {text!r}: give the arguments by name (only torch's optimizer may be positional)")
+    kwargs = _keywords(opt, text, node)
+    kwargs.pop("optimizer", None)
+    lr = None
+    if framework == "paddle":
+        if "learning_rate" not in kwargs:
+            raise UsageError(f"{opt} {text!r}: give learning_rate (the optimizer's lr)")
+        lr = _number(opt, text, "learning_rate", _literal(opt, text, "learning_rate", kwargs.pop("learning_rate")),
+                     positive=True)
+    for arg in ("last_epoch", "verbose"):
+        if arg in kwargs:
+            value = _literal(opt, text, arg, kwargs.pop(arg))
+            if (arg == "last_epoch" and value != -1) or (arg == "verbose" and value not in (False, "deprecated")):
+                raise UsageError(f"{opt} {text!r}: {arg}={value!r} cannot be ported (a fresh schedule: "
+                                 f"last_epoch=-1)")
+    by_native = {names[i]: word for word, names in SCHEDULES[kind][2].items()}
+    words = {}
+    for arg, value in kwargs.items():
+        if arg not in by_native:
+            raise UsageError(f"{opt} {text!r}: {name} argument {arg!r} cannot be ported "
+                             f"(known: {', '.join(sorted(by_native))})")
+        got = _literal(opt, text, arg, value)
+        words[by_native[arg]] = list(got) if isinstance(got, (tuple, list)) else got
+    if kind == "linear":
+        # Both LinearLRs start at 1/3 by default; torch's total_iters is 5, paddle's total_steps has no default.
+        words.setdefault("start_factor", 1 / 3)
+        if framework == "torch":
+            words.setdefault("total_steps", 5)
+    # The [schedule] table's own reading: its checks and defaults (case.py).
+    return _read_table(_case_schedule, f"{opt} {text!r}", {"kind": kind, **words}), lr
+
+
+def _read_table(read: Any, where: str, data: dict[str, Any]) -> Any:
+    try:
+        return read(_Table(where, "", data))
+    except CaseError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def loop_calls(framework: str, clip: str | None = None, schedule: str | None = None) -> LoopCalls | None:
+    """--clip / --schedule of the source framework, read; None when neither is given."""
+    if clip is None and schedule is None:
+        return None
+    sched, lr = parse_schedule(framework, schedule) if schedule is not None else (None, None)
+    return LoopCalls(parse_clip(framework, clip) if clip is not None else None, clip or "",
+                     sched, schedule or "", lr)
+
+
+def _call_node(opt: str, text: str) -> ast.Call:
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise UsageError(f"{opt} {text!r}: not a Python call expression ({exc.msg})") from None
+    if not isinstance(node, ast.Call):
+        raise UsageError(f"{opt} {text!r}: not a call (write it as Name(arg=value, ...))")
+    return node
+
+
+def _keywords(opt: str, text: str, node: ast.Call) -> dict[str, ast.expr]:
+    kwargs: dict[str, ast.expr] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise UsageError(f"{opt} {text!r}: **kwargs cannot be read without running code")
+        if kw.arg in kwargs:
+            raise UsageError(f"{opt} {text!r}: argument {kw.arg!r} given twice")
+        kwargs[kw.arg] = kw.value
+    return kwargs
+
+
+def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | None = None) -> Setup:
     """The optimizer call `text` of `framework`, read as literals. UsageError naming the
     option for anything that is not a known class with literal arguments."""
     opt = f"--{framework}"
@@ -110,15 +256,27 @@ def parse_call(framework: str, text: str, no_decay: str = "") -> Setup:
     if len(infos) > 1:
         momentum = _literal(opt, text, "momentum", kwargs["momentum"]) if "momentum" in kwargs else 0
         info = next(i for i in infos if (i.name == "momentum") == bool(momentum))
-    return _setup(opt, text, framework, info, kwargs, no_decay)
+    return _setup(opt, text, framework, info, kwargs, no_decay, loop)
 
 
 def _setup(opt: str, text: str, framework: str, info: OptimizerInfo, kwargs: dict[str, ast.expr],
-           no_decay: str) -> Setup:
+           no_decay: str, loop: LoopCalls | None = None) -> Setup:
     native = info.native(framework)
     if native.lr not in kwargs:
         raise UsageError(f"{opt} {text!r}: give {native.lr} (the verification runs at the value you train with)")
-    lr = _number(opt, text, native.lr, _literal(opt, text, native.lr, kwargs.pop(native.lr)), positive=True)
+    sched_lr = loop.schedule_lr if loop else None
+    if framework == "paddle" and "grad_clip" in kwargs:
+        kwargs.pop("grad_clip")
+        if not (loop and loop.clip):
+            raise UsageError(f"{opt} {text!r}: grad_clip is ported with --clip \"ClipGradBy...(...)\"")
+    lr_node = kwargs.pop(native.lr)
+    if sched_lr is not None and not isinstance(lr_node, ast.Constant):
+        lr = sched_lr       # paddle: learning_rate=scheduler, the lr is the scheduler's
+    else:
+        lr = _number(opt, text, native.lr, _literal(opt, text, native.lr, lr_node), positive=True)
+        if sched_lr is not None and lr != sched_lr:
+            raise UsageError(f"--schedule {loop.schedule_call!r}: learning_rate={sched_lr!r} differs from the "
+                             f"optimizer's {native.lr}={lr!r} (paddle takes the scheduler as its learning_rate)")
     decay, coeff = "omitted", native.default_decay or 0
     if native.decay_arg and native.decay_arg in kwargs:
         decay, coeff = _decay(opt, text, framework, native, kwargs.pop(native.decay_arg))
@@ -199,8 +357,9 @@ def _decay(opt: str, text: str, framework: str, native: Native, node: ast.expr) 
 
 # ---------------------------------------------------------------- translation
 
-def translate(src: Setup, call: str) -> Translation:
-    """The other framework's setup for `src`, with the case that verifies it."""
+def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translation:
+    """The other framework's setup for `src` (and its loop's clip and schedule), with the
+    case that verifies it."""
     tgt_fw = OTHER[src.framework]
     int_lr = tgt_fw == "paddle" and isinstance(src.lr, int)
     if int_lr:
@@ -225,23 +384,65 @@ def translate(src: Setup, call: str) -> Translation:
     if tgt is None:
         return Translation(src, call, tgt_fw, "", "", "", "", _pitfalls(src, excluded, words),
                            why_not=f"{tgt_fw} has no {info.name} optimizer "
-                           f"({src.native.cls} exists in {src.framework} only)")
+                           f"({src.native.cls} exists in {src.framework} only)", loop=loop)
     src_way, tgt_way, why_not = _ways(src, tgt_fw, excluded, decays)
     if lost:
         why_not = "; ".join([*([why_not] if why_not else []),
                              f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out"])
-    t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not=why_not)
-    t.case_toml = _case_toml(src, words, only_source, excluded, src_way, tgt_way, call)
+    t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not=why_not, loop=loop)
+    t.case_toml = _case_toml(src, words, only_source, excluded, src_way, tgt_way, call) + _loop_toml(loop)
     # (A required word left to the default changes the class: torch SGD without momentum.)
     if words != given and all(r in given for r in info.required):
         t.defaults_left_toml = _case_toml(src, given, only_source, excluded, src_way, tgt_way,
-                                          call + " (differing defaults left out)")
-    t.code = _code(src, tgt_fw, words, excluded, tgt_way)
+                                          call + " (differing defaults left out)") + _loop_toml(loop)
+    t.code = _code(src, tgt_fw, words, excluded, tgt_way, loop)
     t.pitfalls = [f"lr={int(src.lr)}: paddle refuses an int learning_rate (TypeError): written as "
                   f"{src.lr!r}"] * int_lr + _pitfalls(src, excluded, words) + [
         f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
-        f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided]
+        f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided] + _loop_pitfalls(
+        src, loop, tgt_way)
     return t
+
+
+def _loop_toml(loop: LoopCalls | None) -> str:
+    """The [clip] / [schedule] tables of the case (after its last table, TOML's top level)."""
+    if loop is None:
+        return ""
+    lines = []
+    if loop.clip:
+        lines += ["", "[clip]", f'kind = "{loop.clip.kind}"', f"max = {_toml(loop.clip.max)}"]
+    if loop.schedule:
+        lines += ["", "[schedule]", f'kind = "{loop.schedule.kind}"',
+                  *(f"{k} = {_toml(v)}" for k, v in loop.schedule.words.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _loop_pitfalls(src: Setup, loop: LoopCalls | None, tgt_way: str) -> list[str]:
+    if loop is None:
+        return []
+    out = []
+    if loop.clip and loop.clip.kind == "global_norm":
+        out.append(f"torch clip_grad_norm_ scales by max / (norm + {NORM_EPS['torch']:g}), paddle "
+                   f"ClipGradByGlobalNorm by max / norm: a relative difference of {NORM_EPS['torch']:g} / norm, "
+                   f"visible only when the gradient norm is small")
+    if loop.clip:
+        out.append("torch clips .grad between backward() and step(); paddle's grad_clip runs inside step(), "
+                   "before its weight_decay: neither clips the optimizer's decay")
+        if tgt_way == "manual":
+            out.append("an L1/L2 term added to the loss is clipped with the gradient (torch), "
+                       "paddle's L1Decay/L2Decay regularizer is not: the clip changes the decay differently")
+    if loop.clip and loop.clip.kind == "norm" and src.framework == "paddle":
+        out.append("paddle ClipGradByNorm clips each parameter by its own norm: torch has no single call "
+                   "for it, clip_grad_norm_ is called once per parameter")
+    if loop.schedule:
+        out.append("paddle takes the scheduler as the optimizer's learning_rate; the lr in use is "
+                   "optimizer.get_lr() -- scheduler.get_lr() steps the schedule again")
+        out.append("step the scheduler once after every optimizer.step() in both frameworks "
+                   "(the verification does)")
+        if loop.schedule.kind == "linear":
+            out.append("torch LinearLR's total_iters defaults to 5, paddle LinearLR's total_steps has no "
+                       "default: written out")
+    return out
 
 
 def _excluded(pattern: str) -> tuple[str, ...]:
@@ -328,6 +529,10 @@ def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
         return load_case(path)
     except CaseError as exc:
         problem = str(exc).partition(f"{path}: ")[2] or str(exc)
+        loop = t.loop or LoopCalls()
+        for word, given in (("clip", loop.clip_call), ("schedule", loop.schedule_call)):
+            if given and problem.startswith(f"{word}."):
+                raise UsageError(f"--{word} {given!r}: {problem.partition('.')[2]}") from None
         raise UsageError(f"--{t.source.framework} {t.call!r}: {problem}") from None
 
 
@@ -337,7 +542,8 @@ def _pyval(value: Any) -> str:
     return repr(tuple(value)) if isinstance(value, list) else repr(value)
 
 
-def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...], way: str) -> str:
+def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...], way: str,
+          loop: LoopCalls | None = None) -> str:
     """The target's code: every word written out (native names), the decay as `way` builds it."""
     info = src.info
     native = info.native(fw)
@@ -375,9 +581,35 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
                 f"#   loss = loss + {c!r} * sum(p.abs().sum() for p in model.parameters())"]
     elif way == "none" and native.decays_by_default:
         kwargs[native.decay_arg] = 0.0
+    clip, sched = (loop.clip, loop.schedule) if loop else (None, None)
+    post: list[str] = []
+    if sched is not None:
+        cls, s_kwargs = sched.native(fw)
+        s_args = ", ".join(f"{k}={_pyval(v)}" for k, v in s_kwargs.items())
+        if fw == "paddle":
+            pre.append(f"scheduler = paddle.optimizer.lr.{cls}(learning_rate={lr!r}, {s_args})")
+            head[[i for i, h in enumerate(head) if h.startswith(f"{native.lr}=")][0]] = f"{native.lr}=scheduler"
+        else:
+            post.append(f"scheduler = torch.optim.lr_scheduler.{cls}(optimizer, {s_args})")
+    if clip is not None and fw == "paddle":
+        kwargs["grad_clip"] = _Code(f"paddle.nn.{_clip_class(clip.kind, 'paddle')}({clip.max!r})")
     args = head + [f"{k}={_pyval(v)}" for k, v in kwargs.items()]
-    return "\n".join([f"import {module.split('.')[0]}", *pre,
-                      f"optimizer = {module}.{native.cls}({', '.join(args)})"]) + "\n"
+    lines = [f"import {module.split('.')[0]}", *pre, f"optimizer = {module}.{native.cls}({', '.join(args)})", *post]
+    if loop is not None:
+        step = ["loss.backward()"]
+        if clip is not None and fw == "torch":
+            step.append({"global_norm": f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip.max!r})",
+                         "norm": "for p in model.parameters(): "
+                                 f"torch.nn.utils.clip_grad_norm_(p, max_norm={clip.max!r})",
+                         "value": f"torch.nn.utils.clip_grad_value_(model.parameters(), "
+                                  f"clip_value={clip.max!r})"}[clip.kind])
+        step += ["optimizer.step()", "optimizer.zero_grad()" if fw == "torch" else "optimizer.clear_grad()"]
+        if sched is not None:
+            step.append("scheduler.step()   # once per optimizer step")
+        lines += ["# each training step:", *(f"#   {x}" for x in step)]
+        if sched is not None and fw == "paddle":
+            lines.append("# the lr in use: optimizer.get_lr() (scheduler.get_lr() steps the schedule again)")
+    return "\n".join(lines) + "\n"
 
 
 class _Code(str):

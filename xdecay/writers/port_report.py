@@ -24,6 +24,8 @@ def _label(p: PortResult) -> str:
         return "INCONCLUSIVE"
     if r.ok:
         return "VERIFIED EQUAL"
+    if r.warnings and r.comparisons and all(c.ok for c in r.comparisons):
+        return "NOT VERIFIED"
     return "CLOSEST, NOT EQUAL" if p.translation.why_not else "NOT EQUAL"
 
 
@@ -38,6 +40,9 @@ def _verdict(p: PortResult) -> str:
         return f"{label}: the verification cannot see the decay ({blind.power.words()})"
     if label == "VERIFIED EQUAL":
         return f"{label}: the two setups make the same updates within the tolerance"
+    if label == "NOT VERIFIED":
+        return (f"{label}: the setups agree ({fmt(_worst(r), '.3g')}x the tolerance), but "
+                f"{'; '.join(r.warnings)}")
     why = f" ({t.why_not})" if t.why_not else ""
     return f"{label}{why}: the setups differ by up to {fmt(_worst(r), '.3g')}x the tolerance" + (
         f"; {'; '.join(r.warnings)}" if r.warnings else "")
@@ -72,6 +77,10 @@ def _rules_side_by_side(p: PortResult) -> tuple[list[str], list[list[str]]]:
 def _source_line(p: PortResult) -> str:
     t = p.translation
     excl = f" --no-decay {t.source.no_decay!r}" if t.source.no_decay else ""
+    loop = t.loop
+    if loop is not None:
+        excl += f" --clip {loop.clip_call!r}" if loop.clip_call else ""
+        excl += f" --schedule {loop.schedule_call!r}" if loop.schedule_call else ""
     return f"{t.source.framework}: {t.call}{excl}"
 
 
@@ -122,7 +131,9 @@ def port_json(p: PortResult) -> dict[str, Any]:
     t, r = p.translation, p.result
     s = t.source
     return {"source": {"framework": s.framework, "call": t.call, "class": s.native.cls, "optimizer": s.info.name,
-                       "no_decay": s.no_decay or None},
+                       "no_decay": s.no_decay or None,
+                       "clip": t.loop.clip_call or None if t.loop else None,
+                       "schedule": t.loop.schedule_call or None if t.loop else None},
             "target": {"framework": t.target_framework, "code": t.code or None,
                        "class": None if s.info.native(t.target_framework) is None
                        else s.info.native(t.target_framework).cls},
