@@ -5,8 +5,10 @@ from ..case import Case, Group
 from .optimizers import construction
 
 
-def _group(g: Group) -> str:
+def _group(g: Group, framework: str, lr: float) -> str:
     value = f"weight_decay={g.weight_decay!r}" if g.has_decay else "no weight_decay key"
+    if g.lr_scale is not None:     # torch: the absolute group lr; paddle: a multiplier
+        value += f", lr={float(lr) * g.lr_scale:g}" if framework == "torch" else f", learning_rate={g.lr_scale:g}"
     return f"{{{', '.join(g.params)}: {value}}}"
 
 
@@ -31,7 +33,7 @@ def describe(case: Case, framework: str, way: str) -> str:
              "l1decay": f"{arg}=L1Decay({d.coeff:g})"}
     attr = ", ".join(f"{p}: ParamAttr({'L2' if r.kind == 'l2' else 'L1'}Decay({r.coeff:g}))"
                      for p, r in d.param_attr.items())
-    groups = "groups " + ", ".join(_group(g) for g in d.groups)
+    groups = "groups " + ", ".join(_group(g, framework, o.lr) for g in d.groups)
     left_out = (f"{arg}={native.default_decay:g}" if native.decays_by_default else "no decay")
     words = {
         "none": f"{cls}, no decay",

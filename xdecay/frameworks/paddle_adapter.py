@@ -242,9 +242,11 @@ def _construction(job: Job, way: str) -> Construction:
 
 
 def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
-    """Groups as users write them: a group without the key gets the optimizer's setting."""
+    """Groups as users write them: a group without the key gets the optimizer's setting.
+    A group's lr_scale is paddle's group learning_rate, a multiplier on the optimizer's."""
     return [{"params": [named[n] for n in g.params],
-             **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
+             **({"weight_decay": g.weight_decay} if g.has_decay else {}),
+             **({"learning_rate": g.lr_scale} if g.lr_scale is not None else {})} for g in decay.groups]
 
 
 def _build(built: Construction, params: Any, clip: Clip | None = None) -> tuple[Any, type]:

@@ -46,11 +46,14 @@ def _term(param: str, r: Regularizer) -> str:
     return f"{_num(r.coeff)} * {ATTR[param]}.abs().sum()"
 
 
-def _groups(case: Case) -> str:
+def _groups(case: Case, framework: str) -> str:
     out = []
     for g in case.decay.groups:
         params = ", ".join(ATTR[p] for p in g.params)
         value = f', "weight_decay": {g.weight_decay!r}' if g.has_decay else ""
+        if g.lr_scale is not None:     # torch: the absolute group lr; paddle: a multiplier
+            value += (f', "lr": {_num(float(case.optimizer.lr) * g.lr_scale)}' if framework == "torch"
+                      else f', "learning_rate": {_num(g.lr_scale)}')
         out.append(f'{{"params": [{params}]{value}}}')
     return "[" + ", ".join(out) + "]"
 
@@ -159,10 +162,10 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
         everything = "linear.parameters()"
     before_step: str | None = None
     built = _built(case, framework, way)
-    params = _groups(case) if "groups" in way and way != "after_groups" else everything
+    params = _groups(case, framework) if "groups" in way and way != "after_groups" else everything
     extra = ""
     if way == "after_groups":
-        lines.append("_ = " + _constructor(case, framework, _groups(case), _built(case, framework, "groups"))[6:])
+        lines.append("_ = " + _constructor(case, framework, _groups(case, framework), _built(case, framework, "groups"))[6:])
     elif way == "apply_decay_param_fun":
         if case.optimizer.info.native(framework).decay_filter == "exclude_from_weight_decay_fn":
             names = " or ".join(f"p.name == {ATTR[p]}.name" for p in d.decay_params)
