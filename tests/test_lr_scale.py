@@ -63,9 +63,33 @@ def test_lr_scale_is_translated_per_framework(done):
     assert '"lr": 0.01' in setup_code(case, "torch", "groups").text()
 
 
+def test_param_attr_learning_rate_is_replayed_and_reset_by_groups():
+    """paddle ParamAttr(learning_rate=0.1): the param_attr ways' weight is explained at
+    lr 0.01 only; building with groups (no lr_scale) resets the multiplier to 1, so that
+    run is explained at lr 0.1 only."""
+    case = load_case(ROOT / "cases" / "param_attr_lr.toml")
+    results = run(case)
+    loop = case.loop(case.steps)
+    plain = dataclasses.replace(loop, param_attr_lr=None)
+    scaled = _record(results, "paddle", "param_attr+weight_decay")
+    assert _rules(case, scaled, loop)[0] == "decoupled_lr@0.1"
+    assert _rules(case, scaled, plain)[0] != "decoupled_lr@0.1"
+    grouped = _record(results, "paddle", "param_attr+groups")
+    assert loop.lr_scale("paddle", "param_attr+groups", "weight") == 1.0
+    assert _rules(case, grouped, loop)[0] == "decoupled_lr@0.1"
+    as_if_kept = dataclasses.replace(loop, lr_scales={"weight": 0.1})
+    assert _rules(case, grouped, as_if_kept)[0] != "decoupled_lr@0.1"
+    from xdecay.writers.setup_code import setup_code
+    assert "learning_rate=0.1" in setup_code(case, "paddle", "param_attr+weight_decay").text()
+
+
 def test_ways_without_groups_step_at_the_optimizer_lr():
     loop = Loop(lr_scales={"weight": 0.5}, base_lr=0.1)
     assert loop.lr_scale("torch", "weight_decay", "weight") == 1.0
     assert loop.lr_scale("torch", "after_groups", "weight") == 1.0      # torch: built without groups
     assert loop.lr_scale("paddle", "param_attr+groups", "weight") == 0.5
     assert loop.lr_scale("paddle", "groups", "bias") == 1.0
+    attr = Loop(param_attr_lr={"weight": 2.0}, base_lr=0.1)
+    assert attr.lr_scale("paddle", "param_attr", "weight") == 2.0
+    assert attr.lr_scale("paddle", "weight_decay", "weight") == 1.0
+    assert attr.lr_scale("torch", "weight_decay", "weight") == 1.0

@@ -383,6 +383,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                if r.case.schedule else {}),
             **({"accumulate": dataclasses.asdict(r.case.accumulate)} if r.case.accumulate else {}),
             **({"lr_scale": _lr_scale_json(r.case)} if r.case.decay.lr_scales() else {}),
+            **({"param_attr_lr": dict(r.case.decay.param_attr_lr)} if r.case.decay.param_attr_lr else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 
