@@ -8,7 +8,7 @@ would otherwise silently verify something else.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +65,14 @@ class Layer:
 
 @dataclass(frozen=True)
 class Group:
-    """A parameter group; weight_decay is given (a number, or None) only if has_decay."""
+    """A parameter group; weight_decay is given (a number, or None) only if has_decay.
+    lr_scale: the group's learning rate as a factor of [optimizer] lr (None: no lr key),
+    written once; torch gets lr = lr_scale * lr (absolute), paddle learning_rate =
+    lr_scale (its group learning_rate is a multiplier on the optimizer's)."""
     params: tuple[str, ...]
     has_decay: bool
     weight_decay: float | int | None = None
+    lr_scale: float | int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,24 @@ class Decay:
     manual: dict[str, Regularizer]        # loss terms of the manual way
     groups: tuple[Group, ...]             # parameter groups of the groups ways
     decay_params: tuple[str, ...]         # way apply_decay_param_fun: the parameters decayed
+    param_attr_lr: dict[str, float | int] = field(default_factory=dict)   # paddle ParamAttr(learning_rate=k)
 
     def coefficients(self) -> tuple[float, ...]:
         """Every coefficient in play, for rule inference and the resolution check."""
         values = [self.coeff] + [r.coeff for r in (*self.param_attr.values(), *self.manual.values())]
         values += [float(g.weight_decay) for g in self.groups
                    if g.has_decay and g.weight_decay is not None]
+        # A decay applied at the optimizer's lr, not the group's lr_scale * lr, shows as
+        # c / lr_scale at the group's effective lr: a candidate, so inference can name it.
+        values += [float(c) / g.lr_scale for g in self.groups if g.lr_scale is not None
+                   for c in [self.coeff] + ([g.weight_decay] if g.has_decay and g.weight_decay else [])]
+        values += [float(c) / k for k in self.param_attr_lr.values()
+                   for c in [self.coeff] + [r.coeff for r in self.param_attr.values()]]
         return tuple(sorted(set(values)))
+
+    def lr_scales(self) -> dict[str, float]:
+        """Each parameter's group lr_scale, for the groups ways (1 where none is given)."""
+        return {p: float(g.lr_scale) for g in self.groups if g.lr_scale is not None for p in g.params}
 
 
 @dataclass(frozen=True)
@@ -142,7 +157,8 @@ class Case:
         """What rule inference must replay of the loop around the step, for `steps` steps."""
         a = self.accumulate or Accumulate(1, True)
         return Loop(self.clip, self.schedule.lrs(float(self.optimizer.lr), steps) if self.schedule else None,
-                    a.micro_batches, a.divide_loss)
+                    a.micro_batches, a.divide_loss, self.decay.lr_scales(), float(self.optimizer.lr),
+                    {p: float(k) for p, k in self.decay.param_attr_lr.items()})
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
@@ -514,9 +530,11 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
         problem = float32_problem(value) if isinstance(value, (int, float)) else None
         if problem:
             raise g.error("weight_decay", problem)
+        scale = _number(g, "lr_scale", None, positive=True, as_written=True) if "lr_scale" in item else None
+        g.used.add("lr_scale")
         g.finish()
         seen += members
-        groups.append(Group(members, has, None if value == "None" else value))
+        groups.append(Group(members, has, None if value == "None" else value, scale))
     if sorted(seen) != sorted(params):
         raise t.error("groups", f"must list every parameter exactly once ({', '.join(params)})")
     return tuple(groups)
@@ -531,8 +549,14 @@ def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
     decay_params = (_param_list(t, "decay_params", t.get("decay_params", list), params)
                     if "decay_params" in t.data else ("weight",))
     t.used.add("decay_params")
+    param_attr_lr = {}
+    if "param_attr_lr" in t.data:
+        sub = t.table("param_attr_lr")
+        param_attr_lr = {p: _number(sub, p, positive=True, as_written=True) for p in params if p in sub.data}
+        sub.finish()
+    t.used.add("param_attr_lr")
     t.finish()
-    return Decay(coeff, param_attr, manual, groups, decay_params)
+    return Decay(coeff, param_attr, manual, groups, decay_params, param_attr_lr)
 
 
 def _clip(t: _Table) -> Clip:
@@ -644,6 +668,13 @@ def load_case(path: str | Path) -> Case:
     top.used.add("clip")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")
+    if schedule is not None and decay.param_attr_lr:
+        raise CaseError(shown, "decay.param_attr_lr", "cannot be combined with [schedule] "
+                        "(a per-parameter lr under a schedule is not replayed)")
+    if schedule is not None and decay.lr_scales():
+        # A schedule's lrs replace the lr in inference, one series for every parameter.
+        raise CaseError(shown, "decay.groups.lr_scale", "cannot be combined with [schedule] "
+                        "(a per-group lr under a schedule is not replayed)")
     accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
     top.used.add("accumulate")
 

@@ -137,7 +137,7 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
-        hyper = _hyper(run, index, loop.lrs)
+        hyper = _hyper(run, index, loop)
         found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
                              [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
@@ -157,14 +157,25 @@ def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
     return [-g for g in grads] if hyper.get("maximize") is True else grads
 
 
-def _hyper(run: RunRecord, index: int, lrs: np.ndarray | None = None) -> dict:
+def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
     """Per-group hyper-parameters (torch groups): the weight is in the first group.
-    A schedule's lrs replace the lr: as float32 for paddle, whose kernels get it so."""
+    A schedule's lrs replace the lr: as float32 for paddle, whose kernels get it so.
+    A group's lr_scale (engine/loop.py) makes the parameter's lr lr_scale * the
+    optimizer's: torch's group lr (a Python float), paddle's float32 global lr times
+    the float32 multiplier."""
     hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
-    if lrs is None:
-        return hyper
+    loop = loop or Loop()
     key = "learning_rate" if run.framework == "paddle" else "lr"
-    values = np.float32(lrs).astype(np.float64) if FLOAT32_HYPER[run.framework] else np.asarray(lrs, np.float64)
+    scale = loop.lr_scale(run.framework, run.way, list(run.params)[index]) if run.params else 1.0
+    if scale != 1.0 and key in hyper and loop.base_lr is not None:
+        if FLOAT32_HYPER[run.framework]:
+            lr = float(np.float32(np.float32(loop.base_lr) * np.float32(scale)))
+        else:
+            lr = loop.base_lr * scale
+        hyper = {**hyper, key: lr}
+    if loop.lrs is None:
+        return hyper
+    values = np.float32(loop.lrs).astype(np.float64) if FLOAT32_HYPER[run.framework] else np.asarray(loop.lrs, np.float64)
     return {**hyper, key: values}
 
 
@@ -229,7 +240,7 @@ class RunSensitivity:
     def _replay_at(self, param: str, idx: np.ndarray) -> np.ndarray:
         """[2, steps, len(idx)]: both sensitivities (within, across) at these elements."""
         found, run = self.inferred[param], self.run
-        hyper = _hyper(run, list(run.params).index(param), self.loop.lrs)
+        hyper = _hyper(run, list(run.params).index(param), self.loop)
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         snaps = _flat_at(run.params[param], idx)
@@ -249,7 +260,7 @@ class RunSensitivity:
         its sample): max |predicted - actual| / tolerance, the number inference fits by
         (<= 1 fits)."""
         found, run = self.inferred[param], self.run
-        hyper = _hyper(run, list(run.params).index(param), self.loop.lrs)
+        hyper = _hyper(run, list(run.params).index(param), self.loop)
         rule = RULES[(run.framework, run.optimizer)]
         kwargs = rule_kwargs(run.framework, rule, hyper)
         at = [{n: v[k] for n, v in run.params.items()} for k in range(run.steps)]

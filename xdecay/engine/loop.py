@@ -19,6 +19,23 @@ class Loop:
     lrs: np.ndarray | None = None      # [steps] a schedule's lr of each step
     micro_batches: int = 1             # backward passes accumulated into one step
     divide_loss: bool = True           # each micro-batch's loss divided by micro_batches
+    lr_scales: dict[str, float] | None = None   # groups ways: a parameter's lr = lr_scale * lr
+    base_lr: float | None = None       # [optimizer] lr, which lr_scales multiply
+    param_attr_lr: dict[str, float] | None = None   # paddle param_attr ways: ParamAttr(learning_rate=k)
+
+    def lr_scale(self, framework: str, way: str, param: str) -> float:
+        """The factor on [optimizer] lr that `param` steps with in a run of `way`: its
+        group's lr_scale in the ways the adapters build with groups (torch: groups*,
+        paddle: every way naming groups), its ParamAttr learning_rate in paddle's other
+        param_attr ways, 1 elsewhere."""
+        grouped = way.startswith("groups") if framework == "torch" else "groups" in way
+        if grouped:
+            # paddle: building with groups sets every member's lr multiplier, a ParamAttr's
+            # learning_rate included (a group without lr_scale resets it to 1).
+            return (self.lr_scales or {}).get(param, 1.0)
+        if framework == "paddle" and way.startswith("param_attr"):
+            return (self.param_attr_lr or {}).get(param, 1.0)
+        return 1.0
 
     @property
     def whole(self) -> bool:

@@ -5,8 +5,10 @@ from ..case import Case, Group
 from .optimizers import construction
 
 
-def _group(g: Group) -> str:
+def _group(g: Group, framework: str, lr: float) -> str:
     value = f"weight_decay={g.weight_decay!r}" if g.has_decay else "no weight_decay key"
+    if g.lr_scale is not None:     # torch: the absolute group lr; paddle: a multiplier
+        value += f", lr={float(lr) * g.lr_scale:g}" if framework == "torch" else f", learning_rate={g.lr_scale:g}"
     return f"{{{', '.join(g.params)}: {value}}}"
 
 
@@ -29,9 +31,12 @@ def describe(case: Case, framework: str, way: str) -> str:
     decay = {"weight_decay": f"{arg}={d.coeff:g}", "weight_decay_tensor": f"{arg}=tensor({d.coeff:g})",
              "l2decay": f"{arg}=L2Decay({d.coeff:g})",
              "l1decay": f"{arg}=L1Decay({d.coeff:g})"}
-    attr = ", ".join(f"{p}: ParamAttr({'L2' if r.kind == 'l2' else 'L1'}Decay({r.coeff:g}))"
-                     for p, r in d.param_attr.items())
-    groups = "groups " + ", ".join(_group(g) for g in d.groups)
+    lrs = d.param_attr_lr
+    attr = ", ".join(f"{p}: ParamAttr(" + ", ".join(
+        ([f"{'L2' if d.param_attr[p].kind == 'l2' else 'L1'}Decay({d.param_attr[p].coeff:g})"] if p in d.param_attr else [])
+        + ([f"learning_rate={lrs[p]:g}"] if p in lrs else [])) + ")"
+        for p in (*d.param_attr, *(p for p in lrs if p not in d.param_attr)))
+    groups = "groups " + ", ".join(_group(g, framework, o.lr) for g in d.groups)
     left_out = (f"{arg}={native.default_decay:g}" if native.decays_by_default else "no decay")
     words = {
         "none": f"{cls}, no decay",

@@ -194,7 +194,11 @@ def _regularizer(reg: Regularizer):
 def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
     attrs = {}
     if way.startswith("param_attr"):
-        attrs = {n: paddle.ParamAttr(regularizer=_regularizer(r)) for n, r in job.decay.param_attr.items()}
+        # ParamAttr's regularizer and its learning_rate (a multiplier on the optimizer's lr).
+        pa, lrs = job.decay.param_attr, job.decay.param_attr_lr
+        attrs = {n: paddle.ParamAttr(regularizer=_regularizer(pa[n]) if n in pa else None,
+                                     **({"learning_rate": lrs[n]} if n in lrs else {}))
+                 for n in (*pa, *(n for n in lrs if n not in pa))}
     # A fresh model per way: state set on one layer's parameters must not reach another run.
     model = Model(job.spec, attrs)
     named = model.named()
@@ -242,9 +246,11 @@ def _construction(job: Job, way: str) -> Construction:
 
 
 def _groups(decay: Decay, named: dict[str, Any]) -> list[dict[str, Any]]:
-    """Groups as users write them: a group without the key gets the optimizer's setting."""
+    """Groups as users write them: a group without the key gets the optimizer's setting.
+    A group's lr_scale is paddle's group learning_rate, a multiplier on the optimizer's."""
     return [{"params": [named[n] for n in g.params],
-             **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
+             **({"weight_decay": g.weight_decay} if g.has_decay else {}),
+             **({"learning_rate": g.lr_scale} if g.lr_scale is not None else {})} for g in decay.groups]
 
 
 def _build(built: Construction, params: Any, clip: Clip | None = None) -> tuple[Any, type]:

@@ -144,8 +144,8 @@ def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
 def _decay(d: dict) -> Decay:
     return Decay(d["coeff"], {n: Regularizer(**r) for n, r in d["param_attr"].items()},
                  {n: Regularizer(**r) for n, r in d["manual"].items()},
-                 tuple(Group(tuple(g["params"]), g["has_decay"], g["weight_decay"]) for g in d["groups"]),
-                 tuple(d["decay_params"]))
+                 tuple(Group(tuple(g["params"]), g["has_decay"], g["weight_decay"], g.get("lr_scale")) for g in d["groups"]),
+                 tuple(d["decay_params"]), dict(d.get("param_attr_lr", {})))
 
 
 def _get(data, key: str) -> np.ndarray | None:

@@ -149,9 +149,9 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
     try:
         if way == "after_groups":
             # Building an optimizer must not change the parameters for a later one.
-            _build(_construction(job, "groups"), _groups(job.decay, named))
+            _build(_construction(job, "groups"), _groups(job.decay, named, job.lr))
         built = _construction(job, way)
-        optimizer = _build(built, _groups(job.decay, named) if way.startswith("groups")
+        optimizer = _build(built, _groups(job.decay, named, job.lr) if way.startswith("groups")
                            else list(named.values()))
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
         scheduler, lrs = _scheduler(job.schedule, optimizer), []
@@ -170,10 +170,12 @@ def _construction(job: Job, way: str) -> Construction:
     return construction(OPTIMIZERS[job.optimizer], FRAMEWORK, job.lr, job.hyper, job.native, way, job.coeff)
 
 
-def _groups(decay: Decay, params: dict[str, torch.nn.Parameter]) -> list[dict[str, Any]]:
-    """Groups as users write them: a group without the key gets the optimizer's default."""
+def _groups(decay: Decay, params: dict[str, torch.nn.Parameter], lr: float) -> list[dict[str, Any]]:
+    """Groups as users write them: a group without the key gets the optimizer's default.
+    A group's lr_scale becomes torch's absolute group lr = lr_scale * lr."""
     return [{"params": [params[n] for n in g.params],
-             **({"weight_decay": g.weight_decay} if g.has_decay else {})} for g in decay.groups]
+             **({"weight_decay": g.weight_decay} if g.has_decay else {}),
+             **({"lr": float(lr) * g.lr_scale} if g.lr_scale is not None else {})} for g in decay.groups]
 
 
 def _build(built: Construction, params: Any) -> torch.optim.Optimizer:

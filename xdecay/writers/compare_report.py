@@ -382,7 +382,17 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                              **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
                if r.case.schedule else {}),
             **({"accumulate": dataclasses.asdict(r.case.accumulate)} if r.case.accumulate else {}),
+            **({"lr_scale": _lr_scale_json(r.case)} if r.case.decay.lr_scales() else {}),
+            **({"param_attr_lr": dict(r.case.decay.param_attr_lr)} if r.case.decay.param_attr_lr else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
+
+
+def _lr_scale_json(case) -> dict[str, Any]:
+    """The groups' lr_scale per parameter, and as each framework is given it: torch's
+    absolute group lr, paddle's group learning_rate (a multiplier on the optimizer's)."""
+    scales = case.decay.lr_scales()
+    return {"scale": scales, "torch_lr": {p: float(case.optimizer.lr) * s for p, s in scales.items()},
+            "paddle_learning_rate": scales}
 
 
 def _power_json(power) -> dict | None:

@@ -46,35 +46,40 @@ def _term(param: str, r: Regularizer) -> str:
     return f"{_num(r.coeff)} * {ATTR[param]}.abs().sum()"
 
 
-def _groups(case: Case) -> str:
+def _groups(case: Case, framework: str) -> str:
     out = []
     for g in case.decay.groups:
         params = ", ".join(ATTR[p] for p in g.params)
         value = f', "weight_decay": {g.weight_decay!r}' if g.has_decay else ""
+        if g.lr_scale is not None:     # torch: the absolute group lr; paddle: a multiplier
+            value += (f', "lr": {_num(float(case.optimizer.lr) * g.lr_scale)}' if framework == "torch"
+                      else f', "learning_rate": {_num(g.lr_scale)}')
         out.append(f'{{"params": [{params}]{value}}}')
     return "[" + ", ".join(out) + "]"
 
 
-def _layers(case: Case, framework: str, attrs: dict[str, Regularizer]) -> list[str]:
+def _layers(case: Case, framework: str, attrs: dict[str, Regularizer], lrs: dict[str, float]) -> list[str]:
     lay = case.layer
     if framework == "torch":
         lines = [f"linear = torch.nn.Linear({lay.in_features}, {lay.out_features}, bias={lay.bias})"]
         return lines + ([f"norm = torch.nn.LayerNorm({lay.out_features})"] if lay.norm else [])
 
     def attr(param: str) -> str:
-        return f"paddle.ParamAttr(regularizer={_regularizer(attrs[param])})" if param in attrs else ""
+        words = ([f"regularizer={_regularizer(attrs[param])}"] if param in attrs else []) + \
+                ([f"learning_rate={_num(lrs[param])}"] if param in lrs else [])
+        return f"paddle.ParamAttr({', '.join(words)})" if words else ""
 
     args = [str(lay.in_features), str(lay.out_features)]
-    if "weight" in attrs:
+    if "weight" in attrs or "weight" in lrs:
         args.append(f"weight_attr={attr('weight')}")
     if not lay.bias:
         args.append("bias_attr=False")
-    elif "bias" in attrs:
+    elif "bias" in attrs or "bias" in lrs:
         args.append(f"bias_attr={attr('bias')}")
     lines = [f"linear = paddle.nn.Linear({', '.join(args)})"]
     if lay.norm:
         extra = "".join(f", {kw}={attr(p)}" for p, kw in (("norm_gain", "weight_attr"), ("norm_bias", "bias_attr"))
-                        if p in attrs)
+                        if p in attrs or p in lrs)
         lines.append(f"norm = paddle.nn.LayerNorm({lay.out_features}{extra})")
     return lines
 
@@ -152,17 +157,17 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     everything = "model.parameters()"
     base = way.partition("+")[0]
     attrs = d.param_attr if framework == "paddle" and "param_attr" in way else {}
-    lines = _layers(case, framework, attrs)
+    lines = _layers(case, framework, attrs, d.param_attr_lr if framework == "paddle" and "param_attr" in way else {})
     if case.layer.norm:
         lines.append(f"model = {framework}.nn.Sequential(linear, norm)")
     else:
         everything = "linear.parameters()"
     before_step: str | None = None
     built = _built(case, framework, way)
-    params = _groups(case) if "groups" in way and way != "after_groups" else everything
+    params = _groups(case, framework) if "groups" in way and way != "after_groups" else everything
     extra = ""
     if way == "after_groups":
-        lines.append("_ = " + _constructor(case, framework, _groups(case), _built(case, framework, "groups"))[6:])
+        lines.append("_ = " + _constructor(case, framework, _groups(case, framework), _built(case, framework, "groups"))[6:])
     elif way == "apply_decay_param_fun":
         if case.optimizer.info.native(framework).decay_filter == "exclude_from_weight_decay_fn":
             names = " or ".join(f"p.name == {ATTR[p]}.name" for p in d.decay_params)
