@@ -204,13 +204,13 @@ def loop_calls(framework: str, clip: str | None = None, schedule: str | None = N
                      sched, schedule or "", lr)
 
 
-def _call_node(opt: str, text: str) -> ast.Call:
+def _call_node(opt: str, text: str, callee: str = "Name") -> ast.Call:
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise UsageError(f"{opt} {text!r}: not a Python call expression ({exc.msg})") from None
     if not isinstance(node, ast.Call):
-        raise UsageError(f"{opt} {text!r}: not a call (write it as Name(arg=value, ...))")
+        raise UsageError(f"{opt} {text!r}: not a call (write it as {callee}(arg=value, ...))")
     return node
 
 
@@ -230,12 +230,7 @@ def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | 
     option for anything that is not a known class with literal arguments."""
     opt = f"--{framework}"
     check_pattern(no_decay)
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as exc:
-        raise UsageError(f"{opt} {text!r}: not a Python call expression ({exc.msg})") from None
-    if not isinstance(node, ast.Call):
-        raise UsageError(f"{opt} {text!r}: not a call (write it as Class(arg=value, ...))")
+    node = _call_node(opt, text, "Class")
     cls = _dotted(node.func).rpartition(".")[2]
     infos = [i for i in OPTIMIZERS.values() if i.native(framework) is not None and i.native(framework).cls == cls]
     if not infos:
@@ -243,13 +238,7 @@ def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | 
         raise UsageError(f"{opt} {text!r}: unknown {framework} optimizer {cls!r} (known: {', '.join(known)})")
     if len(node.args) > (1 if framework == "torch" else 0):
         raise UsageError(f"{opt} {text!r}: give the arguments by name (only torch's params may be positional)")
-    kwargs: dict[str, Any] = {}
-    for kw in node.keywords:
-        if kw.arg is None:
-            raise UsageError(f"{opt} {text!r}: **kwargs cannot be read without running code")
-        if kw.arg in kwargs:
-            raise UsageError(f"{opt} {text!r}: argument {kw.arg!r} given twice")
-        kwargs[kw.arg] = kw.value
+    kwargs = _keywords(opt, text, node)
     kwargs.pop(PARAMS_ARG[framework], None)
     # torch's SGD is the model's "sgd" or "momentum": the momentum argument decides.
     info = infos[0]
