@@ -8,9 +8,10 @@ from ..case import FRAMEWORKS, Case
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from ..frameworks.warm import WarmWorkers
+from .blas import one_thread as one_blas_thread
 from .causes import cause
 from .clipping import report as clip_report
-from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
+from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, on_cores, pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
@@ -144,11 +145,12 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
     analyses = Analyses(cases)
     # One request per case: the parent analyses a case's runs while the worker runs the next.
     requests = {fw: [[job] for job in jobs] for fw, jobs in compare_jobs(cases, frameworks, steps).items()}
-    done = run_batch(requests, pythons, timeout, in_process, warm=warm,
-                     on_done=lambda fw, results: analyses.add(fw, _joined(fw, results)),
-                     on_part=analyses.add_part)
-    return outcome_from(cases, {fw: _joined(fw, results) for fw, results in done.items()},
-                        steps, atol, rtol, analyses, min_power)
+    with one_blas_thread():      # next to the workers (blas.py)
+        done = run_batch(requests, pythons, timeout, in_process, warm=warm,
+                         on_done=lambda fw, results: analyses.add(fw, _joined(fw, results)),
+                         on_part=analyses.add_part)
+        return outcome_from(cases, {fw: _joined(fw, results) for fw, results in done.items()},
+                            steps, atol, rtol, analyses, min_power)
 
 
 def _joined(framework: str, results: list[FrameworkResult]) -> FrameworkResult:
@@ -200,9 +202,10 @@ class Analyses:
         self._add_runs(index, result.records[0])
 
     def _add_runs(self, index: int, runs: list[RunRecord]) -> None:
-        for r in runs:
-            if r.error is None:
-                self.get(self.cases[index], index, r)
+        """The runs' analyses, one run per core, and what their replays will need (prepare)."""
+        good = [r for r in runs if r.error is None]
+        for _ in on_cores(lambda r: self.get(self.cases[index], index, r)[1].prepare(), good):
+            pass
 
     def get(self, case: Case, index: int, r: RunRecord) -> tuple[list[Inferred], RunSensitivity]:
         key = (index, r.name)
