@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from xdecay.case import load_case
-from xdecay.engine import compare, infer
+from xdecay.engine import compare, infer, pipeline
 from xdecay.engine.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
 from xdecay.engine.infer import RunSensitivity, infer_run, layer_sample
 from xdecay.engine.pipeline import run_cases
 from xdecay.engine.reference import gradient_bounds, grads_at, model_grads
-from xdecay.frameworks.protocol import ResultFiles, read_result
+from xdecay.frameworks.protocol import ResultFiles, read_result, release
 from xdecay.frameworks.records import RunRecord
 
 from .conftest import write_case
@@ -199,3 +199,41 @@ def test_a_view_of_a_mapped_snapshot_is_written_as_itself(tmp_path):
     files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps[:2]})]])
     (((run,),)) = read_result(tmp_path / "result")[2]
     assert np.array_equal(run.params["weight"], snaps[:2])
+
+
+def _figures(outcome):
+    r = outcome.results[0]
+    return ([(c.a, c.b, c.max_abs, c.max_rel, c.max_ulp, c.excess, c.verdict, c.power and c.power.json())
+             for c in r.comparisons], r.rules, [c.verdict for c in r.rule_checks], r.notes)
+
+
+def test_runs_requested_one_way_at_a_time_give_the_case_run_at_once(large, monkeypatch):
+    # A large layer's ways go to the worker one request each (isolated from each other,
+    # as a new worker would run them), and each pair is compared as its runs arrive:
+    # every figure must be the one of the whole case in one request, compared at the end.
+    case, _ = large
+    requests, owners = pipeline._requests([case], ("torch", "paddle"), None)
+    assert [len(r) for r in requests.values()] == [len(case.runs[fw]) for fw in requests]
+    assert all(owner == [0] * len(case.runs[fw]) for fw, owner in owners.items())
+    arrived = []
+    real = pipeline.Analyses._compare_arrived
+    monkeypatch.setattr(pipeline.Analyses, "_compare_arrived",
+                        lambda self, index: arrived.append(len(self.arrived[index])) or real(self, index))
+    split = run_cases([case])
+    assert arrived == sorted(arrived) and arrived[0] < len(case.run_names())   # compared as they came
+    monkeypatch.setattr(pipeline, "_large", lambda case: False)
+    whole = run_cases([case])
+    assert _figures(split) == _figures(whole)
+    assert split.exit_code == whole.exit_code == 0
+
+
+def test_a_released_snapshot_reads_the_same(tmp_path):
+    files = ResultFiles(tmp_path / "result")
+    snaps = files.allocate((3, 300, 400))
+    snaps[:] = np.random.default_rng(0).standard_normal((3, 300, 400)).astype(np.float32)
+    files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps})]])
+    (((run,),)) = read_result(tmp_path / "result")[2]
+    before = np.array(run.params["weight"])
+    release(run.params["weight"])
+    assert np.array_equal(run.params["weight"], before)
+    release(before)                              # an array in memory: nothing to do

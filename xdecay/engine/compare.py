@@ -299,8 +299,8 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             # finite (a float32 difference fits in float64) iff every |da - db| is.
             top_diff = np.maximum.reduce(diff)
             finite = bool(np.isfinite(top_diff))
-            values = dict(abs=top_diff, rel=_rel(diff, mag, scratch, finite),
-                          ulp=np.maximum.reduce(np.divide(diff, ulp, out=scratch)))
+            values = {"abs": top_diff, "rel": _rel(diff, mag, scratch, finite),
+                      "ulp": np.maximum.reduce(np.divide(diff, ulp, out=scratch))}
         far, top = None, np.maximum.reduce(excess)
         if i in thresholds and not top <= 1:     # (a NaN goes in too, and stays in top)
             # Beyond the plain bound: kept for the replay if beyond the pair's threshold,

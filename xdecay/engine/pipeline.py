@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..case import FRAMEWORKS, Case
+from ..frameworks.protocol import release
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from ..frameworks.warm import WarmWorkers
@@ -12,7 +13,7 @@ from .blas import one_thread as one_blas_thread
 from .causes import cause
 from .clipping import report as clip_report
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, on_cores, pairs
-from .infer import Inferred, RunSensitivity, infer_run, rule_holds
+from .infer import SAMPLE_SIDE, Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
 from .schedules import report as schedule_report
@@ -142,23 +143,48 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
     """Run every case in one worker per framework (in `warm` workers if given, or in
     this process), then compare; `min_power` (else each case's own) is the relative
     coefficient error every check must catch."""
-    analyses = Analyses(cases)
-    # One request per case: the parent analyses a case's runs while the worker runs the next.
-    requests = {fw: [[job] for job in jobs] for fw, jobs in compare_jobs(cases, frameworks, steps).items()}
+    requests, owners = _requests(cases, frameworks, steps)
+    analyses = Analyses(cases, owners, [Tolerance.for_case(c, atol, rtol) for c in cases])
     with one_blas_thread():      # next to the workers (blas.py)
         done = run_batch(requests, pythons, timeout, in_process, warm=warm,
-                         on_done=lambda fw, results: analyses.add(fw, _joined(fw, results)),
+                         on_done=lambda fw, results: analyses.add(fw, _joined(fw, results, owners[fw])),
                          on_part=analyses.add_part)
-        return outcome_from(cases, {fw: _joined(fw, results) for fw, results in done.items()},
+        return outcome_from(cases, {fw: _joined(fw, results, owners[fw]) for fw, results in done.items()},
                             steps, atol, rtol, analyses, min_power)
 
 
-def _joined(framework: str, results: list[FrameworkResult]) -> FrameworkResult:
-    """A worker's per-case results as one result: one job per case, or its first error."""
+def _large(case: Case) -> bool:
+    """A layer that rule inference samples (infer.layer_sample): its snapshots are large."""
+    return case.layer.in_features * case.layer.out_features > SAMPLE_SIDE ** 2
+
+
+def _requests(cases: list[Case], frameworks: tuple[str, ...],
+              steps: int | None) -> tuple[dict[str, list[list[Job]]], dict[str, list[int]]]:
+    """Each framework's requests and the index of each request's case: one request per
+    case, so the parent analyses a case's runs while the worker runs the next; one per
+    way for a large layer, so its runs are analysed and compared as they arrive."""
+    requests: dict[str, list[list[Job]]] = {}
+    owners: dict[str, list[int]] = {}
+    for fw, jobs in compare_jobs(cases, frameworks, steps).items():
+        requests[fw], owners[fw] = [], []
+        for index, (case, job) in enumerate(zip(cases, jobs)):
+            parts = [dataclasses.replace(job, ways=(w,)) for w in job.ways] \
+                if _large(case) and len(job.ways) > 1 else [job]
+            requests[fw] += [[part] for part in parts]
+            owners[fw] += [index] * len(parts)
+    return requests, owners
+
+
+def _joined(framework: str, results: list[FrameworkResult], owner: list[int]) -> FrameworkResult:
+    """A worker's results as one result with each case's runs (its requests' runs, in
+    order; `owner`: each request's case), or its first error."""
     error = next((r.error for r in results if r.error), None)
     if error is not None:
         return FrameworkResult(framework, error=error)
-    return FrameworkResult(framework, results[0].version, [r.records[0] for r in results])
+    records: list[list[RunRecord]] = [[] for _ in range(max(owner, default=-1) + 1)]
+    for index, r in zip(owner, results):
+        records[index] += r.records[0]
+    return FrameworkResult(framework, results[0].version, records)
 
 
 def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
@@ -185,27 +211,63 @@ def unchecked(case: Case, frameworks: tuple[str, ...]) -> str | None:
 
 class Analyses:
     """Each successful run's inferred rules and sensitivity to gradient rounding. add()
-    takes a framework's results as soon as its worker is done, so this work overlaps
-    the frameworks still running; get() computes whatever was not added."""
+    takes a framework's results as soon as its worker is done, add_part() a request's
+    as soon as it is written, so this work overlaps the frameworks still running; get()
+    computes whatever was not added. With `tolerances` (each case's), a large case's
+    pairs are compared as soon as both runs are in (compare() hands them out)."""
 
-    def __init__(self, cases: list[Case]):
+    def __init__(self, cases: list[Case], owners: dict[str, list[int]] | None = None,
+                 tolerances: list[Tolerance] | None = None):
         self.cases = cases
+        self.owners = owners or {}            # framework -> each request's case index
+        self.tolerances = tolerances
         self.found: dict[tuple[int, str], tuple[list[Inferred], RunSensitivity]] = {}
+        self.arrived: dict[int, dict[str, RunRecord]] = {}
+        self.compared: dict[tuple, Comparison] = {}
 
     def add(self, framework: str, result: FrameworkResult) -> None:
         if result.error is None:
             for index, runs in enumerate(result.records):
                 self._add_runs(index, runs)
 
-    def add_part(self, framework: str, index: int, result: FrameworkResult) -> None:
-        """Case `index`'s runs alone (a request of one job), as soon as they arrive."""
-        self._add_runs(index, result.records[0])
+    def add_part(self, framework: str, request: int, result: FrameworkResult) -> None:
+        """One request's runs (a request of one job), as soon as they arrive."""
+        owner = self.owners.get(framework)
+        self._add_runs(request if owner is None else owner[request], result.records[0])
 
     def _add_runs(self, index: int, runs: list[RunRecord]) -> None:
-        """The runs' analyses, one run per core, and what their replays will need (prepare)."""
+        """The runs' analyses, one run per core, and what their replays will need
+        (prepare); then a large case's pairs whose runs are both in."""
         good = [r for r in runs if r.error is None]
         for _ in on_cores(lambda r: self.get(self.cases[index], index, r)[1].prepare(), good):
             pass
+        if self.tolerances is not None and _large(self.cases[index]) and good:
+            arrived = self.arrived.setdefault(index, {})
+            arrived.update((r.name, r) for r in good)
+            self._compare_arrived(index)
+            # What was compared is read again only where a later pair needs it.
+            for r in arrived.values():
+                for snaps in r.params.values():
+                    release(snaps)
+
+    def _compare_arrived(self, index: int) -> None:
+        case, arrived, tol = self.cases[index], self.arrived[index], self.tolerances[index]
+        todo: dict[tuple, Pair] = {}
+        for e in case.expectations:
+            if e.kind in ("rule", "rejects"):
+                continue
+            for a, b in pairs(e):
+                key = (index, a, b, e.kind, e.param, tol)
+                if a in arrived and b in arrived and key not in self.compared:
+                    todo[key] = Pair(arrived[a], arrived[b], e.kind, e.param, PairSensitivity(
+                        self.found[(index, a)][1], self.found[(index, b)][1]))
+        self.compared.update(zip(todo, compare_pairs(list(todo.values()), tol)))
+
+    def compare(self, index: int, to_compare: list[Pair], tol: Tolerance) -> list[Comparison]:
+        """compare_pairs(to_compare, tol) for case `index`, taking those compared already."""
+        keys = [(index, p.a.name, p.b.name, p.expected, p.param, tol) for p in to_compare]
+        fresh = iter(compare_pairs([p for p, k in zip(to_compare, keys) if k not in self.compared], tol))
+        return [self.compared[k] if k in self.compared else next(fresh) for k in keys]
 
     def get(self, case: Case, index: int, r: RunRecord) -> tuple[list[Inferred], RunSensitivity]:
         key = (index, r.name)
@@ -262,10 +324,11 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             else:
                 to_compare.append(Pair(by_name[a], by_name[b], e.kind, e.param,
                                        PairSensitivity(sensitivity[a], sensitivity[b])))
-    # All pairs at once: each run's float64 quantities are computed once per chunk.
+    # The pairs not compared as their runs arrived, at once: each run's float64
+    # quantities are computed once per chunk.
     power = CasePower(case, tol, sensitivity, steps)
     result.comparisons = [_with_power(c, p, power, min_power)
-                          for c, p in zip(compare_pairs(to_compare, tol), to_compare)]
+                          for c, p in zip(analyses.compare(index, to_compare, tol), to_compare)]
     inferred = {(run, param): rule for run, param, rule in result.rules}
     for e in case.expectations:
         if e.kind == "rule":
