@@ -3,17 +3,22 @@ replayed sensitivity, chunked comparisons, snapshots through mapped files. Each 
 is checked against the whole computation it replaces, with real torch and paddle."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from xdecay.case import load_case
+from xdecay.case_files import find_cases
 from xdecay.engine import compare, infer, pipeline
 from xdecay.engine.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
 from xdecay.engine.infer import RunSensitivity, infer_run, layer_sample
 from xdecay.engine.pipeline import run_cases
 from xdecay.engine.reference import gradient_bounds, grads_at, model_grads
 from xdecay.frameworks.protocol import ResultFiles, read_result, release
+from xdecay.frameworks import runner
 from xdecay.frameworks.records import RunRecord
+from xdecay.writers.compare_report import json_report
 
 from .conftest import write_case
 
@@ -237,3 +242,35 @@ def test_a_released_snapshot_reads_the_same(tmp_path):
     release(run.params["weight"])
     assert np.array_equal(run.params["weight"], before)
     release(before)                              # an array in memory: nothing to do
+
+
+def test_cases_compared_as_they_arrive_give_the_cases_compared_at_the_end(monkeypatch):
+    # Each case is compared (power, causes, notes) as soon as both workers delivered it,
+    # while they run the next: the report must be the one of comparing them all at the end.
+    cases = [load_case(p) for name in ("sgd", "adamw", "adadelta", "clip_global_norm") for p in find_cases(name)]
+    late = []
+    real = pipeline._compare_now
+    monkeypatch.setattr(pipeline, "_compare_now", lambda *a: late.append(a[0].name) or real(*a))
+    early = run_cases(cases)
+    assert late == []                                       # every case was compared on arrival
+    monkeypatch.setattr(pipeline.Analyses, "result", lambda *a: None)
+    at_the_end = run_cases(cases)
+    assert late == [c.name for c in cases]
+    assert json_report(early) == json_report(at_the_end)
+
+
+def test_a_case_compared_early_is_dropped_when_a_framework_failed_after():
+    case = load_case(find_cases("sgd")[0])
+    owners = {"torch": [0], "paddle": [0]}
+    analyses = pipeline.Analyses([case], owners, pipeline.Settings())
+    done = run_cases([case], in_process=True)       # the runs, to deliver by hand
+    runs = {fw: [r for r in done.results[0].runs if r.framework == fw] for fw in owners}
+    for fw in owners:
+        analyses.add_part(fw, 0, runner.FrameworkResult(fw, "v", [runs[fw]]))
+    ok = {fw: runner.FrameworkResult(fw, "v", [runs[fw]]) for fw in owners}
+    assert analyses.result(0, ok, pipeline.Settings()) is not None
+    assert analyses.result(0, ok, pipeline.Settings(atol=1e-3)) is None            # other settings
+    failed = {**ok, "paddle": runner.FrameworkResult("paddle", error="worker killed by signal SIGSEGV")}
+    assert analyses.result(0, failed, pipeline.Settings()) is None
+    rerun = {**ok, "torch": runner.FrameworkResult("torch", "v", [[dataclasses.replace(r) for r in runs["torch"]]])}
+    assert analyses.result(0, rerun, pipeline.Settings()) is None                  # not the runs compared

@@ -226,7 +226,7 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
             return _compare_chunk(*u, snaps, [(i, pairs[i], full.get(i)) for i in mine], tol,
                                   {i: suspects[i][name].threshold for i in mine if name in suspects[i]})
 
-        for part in on_cores(unit, units):
+        for part in on_cores(unit, units, small=steps * size <= CHUNK):
             for i, values, far in part:
                 worst[i].add(**values)
                 if far is not None:
@@ -263,8 +263,13 @@ def _chunks(steps: int, size: int) -> list[tuple[int, slice]]:
     return [(k, slice(s, s + CHUNK)) for k in range(1, steps + 1) for s in range(0, size, CHUNK)]
 
 
-def on_cores(fn, items: list):
-    """fn over items on every core (numpy releases the GIL), results in items' order."""
+def on_cores(fn, items: list, small: bool = False):
+    """fn over items on every core (numpy releases the GIL), results in items' order;
+    in this thread if `small` (or one item): starting threads costs more than tiny work
+    gains from them (1-5 ms a thread at load 10 here)."""
+    if small or len(items) <= 1:
+        yield from map(fn, items)
+        return
     # One BLAS thread per pool thread: the pool already fills the cores (blas.py).
     with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1)),
                             initializer=one_thread_here) as pool:

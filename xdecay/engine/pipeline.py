@@ -144,7 +144,7 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
     this process), then compare; `min_power` (else each case's own) is the relative
     coefficient error every check must catch."""
     requests, owners = _requests(cases, frameworks, steps)
-    analyses = Analyses(cases, owners, [Tolerance.for_case(c, atol, rtol) for c in cases])
+    analyses = Analyses(cases, owners, Settings(steps, atol, rtol, min_power))
     with one_blas_thread():      # next to the workers (blas.py)
         done = run_batch(requests, pythons, timeout, in_process, warm=warm,
                          on_done=lambda fw, results: analyses.add(fw, _joined(fw, results, owners[fw])),
@@ -209,39 +209,68 @@ def unchecked(case: Case, frameworks: tuple[str, ...]) -> str | None:
     return f"no expectation {' and '.join(frameworks)} alone can check"
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How outcome_from compares each case (run_cases' arguments)."""
+    steps: int | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    min_power: float | None = None
+
+    def of(self, case: Case) -> tuple[int, Tolerance, float | None]:
+        """compare_case's steps, tolerance and min_power for this case."""
+        return (self.steps or case.steps, Tolerance.for_case(case, self.atol, self.rtol),
+                self.min_power if self.min_power is not None else case.min_power)
+
+
 class Analyses:
-    """Each successful run's inferred rules and sensitivity to gradient rounding. add()
-    takes a framework's results as soon as its worker is done, add_part() a request's
-    as soon as it is written, so this work overlaps the frameworks still running; get()
-    computes whatever was not added. With `tolerances` (each case's), a large case's
-    pairs are compared as soon as both runs are in (compare() hands them out)."""
+    """The parent's work on the runs as they arrive, overlapping the frameworks still
+    running: each successful run's inferred rules and sensitivity to gradient rounding
+    (add() takes a framework's results when its worker is done, add_part() a request's
+    as soon as it is written; get() computes whatever was not added). With `settings`
+    (run_cases): a large case's pairs are compared as soon as both runs are in
+    (compare() hands them out), and each case is compared whole (compare_case) as soon
+    as every framework has delivered it (result() hands it out)."""
 
     def __init__(self, cases: list[Case], owners: dict[str, list[int]] | None = None,
-                 tolerances: list[Tolerance] | None = None):
+                 settings: Settings | None = None):
         self.cases = cases
         self.owners = owners or {}            # framework -> each request's case index
-        self.tolerances = tolerances
+        self.settings = settings
         self.found: dict[tuple[int, str], tuple[list[Inferred], RunSensitivity]] = {}
         self.arrived: dict[int, dict[str, RunRecord]] = {}
         self.compared: dict[tuple, Comparison] = {}
+        # case -> framework -> request -> its runs; then the case's runs per framework
+        self.parts: dict[int, dict[str, dict[int, list[RunRecord]]]] = {}
+        self.delivered: dict[int, dict[str, list[RunRecord]]] = {}
+        self.results: dict[int, CaseResult] = {}
 
     def add(self, framework: str, result: FrameworkResult) -> None:
         if result.error is None:
             for index, runs in enumerate(result.records):
                 self._add_runs(index, runs)
+                self._deliver(index, framework, runs)
 
     def add_part(self, framework: str, request: int, result: FrameworkResult) -> None:
         """One request's runs (a request of one job), as soon as they arrive."""
         owner = self.owners.get(framework)
-        self._add_runs(request if owner is None else owner[request], result.records[0])
+        index = request if owner is None else owner[request]
+        runs = result.records[0]
+        self._add_runs(index, runs)
+        if owner is not None:
+            parts = self.parts.setdefault(index, {}).setdefault(framework, {})
+            parts[request] = runs
+            if len(parts) == owner.count(index):
+                self._deliver(index, framework, [r for _, got in sorted(parts.items()) for r in got])
 
     def _add_runs(self, index: int, runs: list[RunRecord]) -> None:
-        """The runs' analyses, one run per core, and what their replays will need
-        (prepare); then a large case's pairs whose runs are both in."""
+        """The runs' analyses, and what their replays will need (prepare); then a large
+        case's pairs whose runs are both in."""
         good = [r for r in runs if r.error is None]
-        for _ in on_cores(lambda r: self.get(self.cases[index], index, r)[1].prepare(), good):
+        large = _large(self.cases[index])
+        for _ in on_cores(lambda r: self.get(self.cases[index], index, r)[1].prepare(), good, small=not large):
             pass
-        if self.tolerances is not None and _large(self.cases[index]) and good:
+        if self.settings is not None and large and good:
             arrived = self.arrived.setdefault(index, {})
             arrived.update((r.name, r) for r in good)
             self._compare_arrived(index)
@@ -250,8 +279,32 @@ class Analyses:
                 for snaps in r.params.values():
                     release(snaps)
 
+    def _deliver(self, index: int, framework: str, runs: list[RunRecord]) -> None:
+        """A framework's runs of a case are all in: compare the case once every framework's are."""
+        delivered = self.delivered.setdefault(index, {})
+        delivered.setdefault(framework, runs)
+        if self.settings is None or index in self.results or set(delivered) != set(self.owners):
+            return
+        done = {fw: FrameworkResult(fw, records=[[]] * index + [delivered[fw]]) for fw in self.owners}
+        steps, tol, min_power = self.settings.of(self.cases[index])
+        self.results[index] = compare_case(self.cases[index], index, done, steps, tol, self, min_power)
+
+    def result(self, index: int, done: dict[str, FrameworkResult], settings: Settings) -> CaseResult | None:
+        """Case `index` compared as it arrived, if that is what `done` holds: every
+        framework succeeded, with the very runs compared, under the same settings (else
+        None: compare it now)."""
+        early = self.results.get(index)
+        if (early is None or settings != self.settings or list(done) != list(self.owners)
+                or any(r.error for r in done.values())):
+            return None
+        same = all(len(done[fw].records[index]) == len(self.delivered[index][fw]) and
+                   all(a is b for a, b in zip(done[fw].records[index], self.delivered[index][fw]))
+                   for fw in done)
+        return early if same else None
+
     def _compare_arrived(self, index: int) -> None:
-        case, arrived, tol = self.cases[index], self.arrived[index], self.tolerances[index]
+        case, arrived = self.cases[index], self.arrived[index]
+        tol = self.settings.of(case)[1]
         todo: dict[tuple, Pair] = {}
         for e in case.expectations:
             if e.kind in ("rule", "rejects"):
@@ -287,10 +340,16 @@ def outcome_from(cases: list[Case], done: dict[str, FrameworkResult], steps: int
     """Compare what the frameworks did with compare_jobs' request."""
     versions = {fw: r.version for fw, r in done.items() if r.version}
     analyses = analyses or Analyses(cases)
-    results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol),
-                            analyses, min_power if min_power is not None else case.min_power)
+    settings = Settings(steps, atol, rtol, min_power)
+    results = [analyses.result(i, done, settings) or _compare_now(case, i, done, settings, analyses)
                for i, case in enumerate(cases)]
     return Outcome(versions, results)
+
+
+def _compare_now(case: Case, index: int, done: dict[str, FrameworkResult], settings: Settings,
+                 analyses: Analyses) -> CaseResult:
+    steps, tol, min_power = settings.of(case)
+    return compare_case(case, index, done, steps, tol, analyses, min_power)
 
 
 def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps: int,
