@@ -25,7 +25,7 @@ from itertools import product
 import numpy as np
 
 from ..frameworks.records import RunRecord
-from .compare import EPS32, Tolerance, operation_count, ulp32
+from .compare import EPS32, Tolerance, on_cores, operation_count, ulp32
 from .loop import Loop
 from .reference import (
     FLOAT32_HYPER,
@@ -299,9 +299,10 @@ class RunSensitivity:
             return [None] * self.run.steps
         rows = np.arange(params["weight"].shape[1])
         bias = params.get("bias")
-        return [(rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
-                                            self.spec.x, rows))
-                for k in range(self.run.steps)]
+        # The steps on every core: the last run's forward passes are what the parent
+        # still has to do once the workers are done.
+        return list(on_cores(lambda k: (rows, *linear_forward_rows(
+            params["weight"][k], None if bias is None else bias[k], self.spec.x, rows)), range(self.run.steps)))
 
 
 def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
