@@ -14,6 +14,7 @@ from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
+from .precision import report as precision_report
 from .schedules import report as schedule_report
 from .separate import SEARCH_STEPS
 
@@ -294,6 +295,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
         note, wrong = schedule_report(case.schedule, float(case.optimizer.lr), good)
         result.notes.insert(0, note)
         result.warnings += wrong
+    if case.precision is not None and good:
+        result.notes.insert(0, precision_report(case.precision, good))
     return result
 
 
