@@ -43,7 +43,8 @@ import numpy as np
 
 from ..case import Case, Expectation
 from ..frameworks.records import RunRecord
-from .precision import eps as dtype_eps, ulp as dtype_ulp
+from .precision import eps as dtype_eps
+from .precision import ulp as dtype_ulp
 
 EPS32 = float(np.finfo(np.float32).eps)
 CHUNK = 1 << 17          # elements compared at a time (fastest here: 1 MiB float64 temporaries, reused)

@@ -338,6 +338,11 @@ class CasePower:
                 return Power("inconclusive", visibility=ratio, reason=f"{run.name} {param} cannot show "
                              f"its decay (within {ratio:.3g}x of itself without decay)",
                              suggestion=self._suggest_all([(run, param, NONE, f) for f in _decay_fits(inferred)]))
+            if seen is False and claims_ambiguity:
+                # The claim is the invisibility itself (a decay below the stored dtype's
+                # resolution): it fails as soon as the run shows any decay.
+                return Power("conclusive", visibility=ratio, reason=f"{run.name} {param} claimed and found "
+                             f"within {ratio:.3g}x of itself without decay")
             fits = _measured_fits(inferred)
             if not fits or seen is None:
                 return Power("conclusive", visibility=ratio)
