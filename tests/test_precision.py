@@ -18,7 +18,7 @@ from xdecay.case import Expectation, load_case
 from xdecay.engine.compare import Tolerance
 from xdecay.engine.infer import infer_run
 from xdecay.engine.pipeline import compare_case
-from xdecay.engine.precision import eps, round_to, ulp
+from xdecay.engine.precision import as_stored, eps, round_to, ulp
 from xdecay.writers.compare_report import case_outcome, json_report, markdown
 
 from .conftest import ROOT, run
@@ -124,10 +124,11 @@ def test_inference_needs_the_replay_rounded_to_bfloat16(done):
     case, results = done["bf16_momentum"]
     record = _record(results, "torch:weight_decay")
     coeffs = case.decay.coefficients()
-    found = infer_run(record, case.spec(), case.loss, coeffs, loop=case.loop(case.steps))
+    spec = as_stored(case.spec(), "bfloat16")          # torch cast the inputs too
+    found = infer_run(record, spec, case.loss, coeffs, loop=case.loop(case.steps))
     assert found[0].rule == "ambiguous(coupled_l2@0.5|decoupled_lr@0.5)"
     as_float32 = dataclasses.replace(record, dtype="float32", forward="float32")
-    assert infer_run(as_float32, case.spec(), case.loss, coeffs, loop=case.loop(case.steps))[0].rule == "unexplained"
+    assert infer_run(as_float32, spec, case.loss, coeffs, loop=case.loop(case.steps))[0].rule == "unexplained"
 
 
 def test_grad_scaler_unscales_the_manual_term_before_the_step(done):

@@ -24,11 +24,14 @@ bfloat16 has float32's exponent range, so only the significand is rounded here.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from .spec import Spec
 
 DTYPES = ("bfloat16", "float16")
 BITS = {"float32": 24, "bfloat16": 8, "float16": 11}      # significant bits, the implicit one included
@@ -62,6 +65,16 @@ def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
     with np.errstate(all="ignore"):
         m, e = np.frexp(x)            # x = m * 2^e, 0.5 <= |m| < 1: m * 2^BITS holds the significand
         return np.where(np.isfinite(x), np.ldexp(np.rint(np.ldexp(m, BITS[dtype])), e - BITS[dtype]), x)
+
+
+def as_stored(spec: Spec, dtype: str) -> Spec:
+    """The run's start as a run storing its parameters in `dtype` sees it: its inputs and
+    target cast to the dtype too (torch's model.to(dtype) run casts them), for the replay."""
+    if dtype == "float32":
+        return spec
+    def cast(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else round_to(a, dtype).astype(np.float32)
+    return dataclasses.replace(spec, x=cast(spec.x), target=cast(spec.target))
 
 
 @dataclass(frozen=True)
