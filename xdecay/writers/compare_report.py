@@ -74,11 +74,12 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
                if c.schedule else "")
             + (f" | accumulate {c.accumulate.micro_batches} micro-batches"
                f"{', loss divided' if c.accumulate.divide_loss else ', loss not divided'}" if c.accumulate else "")
-            + (f" | precision {_precision(c.precision)}" if c.precision else "")
+            + (f" | precision {precision_text(c.precision)}" if c.precision else "")
             + f" | steps {r.steps} | {frameworks}"]
 
 
-def _precision(p) -> str:
+def precision_text(p) -> str:
+    """[precision] in a few words (the header lines of the reports)."""
     return (p.dtype + (" autocast" if p.autocast else " parameters")
             + (", master weights" if p.master_weights else "")
             + (f", GradScaler(init_scale={p.init_scale:g})" if p.init_scale is not None else ""))
