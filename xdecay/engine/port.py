@@ -22,6 +22,7 @@ from typing import Any
 from ..case import Case, _Table, load_case
 from ..case import _clip as _case_clip, _schedule as _case_schedule
 from ..errors import CaseError, UsageError
+from ..frameworks.factory import Factory
 from ..frameworks.runner import DEFAULT_TIMEOUT
 from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
 from .schedules import NATIVE as SCHEDULES, Schedule
@@ -53,6 +54,12 @@ class Setup:
     decay: str
     coeff: float | int
     no_decay: str = ""                  # the exclusion pattern, on parameter names
+    # --lr-scale: (pattern, factor) -- a parameter whose name matches trains at factor*lr
+    # (torch group lr, paddle group learning_rate); the first match wins.
+    lr_scales: tuple[tuple[str, float | int], ...] = ()
+
+    def lr_scale(self, param: str) -> float | int:
+        return next((k for pattern, k in self.lr_scales if re.search(pattern, param)), 1)
 
     @property
     def native(self) -> Native:
@@ -88,11 +95,11 @@ class LoopCalls:
     schedule_lr: float | None = None    # paddle: the scheduler's learning_rate (the optimizer's lr)
 
 
-def check_pattern(pattern: str) -> None:
+def check_pattern(pattern: str, option: str = "") -> None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"--no-decay {pattern!r}: not a regular expression ({exc})") from None
+        raise UsageError(f"{option or f'--no-decay {pattern!r}'}: not a regular expression ({exc})") from None
 
 
 def _clip_class(kind: str, framework: str) -> str:
@@ -106,10 +113,9 @@ CLIP_LIMIT = {"clip_grad_norm_": "max_norm", "clip_grad_value_": "clip_value",
               "ClipGradByGlobalNorm": "clip_norm", "ClipGradByNorm": "clip_norm", "ClipGradByValue": "max"}
 
 
-def parse_clip(framework: str, text: str) -> Clip:
+def parse_clip(framework: str, text: str, opt: str = "--clip") -> Clip:
     """A clip call of `framework` (torch clip_grad_norm_/clip_grad_value_, paddle
-    ClipGradBy*), read as literals into a [clip] table's words."""
-    opt = "--clip"
+    ClipGradBy*), read as literals into a [clip] table's words; `opt` names its origin."""
     node = _call_node(opt, text)
     name = _dotted(node.func).rpartition(".")[2]
     # torch's clip_grad_norm_ names both global_norm and norm (per parameter): one call is global.
@@ -143,10 +149,9 @@ def parse_clip(framework: str, text: str) -> Clip:
     return _read_table(_case_clip, f"{opt} {text!r}", {"kind": kinds[name], "max": limit})
 
 
-def parse_schedule(framework: str, text: str) -> tuple[Schedule, float | None]:
+def parse_schedule(framework: str, text: str, opt: str = "--schedule") -> tuple[Schedule, float | None]:
     """An lr scheduler call of `framework` (torch.optim.lr_scheduler, paddle.optimizer.lr),
     read as literals into a [schedule] table's words; and paddle's learning_rate."""
-    opt = "--schedule"
     node = _call_node(opt, text)
     name = _dotted(node.func).rpartition(".")[2]
     i = 0 if framework == "torch" else 1
@@ -195,12 +200,22 @@ def _read_table(read: Any, where: str, data: dict[str, Any]) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def loop_calls(framework: str, clip: str | None = None, schedule: str | None = None) -> LoopCalls | None:
-    """--clip / --schedule of the source framework, read; None when neither is given."""
+def loop_calls(framework: str, clip: str | None = None, schedule: str | None = None,
+               factory: Factory | None = None, spec: str = "") -> LoopCalls | None:
+    """--clip / --schedule of the source framework, or the clip and scheduler the
+    --torch-file factory returned, read; None when there are none."""
+    opts = {"clip": "--clip", "schedule": "--schedule"}
+    if factory is not None:
+        for word, given, got in (("clip", clip, factory.clip), ("schedule", schedule, factory.schedule)):
+            if given is not None and got is not None:
+                raise UsageError(f"--{word} {given!r}: --torch-file {spec} returns a {word} already")
+            if got is not None:
+                opts[word] = f"--torch-file {spec}: {'scheduler' if word == 'schedule' else word}"
+        clip, schedule = clip or factory.clip, schedule or factory.schedule
     if clip is None and schedule is None:
         return None
-    sched, lr = parse_schedule(framework, schedule) if schedule is not None else (None, None)
-    return LoopCalls(parse_clip(framework, clip) if clip is not None else None, clip or "",
+    sched, lr = parse_schedule(framework, schedule, opts["schedule"]) if schedule is not None else (None, None)
+    return LoopCalls(parse_clip(framework, clip, opts["clip"]) if clip is not None else None, clip or "",
                      sched, schedule or "", lr)
 
 
@@ -225,7 +240,26 @@ def _keywords(opt: str, text: str, node: ast.Call) -> dict[str, ast.expr]:
     return kwargs
 
 
-def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | None = None) -> Setup:
+def parse_lr_scales(texts: list[str] | tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """--lr-scale PATTERN=FACTOR (repeatable): the parameters whose names match train at
+    FACTOR times the optimizer's lr."""
+    out = []
+    for text in texts:
+        pattern, sep, factor = text.rpartition("=")
+        try:
+            k = float(factor)
+        except ValueError:
+            k = math.nan
+        if not sep or not pattern or not math.isfinite(k) or k <= 0:
+            raise UsageError(f"--lr-scale {text!r}: expected PATTERN=FACTOR with a finite FACTOR > 0 "
+                             f"(\"norm=0.1\": norm parameters train at 0.1 * lr)")
+        check_pattern(pattern, f"--lr-scale {text!r}")
+        out.append((pattern, k))
+    return tuple(out)
+
+
+def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | None = None,
+               lr_scales: tuple[tuple[str, float], ...] = ()) -> Setup:
     """The optimizer call `text` of `framework`, read as literals. UsageError naming the
     option for anything that is not a known class with literal arguments."""
     opt = f"--{framework}"
@@ -245,7 +279,7 @@ def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | 
     if len(infos) > 1:
         momentum = _literal(opt, text, "momentum", kwargs["momentum"]) if "momentum" in kwargs else 0
         info = next(i for i in infos if (i.name == "momentum") == bool(momentum))
-    return _setup(opt, text, framework, info, kwargs, no_decay, loop)
+    return dataclasses.replace(_setup(opt, text, framework, info, kwargs, no_decay, loop), lr_scales=lr_scales)
 
 
 def _setup(opt: str, text: str, framework: str, info: OptimizerInfo, kwargs: dict[str, ast.expr],
@@ -357,6 +391,10 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
     info = src.info
     tgt = info.native(tgt_fw)
     excluded = _excluded(src.no_decay)
+    for pattern, k in src.lr_scales:
+        if not any(re.search(pattern, p) for p in VERIFY_PARAMS):
+            raise UsageError(f"--lr-scale {pattern}={k!r}: matches none of the verification's parameters "
+                             f"({', '.join(VERIFY_PARAMS)}), so it could not be verified")
     decays = src.decay != "omitted" or src.native.decays_by_default
     decays = decays and bool(src.coeff)
     # Words the target lacks run as the source's native arguments; a value other than
@@ -389,8 +427,27 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
                   f"{src.lr!r}"] * int_lr + _pitfalls(src, excluded, words) + [
         f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
         f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided] + _loop_pitfalls(
-        src, loop, tgt_way)
+        src, loop, tgt_way) + _lr_pitfalls(src)
     return t
+
+
+def _lr_pitfalls(src: Setup) -> list[str]:
+    """Per-parameter lr: what each framework's spelling means, and what the decay does
+    with it (pinned by cases lr_scale_coupled, lr_scale_adamw, param_attr_lr*)."""
+    if not src.lr_scales:
+        return []
+    native = src.native
+    decay = ("AdamW's decoupled decay steps w -= k*lr*c*w" if native.decoupled == native.cls
+             else "the coupled decay steps k*lr*(g + c*w)")
+    own = ("torch's group 'lr' is the group's own lr; paddle's group 'learning_rate' (and "
+           "ParamAttr(learning_rate=k)) is a factor of the optimizer's learning_rate: torch lr=k*lr is paddle "
+           "learning_rate=k")
+    scales = (f"the decay scales with the parameter's lr in both frameworks ({decay}; cases lr_scale_coupled, "
+              "lr_scale_adamw, param_attr_lr): a group with a smaller lr also decays less")
+    reset = ("paddle ParamAttr(learning_rate=k) scales the same way, but an optimizer built with parameter groups "
+             "resets it to the group's learning_rate (1 without; case param_attr_lr): give the factor in the "
+             "groups only")
+    return [own, scales, reset]
 
 
 def _loop_toml(loop: LoopCalls | None) -> str:
@@ -441,6 +498,15 @@ def _excluded(pattern: str) -> tuple[str, ...]:
 def _ways(src: Setup, tgt_fw: str, excluded: tuple[str, ...], decays: bool) -> tuple[str, str, str]:
     """(source way, target way, why no exact equivalent exists): the case's runs."""
     native_t = src.info.native(tgt_fw)
+    if src.lr_scales:
+        # A per-parameter lr is a parameter group in both frameworks (paddle's ParamAttr
+        # learning_rate is the other spelling: a pitfall, since groups reset it).
+        if src.decay in ("decoupled", "l1"):
+            raise UsageError(f"--lr-scale with {'decoupled_weight_decay=True' if src.decay == 'decoupled' else 'L1Decay'}"
+                             f" is not ported (" + ("write it as torch AdamW with parameter groups)"
+                                                    if src.decay == "decoupled" else "an optimizer-level regularizer"
+                                                    " has no per-group lr in torch)"))
+        return "groups", "groups", ""
     if not decays:
         return "none", "none", ""
     by_fw = {src.framework: "", tgt_fw: ""}
@@ -499,14 +565,23 @@ def _case_toml(src: Setup, words: dict[str, Any], only_source: dict[str, Any], e
     if "manual" in ways:
         lines += ["[decay.manual]"] + [f'{p} = "l1@{src.coeff!r}"' for p in decayed]
     if "groups" in ways:
-        for members, c in ((decayed, src.coeff), (excluded, 0.0)):
-            if members:
-                lines += ["", "[[decay.groups]]", f"params = [{', '.join(_toml(p) for p in members)}]",
-                          f"weight_decay = {_toml(c)}"]
+        for members, c, k in _groups(src, excluded):
+            lines += ["", "[[decay.groups]]", f"params = [{', '.join(_toml(p) for p in members)}]",
+                      f"weight_decay = {_toml(c)}", *([f"lr_scale = {_toml(k)}"] if k != 1 else [])]
     runs = {src.framework: src_way, OTHER[src.framework]: tgt_way}
     lines += ["", "[runs]", f'torch = ["{runs["torch"]}"]', f'paddle = ["{runs["paddle"]}"]', "",
               "[[expect]]", f'equal = ["torch:{runs["torch"]}", "paddle:{runs["paddle"]}"]']
     return "\n".join(lines) + "\n"
+
+
+def _groups(src: Setup, excluded: tuple[str, ...]) -> list[tuple[list[str], float | int, float | int]]:
+    """The verification's parameter groups: (members, weight_decay, lr factor), one per
+    distinct (decayed or not, lr factor), decayed first."""
+    groups: dict[tuple[bool, float | int], list[str]] = {}
+    for p in VERIFY_PARAMS:
+        groups.setdefault((p not in excluded, src.lr_scale(p)), []).append(p)
+    order = sorted(groups, key=lambda key: not key[0])
+    return [(groups[key], src.coeff if key[0] else 0.0, key[1]) for key in order]
 
 
 def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
@@ -543,9 +618,21 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
     pre: list[str] = []
     head = [f"{native.lr}={lr!r}"]
     c = src.coeff
-    if way in ("groups", "apply_decay_param_fun"):
+    if way in ("groups", "apply_decay_param_fun") and src.no_decay:
         pre = ["import re", "", f"NO_DECAY = re.compile({src.no_decay!r})   # matched on named_parameters() names"]
-    if way == "groups":
+    if way == "groups" and src.lr_scales:
+        pre = (pre or ["import re", ""]) + [
+            f"LR_SCALE = {[(p, k) for p, k in src.lr_scales]!r}   # (pattern, factor of the lr): the first match wins",
+            "groups = {}   # (decayed, lr factor) -> parameters",
+            "for n, p in model.named_parameters():",
+            "    k = next((k for pattern, k in LR_SCALE if re.search(pattern, n)), 1.0)",
+            f"    groups.setdefault(({'not NO_DECAY.search(n)' if src.no_decay else 'True'}, k), []).append(p)"]
+        # torch's group lr is absolute, paddle's group learning_rate a factor of the optimizer's.
+        group_lr = f"'lr': k * {lr!r}" if fw == "torch" else "'learning_rate': k"
+        groups = (f"[{{'params': ps, '{native.decay_arg}': {c!r} if decayed else 0.0, {group_lr}}} "
+                  f"for (decayed, k), ps in groups.items()]")
+        head = [groups, *head] if fw == "torch" else [*head, f"{params}={groups}"]
+    elif way == "groups":
         pre += ["decay = [p for n, p in model.named_parameters() if not NO_DECAY.search(n)]",
                 "no_decay = [p for n, p in model.named_parameters() if NO_DECAY.search(n)]"]
         groups = f"[{{'params': decay, '{native.decay_arg}': {c!r}}}, {{'params': no_decay, '{native.decay_arg}': 0.0}}]"
@@ -629,7 +716,7 @@ def _pitfalls(src: Setup, excluded: tuple[str, ...], words: dict[str, Any]) -> l
             out.append(f"a float weight_decay is {kinds['torch']} in both frameworks"
                        + ("" if "decoupled" in kinds["torch"] else " (paddle makes it an L2Decay regularizer)"))
     if excluded:
-        if p_native and p_native.decay_filter == "apply_decay_param_fun":
+        if p_native and p_native.decay_filter == "apply_decay_param_fun" and not src.lr_scales:
             out.append("paddle apply_decay_param_fun(name) gets the unique parameter name (linear_0.w_0), "
                        "so match the pattern on named_parameters() and pass the set of p.name")
         if t_native and t_native.decays_by_default:

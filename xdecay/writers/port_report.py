@@ -77,6 +77,7 @@ def _rules_side_by_side(p: PortResult) -> tuple[list[str], list[list[str]]]:
 def _source_line(p: PortResult) -> str:
     t = p.translation
     excl = f" --no-decay {t.source.no_decay!r}" if t.source.no_decay else ""
+    excl += "".join(f" --lr-scale '{p}={k!r}'" for p, k in t.source.lr_scales)
     loop = t.loop
     if loop is not None:
         excl += f" --clip {loop.clip_call!r}" if loop.clip_call else ""
@@ -132,6 +133,7 @@ def port_json(p: PortResult) -> dict[str, Any]:
     s = t.source
     return {"source": {"framework": s.framework, "call": t.call, "class": s.native.cls, "optimizer": s.info.name,
                        "no_decay": s.no_decay or None,
+                       "lr_scale": [{"pattern": p, "factor": k} for p, k in s.lr_scales] or None,
                        "clip": t.loop.clip_call or None if t.loop else None,
                        "schedule": t.loop.schedule_call or None if t.loop else None},
             "target": {"framework": t.target_framework, "code": t.code or None,
