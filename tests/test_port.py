@@ -157,6 +157,8 @@ def test_committed_port_page_states_the_fresh_verdicts():
 
 
 FACTORY = '''
+import functools
+
 import torch
 
 
@@ -186,6 +188,38 @@ def maximize():
 def lr_groups():
     model = Model()
     return torch.optim.SGD([{"params": [model.linear.weight], "lr": 0.1}, {"params": [model.linear.bias]}], lr=0.2)
+
+
+def scaled():
+    model = Model()
+    return torch.optim.SGD([{"params": [model.linear.weight, model.linear.bias]},
+                            {"params": list(model.norm.parameters()), "lr": 0.01}],
+                           lr=0.1, momentum=0.9, weight_decay=0.01)
+
+
+def with_loop():
+    opt = torch.optim.AdamW(Model().parameters(), lr=0.01, weight_decay=0.05)
+    return {"optimizer": opt, "scheduler": torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=4),
+            "clip": functools.partial(torch.nn.utils.clip_grad_norm_, max_norm=0.1)}
+
+
+def pair():
+    opt = torch.optim.Adam(Model().parameters(), lr=0.01, weight_decay=0.1)
+    return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+
+
+def stepped():
+    opt, sched = pair()
+    sched.step()
+    return opt, sched
+
+
+def bad_clip():
+    return {"optimizer": adagrad(), "clip": 1.0}
+
+
+def other_optimizer():
+    return adagrad(), pair()[1]
 '''
 
 
@@ -210,7 +244,7 @@ def test_torch_file_reads_the_optimizer_object(factory):
 @pytest.mark.parametrize("func, no_decay, words", [
     ("grouped", "", "say which with --no-decay"),
     ("maximize", "", "maximize=True cannot be ported"),
-    ("lr_groups", "", "the parameter groups differ in lr"),
+    ("lr_groups", "", "say which parameters take which with --lr-scale"),
     ("missing", "", "has no function missing"),
 ])
 def test_torch_file_refuses_what_it_cannot_port(factory, func, no_decay, words):
@@ -339,3 +373,93 @@ def test_torch_linear_lr_defaults_are_written_out():
     t = translate(parse_call("torch", "SGD(params, lr=0.1)", "", loop), "SGD(params, lr=0.1)", loop)
     assert "start_factor=0.3333333333333333, end_factor=1.0, total_steps=5" in t.code
     assert any("total_iters defaults to 5" in x for x in t.pitfalls)
+
+
+# --lr-scale: (framework, call, --no-decay, {pattern: factor}, the weight's rule; the
+# scaled LayerNorm gain decays by the same rule at its own lr, in both frameworks).
+LR_SCALE = [
+    ("torch", "SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01)", "bias", {"norm": 0.1}, "coupled_l2@0.01"),
+    ("torch", "AdamW(params, lr=0.01, weight_decay=0.05)", "bias", {"norm": 0.1}, "decoupled_lr@0.05"),
+    ("paddle", "Momentum(learning_rate=0.1, weight_decay=0.01)", "", {"norm": 0.1, "bias": 2.0}, "coupled_l2@0.01"),
+]
+
+
+@pytest.mark.parametrize("fw, call, no_decay, scales, rule", LR_SCALE, ids=[f"{x[0]}-{x[1].split('(')[0]}" for x in LR_SCALE])
+def test_lr_scale_is_ported_and_verified(fw, call, no_decay, scales, rule):
+    p = run_port(**{fw: call}, no_decay=no_decay, lr_scale=scales, in_process=True)
+    assert p.exit_code == 0 and p.ok, (p.result.comparisons, p.result.notes, p.result.warnings)
+    case = p.result.case
+    assert case.decay.lr_scales()["norm_gain"] == 0.1
+    assert p.result.runs[0].way == p.result.runs[1].way == "groups"
+    rules = {(run, param): r for run, param, r in p.result.rules}
+    for run in (x.name for x in p.result.runs):
+        # The decay coefficient is the same at the scaled lr: the decay scaled with the lr
+        # (a decay at the optimizer's lr would fit c / 0.1).
+        assert rules[(run, "weight")] == rules[(run, "norm_gain")] == rule
+    assert any("is a factor of the optimizer's learning_rate" in x for x in p.translation.pitfalls)
+
+
+@pytest.mark.parametrize("fw, call, no_decay, scales, rule", LR_SCALE, ids=[f"{x[0]}-{x[1].split('(')[0]}" for x in LR_SCALE])
+def test_lr_scale_code_runs_in_the_target(fw, call, no_decay, scales, rule):
+    """The printed groups give each parameter of a real model of the target its lr and decay."""
+    from xdecay.engine.port import parse_lr_scales
+    lr_scales = parse_lr_scales([f"{k}={v}" for k, v in scales.items()])
+    t = translate(parse_call(fw, call, no_decay, None, lr_scales), call)
+    model = _paddle_model() if fw == "torch" else _torch_model()
+    scope = {"model": model}
+    exec(t.code, scope)        # our own generated code, not the user's input
+    opt = scope["optimizer"]
+    base = t.source.lr
+    coeff = float(rule.partition("@")[2])
+    if fw == "torch":           # paddle: learning_rate a factor, weight_decay an L2Decay (or AdamW's float)
+        groups = opt._param_groups
+        got = {}
+        for g in groups:
+            # Momentum keeps a group's decay as regularization_coeff; a weight_decay of 0.0 is None.
+            wd = g.get("regularization_coeff", g["weight_decay"])
+            wd = getattr(wd, "_coeff", wd) or 0.0
+            for param in g["params"]:
+                got[param.name] = (g["learning_rate"], float(wd))
+        want = {model.linear.weight.name: (1.0, coeff), model.linear.bias.name: (1.0, 0.0),
+                model.norm.weight.name: (0.1, coeff), model.norm.bias.name: (0.1, 0.0)}
+    else:
+        got = {id(param): (g["lr"], g["weight_decay"]) for g in opt.param_groups for param in g["params"]}
+        want = {id(model.linear.weight): (base, coeff), id(model.linear.bias): (base * 2.0, coeff),
+                id(model.norm.weight): (base * 0.1, coeff), id(model.norm.bias): (base * 0.1, coeff)}
+    assert got == {k: pytest.approx(v) for k, v in want.items()}
+
+
+def test_torch_file_reads_groups_differing_in_lr(factory):
+    from xdecay.frameworks.factory import load_factory
+    p = run_port(torch_optimizer=load_factory(f"{factory}:scaled"), lr_scale={"norm": 0.1}, in_process=True)
+    assert p.ok and p.translation.source.lr == 0.1 and p.result.case.decay.lr_scales()["norm_gain"] == 0.1
+
+
+@pytest.mark.parametrize("func, clip_kind, schedule_kind", [("with_loop", "global_norm", "linear"),
+                                                            ("pair", None, "step")])
+def test_torch_file_reads_the_scheduler_and_clip(factory, func, clip_kind, schedule_kind):
+    """A factory returning (optimizer, scheduler) or {optimizer, scheduler, clip}: both are
+    ported and run; the optimizer's lr is the one before the scheduler moved it."""
+    from xdecay.frameworks.factory import load_factory
+    p = run_port(torch_optimizer=load_factory(f"{factory}:{func}"), in_process=True)
+    assert p.exit_code == 0 and p.ok, (p.result.comparisons, p.result.notes, p.result.warnings)
+    case = p.result.case
+    assert (case.clip.kind if case.clip else None) == clip_kind and case.schedule.kind == schedule_kind
+    assert p.translation.source.lr == 0.01
+    assert any(n.startswith("schedule: ") for n in p.result.notes)
+
+
+@pytest.mark.parametrize("func, words", [
+    ("stepped", "was stepped already"),
+    ("bad_clip", "'clip' must be functools.partial"),
+    ("other_optimizer", "steps another optimizer"),
+])
+def test_torch_file_refuses_a_loop_it_cannot_port(factory, func, words):
+    from xdecay.frameworks.factory import load_factory, read_factory
+    with pytest.raises(UsageError, match=words):
+        read_factory(load_factory(f"{factory}:{func}"), "x")
+
+
+def test_torch_file_schedule_given_twice(factory):
+    code = cli.main(["port", "--torch-file", f"{factory}:pair", "--schedule", "StepLR(o, step_size=2)"])
+    assert code == 2

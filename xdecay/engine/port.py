@@ -393,7 +393,7 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
     excluded = _excluded(src.no_decay)
     for pattern, k in src.lr_scales:
         if not any(re.search(pattern, p) for p in VERIFY_PARAMS):
-            raise UsageError(f"--lr-scale {pattern}={k!r}: matches none of the verification's parameters "
+            raise UsageError(f"--lr-scale {f'{pattern}={k!r}'!r}: matches none of the verification's parameters "
                              f"({', '.join(VERIFY_PARAMS)}), so it could not be verified")
     decays = src.decay != "omitted" or src.native.decays_by_default
     decays = decays and bool(src.coeff)
