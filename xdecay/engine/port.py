@@ -17,7 +17,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..case import Case, _Table, load_case
 from ..case import _clip as _case_clip, _schedule as _case_schedule
@@ -80,6 +80,9 @@ class Translation:
     # The same translation with the words whose defaults differ left out (what a static
     # table that only renames arguments emits): run to measure that pitfall.
     defaults_left_toml: str = ""
+    # The translation with each closest word (CLOSEST) copied as is instead: its measured
+    # difference beside the closest's.
+    copied_toml: str = ""
     # The training loop's clip and lr schedule ported with the optimizer (--clip, --schedule).
     loop: LoopCalls | None = None
 
@@ -93,6 +96,28 @@ class LoopCalls:
     schedule: Schedule | None = None
     schedule_call: str = ""
     schedule_lr: float | None = None    # paddle: the scheduler's learning_rate (the optimizer's lr)
+
+
+@dataclass(frozen=True)
+class Closest:
+    """A word no value of which makes the two frameworks' updates equal, and its closest
+    value in each framework from the other's."""
+    why: str
+    value: dict[str, Callable[[float], float]]     # target framework -> its value from the source's
+
+
+# RMSProp: torch divides by sqrt(v) + eps, paddle by sqrt(v + eps). With eps_torch =
+# sqrt(eps_paddle) the denominators agree as v -> 0 and as v >> eps; their ratio
+# (x + 1) / sqrt(x^2 + 1), x = sqrt(v / eps_paddle), stays in [1, sqrt(2)], worst at
+# v = eps_paddle. The same value in both is off by up to 1 / sqrt(eps_paddle) (at v = 0).
+CLOSEST: dict[tuple[str, str], Closest] = {
+    ("rmsprop", "eps"): Closest(
+        "paddle RMSProp adds epsilon inside the square root (g / sqrt(v + epsilon)), torch RMSprop outside "
+        "(g / (sqrt(v) + eps)): no value is equal; the closest is torch eps = sqrt(paddle epsilon), equal as "
+        "v -> 0 and v >> epsilon, the denominators within a factor sqrt(2) (worst at v = epsilon) -- the same "
+        "value in both is off by up to 1/sqrt(epsilon) where v -> 0",
+        {"torch": lambda e: float(f"{math.sqrt(e):.12g}"), "paddle": lambda e: float(f"{e * e:.12g}")}),
+}
 
 
 def check_pattern(pattern: str, option: str = "") -> None:
@@ -413,16 +438,31 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
                            why_not=f"{tgt_fw} has no {info.name} optimizer "
                            f"({src.native.cls} exists in {src.framework} only)", loop=loop)
     src_way, tgt_way, why_not = _ways(src, tgt_fw, excluded, decays)
+    closest = {w: c for (name, w), c in CLOSEST.items() if name == info.name and w in words}
+    whys = [why_not] * bool(why_not) + [c.why for c in closest.values()]
     if lost:
-        why_not = "; ".join([*([why_not] if why_not else []),
-                             f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out"])
-    t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not=why_not, loop=loop)
-    t.case_toml = _case_toml(src, words, only_source, excluded, src_way, tgt_way, call) + _loop_toml(loop)
+        whys.append(f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out")
+    t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not="; ".join(whys), loop=loop)
+
+    def case(words: dict[str, Any], title: str, closest: dict[str, Closest]) -> str:
+        """The case of `words`, each closest word given natively: the source's value, the
+        target's closest to it."""
+        natives = {src.framework: dict(only_source), tgt_fw: {}}
+        for w, c in closest.items():
+            natives[src.framework][info.word(w).native_name(src.framework)] = words[w]
+            natives[tgt_fw][info.word(w).native_name(tgt_fw)] = c.value[tgt_fw](words[w])
+        shared = {k: v for k, v in words.items() if k not in closest}
+        return _case_toml(src, shared, natives, excluded, src_way, tgt_way, title) + _loop_toml(loop)
+
+    t.case_toml = case(words, call, closest)
     # (A required word left to the default changes the class: torch SGD without momentum.)
     if words != given and all(r in given for r in info.required):
-        t.defaults_left_toml = _case_toml(src, given, only_source, excluded, src_way, tgt_way,
-                                          call + " (differing defaults left out)") + _loop_toml(loop)
-    t.code = _code(src, tgt_fw, words, excluded, tgt_way, loop)
+        t.defaults_left_toml = case(given, call + " (differing defaults left out)",
+                                    {w: c for w, c in closest.items() if w in given})
+    if closest:
+        t.copied_toml = case(words, call + " (" + ", ".join(closest) + " copied as is)", {})
+    t.code = _code(src, tgt_fw, {**words, **{w: c.value[tgt_fw](words[w]) for w, c in closest.items()}},
+                   excluded, tgt_way, loop)
     t.pitfalls = [f"lr={int(src.lr)}: paddle refuses an int learning_rate (TypeError): written as "
                   f"{src.lr!r}"] * int_lr + _pitfalls(src, excluded, words) + [
         f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
@@ -547,17 +587,20 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
-def _case_toml(src: Setup, words: dict[str, Any], only_source: dict[str, Any], excluded: tuple[str, ...],
+def _case_toml(src: Setup, words: dict[str, Any], natives: dict[str, dict[str, Any]], excluded: tuple[str, ...],
                src_way: str, tgt_way: str, call: str) -> str:
+    """The verification case; `natives`: each framework's [optimizer.FRAMEWORK] arguments."""
     decayed = [p for p in VERIFY_PARAMS if p not in excluded]
     lines = [f"description = {_toml('port: ' + call)}", f"seed = {VERIFY_SEED}", f"steps = {VERIFY_STEPS}", "",
              "[layer]", "in_features = 4", "out_features = 3", "bias = true", "norm = true", "",
              "[data]", "batch = 4", 'loss = "mse"', "",
              "[optimizer]", f'name = "{src.info.name}"', f"lr = {_toml(src.lr)}"]
     lines += [f"{k} = {_toml(v)}" for k, v in words.items()]
-    native = {**only_source, **({"decoupled_weight_decay": True} if src.decay == "decoupled" else {})}
-    if native:
-        lines += ["", f"[optimizer.{src.framework}]", *(f"{k} = {_toml(v)}" for k, v in native.items())]
+    natives = {**natives, src.framework: {**natives.get(src.framework, {}),
+                                          **({"decoupled_weight_decay": True} if src.decay == "decoupled" else {})}}
+    for fw in (src.framework, OTHER[src.framework]):
+        if natives.get(fw):
+            lines += ["", f"[optimizer.{fw}]", *(f"{k} = {_toml(v)}" for k, v in natives[fw].items())]
     lines += ["", "[decay]", f"coeff = {_toml(src.coeff)}"]
     ways = (src_way, tgt_way)
     if "apply_decay_param_fun" in ways:
@@ -739,14 +782,19 @@ class PortResult:
     result: CaseResult | None           # None: nothing to run (no class on the other side)
     # The translation with the differing defaults left out: the measured effect of that pitfall.
     defaults_left: CaseResult | None = None
+    # The translation with the closest words copied as is (Translation.copied_toml).
+    copied: CaseResult | None = None
 
     @property
     def ok(self) -> bool:
-        return self.result is not None and self.result.ok
+        """Verified equal; a closest setup never is, even where it agrees on this layer."""
+        return self.result is not None and self.result.ok and not self.translation.why_not
 
     @property
     def exit_code(self) -> int:
-        return EXIT_MISMATCH if self.result is None else self.result.exit_code
+        if self.result is None or (self.result.exit_code == 0 and not self.ok):
+            return EXIT_MISMATCH
+        return self.result.exit_code
 
 
 # reports/port.md: one call per optimizer class both frameworks have, as a user
@@ -787,16 +835,23 @@ def report_translations() -> list[Translation]:
 
 def port_cases(t: Translation, folder: Path, name: str = "port") -> list[Case]:
     """The cases to run for a translation: its own, then the one with the differing
-    defaults left out (if any); none when the other framework lacks the class."""
+    defaults left out and the one with the closest words copied (where they exist); none
+    when the other framework lacks the class."""
     out = [load_port_case(t.case_toml, t, folder, name)] if t.case_toml else []
-    if t.defaults_left_toml:
-        out.append(load_port_case(t.defaults_left_toml, t, folder, f"{name}_defaults_left"))
+    for kind, text in _variants(t).items():
+        out.append(load_port_case(text, t, folder, f"{name}_{kind}"))
     return out
+
+
+def _variants(t: Translation) -> dict[str, str]:
+    return {k: v for k, v in (("defaults_left", t.defaults_left_toml), ("copied", t.copied_toml)) if v}
 
 
 def port_result(t: Translation, versions: dict[str, str], results: list[CaseResult]) -> PortResult:
     """`results`: the port_cases results, in their order."""
-    return PortResult(t, versions, results[0] if results else None, results[1] if len(results) > 1 else None)
+    if not results:
+        return PortResult(t, versions, None)
+    return PortResult(t, versions, results[0], **dict(zip(_variants(t), results[1:])))
 
 
 def verify(t: Translation, *, pythons: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,

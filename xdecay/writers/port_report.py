@@ -22,7 +22,7 @@ def _label(p: PortResult) -> str:
         return "ERROR"
     if any(c.inconclusive for c in r.comparisons):
         return "INCONCLUSIVE"
-    if r.ok:
+    if r.ok and not p.translation.why_not:
         return "VERIFIED EQUAL"
     if r.warnings and r.comparisons and all(c.ok for c in r.comparisons):
         return "NOT VERIFIED"
@@ -44,6 +44,8 @@ def _verdict(p: PortResult) -> str:
         return (f"{label}: the setups agree ({fmt(_worst(r), '.3g')}x the tolerance), but "
                 f"{'; '.join(r.warnings)}")
     why = f" ({t.why_not})" if t.why_not else ""
+    if r.ok:        # a closest setup that agrees on this layer is still not an equivalent
+        return f"{label}{why}: the setups agree here ({fmt(_worst(r), '.3g')}x the tolerance), not everywhere"
     return f"{label}{why}: the setups differ by up to {fmt(_worst(r), '.3g')}x the tolerance" + (
         f"; {'; '.join(r.warnings)}" if r.warnings else "")
 
@@ -64,6 +66,17 @@ def _defaults_left(p: PortResult) -> list[str]:
             f"{fmt(_worst(d), '.3g')}x the tolerance"
             # The cause of the pair's difference; the defaults themselves are listed above.
             + "".join(f" ({n.partition(' differ: ')[2]})" for n in d.notes if n.startswith(("torch:", "paddle:")))]
+
+
+def _copied(p: PortResult) -> list[str]:
+    """The measured difference of the closest setup beside the same values copied as is."""
+    c, r = p.copied, p.result
+    if c is None or r is None:
+        return []
+    closer = _worst(c) < _worst(r)
+    return [f"measured: the closest setup differs by {fmt(_worst(r), '.3g')}x the tolerance; with the values "
+            f"copied as is, by {fmt(_worst(c), '.3g')}x" + (" -- closer on this verification's gradients, but "
+                                                            "without the closest's bound" if closer else "")]
 
 
 def _rules_side_by_side(p: PortResult) -> tuple[list[str], list[list[str]]]:
@@ -91,7 +104,7 @@ def table(p: PortResult) -> str:
     if t.code:
         out += [f"{t.target_framework} code:", *("    " + line if line else "" for line in t.code.splitlines()), ""]
     out += ["pitfalls:", *(f"  - {x}" for x in t.pitfalls or ["none known for this setup"]),
-            *(f"  - {x}" for x in _defaults_left(p)), ""]
+            *(f"  - {x}" for x in _defaults_left(p) + _copied(p)), ""]
     if r is not None:
         out += [f"verification: {r.case.steps} steps of Linear(4->3, bias) + LayerNorm (gain, bias), "
                 f"runs {', '.join(x.name for x in r.runs)}"]
@@ -115,7 +128,7 @@ def markdown(p: PortResult) -> str:
     if t.code:
         out += ["```python", t.code.rstrip(), "```", ""]
     out += ["Pitfalls:", "", *(f"- {prose(x)}" for x in t.pitfalls or ["none known for this setup"]),
-            *(f"- {prose(x)}" for x in _defaults_left(p)), ""]
+            *(f"- {prose(x)}" for x in _defaults_left(p) + _copied(p)), ""]
     if r is not None and r.comparisons:
         out += [f"Verification ({r.case.steps} steps; tolerance: `{r.tolerance.describe()}`; {POWER_NOTE}):", "",
                 tabulate(_comparison_rows(r.comparisons), COMPARISON_HEADERS, tablefmt="github",
@@ -145,6 +158,8 @@ def port_json(p: PortResult) -> dict[str, Any]:
             "defaults_left_out": None if p.defaults_left is None else {
                 "ok": p.defaults_left.ok, "tolerance_ratio": finite_or_str(_worst(p.defaults_left)),
                 "notes": p.defaults_left.notes},
+            "copied_as_is": None if p.copied is None else {
+                "ok": p.copied.ok, "tolerance_ratio": finite_or_str(_worst(p.copied)), "notes": p.copied.notes},
             "verdict": _verdict(p), "ok": p.ok}
 
 
