@@ -25,6 +25,7 @@ from ..errors import CaseError, UsageError
 from ..frameworks.factory import Factory
 from ..frameworks.runner import DEFAULT_TIMEOUT
 from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
+from .compare import Comparison, compare_pair
 from .schedules import NATIVE as SCHEDULES, Schedule
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
 from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
@@ -83,6 +84,9 @@ class Translation:
     # The translation with each closest word (CLOSEST) copied as is instead: its measured
     # difference beside the closest's.
     copied_toml: str = ""
+    # The translation without the clip and schedule (a converter porting only the
+    # optimizer call): its target run against the source's, the loop's measured effect.
+    loop_left_toml: str = ""
     # The training loop's clip and lr schedule ported with the optimizer (--clip, --schedule).
     loop: LoopCalls | None = None
 
@@ -444,7 +448,7 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
         whys.append(f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out")
     t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not="; ".join(whys), loop=loop)
 
-    def case(words: dict[str, Any], title: str, closest: dict[str, Closest]) -> str:
+    def case(words: dict[str, Any], title: str, closest: dict[str, Closest], loop: LoopCalls | None = loop) -> str:
         """The case of `words`, each closest word given natively: the source's value, the
         target's closest to it."""
         natives = {src.framework: dict(only_source), tgt_fw: {}}
@@ -459,6 +463,8 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
     if words != given and all(r in given for r in info.required):
         t.defaults_left_toml = case(given, call + " (differing defaults left out)",
                                     {w: c for w, c in closest.items() if w in given})
+    if loop is not None:
+        t.loop_left_toml = case(words, call + " (clip and schedule left out)", closest, None)
     if closest:
         t.copied_toml = case(words, call + " (" + ", ".join(closest) + " copied as is)", {})
     t.code = _code(src, tgt_fw, {**words, **{w: c.value[tgt_fw](words[w]) for w, c in closest.items()}},
@@ -784,6 +790,10 @@ class PortResult:
     defaults_left: CaseResult | None = None
     # The translation with the closest words copied as is (Translation.copied_toml).
     copied: CaseResult | None = None
+    # The translation without its clip and schedule, and its target run against the
+    # source run that has them: what leaving the loop out does.
+    loop_left: CaseResult | None = None
+    loop_left_effect: Comparison | None = None
 
     @property
     def ok(self) -> bool:
@@ -829,8 +839,45 @@ REPORT_CALLS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# reports/port.md's loop rows: each clip kind (clipping.KINDS) and each schedule kind
+# (schedules.NATIVE) ported with AdamW, whose decoupled decay follows the lr schedule.
+# Each clip's limit is below every step's gradient size on the verification layer (an
+# idle clip is not verified); each schedule moves the lr within the 10 steps.
+REPORT_LOOP_CALL = {"torch": "AdamW(params, lr=0.01, weight_decay=0.05)",
+                    "paddle": "AdamW(learning_rate=0.01, weight_decay=0.05)"}
+REPORT_CLIP_LIMITS = {"global_norm": 0.1, "norm": 0.05, "value": 0.05}
+REPORT_SCHEDULES: dict[str, dict[str, Any]] = {
+    "step": {"step_size": 3, "gamma": 0.5},
+    "multistep": {"milestones": [3, 6], "gamma": 0.5},
+    "cosine": {"t_max": 10, "eta_min": 0.001},
+    "cosine_restarts": {"t_0": 4, "t_mult": 2, "eta_min": 0.001},
+    "linear": {"start_factor": 0.5, "end_factor": 1.0, "total_steps": 4},
+}
+
+
+def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
+    """(framework, clip call, schedule call): one row per clip kind, from the framework
+    that has a call of its own for it (torch has none for a per-parameter norm), and one
+    per schedule kind, from torch."""
+    out: list[tuple[str, str | None, str | None]] = []
+    for kind, limit in REPORT_CLIP_LIMITS.items():
+        fw = next(f for f in ("torch", "paddle")
+                  if next(k for k in CLIP_KINDS if _clip_class(k, f) == _clip_class(kind, f)) == kind)
+        name = _clip_class(kind, fw)
+        out.append((fw, f"{name}({'model.parameters(), ' * (fw == 'torch')}{CLIP_LIMIT[name]}={limit!r})", None))
+    for kind, words in REPORT_SCHEDULES.items():
+        cls, kwargs = Schedule(kind, words).native("torch")
+        out.append(("torch", None, f"{cls}(optimizer, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"))
+    return out
+
+
 def report_translations() -> list[Translation]:
-    return [translate(parse_call(fw, call, no_decay), call) for fw, call, no_decay in REPORT_CALLS]
+    """reports/port.md's rows: REPORT_CALLS, then the loop rows."""
+    out = [translate(parse_call(fw, call, no_decay), call) for fw, call, no_decay in REPORT_CALLS]
+    for fw, clip, schedule in report_loop_calls():
+        loop = loop_calls(fw, clip, schedule)
+        out.append(translate(parse_call(fw, REPORT_LOOP_CALL[fw], "", loop), REPORT_LOOP_CALL[fw], loop))
+    return out
 
 
 def port_cases(t: Translation, folder: Path, name: str = "port") -> list[Case]:
@@ -844,14 +891,22 @@ def port_cases(t: Translation, folder: Path, name: str = "port") -> list[Case]:
 
 
 def _variants(t: Translation) -> dict[str, str]:
-    return {k: v for k, v in (("defaults_left", t.defaults_left_toml), ("copied", t.copied_toml)) if v}
+    return {k: v for k, v in (("defaults_left", t.defaults_left_toml), ("copied", t.copied_toml),
+                              ("loop_left", t.loop_left_toml)) if v}
 
 
 def port_result(t: Translation, versions: dict[str, str], results: list[CaseResult]) -> PortResult:
     """`results`: the port_cases results, in their order."""
     if not results:
         return PortResult(t, versions, None)
-    return PortResult(t, versions, results[0], **dict(zip(_variants(t), results[1:])))
+    p = PortResult(t, versions, results[0], **dict(zip(_variants(t), results[1:])))
+    if p.loop_left is not None:
+        source = next(r for r in p.result.runs if r.framework == t.source.framework)
+        target = next(r for r in p.loop_left.runs if r.framework == t.target_framework)
+        if source.error is None and target.error is None:
+            # Without the runs' sensitivities: the tolerance's rounding terms alone.
+            p.loop_left_effect = compare_pair(source, target, "equal", p.result.tolerance)
+    return p
 
 
 def verify(t: Translation, *, pythons: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
