@@ -54,7 +54,8 @@ def test_verified_equal(fw, call, no_decay, cls, weight_rule, excluded_rule):
 # Translations with no exact equivalent: (framework, call, words the measured note says).
 NOT_EQUAL = [
     ("paddle", "RMSProp(learning_rate=0.01, weight_decay=0.1)", "update formula differs"),
-    ("torch", "RMSprop(params, lr=0.01, weight_decay=0.1)", "update formula differs"),
+    # The closest paddle epsilon = eps^2 = 1e-16: what remains is torch's eps outside the sqrt.
+    ("torch", "RMSprop(params, lr=0.01, weight_decay=0.1)", "values differ: eps=1e-08 vs epsilon=1e-16"),
     ("torch", "NAdam(params, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)",
      "decay rule differs: torch decoupled_lr@0.1, paddle coupled_l2@0.1"),
     ("torch", "RAdam(params, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)",
@@ -72,6 +73,27 @@ def test_closest_not_equal(fw, call, why):
     assert any(why in n for n in p.result.notes), p.result.notes
 
 
+@pytest.mark.parametrize("fw, call, code, closest_is_closer", [
+    ("paddle", "RMSProp(learning_rate=0.01, weight_decay=0.1)", "eps=0.001", False),
+    ("torch", "RMSprop(params, lr=0.01, weight_decay=0.1)", "epsilon=1e-16", True),
+])
+def test_rmsprop_closest_setup(fw, call, code, closest_is_closer):
+    """eps inside (paddle) or outside (torch) the sqrt: the closest is eps_torch =
+    sqrt(eps_paddle), run beside the value copied as is, and never verified. Measured
+    (the ordering pinned): from torch (eps 1e-8 -> epsilon 1e-16) the closest is nearer;
+    from paddle (epsilon 1e-6 -> eps 1e-3) copying is nearer on this layer, whose v is
+    mostly >> 1e-6, where sqrt(eps) adds a relative sqrt(eps / v) to the denominator."""
+    from xdecay.writers.port_report import _label, table
+    p = run_port(**{fw: call}, in_process=True)
+    assert p.exit_code == 1 and not p.ok and _label(p) == "CLOSEST, NOT EQUAL"
+    assert code in p.translation.code and "sqrt(paddle epsilon)" in p.translation.why_not
+    worst = max(c.excess for c in p.result.comparisons)
+    copied = max(c.excess for c in p.copied.comparisons)
+    assert worst > 1 and copied > 1
+    assert (worst < copied) == closest_is_closer, (worst, copied)
+    assert "with the values copied as is" in table(p)
+
+
 @pytest.mark.parametrize("fw, call", [("torch", "Adafactor(params, lr=0.01)"), ("paddle", "Lamb(learning_rate=0.01)")])
 def test_one_sided(fw, call):
     p = run_port(**{fw: call}, in_process=True)
@@ -84,7 +106,7 @@ def test_defaults_that_differ_are_written_out():
     assert "epsilon=1e-10" in t.code
     assert any(p.startswith("eps not set") for p in t.pitfalls)
     t = translate(parse_call("paddle", "RMSProp(learning_rate=0.1)"), "")
-    assert "alpha=0.95" in t.code and "eps=1e-06" in t.code
+    assert "alpha=0.95" in t.code and "eps=0.001" in t.code      # the closest to epsilon=1e-6 (CLOSEST)
 
 
 def test_call_is_never_evaluated(tmp_path):
@@ -463,3 +485,26 @@ def test_torch_file_refuses_a_loop_it_cannot_port(factory, func, words):
 def test_torch_file_schedule_given_twice(factory):
     code = cli.main(["port", "--torch-file", f"{factory}:pair", "--schedule", "StepLR(o, step_size=2)"])
     assert code == 2
+
+
+def test_report_rows_cover_every_clip_and_schedule_kind():
+    """reports/port.md's loop table has a row per clip kind and per schedule kind of the
+    case tables: a kind added there needs its example here (REPORT_SCHEDULES)."""
+    from xdecay.engine.clipping import KINDS
+    from xdecay.engine.port import REPORT_CLIP_LIMITS, REPORT_SCHEDULES, loop_calls, report_loop_calls
+    from xdecay.engine.schedules import NATIVE
+    assert set(REPORT_CLIP_LIMITS) == set(KINDS) and set(REPORT_SCHEDULES) == set(NATIVE)
+    read = [loop_calls(fw, clip, schedule) for fw, clip, schedule in report_loop_calls()]
+    assert sorted(x.clip.kind for x in read if x.clip) == sorted(KINDS)
+    assert sorted(x.schedule.kind for x in read if x.schedule) == sorted(NATIVE)
+
+
+def test_leaving_the_schedule_out_is_measured():
+    """The loop's measured effect: the target run without the schedule against the source's."""
+    from xdecay.writers.port_report import port_json, table
+    p = run_port(torch="AdamW(params, lr=0.01, weight_decay=0.05)", schedule="StepLR(o, step_size=3, gamma=0.5)",
+                 in_process=True)
+    assert p.ok and p.loop_left is not None and p.loop_left.case.schedule is None
+    assert p.loop_left_effect.excess > 100      # the lr halves at step 4 and 7: far beyond rounding
+    assert "with the schedule left out of the paddle code" in table(p)
+    assert port_json(p)["loop_left_out"]["tolerance_ratio"] == p.loop_left_effect.excess
