@@ -26,6 +26,7 @@ from ..frameworks.factory import Factory
 from ..frameworks.runner import DEFAULT_TIMEOUT
 from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
 from .compare import Comparison, compare_pair
+from .pycode import Code, clip_class, grad_clip, keywords, number, scheduler, torch_clip
 from .schedules import NATIVE as SCHEDULES, Schedule
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
 from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
@@ -131,11 +132,6 @@ def check_pattern(pattern: str, option: str = "") -> None:
         raise UsageError(f"{option or f'--no-decay {pattern!r}'}: not a regular expression ({exc})") from None
 
 
-def _clip_class(kind: str, framework: str) -> str:
-    """The framework's clip function or class for `kind`, as clipping.Clip names it."""
-    return re.match(r"(?:grad_clip=)?(\w+)\(", Clip(kind, 1.0).native(framework)).group(1)
-
-
 # The argument holding the clip's limit, by function or class; the first positional
 # argument of paddle's classes, the second of torch's functions (after the parameters).
 CLIP_LIMIT = {"clip_grad_norm_": "max_norm", "clip_grad_value_": "clip_value",
@@ -150,7 +146,7 @@ def parse_clip(framework: str, text: str, opt: str = "--clip") -> Clip:
     # torch's clip_grad_norm_ names both global_norm and norm (per parameter): one call is global.
     kinds = {}
     for kind in CLIP_KINDS:
-        kinds.setdefault(_clip_class(kind, framework), kind)
+        kinds.setdefault(clip_class(kind, framework), kind)
     if name not in kinds:
         raise UsageError(f"{opt} {text!r}: unknown {framework} clip {name!r} (known: {', '.join(sorted(kinds))})")
     kwargs = _keywords(opt, text, node)
@@ -651,10 +647,6 @@ def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
 
 # ---------------------------------------------------------------- the code to paste
 
-def _pyval(value: Any) -> str:
-    return repr(tuple(value)) if isinstance(value, list) else repr(value)
-
-
 def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...], way: str,
           loop: LoopCalls | None = None) -> str:
     """The target's code: every word written out (native names), the decay as `way` builds it."""
@@ -665,8 +657,8 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
     module = "torch.optim" if fw == "torch" else "paddle.optimizer"
     params = PARAMS_ARG[fw]
     pre: list[str] = []
-    head = [f"{native.lr}={lr!r}"]
-    c = src.coeff
+    head = [f"{native.lr}={number(lr)}"]
+    c = number(src.coeff)
     if way in ("groups", "apply_decay_param_fun") and src.no_decay:
         pre = ["import re", "", f"NO_DECAY = re.compile({src.no_decay!r})   # matched on named_parameters() names"]
     if way == "groups" and src.lr_scales:
@@ -677,57 +669,52 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
             "    k = next((k for pattern, k in LR_SCALE if re.search(pattern, n)), 1.0)",
             f"    groups.setdefault(({'not NO_DECAY.search(n)' if src.no_decay else 'True'}, k), []).append(p)"]
         # torch's group lr is absolute, paddle's group learning_rate a factor of the optimizer's.
-        group_lr = f"'lr': k * {lr!r}" if fw == "torch" else "'learning_rate': k"
-        groups = (f"[{{'params': ps, '{native.decay_arg}': {c!r} if decayed else 0.0, {group_lr}}} "
+        group_lr = f"'lr': k * {number(lr)}" if fw == "torch" else "'learning_rate': k"
+        groups = (f"[{{'params': ps, '{native.decay_arg}': {c} if decayed else 0.0, {group_lr}}} "
                   f"for (decayed, k), ps in groups.items()]")
         head = [groups, *head] if fw == "torch" else [*head, f"{params}={groups}"]
     elif way == "groups":
         pre += ["decay = [p for n, p in model.named_parameters() if not NO_DECAY.search(n)]",
                 "no_decay = [p for n, p in model.named_parameters() if NO_DECAY.search(n)]"]
-        groups = f"[{{'params': decay, '{native.decay_arg}': {c!r}}}, {{'params': no_decay, '{native.decay_arg}': 0.0}}]"
+        groups = f"[{{'params': decay, '{native.decay_arg}': {c}}}, {{'params': no_decay, '{native.decay_arg}': 0.0}}]"
         head = [groups, *head] if fw == "torch" else [*head, f"{params}={groups}"]
     else:
         head = ["model.parameters()", *head] if fw == "torch" else [*head, f"{params}=model.parameters()"]
     if way == "apply_decay_param_fun":
         pre += ["# paddle hands the function its unique parameter name (linear_0.w_0), not the attribute path",
                 "decay = {p.name for n, p in model.named_parameters() if not NO_DECAY.search(n)}"]
-        kwargs[native.decay_arg] = c
-        kwargs["apply_decay_param_fun"] = _Code("lambda name: name in decay")
+        kwargs[native.decay_arg] = src.coeff
+        kwargs["apply_decay_param_fun"] = Code("lambda name: name in decay")
     elif way == "weight_decay":
-        kwargs[native.decay_arg] = c
+        kwargs[native.decay_arg] = src.coeff
     elif way == "decoupled":
         if native.decoupled == "flag":
-            kwargs.update({native.decay_arg: c, "decoupled_weight_decay": True})
+            kwargs.update({native.decay_arg: src.coeff, "decoupled_weight_decay": True})
         elif native.decoupled not in (None, "explicit"):
             native = OPTIMIZERS[native.decoupled.lower()].native(fw)
-            kwargs[native.decay_arg] = c
+            kwargs[native.decay_arg] = src.coeff
     elif way == "manual":
         pre += ["# L1: torch has no L1 argument; add it to the loss, before backward():",
-                f"#   loss = loss + {c!r} * sum(p.abs().sum() for p in model.parameters())"]
+                f"#   loss = loss + {c} * sum(p.abs().sum() for p in model.parameters())"]
     elif way == "none" and native.decays_by_default:
         kwargs[native.decay_arg] = 0.0
     clip, sched = (loop.clip, loop.schedule) if loop else (None, None)
     post: list[str] = []
     if sched is not None:
-        cls, s_kwargs = sched.native(fw)
-        s_args = ", ".join(f"{k}={_pyval(v)}" for k, v in s_kwargs.items())
+        built = f"scheduler = {scheduler(sched, fw, lr, 'optimizer')}"
         if fw == "paddle":
-            pre.append(f"scheduler = paddle.optimizer.lr.{cls}(learning_rate={lr!r}, {s_args})")
-            head[[i for i, h in enumerate(head) if h.startswith(f"{native.lr}=")][0]] = f"{native.lr}=scheduler"
+            pre.append(built)
+            head[next(i for i, h in enumerate(head) if h.startswith(f"{native.lr}="))] = f"{native.lr}=scheduler"
         else:
-            post.append(f"scheduler = torch.optim.lr_scheduler.{cls}(optimizer, {s_args})")
+            post.append(built)
     if clip is not None and fw == "paddle":
-        kwargs["grad_clip"] = _Code(f"paddle.nn.{_clip_class(clip.kind, 'paddle')}({clip.max!r})")
-    args = head + [f"{k}={_pyval(v)}" for k, v in kwargs.items()]
+        kwargs["grad_clip"] = Code(grad_clip(clip))
+    args = head + keywords(fw, kwargs)
     lines = [f"import {module.split('.')[0]}", *pre, f"optimizer = {module}.{native.cls}({', '.join(args)})", *post]
     if loop is not None:
         step = ["loss.backward()"]
         if clip is not None and fw == "torch":
-            step.append({"global_norm": f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip.max!r})",
-                         "norm": "for p in model.parameters(): "
-                                 f"torch.nn.utils.clip_grad_norm_(p, max_norm={clip.max!r})",
-                         "value": f"torch.nn.utils.clip_grad_value_(model.parameters(), "
-                                  f"clip_value={clip.max!r})"}[clip.kind])
+            step += torch_clip(clip, "model.parameters()").splitlines()
         step += ["optimizer.step()", "optimizer.zero_grad()" if fw == "torch" else "optimizer.clear_grad()"]
         if sched is not None:
             step.append("scheduler.step()   # once per optimizer step")
@@ -735,13 +722,6 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
         if sched is not None and fw == "paddle":
             lines.append("# the lr in use: optimizer.get_lr() (scheduler.get_lr() steps the schedule again)")
     return "\n".join(lines) + "\n"
-
-
-class _Code(str):
-    """Code written as is (a lambda), not as a literal."""
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 # ---------------------------------------------------------------- pitfalls
@@ -862,8 +842,8 @@ def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
     out: list[tuple[str, str | None, str | None]] = []
     for kind, limit in REPORT_CLIP_LIMITS.items():
         fw = next(f for f in ("torch", "paddle")
-                  if next(k for k in CLIP_KINDS if _clip_class(k, f) == _clip_class(kind, f)) == kind)
-        name = _clip_class(kind, fw)
+                  if next(k for k in CLIP_KINDS if clip_class(k, f) == clip_class(kind, f)) == kind)
+        name = clip_class(kind, fw)
         out.append((fw, f"{name}({'model.parameters(), ' * (fw == 'torch')}{CLIP_LIMIT[name]}={limit!r})", None))
     for kind, words in REPORT_SCHEDULES.items():
         cls, kwargs = Schedule(kind, words).native("torch")
