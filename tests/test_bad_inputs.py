@@ -328,6 +328,9 @@ COMMAND_LINES = [
     ("port-lr-scale-decoupled-flag", ["port", "--torch", "Adam(params, lr=0.1, weight_decay=0.1, "
                                       "decoupled_weight_decay=True)", "--lr-scale", "norm=0.1"],
      "--lr-scale with decoupled_weight_decay=True ", "is not ported"),
+    ("port-lr-scale-with-schedule", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm=0.1",
+                                     "--schedule", "StepLR(o, step_size=2)"],
+     "--lr-scale norm=0.1: ", "cannot be combined with --schedule"),
     # list and the top level
     ("list-extra-argument", ["list", "extra"], "xdecay: ", "unrecognized arguments: extra"),
     ("no-command", [], "xdecay: ", "the following arguments are required: command"),

@@ -400,6 +400,9 @@ def test_torch_linear_lr_defaults_are_written_out():
 # --lr-scale: (framework, call, --no-decay, {pattern: factor}, the weight's rule; the
 # scaled LayerNorm gain decays by the same rule at its own lr, in both frameworks).
 LR_SCALE = [
+    # no decay at all: groups for the lr alone, their weight_decay a float 0.0 (paddle
+    # SGD takes an int 0 for a regularizer object and fails at step()).
+    ("torch", "SGD(params, lr=0.1)", "", {"norm": 0.1}, "none"),
     ("torch", "SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01)", "bias", {"norm": 0.1}, "coupled_l2@0.01"),
     ("torch", "AdamW(params, lr=0.01, weight_decay=0.05)", "bias", {"norm": 0.1}, "decoupled_lr@0.05"),
     ("paddle", "Momentum(learning_rate=0.1, weight_decay=0.01)", "", {"norm": 0.1, "bias": 2.0}, "coupled_l2@0.01"),
@@ -432,7 +435,7 @@ def test_lr_scale_code_runs_in_the_target(fw, call, no_decay, scales, rule):
     exec(t.code, scope)        # our own generated code, not the user's input
     opt = scope["optimizer"]
     base = t.source.lr
-    coeff = float(rule.partition("@")[2])
+    coeff = float(rule.partition("@")[2] or 0)
     if fw == "torch":           # paddle: learning_rate a factor, weight_decay an L2Decay (or AdamW's float)
         groups = opt._param_groups
         got = {}

@@ -626,7 +626,8 @@ def _groups(src: Setup, excluded: tuple[str, ...]) -> list[tuple[list[str], floa
     for p in VERIFY_PARAMS:
         groups.setdefault((p not in excluded, src.lr_scale(p)), []).append(p)
     order = sorted(groups, key=lambda key: not key[0])
-    return [(groups[key], src.coeff if key[0] else 0.0, key[1]) for key in order]
+    # Floats: paddle takes a group's int weight_decay for a regularizer object (_pitfalls).
+    return [(groups[key], float(src.coeff) if key[0] else 0.0, key[1]) for key in order]
 
 
 def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
@@ -638,6 +639,9 @@ def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
         return load_case(path)
     except CaseError as exc:
         problem = str(exc).partition(f"{path}: ")[2] or str(exc)
+        if problem.startswith("decay.groups.lr_scale") and t.source.lr_scales:
+            raise UsageError(f"--lr-scale {t.source.lr_scales[0][0]}={t.source.lr_scales[0][1]!r}: cannot be "
+                             f"combined with --schedule (the verification case: {problem})") from None
         loop = t.loop or LoopCalls()
         for word, given in (("clip", loop.clip_call), ("schedule", loop.schedule_call)):
             if given and problem.startswith(f"{word}."):
@@ -658,7 +662,7 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
     params = PARAMS_ARG[fw]
     pre: list[str] = []
     head = [f"{native.lr}={number(lr)}"]
-    c = number(src.coeff)
+    c = number(float(src.coeff))     # a group's: paddle takes an int for a regularizer object
     if way in ("groups", "apply_decay_param_fun") and src.no_decay:
         pre = ["import re", "", f"NO_DECAY = re.compile({src.no_decay!r})   # matched on named_parameters() names"]
     if way == "groups" and src.lr_scales:
@@ -670,7 +674,8 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
             f"    groups.setdefault(({'not NO_DECAY.search(n)' if src.no_decay else 'True'}, k), []).append(p)"]
         # torch's group lr is absolute, paddle's group learning_rate a factor of the optimizer's.
         group_lr = f"'lr': k * {number(lr)}" if fw == "torch" else "'learning_rate': k"
-        groups = (f"[{{'params': ps, '{native.decay_arg}': {c} if decayed else 0.0, {group_lr}}} "
+        decay = f"{c} if decayed else 0.0" if src.coeff else "0.0"
+        groups = (f"[{{'params': ps, '{native.decay_arg}': {decay}, {group_lr}}} "
                   f"for (decayed, k), ps in groups.items()]")
         head = [groups, *head] if fw == "torch" else [*head, f"{params}={groups}"]
     elif way == "groups":
@@ -756,6 +761,10 @@ def _pitfalls(src: Setup, excluded: tuple[str, ...], words: dict[str, Any]) -> l
                        "(AdamW applies both): leave ParamAttr regularizers off when excluding by optimizer")
     if src.decay == "l1":
         out.append("paddle L1Decay has no torch argument: the L1 term goes into the loss")
+    if p_native and (excluded or src.lr_scales) and p_native.decoupled != p_native.cls:
+        out.append(f"paddle {p_native.cls} reads a group's weight_decay as a coefficient only when it is a float: "
+                   "an int (0) is taken for a regularizer object and step() fails (TypeError: 'int' object is not "
+                   "callable; Optimizer._add_param_group): write 0.0")
     return out
 
 
