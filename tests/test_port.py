@@ -511,3 +511,22 @@ def test_leaving_the_schedule_out_is_measured():
     assert p.loop_left_effect.excess > 100      # the lr halves at step 4 and 7: far beyond rounding
     assert "with the schedule left out of the paddle code" in table(p)
     assert port_json(p)["loop_left_out"]["tolerance_ratio"] == p.loop_left_effect.excess
+
+
+@pytest.mark.parametrize("cls, fails", [("SGD", True), ("Adam", True), ("AdamW", False)])
+def test_paddle_group_int_weight_decay(cls, fails):
+    """The pitfall port states, pinned on real paddle: a group's weight_decay=0 (an int) is
+    kept as a regularizer object and step() calls it; AdamW reads its groups itself."""
+    import paddle
+    layer = paddle.nn.Linear(2, 2)
+    opt = getattr(paddle.optimizer, cls)(learning_rate=0.1, parameters=[{"params": layer.parameters(),
+                                                                        "weight_decay": 0}])
+    layer(paddle.ones([1, 2])).sum().backward()
+    if fails:
+        with pytest.raises(TypeError, match="'int' object is not callable"):
+            opt.step()
+    else:
+        opt.step()
+    t = translate(parse_call("paddle", f"{cls}(learning_rate=0.1, weight_decay=0.1)", "bias"), "")
+    assert any("reads a group's weight_decay as a coefficient only when it is a float" in x
+               for x in t.pitfalls) == fails

@@ -469,7 +469,7 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
                   f"{src.lr!r}"] * int_lr + _pitfalls(src, excluded, words) + [
         f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
         f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided] + _loop_pitfalls(
-        src, loop, tgt_way) + _lr_pitfalls(src)
+        src, loop, tgt_way) + _group_pitfall(src, src_way if src.framework == "paddle" else tgt_way) + _lr_pitfalls(src)
     return t
 
 
@@ -761,11 +761,19 @@ def _pitfalls(src: Setup, excluded: tuple[str, ...], words: dict[str, Any]) -> l
                        "(AdamW applies both): leave ParamAttr regularizers off when excluding by optimizer")
     if src.decay == "l1":
         out.append("paddle L1Decay has no torch argument: the L1 term goes into the loss")
-    if p_native and (excluded or src.lr_scales) and p_native.decoupled != p_native.cls:
-        out.append(f"paddle {p_native.cls} reads a group's weight_decay as a coefficient only when it is a float: "
-                   "an int (0) is taken for a regularizer object and step() fails (TypeError: 'int' object is not "
-                   "callable; Optimizer._add_param_group): write 0.0")
     return out
+
+
+def _group_pitfall(src: Setup, paddle_way: str) -> list[str]:
+    """Measured on every paddle class (paddle 3.3.1): Optimizer._add_param_group makes a
+    float group weight_decay an L2Decay and keeps anything else as a regularizer object,
+    so an int fails at step(); AdamW reads its groups itself."""
+    native = src.info.paddle
+    if paddle_way != "groups" or native.decoupled == native.cls:
+        return []
+    return [f"paddle {native.cls} reads a group's weight_decay as a coefficient only when it is a float: an int (0) "
+            "is taken for a regularizer object and step() fails (TypeError: 'int' object is not callable; "
+            "Optimizer._add_param_group): write 0.0"]
 
 
 # ---------------------------------------------------------------- verification
