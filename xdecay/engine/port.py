@@ -17,7 +17,8 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..case import Case, _Table, load_case
 from ..case import _clip as _case_clip, _schedule as _case_schedule

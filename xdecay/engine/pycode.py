@@ -23,7 +23,7 @@ class Code:
         return self.text
 
 
-def number(x: float | int) -> str:
+def number(x: float) -> str:
     """As a person writes it: an int stays an int, a float keeps its point (paddle refuses
     an int learning rate) and shows 15 significant digits (DBL_DIG): every decimal of up
     to 15 digits reads back exactly, and a computed value (0.1 * 0.1) shows as the
@@ -76,7 +76,7 @@ def grad_clip(clip: Clip) -> str:
     return f"paddle.nn.{clip_class(clip.kind, 'paddle')}({number(clip.max)})"
 
 
-def scheduler(schedule: Schedule, framework: str, lr: float | int, optimizer: str) -> str:
+def scheduler(schedule: Schedule, framework: str, lr: float, optimizer: str) -> str:
     """The lr scheduler's constructor: torch's wraps `optimizer`, paddle's holds the lr
     (and is the optimizer's learning_rate)."""
     cls, kwargs = schedule.native(framework)

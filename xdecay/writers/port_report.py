@@ -86,8 +86,8 @@ def _loop_left(p: PortResult) -> list[str]:
         return []
     left = " and ".join(w for w, given in (("clip", p.translation.loop.clip), ("schedule", p.translation.loop.schedule))
                         if given)
-    return [f"measured: with the {left} left out of the {p.translation.target_framework} code, its updates differ "
-            f"from the source's by {fmt(c.excess, '.3g')}x the tolerance"]
+    return [(f"measured: with the {left} left out of the {p.translation.target_framework} code, its updates differ "
+             f"from the source's by {fmt(c.excess, '.3g')}x the tolerance")]
 
 
 def _measured(p: PortResult) -> list[str]:
@@ -236,10 +236,10 @@ def port_page(results: list[PortResult], versions: dict[str, str]) -> str:
                     disable_numparse=True), ""]
     if loop_rows:
         out += ["## The training loop: gradient clipping and lr schedules", "",
-                f"Each clip kind and each lr schedule kind, ported with `{REPORT_LOOP_CALL['torch']}` "
-                f"(`--clip`, `--schedule`) and verified the same way; x tol, left out: the target's run without "
-                "the clip or schedule (a converter porting only the optimizer call) against the source's run "
-                "with it, over the tolerance's rounding terms.", "",
+                (f"Each clip kind and each lr schedule kind, ported with `{REPORT_LOOP_CALL['torch']}` "
+                 "(`--clip`, `--schedule`) and verified the same way; x tol, left out: the target's run without "
+                 "the clip or schedule (a converter porting only the optimizer call) against the source's run "
+                 "with it, over the tolerance's rounding terms."), "",
                 tabulate([[cell(x) for x in row] for row in loop_rows],
                          ["source", "translation", "verdict", "x tol", "power", "x tol, left out"],
                          tablefmt="github", disable_numparse=True), ""]
