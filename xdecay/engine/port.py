@@ -869,9 +869,19 @@ def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
     return out
 
 
+# reports/port.md's per-parameter lr rows (--lr-scale): a coupled and a decoupled decay,
+# the LayerNorm at a tenth of the lr, the biases excluded from decay.
+REPORT_LR_SCALES: tuple[tuple[str, str, str, str], ...] = (
+    ("torch", "SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01)", "bias", "norm=0.1"),
+    ("paddle", "AdamW(learning_rate=0.01, weight_decay=0.05, apply_decay_param_fun=decay)", "bias", "norm=0.1"),
+)
+
+
 def report_translations() -> list[Translation]:
-    """reports/port.md's rows: REPORT_CALLS, then the loop rows."""
+    """reports/port.md's rows: REPORT_CALLS, the per-parameter lr rows, then the loop rows."""
     out = [translate(parse_call(fw, call, no_decay), call) for fw, call, no_decay in REPORT_CALLS]
+    out += [translate(parse_call(fw, call, no_decay, None, parse_lr_scales([scale])), call)
+            for fw, call, no_decay, scale in REPORT_LR_SCALES]
     for fw, clip, schedule in report_loop_calls():
         loop = loop_calls(fw, clip, schedule)
         out.append(translate(parse_call(fw, REPORT_LOOP_CALL[fw], "", loop), REPORT_LOOP_CALL[fw], loop))

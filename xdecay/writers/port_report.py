@@ -210,7 +210,8 @@ def port_page(results: list[PortResult], versions: dict[str, str]) -> str:
     for p in calls:
         t = p.translation
         rows.append([f"{t.source.framework} `{t.call}`" + (f" · no decay `{t.source.no_decay}`"
-                                                         if t.source.no_decay else ""),
+                                                         if t.source.no_decay else "")
+                     + "".join(f" · lr x{k!r} `{pattern}`" for pattern, k in t.source.lr_scales),
                      f"{t.target_framework} " + (f"`{_optimizer_line(t.code)}`" if t.code else "—"),
                      *_checked(p), "—" if p.defaults_left is None else fmt(_worst(p.defaults_left), ".3g")])
     loop_rows = []
