@@ -229,7 +229,7 @@ def port_page(results: list[PortResult], versions: dict[str, str]) -> str:
            "exercised). x tol: the largest difference over the tolerance (<= 1 is equal); power: the "
            "smallest relative error of the decay coefficient the check catches; x tol, defaults left out: "
            "the same translation without the arguments whose defaults differ (what a table that only "
-           "renames arguments emits). `xdecay port --torch "
+           "renames arguments emits); `· lr xK `P``: `--lr-scale P=K`. `xdecay port --torch "
            "\"CALL\"` (or `--paddle`) reproduces a row with its pitfalls.", "",
            tabulate([[cell(x) for x in row] for row in rows],
                     ["source", "translation", "verdict", "x tol", "power", "x tol, defaults left out"],
