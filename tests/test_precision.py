@@ -106,6 +106,9 @@ def test_a_decay_below_bfloat16_resolution_is_inconclusive_not_equal(done):
     result = _result(dataclasses.replace(case, expectations=claims), results)
     assert [c.verdict for c in result.comparisons] == ["inconclusive", "inconclusive"]
     assert "cannot see the decay" in result.comparisons[0].problem
+    # The shipped claim is the invisibility itself (none among the rules): conclusive.
+    (check,) = [c for c in _result(case, results).rule_checks if c.run == "torch:weight_decay"]
+    assert check.got.startswith("ambiguous(none|") and check.ok and check.power.verdict == "conclusive"
 
 
 def test_the_same_decay_is_visible_in_float32(done):
