@@ -161,3 +161,14 @@ def test_precision_is_recorded_in_json_and_markdown(done):
     assert data["precision"]["grad_scaler"] == {"init_scale": 1024.0}
     assert {r["run"]: (r["dtype"], r["forward"]) for r in data["runs"]}["torch:manual"] == ("float32", "bfloat16")
     assert "precision bfloat16 autocast, GradScaler(init_scale=1024)" in markdown(outcome)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_paddle_cpu_has_no_low_precision_linear(dtype):
+    """Why paddle's O2 cannot be made to store low precision here: its CPU build has no
+    bfloat16/float16 matmul kernel (README, [precision])."""
+    from xdecay.frameworks.paddle_adapter import paddle
+    layer = paddle.nn.Linear(3, 4)
+    layer.to(dtype=dtype)
+    with pytest.raises(RuntimeError, match=f"kernel `matmul` is not registered. Selected wrong DataType `{dtype}`"):
+        layer(paddle.ones([2, 3]).astype(dtype))
