@@ -25,7 +25,8 @@ from itertools import product
 import numpy as np
 
 from ..frameworks.records import RunRecord
-from .compare import EPS32, Tolerance, operation_count, ulp32
+from .compare import EPS32, Tolerance, ulp32
+from .layers import Layer
 from .loop import Loop
 from .reference import (
     FLOAT32_HYPER,
@@ -127,7 +128,7 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
     sample = None
-    if rule.__name__ not in MIXING_RULES and not loop.whole and not loop.accumulates:
+    if spec.layer is None and rule.__name__ not in MIXING_RULES and not loop.whole and not loop.accumulates:
         sample = layer_sample(run.params)
     if sample is None:
         grads, bounds = _loss_grads(at, spec, loss, loop, clip_as or reference[0])
@@ -314,8 +315,11 @@ def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
 
 
 def _tolerance(spec: Spec) -> Tolerance:
+    if spec.layer is not None:
+        return Tolerance(ops=spec.layer.operation_count(len(spec.x)))
     batch, in_features = spec.x.shape
-    return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm))
+    linear = Layer(in_features, spec.params["weight"].shape[0], norm=spec.has_norm)
+    return Tolerance(ops=linear.operation_count(batch))
 
 
 def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:

@@ -39,7 +39,6 @@ from .compare import Pair, Tolerance
 from .infer import Inferred, ParamReplay
 from .rules import Fit, parse_rule, rule_name
 from .separate import NONE, SCALES, SEARCH_STEPS, Separator
-from .spec import build_spec
 
 # Relative coefficient errors tried: 1-2-5 from 1e-5 to 1.
 GRID = tuple(m * 10.0 ** e for e in range(-5, 0) for m in (1, 2, 5)) + (1.0,)
@@ -190,9 +189,7 @@ class CasePower:
         self._params: dict[tuple[str, str], ParamPower] = {}
         c = case
         self.separator = Separator(
-            lambda loss: build_spec(c.seed, c.layer.in_features, c.layer.out_features, c.batch,
-                                    bias=c.layer.bias, norm=c.layer.norm, target=loss == "mse"),
-            c.loss, c.layer.in_features * c.layer.out_features)
+            c.spec, c.loss, max(int(np.prod(s)) for s in c.layer.shapes().values()))
 
     def _inferred(self, run: str, param: str) -> Inferred:
         return self.sensitivity[run].inferred[param]
