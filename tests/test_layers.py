@@ -126,8 +126,8 @@ def test_every_kind_names_each_native_parameter_of_both_frameworks():
 
 # ---------------------------------------------------------------- the shipped layer cases
 
-CASES = ["conv2d", "embedding", "embedding_sparse", "embedding_sparse_adagrad", "block_groups",
-         "block_norm_decayed", "mha_groups"]
+CASES = ["conv2d", "embedding", "embedding_sparse", "embedding_sparse_adagrad", "embedding_sparse_adam",
+         "block_groups", "block_norm_decayed", "mha_groups"]
 
 # Every rule inferred, per run: (run, {param: rule}); a parameter left out has the run's
 # default (the first entry's value for "*").
@@ -145,6 +145,7 @@ RULES = {
                          "paddle:manual": "coupled_l2@0.1"},
     "embedding_sparse_adagrad": {"torch:none": "none", "paddle:none": "none",
                                  "paddle:weight_decay": "coupled_l2@0.1"},
+    "embedding_sparse_adam": {"paddle:none": "unexplained"},
     "block_groups": {r: {"fc1_weight": "decoupled_lr@0.1", "fc2_weight": "decoupled_lr@0.1", "fc1_bias": "none",
                          "norm_gain": "none", "norm_bias": "none", "fc2_bias": "none"}
                      for r in ("torch:groups", "paddle:groups", "paddle:apply_decay_param_fun")},
@@ -222,3 +223,19 @@ def test_sparse_embedding_is_built_sparse_in_both_frameworks(layer_cases):
     with paddle_adapter.isolated():
         p = paddle_adapter.Model(spec)
         assert p.embedding._sparse
+
+
+def test_paddles_sparse_adam_is_not_the_dense_formula(layer_cases):
+    """paddle Adam on a sparse gradient (lazy_mode): the first step of a looked-up row is
+    lr*sqrt(1+beta2)/(1+beta1) per element (dense Adam: lr), the bias correction of step
+    2 at step 1; rows no id looks up stay put. Torch's Adam refuses sparse gradients."""
+    case, done, result = layer_cases["embedding_sparse_adam"]
+    run = next(r for r in done["paddle"].records[0] if r.way == "none")
+    rows = _untouched(case)
+    looked_up = np.setdiff1d(np.arange(case.layer.get("num_embeddings")), rows)
+    first = run.delta("weight")[0]
+    lr, b1, b2 = float(case.optimizer.lr), 0.9, 0.999
+    assert np.all(run.delta("weight")[:, rows] == 0)
+    assert np.allclose(np.abs(first[looked_up]), lr * np.sqrt(1 + b2) / (1 + b1), rtol=1e-5, atol=0)
+    assert not np.allclose(np.abs(first[looked_up]), lr, rtol=0.1, atol=0)
+    assert all(c.ok for c in result.reject_checks) and len(result.reject_checks) == 2
