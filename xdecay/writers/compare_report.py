@@ -380,7 +380,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             run.update(steps=[], error=x.error)
         else:
             deltas = {p: x.delta(p) for p in x.params}
-            run["steps"] = [{"delta_weight": _array(deltas["weight"][k]),
+            run["steps"] = [{"delta_weight": _array(deltas["weight"][k]) if "weight" in deltas else None,
                              "delta_bias": _array(deltas["bias"][k]) if "bias" in deltas else None,
                              **{f"delta_{p}": _array(d[k]) for p, d in deltas.items()
                                 if p not in ("weight", "bias")}}
