@@ -145,7 +145,7 @@ RULES = {
                          "paddle:manual": "coupled_l2@0.1"},
     "embedding_sparse_adagrad": {"torch:none": "none", "paddle:none": "none",
                                  "paddle:weight_decay": "coupled_l2@0.1"},
-    "embedding_sparse_adam": {"paddle:none": "unexplained"},
+    "embedding_sparse_adam": {"paddle:none": "unexplained", "paddle:manual": "coupled_l2@0.1"},
     "block_groups": {r: {"fc1_weight": "decoupled_lr@0.1", "fc2_weight": "decoupled_lr@0.1", "fc1_bias": "none",
                          "norm_gain": "none", "norm_bias": "none", "fc2_bias": "none"}
                      for r in ("torch:groups", "paddle:groups", "paddle:apply_decay_param_fun")},
@@ -239,3 +239,6 @@ def test_paddles_sparse_adam_is_not_the_dense_formula(layer_cases):
     assert np.allclose(np.abs(first[looked_up]), lr * np.sqrt(1 + b2) / (1 + b1), rtol=1e-5, atol=0)
     assert not np.allclose(np.abs(first[looked_up]), lr, rtol=0.1, atol=0)
     assert all(c.ok for c in result.reject_checks) and len(result.reject_checks) == 2
+    # A manual L2 term's gradient is dense: every row moves, by the dense formula.
+    manual = next(r for r in done["paddle"].records[0] if r.way == "manual")
+    assert np.all(manual.delta("weight")[:, rows] != 0)
