@@ -127,7 +127,7 @@ def test_every_kind_names_each_native_parameter_of_both_frameworks():
 # ---------------------------------------------------------------- the shipped layer cases
 
 CASES = ["conv2d", "embedding", "embedding_sparse", "embedding_sparse_adagrad", "embedding_sparse_adam",
-         "block_groups", "block_norm_decayed", "mha_groups"]
+         "block_groups", "block_param_attr", "block_norm_decayed", "mha_groups"]
 
 # Every rule inferred, per run: (run, {param: rule}); a parameter left out has the run's
 # default (the first entry's value for "*").
@@ -149,6 +149,10 @@ RULES = {
     "block_groups": {r: {"fc1_weight": "decoupled_lr@0.1", "fc2_weight": "decoupled_lr@0.1", "fc1_bias": "none",
                          "norm_gain": "none", "norm_bias": "none", "fc2_bias": "none"}
                      for r in ("torch:groups", "paddle:groups", "paddle:apply_decay_param_fun")},
+    "block_param_attr": {"torch:weight_decay": "coupled_l2@0.1", "paddle:weight_decay": "coupled_l2@0.1",
+                         **{r: {"fc1_weight": "coupled_l2@0.1", "fc2_weight": "coupled_l2@0.1", "fc1_bias": "none",
+                                "norm_gain": "none", "norm_bias": "none", "fc2_bias": "none"}
+                            for r in ("torch:groups", "paddle:groups", "paddle:param_attr+weight_decay")}},
     "block_norm_decayed": {"torch:weight_decay": "decoupled_lr@0.1", "paddle:weight_decay": "decoupled_lr@0.1",
                            "torch:groups": {"fc1_weight": "decoupled_lr@0.1", "fc2_weight": "decoupled_lr@0.1",
                                             "fc1_bias": "none", "norm_gain": "none", "norm_bias": "none",

@@ -620,18 +620,15 @@ def _layer(t: _Table) -> Layer:
     return layer
 
 
-# The ways that build ParamAttr objects: written for the Linear's constructor arguments.
-PARAM_ATTR_WAYS = tuple(w for w in WAYS["paddle"] if w.startswith("param_attr"))
-
-
 def _check_layer_runs(path: str, layer: Layer, runs: dict[str, tuple[str, ...]], decay: Decay) -> None:
-    """What a layer kind cannot build: ParamAttr ways beyond the Linear; a parameter
-    group splitting a packed native parameter (torch's in_proj_weight holds q, k and v)."""
-    if layer.kind != "linear":
+    """What a layer kind cannot build: a ParamAttr per parameter where paddle's constructor
+    takes one for several (layers.Kind.param_attr); a parameter group splitting a packed
+    native parameter (torch's in_proj_weight holds q, k and v)."""
+    if not KINDS[layer.kind].param_attr:
         for way in runs.get("paddle", ()):
-            if way in PARAM_ATTR_WAYS:
-                raise CaseError(path, "runs.paddle", f"way {way!r} is built for [layer] kind \"linear\" only "
-                                f"(got kind {layer.kind!r})")
+            if way.startswith("param_attr"):
+                raise CaseError(path, "runs.paddle", f"way {way!r}: paddle's {layer.kind} constructor takes one "
+                                f"ParamAttr for several parameters, not one per parameter")
     for fw, ways in runs.items():
         if not any("groups" in w for w in ways):     # groups, groups+weight_decay, after_groups, ...
             continue

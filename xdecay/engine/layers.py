@@ -58,7 +58,9 @@ class Kind:
     keys: tuple[Key, ...]
     params: tuple[ParamDef, ...]
     doc: str               # what the layer is, for the README and reports
-    losses: tuple[str, ...] = ("mean", "mse")
+    # Paddle's constructors take a ParamAttr per canonical parameter (the param_attr ways);
+    # MultiHeadAttention's one weight_attr / bias_attr goes to all four projections.
+    param_attr: bool = True
 
 
 def _same(name: str, **kw) -> tuple[Native, Native]:
@@ -121,7 +123,7 @@ KINDS: dict[str, Kind] = {
         (Key("embed_dim", "int"), Key("num_heads", "int"), Key("seq", "int")),
         _mha(),
         "self-attention: torch MultiheadAttention(embed_dim, num_heads, batch_first=True), paddle "
-        "MultiHeadAttention(embed_dim, num_heads), on seq tokens per example"),
+        "MultiHeadAttention(embed_dim, num_heads), on seq tokens per example", param_attr=False),
 }
 
 

@@ -99,9 +99,10 @@ class Model(paddle.nn.Layer):
 
 
 def _modules(layer: Layer, attrs: dict[str, Any]) -> dict[str, Any]:
-    """The paddle layers of a layer kind, in forward order, named as layers.KINDS says.
-    Only the Linear takes ParamAttr objects (case.py refuses the param_attr ways elsewhere)."""
-    g, nn = layer.get, paddle.nn
+    """The paddle layers of a layer kind, in forward order, named as layers.KINDS says,
+    each parameter with its ParamAttr by canonical name (None: paddle's default). Not
+    MultiHeadAttention (layers.Kind.param_attr: one attr for all four projections)."""
+    g, nn, a = layer.get, paddle.nn, attrs.get
     if layer.kind == "linear":
         out = {"linear": nn.Linear(layer.in_features, layer.out_features, weight_attr=attrs.get("weight"),
                                    bias_attr=attrs.get("bias") if layer.bias else False)}
@@ -110,14 +111,16 @@ def _modules(layer: Layer, attrs: dict[str, Any]) -> dict[str, Any]:
                                        weight_attr=attrs.get("norm_gain"), bias_attr=attrs.get("norm_bias"))
         return out
     if layer.kind == "conv2d":
-        return {"conv": nn.Conv2D(g("in_channels"), g("out_channels"), g("kernel_size"),
-                                  bias_attr=None if g("bias") else False)}
+        return {"conv": nn.Conv2D(g("in_channels"), g("out_channels"), g("kernel_size"), weight_attr=a("weight"),
+                                  bias_attr=a("bias") if g("bias") else False)}
     if layer.kind == "embedding":
-        return {"embedding": nn.Embedding(g("num_embeddings"), g("embedding_dim"), sparse=g("sparse"))}
+        return {"embedding": nn.Embedding(g("num_embeddings"), g("embedding_dim"), sparse=g("sparse"),
+                                          weight_attr=a("weight"))}
     if layer.kind == "block":
-        return {"fc1": nn.Linear(g("in_features"), g("hidden")),
-                "norm": nn.LayerNorm(g("hidden"), epsilon=LAYER_NORM_EPS),
-                "fc2": nn.Linear(g("hidden"), g("out_features"))}
+        return {"fc1": nn.Linear(g("in_features"), g("hidden"), weight_attr=a("fc1_weight"), bias_attr=a("fc1_bias")),
+                "norm": nn.LayerNorm(g("hidden"), epsilon=LAYER_NORM_EPS, weight_attr=a("norm_gain"),
+                                     bias_attr=a("norm_bias")),
+                "fc2": nn.Linear(g("hidden"), g("out_features"), weight_attr=a("fc2_weight"), bias_attr=a("fc2_bias"))}
     return {"attention": nn.MultiHeadAttention(g("embed_dim"), g("num_heads"))}
 
 
