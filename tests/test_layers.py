@@ -246,3 +246,18 @@ def test_paddles_sparse_adam_is_not_the_dense_formula(layer_cases):
     # A manual L2 term's gradient is dense: every row moves, by the dense formula.
     manual = next(r for r in done["paddle"].records[0] if r.way == "manual")
     assert np.all(manual.delta("weight")[:, rows] != 0)
+
+
+def test_adamw_cannot_see_the_decay_of_attentions_key_bias():
+    """k_bias has no loss gradient (softmax ignores a shift shared by a query's scores):
+    under AdamW its float32 gradient is rounding noise that Adam normalises to ~lr steps,
+    so its decoupled decay cannot be told from none (README, mha_groups), while q_bias's
+    can."""
+    case = load_case(ROOT / "cases" / "mha_groups.toml")
+    case = dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, name="adamw", lr=0.01, hyper={}),
+                               runs={"torch": ("weight_decay",), "paddle": ("weight_decay",)}, expectations=())
+    result = compare_case(case, 0, run(case), case.steps, Tolerance.for_case(case))
+    rules = {(r, p): rule for r, p, rule in result.rules}
+    for fw in ("torch", "paddle"):
+        assert rules[(f"{fw}:weight_decay", "q_bias")] == "decoupled_lr@0.1"
+        assert rules[(f"{fw}:weight_decay", "k_bias")] == "ambiguous(none|decoupled_lr@0.1)"
