@@ -139,8 +139,8 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
-        found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                             [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
+        found = infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
+                            [b[param] for b in bounds], _tolerance(spec), _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
 
@@ -331,10 +331,13 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
     return sorted(values)
 
 
-def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
-                 grads: list[np.ndarray], bounds: list[np.ndarray], spec: Spec,
-                 candidates: list[float]) -> Inferred:
-    tol = _tolerance(spec)
+def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
+                grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
+                candidates: list[float]) -> Inferred:
+    """One parameter's rule, from its own arrays only: float32 snapshots [steps + 1, ...]
+    in any layout, the gradient the optimizer got at each step and its rounding scale,
+    the tolerance of its layer (Tolerance(ops=n)). Nothing here knows the layer: a
+    caller with captured gradients (a user's model) can replay any parameter."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
