@@ -93,6 +93,11 @@ def _decay_fits(inferred: Inferred) -> list[Fit]:
     return [(f, cs) for f, cs in inferred.fits if f != ("none",)]
 
 
+def _doubled(fit: Fit) -> Fit:
+    family, cs = fit
+    return family, tuple(2 * c for c in cs)
+
+
 def _measured_fits(inferred: Inferred) -> list[Fit]:
     """The decay fits whose coefficients a check is measured on: those with the fewest
     terms. A longer fit's extra term is one the run cannot show (that is the ambiguity;
@@ -261,8 +266,8 @@ class CasePower:
                 for fit in fits:
                     d = power.coeff_error(fit, margin)
                     if d is None:
-                        blind.append(f"{r.name} {param} (its decay moves it by at most "
-                                     f"{power.effect(fit, margin):.3g}x what the check tolerates)")
+                        blind.append((r, param, fit, f"{r.name} {param} (its decay moves it by at most "
+                                                     f"{power.effect(fit, margin):.3g}x what the check tolerates)"))
                     errors.append((r.name, param, d))
                     for name, caught in power.rules(fit, margin).items():
                         rules[name] = rules.get(name, True) and caught
@@ -274,8 +279,11 @@ class CasePower:
                          self._suggest_all([(r, p, NONE, fit) for r, p, i, _ in invisible
                                             for fit in _decay_fits(i)]))
         if blind:
+            # Blind to the coefficient (Adam's first step is lr*sign(g + c*w): c and 2c alike),
+            # so the suggestion is what separates the fit from its double.
             return Power("inconclusive", None, rules, seen_ratio,
-                         f"would pass with the decay of {', '.join(blind)} left out or doubled")
+                         f"would pass with the decay of {', '.join(b[-1] for b in blind)} left out or doubled",
+                         self._suggest_all([(r, p, fit, _doubled(fit)) for r, p, fit, _ in blind]))
         if unknown and not errors:
             return Power("unknown", None, rules, seen_ratio,
                          f"no reference rule fits {', '.join(unknown)}: power not measured")
@@ -345,7 +353,9 @@ class CasePower:
                     rules[name] = rules.get(name, True) and caught
             if None in errors:
                 return Power("inconclusive", None, rules, ratio,
-                             f"would pass with the decay of {run.name} {param} left out or doubled")
+                             f"would pass with the decay of {run.name} {param} left out or doubled",
+                             self._suggest_all([(run, param, f, _doubled(f)) for f, e in zip(fits, errors)
+                                                if e is None]))
             return Power("conclusive", max(errors), rules, ratio)
         # Inference names each family's best coefficient only: the expected rule may fit
         # the run as well as the rules named (the data cannot exclude it).
