@@ -57,18 +57,19 @@ class Key:
 class Kind:
     keys: tuple[Key, ...]
     params: tuple[ParamDef, ...]
-    doc: str               # what the layer is, for the README and reports
     # Paddle's constructors take a ParamAttr per canonical parameter (the param_attr ways);
     # MultiHeadAttention's one weight_attr / bias_attr goes to all four projections.
     param_attr: bool = True
 
 
-def _same(name: str, **kw) -> tuple[Native, Native]:
-    return Native(name, **kw), Native(name)
+def _same(name: str) -> tuple[Native, Native]:
+    """The same name and layout in both frameworks."""
+    return Native(name), Native(name)
 
 
-def _linear(prefix: str, role: str, paddle_t: bool) -> tuple[Native, Native]:
-    return Native(f"{prefix}.{role}"), Native(f"{prefix}.{role}", transpose=paddle_t and role == "weight")
+def _linear(prefix: str, role: str) -> tuple[Native, Native]:
+    """A Linear's weight or bias: paddle stores the weight [in, out]."""
+    return Native(f"{prefix}.{role}"), Native(f"{prefix}.{role}", transpose=role == "weight")
 
 
 def _p(name: str, role: str, layout: str, natives: tuple[Native, Native], when: str = "") -> ParamDef:
@@ -84,8 +85,8 @@ def _mha() -> tuple[ParamDef, ...]:
     for i, x in enumerate("qkv"):
         out.append(_p(f"{x}_bias", "bias", "[E]", (Native("attention.in_proj_bias", part=(i, 3)),
                                                    Native(f"attention.{x}_proj.bias"))))
-    out.append(_p("out_weight", "weight", "[E_out, E_in]", _linear("attention.out_proj", "weight", True)))
-    out.append(_p("out_bias", "bias", "[E]", _linear("attention.out_proj", "bias", True)))
+    out.append(_p("out_weight", "weight", "[E_out, E_in]", _linear("attention.out_proj", "weight")))
+    out.append(_p("out_bias", "bias", "[E]", _linear("attention.out_proj", "bias")))
     return tuple(out)
 
 
@@ -93,37 +94,34 @@ KINDS: dict[str, Kind] = {
     "linear": Kind(
         (Key("in_features", "int"), Key("out_features", "int"), Key("bias", "bool", False),
          Key("norm", "bool", False)),
-        (_p("weight", "weight", "[out, in]", _linear("linear", "weight", True)),
-         _p("bias", "bias", "[out]", _linear("linear", "bias", True), "bias"),
+        (_p("weight", "weight", "[out, in]", _linear("linear", "weight")),
+         _p("bias", "bias", "[out]", _linear("linear", "bias"), "bias"),
          _p("norm_gain", "gain", "[out]", _same("norm.weight"), "norm"),
          _p("norm_bias", "bias", "[out]", _same("norm.bias"), "norm")),
-        "Linear(in_features, out_features), optionally a LayerNorm after it"),
+    ),
     "conv2d": Kind(
         (Key("in_channels", "int"), Key("out_channels", "int"), Key("kernel_size", "int"),
          Key("size", "int"), Key("bias", "bool", False)),
         (_p("weight", "weight", "[out, in, kh, kw]", _same("conv.weight")),
          _p("bias", "bias", "[out]", _same("conv.bias"), "bias")),
-        "Conv2d(in_channels, out_channels, kernel_size), stride 1, no padding, on a size x size input"),
+    ),
     "embedding": Kind(
         (Key("num_embeddings", "int", low=2), Key("embedding_dim", "int"), Key("lookups", "int"),
          Key("sparse", "bool", False)),
         (_p("weight", "weight", "[num, dim]", _same("embedding.weight")),),
-        "Embedding(num_embeddings, embedding_dim), `lookups` ids per example, all from the first "
-        "half of the rows: the second half is never looked up"),
+    ),
     "block": Kind(
         (Key("in_features", "int"), Key("hidden", "int"), Key("out_features", "int")),
-        (_p("fc1_weight", "weight", "[hidden, in]", _linear("fc1", "weight", True)),
-         _p("fc1_bias", "bias", "[hidden]", _linear("fc1", "bias", True)),
+        (_p("fc1_weight", "weight", "[hidden, in]", _linear("fc1", "weight")),
+         _p("fc1_bias", "bias", "[hidden]", _linear("fc1", "bias")),
          _p("norm_gain", "gain", "[hidden]", _same("norm.weight")),
          _p("norm_bias", "bias", "[hidden]", _same("norm.bias")),
-         _p("fc2_weight", "weight", "[out, hidden]", _linear("fc2", "weight", True)),
-         _p("fc2_bias", "bias", "[out]", _linear("fc2", "bias", True))),
-        "Linear(in_features, hidden) -> LayerNorm(hidden) -> Linear(hidden, out_features)"),
+         _p("fc2_weight", "weight", "[out, hidden]", _linear("fc2", "weight")),
+         _p("fc2_bias", "bias", "[out]", _linear("fc2", "bias"))),
+    ),
     "mha": Kind(
         (Key("embed_dim", "int"), Key("num_heads", "int"), Key("seq", "int")),
-        _mha(),
-        "self-attention: torch MultiheadAttention(embed_dim, num_heads, batch_first=True), paddle "
-        "MultiHeadAttention(embed_dim, num_heads), on seq tokens per example", param_attr=False),
+        _mha(), param_attr=False),
 }
 
 
@@ -216,8 +214,6 @@ class Layer:
         return None
 
 
-LINEAR_DEFS = KINDS["linear"].params
-
 
 # ---------------------------------------------------------------- the start of a run
 
@@ -258,9 +254,8 @@ def _weight_of(layer: Layer, name: str) -> str:
 
 
 def output_shape(layer: Layer, batch: int) -> tuple[int, ...]:
+    """A non-Linear layer's output (the mse target's shape)."""
     g = layer.get
-    if layer.kind == "linear":
-        return (batch, layer.out_features)
     if layer.kind == "conv2d":
         side = g("size") - g("kernel_size") + 1
         return (batch, g("out_channels"), side, side)

@@ -24,7 +24,7 @@ PARAMS = ("weight", "bias", "norm_gain", "norm_bias")
 @dataclass(frozen=True)
 class Spec:
     params: dict[str, np.ndarray]   # float32, canonical names and layout, in PARAMS order
-    x: np.ndarray                   # float32 [batch, in], the same batch at every step
+    x: np.ndarray                   # float32 [batch, in] (other layers: layers.draw), the same every step
     target: np.ndarray | None       # float32 [batch, out] for loss "mse"
     layer: Layer | None = None      # a non-Linear kind (None: the Linear of build_spec)
 
