@@ -268,8 +268,9 @@ class CasePower:
                 for fit in fits:
                     d = power.coeff_error(fit, margin)
                     if d is None:
-                        blind.append((r, param, fit, f"{r.name} {param} (its decay moves it by at most "
-                                                     f"{power.effect(fit, margin):.3g}x what the check tolerates)"))
+                        words = (f"{r.name} {param} (its decay moves it by at most "
+                                 f"{power.effect(fit, margin):.3g}x what the check tolerates)")
+                        blind.append((r, param, fit, words))
                     errors.append((r.name, param, d))
                     for name, caught in power.rules(fit, margin).items():
                         rules[name] = rules.get(name, True) and caught
