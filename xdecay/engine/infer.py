@@ -108,6 +108,15 @@ def layer_sample(params: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     return {n: (rows[:, None] * in_f + cols[None, :]).ravel() if n == "weight" else rows for n in params}
 
 
+def flat_sample(size: int, rule) -> np.ndarray | None:
+    """The flat elements inference looks at in any parameter of `size` elements (xdecay
+    audit's models): all of them (None) up to SAMPLE_SIDE**2 or under a rule that mixes
+    elements, else SAMPLE_SIDE**2 evenly spaced ones -- as many as a large layer's sample."""
+    if size <= SAMPLE_SIDE ** 2 or rule.__name__ in MIXING_RULES:
+        return None
+    return _spaced(size, SAMPLE_SIDE ** 2)
+
+
 def _spaced(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(np.int64))
 
@@ -138,8 +147,8 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
-        found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                             [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
+        found = infer_param(run.framework, param, rule, hyper, snaps, ascent([g[param] for g in grads], hyper),
+                             [b[param] for b in bounds], _tolerance(spec), candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
 
@@ -151,7 +160,7 @@ def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Lo
     return [g for g, _ in pairs], [b for _, b in pairs]
 
 
-def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
+def ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
     """torch's maximize=True: the rule steps along -g, and decay joins after the sign flip
     (grad = -grad, then grad += c*w), so a decay still shrinks the weights."""
     return [-g for g in grads] if hyper.get("maximize") is True else grads
@@ -248,7 +257,7 @@ class RunSensitivity:
         for k, forward in enumerate(self._forward()):
             g, b = grads_at({n: v[k] for n, v in run.params.items()}, self.spec.x, self.spec.target,
                             self.loss, {param: idx}, forward)
-            grads.append(_ascent([g[param]], hyper)[0])
+            grads.append(ascent([g[param]], hyper)[0])
             bounds.append(b[param])
         tol = _tolerance(self.spec)
         return np.max([_residual(rule, kwargs, kwargs.get("lr", 0.0), family,
@@ -318,7 +327,8 @@ def _tolerance(spec: Spec) -> Tolerance:
     return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm))
 
 
-def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
+def candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
+    """The decay coefficients tried first: the ones in play and the optimizer's own."""
     values = set(c for c in coeffs if c > 0)
     for key in ("weight_decay", "lamb_weight_decay", "lambd"):
         v = hyper.get(key)
@@ -327,10 +337,11 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
     return sorted(values)
 
 
-def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
-                 grads: list[np.ndarray], bounds: list[np.ndarray], spec: Spec,
-                 candidates: list[float]) -> Inferred:
-    tol = _tolerance(spec)
+def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
+                grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
+                coeffs: list[float]) -> Inferred:
+    """One parameter's rule from its snapshots [steps + 1, ...] and the gradients each
+    step got (float64), with their rounding scales, under the tolerance `tol`."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
@@ -346,7 +357,7 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
     for family in FAMILIES:
         if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
             continue
-        options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
+        options = [()] if family == ("none",) else list(product(coeffs, repeat=len(family)))
         scored = [(residual(family, cs), cs) for cs in options]
         if not scored:
             continue

@@ -88,11 +88,11 @@ class LoopCalls:
     schedule_lr: float | None = None    # paddle: the scheduler's learning_rate (the optimizer's lr)
 
 
-def check_pattern(pattern: str) -> None:
+def check_pattern(pattern: str, option: str = "--no-decay") -> None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"--no-decay {pattern!r}: not a regular expression ({exc})") from None
+        raise UsageError(f"{option} {pattern!r}: not a regular expression ({exc})") from None
 
 
 def _clip_class(kind: str, framework: str) -> str:
