@@ -13,11 +13,12 @@ from . import __version__
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
-from .engine.audit import DEFAULT_STEPS as DEFAULT_AUDIT_STEPS, run_audit
+from .engine.audit import DEFAULT_STEPS as DEFAULT_AUDIT_STEPS
+from .engine.audit import run_audit
 from .engine.baseline import baseline_files, baseline_versions, find_drift, load_baseline, skipped_frameworks
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
-from .engine.name_map import load_name_map
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
+from .engine.name_map import load_name_map
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
 from .engine.port import check_pattern, loop_calls, parse_call, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
@@ -27,9 +28,10 @@ from .frameworks import interpreter, venvs
 from .frameworks.factory import load_factory, torch_call
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
-from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
-from .writers.audit_report import EXTENSIONS as AUDIT_EXTENSIONS, WRITERS as AUDIT_WRITERS
+from .writers.audit_report import EXTENSIONS as AUDIT_EXTENSIONS
+from .writers.audit_report import WRITERS as AUDIT_WRITERS
 from .writers.case_page import write_case_plot
+from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS

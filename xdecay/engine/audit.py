@@ -30,7 +30,7 @@ from ..frameworks.runner import DEFAULT_TIMEOUT, run
 from .compare import Tolerance, operation_count, ulp32
 from .infer import Inferred, ascent, candidates, infer_param
 from .name_map import Matching, match
-from .power import GRID, ParamPower, visibility
+from .power import ParamPower, visibility
 from .reference import RULES
 
 DEFAULT_STEPS = 2      # two steps separate coupled from decoupled decay for SGD with momentum and Adam
@@ -149,8 +149,9 @@ def run_audit(factories: dict[str, str], *, steps: int = DEFAULT_STEPS, no_decay
 def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str, ...]) -> Row:
     info: dict[str, Any] = record.options["params"][i]
     name, fw = info["name"], record.framework
-    base = dict(framework=fw, name=name, shape=tuple(info["shape"]), dtype=info["dtype"], status=info["status"],
-                group=info["group"], sources=tuple(info["sources"]), sample=info["sample"])
+    base = {"framework": fw, "name": name, "shape": tuple(info["shape"]), "dtype": info["dtype"],
+            "status": info["status"], "group": info["group"], "sources": tuple(info["sources"]),
+            "sample": info["sample"]}
     if info["status"] != STEPPED:
         row = Row(**base, rule=info["status"], decayed=False, lr=(), residual=None, power="-")
     else:

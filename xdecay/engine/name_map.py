@@ -50,7 +50,7 @@ def load_name_map(path: str) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     seen: dict[str, str] = {}
     for key, value in data.items():
-        names = (value,) if isinstance(value, str) else value
+        names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise UsageError(f"{opt}: key {key!r}: expected a paddle parameter name or a non-empty list of them")
         for name in names:

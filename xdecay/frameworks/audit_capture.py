@@ -139,9 +139,9 @@ def _unpack(made: Any, opt: str, hooks: Hooks) -> tuple[Any, Any, tuple]:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)}"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    what = f"{name} of {len(value)}" if isinstance(value, (tuple, list)) else name
+    return ("an " if name[0].lower() in "aeiou" else "a ") + what
 
 
 def _steps(job: AuditJob, hooks: Hooks, model: Any, optimizer: Any, inputs: tuple,

@@ -43,8 +43,8 @@ def verdict(result: AuditResult) -> str:
 def _head(result: AuditResult) -> list[str]:
     return [f"loss: {LOSS}; {result.steps} steps of the user's optimizer",
             f"tolerance: {TOLERANCE.describe()}, the gradient being the framework's own",
-            "power: for a decayed parameter the smallest relative coefficient error the rule would catch; "
-            "for one without decay the smallest coupled or decoupled coefficient it would show"]
+            ("power: for a decayed parameter the smallest relative coefficient error the rule would catch; "
+             "for one without decay the smallest coupled or decoupled coefficient it would show")]
 
 
 def _cost(result: AuditResult) -> str:

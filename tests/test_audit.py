@@ -1,0 +1,240 @@
+"""`xdecay audit` (README, "Auditing your own model"): real torch and paddle, the shipped
+examples/ models and small factories written here; in-process but for the CLI tests."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from xdecay.engine.audit import run_audit
+from xdecay.engine.name_map import load_name_map, match
+from xdecay.errors import UsageError
+
+from .conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
+TORCH, PADDLE, NAME_MAP = EXAMPLES / "torch_model.py", EXAMPLES / "paddle_model.py", EXAMPLES / "name_map.toml"
+NO_DECAY = ("bias|norm",)
+NORM_WEIGHTS = ["blocks.0.norm1.weight", "blocks.0.norm2.weight", "blocks.1.norm1.weight",
+                "blocks.1.norm2.weight", "norm.weight"]
+
+
+def audit(**factories: str):
+    opts = {k: factories.pop(k) for k in ("no_decay", "decay", "name_map", "steps") if k in factories}
+    return run_audit(factories, in_process=True, **opts)
+
+
+def rules(result, fw: str) -> dict[str, str]:
+    return {r.name: r.rule for r in result.audits[fw].rows}
+
+
+@pytest.mark.parametrize("fw, path", [("torch", TORCH), ("paddle", PADDLE)])
+def test_the_correct_recipe_decays_weights_only(fw, path):
+    result = audit(**{fw: f"{path}:make"}, no_decay=NO_DECAY)
+    assert result.exit_code == 0, result.flags
+    for row in result.audits[fw].rows:
+        excluded = "bias" in row.name or "norm" in row.name
+        assert row.rule == ("none" if excluded else "decoupled_lr@0.05"), row
+        # Each verdict can see what it claims: a decayed coefficient within 10 %, a missing
+        # decay of 0.05 (the recipe's) at least.
+        if excluded:
+            assert row.power.startswith("sees >= ") and float(row.power.split()[-1]) <= 0.05, row
+        else:
+            assert row.power.startswith(">=") and float(row.power[2:].split()[0]) <= 10, row
+
+
+@pytest.mark.parametrize("fw, path", [("torch", TORCH), ("paddle", PADDLE)])
+def test_the_classic_mistake_is_flagged(fw, path):
+    result = audit(**{fw: f"{path}:make_mistake"}, no_decay=NO_DECAY)
+    flagged = [r.name for r in result.audits[fw].rows if r.flag]
+    assert flagged == NORM_WEIGHTS
+    assert result.exit_code == 1
+    assert all(rules(result, fw)[n] == "decoupled_lr@0.05" for n in flagged)
+
+
+def test_decay_intent_flags_a_parameter_left_undecayed():
+    result = audit(torch=f"{TORCH}:make", decay=("norm",))
+    flagged = {r.name for r in result.audits["torch"].rows if r.flag}
+    assert flagged == {r.name for r in result.audits["torch"].rows if "norm" in r.name}
+    assert result.exit_code == 1
+
+
+@pytest.fixture(scope="module")
+def both():
+    return audit(torch=f"{TORCH}:make", paddle=f"{PADDLE}:make", name_map=load_name_map(str(NAME_MAP)),
+                 no_decay=NO_DECAY)
+
+
+def test_the_port_is_checked_pair_by_pair(both):
+    assert both.exit_code == 0, both.flags
+    assert not both.torch_only and not both.paddle_only
+    assert len(both.pairs) == len(both.audits["paddle"].rows) == 38
+    by_how = {}
+    for p in both.pairs:
+        by_how.setdefault(p.how, []).append(p)
+        assert p.torch.rule == p.paddle.rule and not p.problem
+    assert {p.torch.name for p in by_how["map"]} == {f"blocks.{i}.attn.in_proj_{k}" for i in (0, 1)
+                                                     for k in ("weight", "bias")}
+    # paddle's Linear weights are [in, out]: paired by name across the transpose
+    assert any(p.torch.shape == p.paddle.shape[::-1] != p.paddle.shape for p in by_how["name"])
+
+
+def test_unmatched_parameters_ask_for_a_name_map():
+    result = audit(torch=f"{TORCH}:make", paddle=f"{PADDLE}:make")
+    assert result.torch_only == [f"blocks.{i}.attn.in_proj_{k}" for i in (0, 1) for k in ("weight", "bias")]
+    assert any("--name-map" in f for f in result.flags) and result.exit_code == 1
+
+
+def test_paddle_param_attr_with_adamw_decays_twice():
+    """The pitfall shows by itself: an L2Decay ParamAttr on the head plus AdamW's own decay."""
+    result = audit(torch=f"{TORCH}:make", paddle=f"{PADDLE}:make_param_attr", name_map=load_name_map(str(NAME_MAP)))
+    assert rules(result, "paddle")["head.weight"] == "coupled_l2@0.0001+decoupled_lr@0.05"
+    assert [p.paddle.name for p in result.pairs if p.problem] == ["head.weight"]
+    assert result.exit_code == 1
+
+
+def write(tmp_path, name: str, body: str) -> str:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def test_paddle_groups_optimizer_built_earlier_leaves_its_decay(tmp_path):
+    """A group optimizer writes its decay onto the parameter: a later plain Adam still decays."""
+    factory = write(tmp_path, "leak", """
+        import paddle
+        def make():
+            paddle.seed(1)
+            layer = paddle.nn.Linear(4, 3)
+            paddle.optimizer.Adam(learning_rate=0.01, parameters=[
+                {"params": [layer.weight], "weight_decay": 0.1}, {"params": [layer.bias]}])
+            optimizer = paddle.optimizer.Adam(learning_rate=0.01, parameters=layer.parameters())
+            return layer, optimizer, paddle.rand([5, 4])
+    """)
+    result = audit(paddle=f"{factory}:make", no_decay=(".",))
+    assert rules(result, "paddle") == {"weight": "coupled_l2@0.1", "bias": "none"}
+    assert [r.name for r in result.audits["paddle"].rows if r.flag] == ["weight"]
+
+
+def test_torch_coupled_decay_group_lr_and_frozen(tmp_path):
+    factory = write(tmp_path, "sgd", """
+        import torch
+        def make():
+            torch.manual_seed(1)
+            model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+            model[0].requires_grad_(False)
+            optimizer = torch.optim.SGD([{"params": [model[1].weight], "weight_decay": 0.1},
+                                         {"params": [model[1].bias], "lr": 0.02}], lr=0.1, momentum=0.9)
+            return model, optimizer, (torch.rand(5, 4),)
+    """)
+    result = audit(torch=f"{factory}:make", steps=3)
+    rows = {r.name: r for r in result.audits["torch"].rows}
+    assert rows["1.weight"].rule == "coupled_l2@0.1" and rows["1.weight"].lr == (0.1, 0.1, 0.1)
+    assert rows["1.bias"].rule == "none" and rows["1.bias"].lr == (0.02, 0.02, 0.02)
+    assert rows["0.weight"].rule == rows["0.weight"].status == "frozen"
+
+
+def test_a_large_parameter_is_replayed_on_a_sample(tmp_path):
+    factory = write(tmp_path, "large", """
+        import torch
+        def make():
+            torch.manual_seed(1)
+            model = torch.nn.Linear(300, 200)
+            return model, torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=0.1), torch.rand(8, 300)
+    """)
+    result = audit(torch=f"{factory}:make")
+    rows = {r.name: r for r in result.audits["torch"].rows}
+    assert rows["weight"].sample == 4096 and rows["bias"].sample is None
+    assert rows["weight"].rule == rows["bias"].rule == "coupled_l2@0.1"
+
+
+def test_a_module_name_is_found_from_the_current_folder(monkeypatch):
+    monkeypatch.chdir(EXAMPLES)
+    result = audit(torch="torch_model:make_mistake", no_decay=NO_DECAY)
+    assert [r.name for r in result.audits["torch"].rows if r.flag] == NORM_WEIGHTS
+
+
+FACTORY_ERRORS = {
+    "import": ("import no_such_module_xdecay\ndef make():\n    pass\n", "ModuleNotFoundError: No module named"),
+    "missing": ("def other():\n    pass\n", "has no function make"),
+    "shape": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, torch.optim.SGD(m.parameters(), lr=0.1)\n",
+              "returned a tuple of 2, expected (model, optimizer, inputs)"),
+    "no-params": ("import torch\ndef make():\n    m = torch.nn.ReLU()\n    o = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)\n"
+                  "    return m, o, torch.rand(1, 2)\n", "the model has no parameters"),
+    "foreign": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    o = torch.optim.SGD(torch.nn.Linear(2, 3).parameters(), lr=0.1)\n"
+                "    return m, o, torch.rand(1, 2)\n", "the optimizer steps 2 parameter(s) that are not the model's"),
+    "raises": ("def make():\n    raise RuntimeError('no data here')\n", "RuntimeError: no data here"),
+    "not-optimizer": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, 'adam', torch.rand(1, 2)\n",
+                      "returned a str as the optimizer, not a torch optimizer"),
+    "forward": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 5)\n",
+                "model(*inputs) raised RuntimeError"),
+    "bf16": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2).bfloat16()\n"
+             "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2).bfloat16()\n",
+             "parameter weight is bfloat16: xdecay audit replays float32 parameters only"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FACTORY_ERRORS))
+def test_a_broken_factory_is_one_line(kind, tmp_path):
+    body, words = FACTORY_ERRORS[kind]
+    path = tmp_path / "factory.py"
+    path.write_text(body)
+    with pytest.raises(UsageError) as err:
+        audit(torch=f"{path}:make")
+    message = str(err.value)
+    assert message.startswith(f"--torch {path}:make: ") and words in message and "\n" not in message, message
+
+
+def test_name_map_pairs_by_name_shape_and_order():
+    torch = {"a.weight": (3, 2), "a.bias": (3,), "x": (4, 4), "y": (5,)}
+    paddle = {"a.weight": (2, 3), "a.bias": (3,), "p": (4, 4), "q": (5,)}
+    m = match(torch, paddle, {})
+    assert m.pairs == [("a.weight", "a.weight", "name"), ("a.bias", "a.bias", "name"), ("x", "p", "order"),
+                       ("y", "q", "order")]
+    m = match(torch, {**paddle, "q": (6,)}, {})
+    assert m.torch_only == ["x", "y"] and m.paddle_only == ["p", "q"]
+
+
+@pytest.mark.parametrize("text, suffix, words", [
+    ('"a" = 1\n', ".toml", "key 'a': expected a paddle parameter name"),
+    ('"a" = ["p"]\n"b" = "p"\n', ".toml", "key 'b': paddle p is already mapped from 'a'"),
+    ("{", ".json", "Expecting property name"),
+    ('"a" = "p"\n', ".yaml", "expected a .toml or .json file"),
+])
+def test_a_bad_name_map_is_one_line(tmp_path, text, suffix, words):
+    path = tmp_path / f"map{suffix}"
+    path.write_text(text)
+    with pytest.raises(UsageError, match="^" + re.escape(f"--name-map {path}: ") + ".*" + re.escape(words)):
+        load_name_map(str(path))
+
+
+def test_a_name_map_naming_no_parameter_names_the_key():
+    with pytest.raises(UsageError, match="key 'nope': the torch model has no such parameter"):
+        match({"a": (1,)}, {"a": (1,)}, {"nope": ("a",)}, "m.toml")
+
+
+def xdecay(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xdecay", "audit", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_json_flags_the_mistake_and_is_deterministic():
+    runs = [xdecay("--torch", "examples/torch_model.py:make_mistake", "--no-decay", "bias|norm", "--format", "json")
+            for _ in range(2)]
+    assert [p.returncode for p in runs] == [1, 1], runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout
+    doc = json.loads(runs[0].stdout)
+    assert doc["frameworks"] == {"torch": doc["frameworks"]["torch"]} and not doc["ok"]
+    assert [p["name"] for p in doc["audits"]["torch"]["params"] if p["flag"]] == NORM_WEIGHTS
+
+
+def test_cli_factory_error_is_exit_2_in_one_line(tmp_path):
+    path = tmp_path / "f.py"
+    path.write_text("def make():\n    return 1\n")
+    p = xdecay("--paddle", f"{path}:make")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == f"xdecay: error: --paddle {path}:make: returned an int, expected (model, optimizer, inputs)\n"
