@@ -1,5 +1,7 @@
 """xdecay audit on ~100M parameters (README, "Auditing your own model"): ten Linear(3200, 3200) + LayerNorm."""
 import paddle
+
+
 def make():
     paddle.seed(0)
     layers = []

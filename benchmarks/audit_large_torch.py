@@ -1,5 +1,7 @@
 """xdecay audit on ~100M parameters (README, "Auditing your own model"): ten Linear(3200, 3200) + LayerNorm."""
 import torch
+
+
 def make():
     torch.manual_seed(0)
     layers = []
