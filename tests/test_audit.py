@@ -138,6 +138,49 @@ def test_torch_coupled_decay_group_lr_and_frozen(tmp_path):
     assert rows["0.weight"].rule == rows["0.weight"].status == "frozen"
 
 
+CLASS_FACTORY = """
+import torch, paddle
+def make():
+    if FW == "torch":
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 3))
+        return m, getattr(torch.optim, CLS)(m.parameters(), **KW), torch.rand(4, 6)
+    paddle.seed(0)
+    m = paddle.nn.Sequential(paddle.nn.Linear(6, 5), paddle.nn.LayerNorm(5), paddle.nn.Linear(5, 3))
+    kw = dict(KW)
+    if "regularizer" in kw:
+        kind, c = kw.pop("regularizer")
+        kw["weight_decay"] = getattr(paddle.regularizer, kind)(c)
+    return m, getattr(paddle.optimizer, CLS)(parameters=m.parameters(), **kw), paddle.rand([4, 6])
+"""
+
+
+# Each class's rule as `xdecay explain` measures it (README): the audit must find the same
+# on a model of three layers, every parameter alike, from the coefficient the objects hold.
+CLASSES = [
+    ("torch", "SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1}, "coupled_l2@0.1"),
+    ("torch", "Adam", {"lr": 0.01, "weight_decay": 0.1}, "coupled_l2@0.1"),
+    ("torch", "AdamW", {"lr": 0.01}, "decoupled_lr@0.01"),
+    ("torch", "Adagrad", {"lr": 0.1, "weight_decay": 0.1}, "coupled_l2@0.1"),     # state filled at construction
+    ("torch", "NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}, "decoupled_lr@0.1"),
+    ("torch", "Adafactor", {"lr": 0.01, "weight_decay": 0.1}, "decoupled_lr@0.1"),  # factored: shapes kept
+    ("paddle", "Momentum", {"learning_rate": 0.1, "weight_decay": 0.1}, "coupled_l2@0.1"),   # in its kernel
+    ("paddle", "SGD", {"learning_rate": 0.1, "regularizer": ("L1Decay", 0.01)}, "l1@0.01"),
+    ("paddle", "Adam", {"learning_rate": 0.01, "weight_decay": 0.1}, "coupled_l2@0.1"),
+    ("paddle", "AdamW", {"learning_rate": 0.01}, "decoupled_lr@0.01"),
+    ("paddle", "Lamb", {"learning_rate": 0.01, "lamb_weight_decay": 0.1}, "lamb_trust@0.1"),
+    ("paddle", "RMSProp", {"learning_rate": 0.01, "weight_decay": 0.1}, "coupled_l2@0.1"),
+]
+
+
+@pytest.mark.parametrize("fw, cls, kw, rule", CLASSES, ids=[f"{c[0]}-{c[1]}" for c in CLASSES])
+def test_each_optimizer_class_is_replayed_with_its_own_rule(fw, cls, kw, rule, tmp_path):
+    factory = write(tmp_path, f"{fw}_{cls}", f"FW, CLS, KW = {fw!r}, {cls!r}, {kw!r}\n" + CLASS_FACTORY)
+    result = audit(**{fw: f"{factory}:make"}, steps=3)
+    assert {r.name: r.rule for r in result.audits[fw].rows} == dict.fromkeys(
+        ["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"], rule)
+
+
 def test_a_large_parameter_is_replayed_on_a_sample(tmp_path):
     factory = write(tmp_path, "large", """
         import torch

@@ -158,7 +158,11 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
         lrs = record.series["lr:" + name]
         hyper = {**record.hyper[i], LR_KEY[fw]: lrs}
         grads = ascent(list(record.series["grad:" + name].astype(np.float64)), hyper)
-        snaps = record.params[name].reshape(len(lrs) + 1, -1)
+        # Captured flat; a rule that mixes elements (infer.MIXING_RULES: always captured
+        # whole) needs the parameter's own shape back: Adafactor factors a matrix's moments.
+        shape = (-1,) if info["sample"] is not None else tuple(info["shape"])
+        snaps = record.params[name].reshape(len(lrs) + 1, *shape)
+        grads = [g.reshape(shape) for g in grads]
         found = infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
                             [np.zeros_like(g) for g in grads], TOLERANCE,
                             candidates(tuple(info["coefficients"]), hyper))
@@ -183,7 +187,7 @@ def _power(found: Inferred, snaps: np.ndarray) -> str:
         return "unknown"
     if not seen:
         return "inconclusive"
-    a = snaps.astype(np.float64)
+    a = snaps.reshape(len(snaps), -1).astype(np.float64)
     d = np.diff(a, axis=0)
     k = np.arange(1, len(d) + 1).reshape(-1, 1)
     margin = TOLERANCE.allowed_from(ulp32(np.maximum(np.abs(a[:-1]), np.abs(a[1:]))), np.abs(d), k) \

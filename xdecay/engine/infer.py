@@ -366,9 +366,12 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
         if r <= 1:
             fits.append((family, cs, r))
     if not fits:
-        # No coefficient in play explains the run: fit one (a default we did not know of).
-        for family in [f for f in best if len(f) == 1 and f != ("none",)]:
-            r, cs = min(best[family], _fit(lambda c, f=family: residual(f, (c,))))
+        # No coefficient in play explains the run: fit one (a default we did not know of;
+        # with none in play at all -- an audited optimizer naming no decay -- every family).
+        singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",)
+                   and ("lamb_trust" not in f or "lamb_weight_decay" in kwargs)]
+        for family in singles:
+            r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
             best[family] = (r, cs)
             if r <= 1:
                 fits.append((family, cs, r))

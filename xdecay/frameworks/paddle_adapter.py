@@ -476,6 +476,10 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
     elif optimizer.regularization is not None:
         sources.append(f"optimizer: weight_decay={_regularizer_text(optimizer.regularization)}")
         coeffs.append(float(optimizer.regularization._coeff))
+    elif getattr(optimizer, "_regularization_method", "") == "l2_decay":
+        # Momentum takes an L2 weight_decay into its own kernel instead of `regularization`.
+        sources.append(f"optimizer: {cls.__name__} weight_decay=L2Decay({optimizer._regularization_coeff!r}), in its kernel")
+        coeffs.append(float(optimizer._regularization_coeff))
     if p.regularizer is not None and "weight_decay" not in group:
         sources.append(f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier "
                        f"optimizer's group)")

@@ -326,6 +326,14 @@ def _describe(optimizer: torch.optim.Optimizer, p: torch.Tensor, g: int,
     return _effective(optimizer)[g], [source], [float(decay)] if decay else []
 
 
+def _refusal(optimizer: torch.optim.Optimizer) -> str | None:
+    # Its state would have to be replayed too; a fresh optimizer is what training starts from.
+    # (Adagrad fills its state at construction, with step 0.)
+    if any(float(s.get("step", 0)) > 0 for s in optimizer.state.values()):
+        return "the optimizer has already stepped (its state holds steps): return a fresh one"
+    return None
+
+
 AUDIT_HOOKS = audit_capture.Hooks(
     framework=FRAMEWORK,
     is_model=lambda m: isinstance(m, torch.nn.Module),
@@ -336,8 +344,7 @@ AUDIT_HOOKS = audit_capture.Hooks(
     take=_take,
     constant=lambda a, like: torch.from_numpy(a).to(like.dtype),
     optimizer_params=_optimizer_params,
-    # Its state would have to be replayed too; a fresh optimizer is what training starts from.
-    refusal=lambda o: "the optimizer has already stepped (its state is not empty): return a fresh one" if o.state else None,
+    refusal=_refusal,
     zero_grad=lambda o: o.zero_grad(set_to_none=True),
     lr=lambda o, p, g: float(o.param_groups[g]["lr"]),
     describe=_describe,
