@@ -283,3 +283,26 @@ def test_cli_factory_error_is_exit_2_in_one_line(tmp_path):
     p = xdecay("--paddle", f"{path}:make")
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr == f"xdecay: error: --paddle {path}:make: returned an int, expected (model, optimizer, inputs)\n"
+
+
+def test_markdown_tables_parse(both):
+    from xdecay.writers.audit_report import markdown
+    from xdecay.writers.html import parser
+    text = markdown(both)
+    tokens = parser().parse(text)
+    inside = {i for t in tokens if t.type == "table_open" for i in range(*t.map)}
+    rows = [i for i, line in enumerate(text.splitlines()) if line.startswith("|")]
+    assert rows and set(rows) <= inside
+    body_rows = sum(t.type == "tr_open" for t in tokens) - sum(t.type == "thead_open" for t in tokens)
+    assert body_rows == len(both.audits["torch"].rows) + len(both.audits["paddle"].rows)
+
+
+def test_cli_a_crashed_worker_is_exit_3_and_the_other_framework_is_reported(tmp_path):
+    crash = tmp_path / "crash"
+    crash.write_text(f'#!/bin/sh\nif [ "$1" = -c ]; then exec {sys.executable} "$@"; fi\nkill -SEGV $$\n')
+    crash.chmod(0o755)
+    p = xdecay("--torch", "examples/torch_model.py:make", "--paddle", "examples/paddle_model.py:make",
+               "--python", f"paddle={crash}", "--format", "json")
+    assert p.returncode == 3, p.stderr
+    doc = json.loads(p.stdout)
+    assert "killed by signal SIGSEGV" in doc["framework_errors"]["paddle"] and list(doc["audits"]) == ["torch"]
