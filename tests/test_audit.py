@@ -93,6 +93,9 @@ def test_paddle_param_attr_with_adamw_decays_twice():
     """The pitfall shows by itself: an L2Decay ParamAttr on the head plus AdamW's own decay."""
     result = audit(torch=f"{TORCH}:make", paddle=f"{PADDLE}:make_param_attr", name_map=load_name_map(str(NAME_MAP)))
     assert rules(result, "paddle")["head.weight"] == "coupled_l2@0.0001+decoupled_lr@0.05"
+    head = next(r for r in result.audits["paddle"].rows if r.name == "head.weight")
+    assert head.sources == ("coupled_l2@0.0001 <- param.regularizer L2Decay(0.0001) (ParamAttr, or an earlier "
+                            "optimizer's group)", "decoupled_lr@0.05 <- optimizer: AdamW weight_decay=0.05")
     assert [p.paddle.name for p in result.pairs if p.problem] == ["head.weight"]
     assert result.exit_code == 1
 
@@ -117,6 +120,8 @@ def test_paddle_groups_optimizer_built_earlier_leaves_its_decay(tmp_path):
     """)
     result = audit(paddle=f"{factory}:make", no_decay=(".",))
     assert rules(result, "paddle") == {"weight": "coupled_l2@0.1", "bias": "none"}
+    assert result.audits["paddle"].rows[0].sources == (
+        "coupled_l2@0.1 <- param.regularizer L2Decay(0.1) (ParamAttr, or an earlier optimizer's group)",)
     assert [r.name for r in result.audits["paddle"].rows if r.flag] == ["weight"]
 
 

@@ -32,6 +32,7 @@ from .infer import Inferred, ascent, candidates, infer_param
 from .name_map import Matching, match
 from .power import ParamPower, visibility
 from .reference import RULES
+from .rules import rule_name
 
 DEFAULT_STEPS = 2      # two steps separate coupled from decoupled decay for SGD with momentum and Adam
 SEED = 0               # of the loss projection
@@ -56,7 +57,10 @@ class Row:
     rule: str                   # the inferred rule (coefficient included), or the status
     decayed: bool | None        # None: the steps cannot tell (ambiguous with none, unexplained)
     lr: tuple[float, ...]       # the lr it stepped with, per step
-    sources: tuple[str, ...]    # where the optimizer object says a decay could come from
+    # Each decay term with the place the optimizer object sets its coefficient
+    # ("decoupled_lr@0.05 <- group 0: AdamW weight_decay=0.05"); without decay, every
+    # place the object sets (saying why there is none).
+    sources: tuple[str, ...]
     residual: float | None      # the fitted rule's max |replay - run| / tolerance (<= 1)
     power: str                  # what the verdict would catch (see _power)
     sample: int | None          # elements replayed (None: all)
@@ -150,10 +154,11 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
     info: dict[str, Any] = record.options["params"][i]
     name, fw = info["name"], record.framework
     base = {"framework": fw, "name": name, "shape": tuple(info["shape"]), "dtype": info["dtype"],
-            "status": info["status"], "group": info["group"], "sources": tuple(info["sources"]),
-            "sample": info["sample"]}
+            "status": info["status"], "group": info["group"], "sample": info["sample"]}
+    places = [(text, c) for text, c in info["sources"]]
     if info["status"] != STEPPED:
-        row = Row(**base, rule=info["status"], decayed=False, lr=(), residual=None, power="-")
+        row = Row(**base, sources=tuple(t for t, _ in places), rule=info["status"], decayed=False, lr=(),
+                  residual=None, power="-")
     else:
         lrs = record.series["lr:" + name]
         hyper = {**record.hyper[i], LR_KEY[fw]: lrs}
@@ -165,10 +170,23 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
         grads = [g.reshape(shape) for g in grads]
         found = infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
                             [np.zeros_like(g) for g in grads], TOLERANCE,
-                            candidates(tuple(info["coefficients"]), hyper))
-        row = Row(**base, rule=found.rule, decayed=_decayed(found), lr=tuple(float(x) for x in lrs),
+                            candidates(tuple(c for _, c in places if c), hyper))
+        row = Row(**base, sources=_attributed(found, places), rule=found.rule, decayed=_decayed(found), lr=tuple(float(x) for x in lrs),
                   residual=found.residual, power=_power(found, snaps))
     return _flagged(row, no_decay, decay)
+
+
+def _attributed(found: Inferred, places: list[tuple[str, float | None]]) -> tuple[str, ...]:
+    """Each fitted decay term and the place setting its coefficient (the same float32
+    value), or "set nowhere the audit reads"; with no decay fitted, every place."""
+    terms = dict.fromkeys((f, c) for family, cs in found.fits for f, c in zip(family, cs) if f != "none")
+    if not terms:
+        return tuple(text for text, _ in places)
+    out = []
+    for f, c in terms:
+        where = [text for text, sc in places if sc is not None and np.float32(sc) == np.float32(c)]
+        out.append(f"{rule_name((f,), (c,))} <- {where[0] if where else 'set nowhere the audit reads'}")
+    return tuple(out)
 
 
 def _decayed(found: Inferred) -> bool | None:

@@ -50,8 +50,9 @@ class Hooks:
     refusal: Callable[[Any], str | None]                     # why this optimizer cannot be audited
     zero_grad: Callable[[Any], None]
     lr: Callable[[Any, Any, int], float]                     # (optimizer, param, group) -> lr in use
-    # (optimizer, param, group, number of groups) -> (native hyper-parameters, sources, coefficients)
-    describe: Callable[[Any, Any, int, int], tuple[dict[str, Any], list[str], list[float]]]
+    # (optimizer, param, group, number of groups) -> (native hyper-parameters, sources): each
+    # source a place a decay of this parameter is set, and its coefficient (None: set to none)
+    describe: Callable[[Any, Any, int, int], tuple[dict[str, Any], list[tuple[str, float | None]]]]
 
 
 @dataclass
@@ -62,8 +63,7 @@ class AuditParam:
     dtype: str
     status: str
     group: int | None = None
-    sources: list[str] = field(default_factory=list)      # where a decay could come from
-    coefficients: list[float] = field(default_factory=list)
+    sources: list[tuple[str, float | None]] = field(default_factory=list)   # Hooks.describe
     sample: int | None = None                             # elements looked at (None: all)
 
 
@@ -107,7 +107,7 @@ def _capture(job: AuditJob, hooks: Hooks) -> RunRecord:
                 raise UsageError(f"{opt}: parameter {name} is {info.dtype}: xdecay audit replays float32 "
                                  f"parameters only (cast the model with .float() to audit its decay)")
             info.status, info.group = STEPPED, stepped[id(p)][1]
-            hyper, info.sources, info.coefficients = hooks.describe(optimizer, p, info.group, n_groups)
+            hyper, info.sources = hooks.describe(optimizer, p, info.group, n_groups)
             idx = flat_sample(int(np.prod(info.shape, dtype=np.int64)), rule)
             info.sample = None if idx is None else len(idx)
             tracked.append((name, p, info, idx))

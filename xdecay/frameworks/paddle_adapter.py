@@ -445,7 +445,7 @@ def _regularizer_text(reg: Any) -> str:
     return f"{type(reg).__name__}({reg._coeff!r})"
 
 
-def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, Any], list[str], list[float]]:
+def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, Any], list[tuple[str, float | None]]]:
     """Paddle's places for decay: the optimizer's argument, the parameter's group, the
     parameter's own regularizer (ParamAttr, or left there by an optimizer built earlier
     with groups), AdamW's apply_decay_param_fun and Lamb's exclude_from_weight_decay_fn."""
@@ -457,7 +457,7 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
         value = group.get(name, getattr(optimizer, f"_{name}", None))
         if name not in ("self", "parameters", "learning_rate") and isinstance(value, (int, float, bool, tuple, list)):
             hyper[name] = _plain(value)
-    sources, coeffs = [], []
+    sources: list[tuple[str, float | None]] = []
     where = f"group {g}" if groups > 1 else "optimizer"
     own = getattr(optimizer, "_weight_decay", None)
     if isinstance(own, (int, float)) and not isinstance(own, bool) or hasattr(optimizer, "_lamb_weight_decay"):
@@ -469,23 +469,23 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
         if getattr(optimizer, "_exclude_from_weight_decay_fn", None) is not None:
             skipped = bool(optimizer._exclude_from_weight_decay_fn(p))
         fun = "apply_decay_param_fun" if arg == "weight_decay" else "exclude_from_weight_decay_fn"
-        sources.append(f"{where}: {cls.__name__} {arg}={value!r}" + (f", off by {fun}({p.name})" if skipped else ""))
-        coeffs += [] if skipped else [float(value)]
+        sources.append((f"{where}: {cls.__name__} {arg}={value!r}" + (f", off by {fun}({p.name})" if skipped else ""),
+                        None if skipped else float(value)))
     elif "weight_decay" in group:
-        sources.append(f"group {g}: weight_decay={_describe_decay(group['weight_decay'])}")
+        decay = group["weight_decay"]
+        sources.append((f"group {g}: weight_decay={_describe_decay(decay)}",
+                        float(getattr(decay, "_coeff", decay or 0.0))))
     elif optimizer.regularization is not None:
-        sources.append(f"optimizer: weight_decay={_regularizer_text(optimizer.regularization)}")
-        coeffs.append(float(optimizer.regularization._coeff))
+        sources.append((f"optimizer: weight_decay={_regularizer_text(optimizer.regularization)}",
+                        float(optimizer.regularization._coeff)))
     elif getattr(optimizer, "_regularization_method", "") == "l2_decay":
         # Momentum takes an L2 weight_decay into its own kernel instead of `regularization`.
-        sources.append(f"optimizer: {cls.__name__} weight_decay=L2Decay({optimizer._regularization_coeff!r}), in its kernel")
-        coeffs.append(float(optimizer._regularization_coeff))
+        sources.append((f"optimizer: {cls.__name__} weight_decay=L2Decay({optimizer._regularization_coeff!r}), "
+                        "in its kernel", float(optimizer._regularization_coeff)))
     if p.regularizer is not None and "weight_decay" not in group:
-        sources.append(f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier "
-                       f"optimizer's group)")
-    if p.regularizer is not None:
-        coeffs.append(float(p.regularizer._coeff))
-    return hyper, sources, sorted(set(coeffs))
+        sources.append((f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier "
+                        f"optimizer's group)", float(p.regularizer._coeff)))
+    return hyper, sources
 
 
 def _describe_decay(value: Any) -> str:

@@ -315,7 +315,7 @@ def _optimizer_params(optimizer: Any) -> list[tuple[Any, int]] | None:
 
 
 def _describe(optimizer: torch.optim.Optimizer, p: torch.Tensor, g: int,
-              groups: int) -> tuple[dict[str, Any], list[str], list[float]]:
+              groups: int) -> tuple[dict[str, Any], list[tuple[str, float | None]]]:
     """Torch has one place for decay, the parameter's group (defaults filled in)."""
     group = optimizer.param_groups[g]
     decay = group.get("weight_decay", 0)
@@ -323,7 +323,7 @@ def _describe(optimizer: torch.optim.Optimizer, p: torch.Tensor, g: int,
     decoupled = type(optimizer).__name__ == "AdamW" or bool(group.get("decoupled_weight_decay"))
     where = f"group {g}" if groups > 1 else "optimizer"
     source = f"{where}: {type(optimizer).__name__} weight_decay={decay!r}" + (" (decoupled)" if decoupled else "")
-    return _effective(optimizer)[g], [source], [float(decay)] if decay else []
+    return _effective(optimizer)[g], [(source, float(decay) or None)]
 
 
 def _refusal(optimizer: torch.optim.Optimizer) -> str | None:
