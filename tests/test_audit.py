@@ -94,8 +94,8 @@ def test_paddle_param_attr_with_adamw_decays_twice():
     result = audit(torch=f"{TORCH}:make", paddle=f"{PADDLE}:make_param_attr", name_map=load_name_map(str(NAME_MAP)))
     assert rules(result, "paddle")["head.weight"] == "coupled_l2@0.0001+decoupled_lr@0.05"
     head = next(r for r in result.audits["paddle"].rows if r.name == "head.weight")
-    assert head.sources == ("coupled_l2@0.0001 <- param.regularizer L2Decay(0.0001) (ParamAttr, or an earlier "
-                            "optimizer's group)", "decoupled_lr@0.05 <- optimizer: AdamW weight_decay=0.05")
+    assert head.sources == (("coupled_l2@0.0001 <- param.regularizer L2Decay(0.0001) (ParamAttr, or an earlier "
+                             "optimizer's group)"), "decoupled_lr@0.05 <- optimizer: AdamW weight_decay=0.05")
     assert [p.paddle.name for p in result.pairs if p.problem] == ["head.weight"]
     assert result.exit_code == 1
 
