@@ -200,6 +200,28 @@ def test_a_large_parameter_is_replayed_on_a_sample(tmp_path):
     assert rows["weight"].rule == rows["bias"].rule == "coupled_l2@0.1"
 
 
+def test_dict_inputs_and_outputs(tmp_path):
+    """model(**inputs) for a dict; a dict of outputs (a transformers ModelOutput is one):
+    its floating-point tensors make the loss, the rest is left out."""
+    factory = write(tmp_path, "dicts", """
+        import torch
+        class Model(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 2)
+            def forward(self, x, y):
+                return {"logits": self.a(x), "aux": self.b(y), "ids": torch.arange(3), "cache": None}
+        def make():
+            torch.manual_seed(1)
+            model = Model()
+            groups = [{"params": [model.a.weight], "weight_decay": 0.1}, {"params": [model.b.weight]}]
+            return model, torch.optim.AdamW(groups, lr=0.01), {"x": torch.rand(5, 4), "y": torch.rand(5, 4)}
+    """)
+    result = audit(torch=f"{factory}:make")
+    assert rules(result, "torch") == {"a.weight": "decoupled_lr@0.1", "a.bias": "frozen",
+                                      "b.weight": "decoupled_lr@0.01", "b.bias": "frozen"}
+
+
 def test_a_module_name_is_found_from_the_current_folder(monkeypatch):
     monkeypatch.chdir(EXAMPLES)
     result = audit(torch="torch_model:make_mistake", no_decay=NO_DECAY)
@@ -218,6 +240,10 @@ FACTORY_ERRORS = {
                  "    o = torch.optim.SGD(torch.nn.Linear(2, 3).parameters(), lr=0.1)\n    return m, o, torch.rand(1, 2)\n"),
                 "the optimizer steps 2 parameter(s) that are not the model's"),
     "raises": ("def make():\n    raise RuntimeError('no data here')\n", "RuntimeError: no data here"),
+    "outputs": (("import torch\nclass M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                 "        self.l = torch.nn.Linear(2, 2)\n    def forward(self, x):\n        return self.l(x).argmax(-1)\n"
+                 "def make():\n    m = M()\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n"),
+                "model(*inputs) returned a Tensor holding no floating-point tensor"),
     "not-optimizer": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, 'adam', torch.rand(1, 2)\n",
                       "returned a str as the optimizer, not a torch optimizer"),
     "forward": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 5)\n",

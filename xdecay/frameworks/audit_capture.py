@@ -2,7 +2,8 @@
 inputs), and the user's own optimizer steps the user's own model `steps` times.
 
 The loss is xdecay's, fixed and documented: each floating-point output y_i of
-`model(*inputs)` is projected on a seeded standard-normal array R_i of its shape,
+`model(*inputs)` (`model(**inputs)` for a dict; the outputs a tensor, a tuple or list, or
+a dict -- a transformers ModelOutput is one; its other items are left out) is projected on a seeded standard-normal array R_i of its shape,
 loss = sum_i sum(y_i * R_i) / y_i.size -- a generic, nonzero gradient for every
 parameter that reaches an output, the same at every run. Per step, every stepped
 parameter's weight before the step, its gradient and its lr are kept, and the weight
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -127,7 +128,7 @@ def _capture(job: AuditJob, hooks: Hooks) -> RunRecord:
     return record
 
 
-def _unpack(made: Any, opt: str, hooks: Hooks) -> tuple[Any, Any, tuple]:
+def _unpack(made: Any, opt: str, hooks: Hooks) -> tuple[Any, Any, tuple | dict]:
     if not isinstance(made, (tuple, list)) or len(made) != 3:
         raise UsageError(f"{opt}: returned {_kind(made)}, expected (model, optimizer, inputs)")
     model, optimizer, inputs = made
@@ -135,6 +136,8 @@ def _unpack(made: Any, opt: str, hooks: Hooks) -> tuple[Any, Any, tuple]:
         raise UsageError(f"{opt}: returned {_kind(model)} as the model, not a {hooks.framework} model")
     if hooks.optimizer_params(optimizer) is None:
         raise UsageError(f"{opt}: returned {_kind(optimizer)} as the optimizer, not a {hooks.framework} optimizer")
+    if isinstance(inputs, Mapping):
+        return model, optimizer, dict(inputs)
     return model, optimizer, tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
 
 
@@ -144,7 +147,7 @@ def _kind(value: Any) -> str:
     return ("an " if name[0].lower() in "aeiou" else "a ") + what
 
 
-def _steps(job: AuditJob, hooks: Hooks, model: Any, optimizer: Any, inputs: tuple,
+def _steps(job: AuditJob, hooks: Hooks, model: Any, optimizer: Any, inputs: tuple | dict,
            tracked: list, opt: str) -> tuple[dict, dict, dict]:
     weights: dict[str, list] = {n: [] for n, *_ in tracked}
     grads: dict[str, list] = {n: [] for n, *_ in tracked}
@@ -152,7 +155,7 @@ def _steps(job: AuditJob, hooks: Hooks, model: Any, optimizer: Any, inputs: tupl
     for _ in range(job.steps):
         hooks.zero_grad(optimizer)
         try:
-            outputs = model(*inputs)
+            outputs = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
         except Exception as exc:       # the user's model: one line, exit 2
             raise UsageError(f"{opt}: model(*inputs) raised {_one_line(exc)}") from None
         _loss(outputs, hooks, job.seed, opt).backward()
@@ -175,11 +178,13 @@ def _steps(job: AuditJob, hooks: Hooks, model: Any, optimizer: Any, inputs: tupl
 
 def _loss(outputs: Any, hooks: Hooks, seed: int, opt: str) -> Any:
     """sum_i sum(y_i * R_i) / y_i.size over the floating-point outputs (module docstring)."""
-    items = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    # A Mapping: a dict of outputs, or a transformers ModelOutput (an OrderedDict).
+    items = list(outputs.values()) if isinstance(outputs, Mapping) else outputs
+    items = items if isinstance(items, (tuple, list)) else (items,)
     floats = [y for y in items if hooks.is_tensor(y) and hooks.is_float(y)]
-    if not floats or any(not hooks.is_tensor(y) for y in items):
-        raise UsageError(f"{opt}: model(*inputs) returned {_kind(outputs)}: expected a tensor or a tuple of "
-                         f"tensors (a floating-point one at least)")
+    if not floats:
+        raise UsageError(f"{opt}: model(*inputs) returned {_kind(outputs)} holding no floating-point tensor: "
+                         f"expected a tensor, a tuple or a dict of tensors")
     loss = None
     for i, y in enumerate(floats):
         shape = tuple(int(s) for s in y.shape)
