@@ -337,3 +337,12 @@ def test_cli_a_crashed_worker_is_exit_3_and_the_other_framework_is_reported(tmp_
     assert p.returncode == 3, p.stderr
     doc = json.loads(p.stdout)
     assert "killed by signal SIGSEGV" in doc["framework_errors"]["paddle"] and list(doc["audits"]) == ["torch"]
+
+
+def test_python_api(monkeypatch):
+    import xdecay
+    monkeypatch.chdir(EXAMPLES)
+    result = xdecay.run_audit(paddle="paddle_model:make_mistake", no_decay=["bias|norm"], in_process=True)
+    assert [r.name for r in result.audits["paddle"].rows if r.flag] == NORM_WEIGHTS
+    with pytest.raises(UsageError, match="give both --torch and --paddle"):
+        xdecay.run_audit(torch="m:make", name_map=str(NAME_MAP))

@@ -14,11 +14,10 @@ from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
 from .engine.audit import DEFAULT_STEPS as DEFAULT_AUDIT_STEPS
-from .engine.audit import run_audit
+from .engine.audit import checked_arguments, run_audit
 from .engine.baseline import baseline_files, baseline_versions, find_drift, load_baseline, skipped_frameworks
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
-from .engine.name_map import load_name_map
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
 from .engine.port import check_pattern, loop_calls, parse_call, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
@@ -675,16 +674,8 @@ def _port(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     factories = {fw: spec for fw, spec in (("torch", args.torch), ("paddle", args.paddle)) if spec is not None}
-    if not factories:
-        raise UsageError("audit: give --torch MOD:FUNC, --paddle MOD:FUNC or both")
-    if args.name_map is not None and len(factories) < 2:
-        raise UsageError(f"--name-map {args.name_map}: pairs parameters across frameworks: give both --torch and --paddle")
     _timeout(args.timeout)
-    _steps(args.steps)
-    for option, patterns in (("--no-decay", args.no_decay), ("--decay", args.decay)):
-        for pattern in patterns:
-            check_pattern(pattern, option)
-    name_map = load_name_map(args.name_map) if args.name_map is not None else None
+    name_map = checked_arguments(factories, args.steps, tuple(args.no_decay), tuple(args.decay), args.name_map)
     out_dir = _out_dir(args.out)
     name = f"audit.{AUDIT_EXTENSIONS[args.format]}"
     _out_files(args.out, out_dir, [name])

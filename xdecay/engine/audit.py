@@ -23,13 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from ..case import MAX_STEPS
 from ..errors import UsageError
 from ..frameworks.audit_capture import STEPPED
 from ..frameworks.records import AuditJob, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, run
 from .compare import Tolerance, operation_count, ulp32
 from .infer import Inferred, ascent, candidates, infer_param
-from .name_map import Matching, match
+from .name_map import Matching, load_name_map, match
+from .port import check_pattern
 from .power import ParamPower, visibility
 from .reference import RULES
 from .rules import rule_name
@@ -114,6 +116,23 @@ class AuditResult:
         if self.errors:
             return 3
         return 1 if self.flags else 0
+
+
+def checked_arguments(factories: dict[str, str], steps: int, no_decay: tuple[str, ...], decay: tuple[str, ...],
+                      name_map_path: str | None) -> dict[str, tuple[str, ...]] | None:
+    """The arguments of an audit checked before any framework runs (UsageError naming the
+    option), and the name map read."""
+    if not factories:
+        raise UsageError("audit: give --torch MOD:FUNC, --paddle MOD:FUNC or both")
+    if name_map_path is not None and len(factories) < 2:
+        raise UsageError(f"--name-map {name_map_path}: pairs parameters across frameworks: give both --torch "
+                         "and --paddle")
+    if not 1 <= steps <= MAX_STEPS:
+        raise UsageError(f"--steps: must be in [1, {MAX_STEPS}], got {steps}")
+    for option, patterns in (("--no-decay", no_decay), ("--decay", decay)):
+        for pattern in patterns:
+            check_pattern(pattern, option)
+    return None if name_map_path is None else load_name_map(name_map_path)
 
 
 def audit_jobs(factories: dict[str, str], steps: int) -> dict[str, AuditJob]:
