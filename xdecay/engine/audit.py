@@ -29,7 +29,7 @@ from ..frameworks.audit_capture import STEPPED
 from ..frameworks.records import AuditJob, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, run
 from .compare import Tolerance, operation_count, ulp32
-from .infer import Inferred, ascent, candidates, infer_param
+from .infer import Inferred, _ascent, _candidates, _infer_param  # per parameter: the audit has no Spec
 from .name_map import Matching, load_name_map, match
 from .port import check_pattern
 from .power import ParamPower, visibility
@@ -181,16 +181,17 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
     else:
         lrs = record.series["lr:" + name]
         hyper = {**record.hyper[i], LR_KEY[fw]: lrs}
-        grads = ascent(list(record.series["grad:" + name].astype(np.float64)), hyper)
+        grads = _ascent(list(record.series["grad:" + name].astype(np.float64)), hyper)
         # Captured flat; a rule that mixes elements (infer.MIXING_RULES: always captured
         # whole) needs the parameter's own shape back: Adafactor factors a matrix's moments.
         shape = (-1,) if info["sample"] is not None else tuple(info["shape"])
         snaps = record.params[name].reshape(len(lrs) + 1, *shape)
         grads = [g.reshape(shape) for g in grads]
-        found = infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
-                            [np.zeros_like(g) for g in grads], TOLERANCE,
-                            candidates(tuple(c for _, c in places if c), hyper))
-        row = Row(**base, sources=_attributed(found, places), rule=found.rule, decayed=_decayed(found), lr=tuple(float(x) for x in lrs),
+        found = _infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
+                             [np.zeros_like(g) for g in grads], TOLERANCE,
+                             _candidates(tuple(c for _, c in places if c), hyper))
+        row = Row(**base, sources=_attributed(found, places), rule=found.rule, decayed=_decayed(found),
+                  lr=tuple(float(x) for x in lrs),
                   residual=found.residual, power=_power(found, snaps))
     return _flagged(row, no_decay, decay)
 

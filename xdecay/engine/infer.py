@@ -147,8 +147,8 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
-        found = infer_param(run.framework, param, rule, hyper, snaps, ascent([g[param] for g in grads], hyper),
-                             [b[param] for b in bounds], _tolerance(spec), candidates(coeffs, hyper))
+        found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
+                             [b[param] for b in bounds], _tolerance(spec), _candidates(coeffs, hyper))
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
 
@@ -160,7 +160,7 @@ def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Lo
     return [g for g, _ in pairs], [b for _, b in pairs]
 
 
-def ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
+def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
     """torch's maximize=True: the rule steps along -g, and decay joins after the sign flip
     (grad = -grad, then grad += c*w), so a decay still shrinks the weights."""
     return [-g for g in grads] if hyper.get("maximize") is True else grads
@@ -257,7 +257,7 @@ class RunSensitivity:
         for k, forward in enumerate(self._forward()):
             g, b = grads_at({n: v[k] for n, v in run.params.items()}, self.spec.x, self.spec.target,
                             self.loss, {param: idx}, forward)
-            grads.append(ascent([g[param]], hyper)[0])
+            grads.append(_ascent([g[param]], hyper)[0])
             bounds.append(b[param])
         tol = _tolerance(self.spec)
         return np.max([_residual(rule, kwargs, kwargs.get("lr", 0.0), family,
@@ -327,8 +327,7 @@ def _tolerance(spec: Spec) -> Tolerance:
     return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm))
 
 
-def candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
-    """The decay coefficients tried first: the ones in play and the optimizer's own."""
+def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
     values = set(c for c in coeffs if c > 0)
     for key in ("weight_decay", "lamb_weight_decay", "lambd"):
         v = hyper.get(key)
@@ -337,11 +336,9 @@ def candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
     return sorted(values)
 
 
-def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
-                grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
-                coeffs: list[float]) -> Inferred:
-    """One parameter's rule from its snapshots [steps + 1, ...] and the gradients each
-    step got (float64), with their rounding scales, under the tolerance `tol`."""
+def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
+                 grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
+                 candidates: list[float]) -> Inferred:
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
@@ -357,7 +354,7 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
     for family in FAMILIES:
         if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
             continue
-        options = [()] if family == ("none",) else list(product(coeffs, repeat=len(family)))
+        options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
         scored = [(residual(family, cs), cs) for cs in options]
         if not scored:
             continue
