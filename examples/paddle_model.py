@@ -11,24 +11,40 @@ in_proj (examples/name_map.toml pairs them), and paddle stores Linear weights [i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import paddle
 from paddle import nn
 
-VOCAB, SEQ, DIM, HEADS, FF, LAYERS, CLASSES, BATCH = 50, 8, 16, 2, 32, 2, 3, 4
 LR, WEIGHT_DECAY = 1e-3, 0.05
+
+
+@dataclass(frozen=True)
+class Size:
+    vocab: int = 50
+    seq: int = 8
+    dim: int = 16
+    heads: int = 2
+    ff: int = 32
+    layers: int = 2
+    classes: int = 3
+    batch: int = 4
+
+
+# make_large: a BERT-base-sized encoder (12 layers of 768, vocab 32000): ~110M parameters.
+LARGE = Size(vocab=32000, seq=128, dim=768, heads=12, ff=3072, layers=12, batch=2)
 
 
 class Block(nn.Layer):
     """Pre-norm encoder layer: LayerNorm, multi-head self-attention, LayerNorm, MLP."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: Size) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(DIM)
-        self.attn = nn.MultiHeadAttention(DIM, HEADS)
-        self.norm2 = nn.LayerNorm(DIM)
-        self.mlp = nn.Sequential(nn.Linear(DIM, FF), nn.GELU(), nn.Linear(FF, DIM))
+        self.norm1 = nn.LayerNorm(size.dim)
+        self.attn = nn.MultiHeadAttention(size.dim, size.heads)
+        self.norm2 = nn.LayerNorm(size.dim)
+        self.mlp = nn.Sequential(nn.Linear(size.dim, size.ff), nn.GELU(), nn.Linear(size.ff, size.dim))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         h = self.norm1(x)
@@ -37,13 +53,13 @@ class Block(nn.Layer):
 
 
 class TinyTransformer(nn.Layer):
-    def __init__(self, head_attr: paddle.ParamAttr | None = None) -> None:
+    def __init__(self, size: Size, head_attr: paddle.ParamAttr | None = None) -> None:
         super().__init__()
-        self.embed = nn.Embedding(VOCAB, DIM)
-        self.pos = self.create_parameter([1, SEQ, DIM], default_initializer=nn.initializer.Constant(0.0))
-        self.blocks = nn.LayerList([Block() for _ in range(LAYERS)])
-        self.norm = nn.LayerNorm(DIM)
-        self.head = nn.Linear(DIM, CLASSES, weight_attr=head_attr)
+        self.embed = nn.Embedding(size.vocab, size.dim)
+        self.pos = self.create_parameter([1, size.seq, size.dim], default_initializer=nn.initializer.Constant(0.0))
+        self.blocks = nn.LayerList([Block(size) for _ in range(size.layers)])
+        self.norm = nn.LayerNorm(size.dim)
+        self.head = nn.Linear(size.dim, size.classes, weight_attr=head_attr)
 
     def forward(self, tokens: paddle.Tensor) -> paddle.Tensor:
         x = self.embed(tokens) + self.pos
@@ -52,10 +68,10 @@ class TinyTransformer(nn.Layer):
         return self.head(self.norm(x).mean(axis=1))
 
 
-def _model_and_inputs(head_attr: paddle.ParamAttr | None = None) -> tuple[TinyTransformer, tuple[paddle.Tensor]]:
+def _model_and_inputs(size: Size, head_attr: paddle.ParamAttr | None = None) -> tuple[TinyTransformer, tuple]:
     paddle.seed(0)
-    tokens = np.random.default_rng(0).integers(0, VOCAB, (BATCH, SEQ))
-    return TinyTransformer(head_attr), (paddle.to_tensor(tokens),)
+    tokens = np.random.default_rng(0).integers(0, size.vocab, (size.batch, size.seq))
+    return TinyTransformer(size, head_attr), (paddle.to_tensor(tokens),)
 
 
 def _adamw(model: TinyTransformer, no_decay: re.Pattern) -> paddle.optimizer.AdamW:
@@ -66,20 +82,25 @@ def _adamw(model: TinyTransformer, no_decay: re.Pattern) -> paddle.optimizer.Ada
                                   apply_decay_param_fun=lambda name: name in decay)
 
 
-def make():
+def make(size: Size = Size()):
     """Done right: biases and LayerNorm weights excluded through apply_decay_param_fun."""
-    model, inputs = _model_and_inputs()
+    model, inputs = _model_and_inputs(size)
     return model, _adamw(model, re.compile("bias|norm")), inputs
 
 
 def make_mistake():
     """The torch recipe's exclusion list (`bias`, `LayerNorm.weight`): the norm weights stay decayed."""
-    model, inputs = _model_and_inputs()
+    model, inputs = _model_and_inputs(Size())
     return model, _adamw(model, re.compile(r"bias|LayerNorm\.weight")), inputs
 
 
 def make_param_attr():
     """Done right, plus an L2Decay ParamAttr on the head weight (as older paddle code
     regularizes): AdamW applies both, the head weight is decayed twice."""
-    model, inputs = _model_and_inputs(paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(1e-4)))
+    model, inputs = _model_and_inputs(Size(), paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(1e-4)))
     return model, _adamw(model, re.compile("bias|norm")), inputs
+
+
+def make_large():
+    """`make` at the size of BERT-base (LARGE): the audit's cost beyond the model's own steps."""
+    return make(LARGE)

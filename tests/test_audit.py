@@ -277,6 +277,7 @@ def test_name_map_pairs_by_name_shape_and_order():
 
 @pytest.mark.parametrize("text, suffix, words", [
     ('"a" = 1\n', ".toml", "key 'a': expected a paddle parameter name"),
+    ('"a.*" = "b"\n', ".toml", "key 'a.*': b must hold as many '*' as the key"),
     ('"a" = ["p"]\n"b" = "p"\n', ".toml", "key 'b': paddle p is already mapped from 'a'"),
     ("{", ".json", "Expecting property name"),
     ('"a" = "p"\n', ".yaml", "expected a .toml or .json file"),
@@ -286,6 +287,17 @@ def test_a_bad_name_map_is_one_line(tmp_path, text, suffix, words):
     path.write_text(text)
     with pytest.raises(UsageError, match="^" + re.escape(f"--name-map {path}: ") + ".*" + re.escape(words)):
         load_name_map(str(path))
+
+
+def test_a_wildcard_maps_every_layer():
+    torch = {"l.0.qkv": (6, 2), "l.1.qkv": (6, 2), "l.1.x": (1,)}
+    paddle = {f"l.{i}.{k}": (2, 2) for i in (0, 1) for k in "qkv"} | {"l.1.x": (1,)}
+    m = match(torch, paddle, {"l.*.qkv": ("l.*.q", "l.*.k", "l.*.v")})
+    assert m.pairs == [("l.0.qkv", "l.0.q", "map"), ("l.0.qkv", "l.0.k", "map"), ("l.0.qkv", "l.0.v", "map"),
+                       ("l.1.qkv", "l.1.q", "map"), ("l.1.qkv", "l.1.k", "map"), ("l.1.qkv", "l.1.v", "map"),
+                       ("l.1.x", "l.1.x", "name")]
+    with pytest.raises(UsageError, match=r"key 'm\.\*': matches no torch parameter"):
+        match(torch, paddle, {"m.*": ("m.*",)}, "m.toml")
 
 
 def test_a_name_map_naming_no_parameter_names_the_key():

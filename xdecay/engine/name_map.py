@@ -5,15 +5,18 @@ and shape), then by order among the rest when every remaining pair's shapes agre
 Shapes agree when equal, or when both are 2-D and transposed: paddle's Linear stores
 its weight [in, out], torch's [out, in]. A name map maps a torch name to one paddle
 name or to several (torch's MultiheadAttention keeps q, k and v in one in_proj_weight,
-paddle's MultiHeadAttention in three Linears): each paddle one is paired with it.
+paddle's MultiHeadAttention in three Linears): each paddle one is paired with it. A `*`
+stands for one part of a dotted name (a layer index): each torch name the key matches is
+mapped to the values with the same parts put in, in order.
 
     # name_map.toml (or the same object as .json)
-    "blocks.0.attn.in_proj_weight" = ["blocks.0.attn.q_proj.weight", "blocks.0.attn.k_proj.weight", ...]
+    "blocks.*.attn.in_proj_weight" = ["blocks.*.attn.q_proj.weight", "blocks.*.attn.k_proj.weight", ...]
     "head.weight" = "classifier.weight"
 """
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from pathlib import Path
 from ..errors import UsageError
 
 Shapes = dict[str, tuple[int, ...]]      # parameter name -> shape, in the model's order
+WILDCARD = "*"
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,32 @@ def load_name_map(path: str) -> dict[str, tuple[str, ...]]:
         for name in names:
             if name in seen:
                 raise UsageError(f"{opt}: key {key!r}: paddle {name} is already mapped from {seen[name]!r}")
+            if name.count(WILDCARD) != key.count(WILDCARD):
+                raise UsageError(f"{opt}: key {key!r}: {name} must hold as many '{WILDCARD}' as the key")
             seen[name] = key
         out[key] = tuple(names)
     return out
+
+
+def _expanded(given: dict[str, tuple[str, ...]], torch: Shapes, map_path: str) -> dict[str, tuple[str, ...]]:
+    """The map with each wildcard key replaced by the torch names it matches."""
+    out: dict[str, tuple[str, ...]] = {}
+    for key, names in given.items():
+        if WILDCARD not in key:
+            out[key] = names
+            continue
+        pattern = re.compile(r"([^.]+)".join(re.escape(part) for part in key.split(WILDCARD)))
+        hits = [(t, m.groups()) for t in torch if (m := pattern.fullmatch(t))]
+        if not hits:
+            raise UsageError(f"--name-map {map_path}: key {key!r}: matches no torch parameter")
+        for t, parts in hits:
+            out[t] = tuple(_filled(n, parts) for n in names)
+    return out
+
+
+def _filled(name: str, parts: tuple[str, ...]) -> str:
+    pieces = name.split(WILDCARD)
+    return "".join(p + q for p, q in zip(pieces, parts)) + pieces[-1]
 
 
 def shapes_agree(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
@@ -69,7 +96,7 @@ def match(torch: Shapes, paddle: Shapes, given: dict[str, tuple[str, ...]], map_
     """Pair the two models' parameters (module docstring). A map naming a parameter the
     model does not have is a UsageError naming the file and key."""
     pairs: list[tuple[str, str, str]] = []
-    for key, names in given.items():
+    for key, names in _expanded(given, torch, map_path).items():
         if key not in torch:
             raise UsageError(f"--name-map {map_path}: key {key!r}: the torch model has no such parameter")
         for name in names:

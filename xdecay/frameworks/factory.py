@@ -70,6 +70,8 @@ def _import(file: str, opt: str) -> ModuleType:
     if module_spec is None or module_spec.loader is None:
         raise UsageError(f"{opt}: cannot import {file} (not a Python file)")
     module = importlib.util.module_from_spec(module_spec)
+    # Registered as an import would be: a dataclass in the file looks its module up there.
+    sys.modules[module_spec.name] = module
     module_spec.loader.exec_module(module)
     return module
 
