@@ -222,6 +222,20 @@ def test_dict_inputs_and_outputs(tmp_path):
                                       "b.weight": "decoupled_lr@0.01", "b.bias": "frozen"}
 
 
+def test_a_sparse_gradient_is_replayed_dense(tmp_path):
+    """torch Embedding(sparse=True) under Adagrad (which takes sparse gradients): rows not
+    looked up get no step, as the dense replay with a zero gradient row gives."""
+    factory = write(tmp_path, "sparse", """
+        import torch
+        def make():
+            torch.manual_seed(1)
+            model = torch.nn.Embedding(10, 4, sparse=True)
+            return model, torch.optim.Adagrad(model.parameters(), lr=0.1), torch.tensor([[1, 3, 3]])
+    """)
+    result = audit(torch=f"{factory}:make", decay=("weight",))
+    assert rules(result, "torch") == {"weight": "none"} and result.exit_code == 1
+
+
 def test_a_module_name_is_found_from_the_current_folder(monkeypatch):
     monkeypatch.chdir(EXAMPLES)
     result = audit(torch="torch_model:make_mistake", no_decay=NO_DECAY)

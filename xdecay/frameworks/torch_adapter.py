@@ -304,7 +304,8 @@ def run_audit(job: AuditJob) -> RunRecord:
 
 
 def _take(t: torch.Tensor, idx: np.ndarray | None) -> np.ndarray:
-    flat = t.detach().reshape(-1)
+    # A sparse gradient (Embedding(sparse=True)) as the dense one the reference replays.
+    flat = (t.to_dense() if t.is_sparse else t).detach().reshape(-1)
     return (flat if idx is None else flat[torch.from_numpy(idx)]).float().numpy().copy()
 
 
