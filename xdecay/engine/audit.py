@@ -40,11 +40,16 @@ DEFAULT_STEPS = 2      # two steps separate coupled from decoupled decay for SGD
 SEED = 0               # of the loss projection
 LR_KEY = {"torch": "lr", "paddle": "learning_rate"}
 TOLERANCE = Tolerance(ops=operation_count(0, 0, 0, False))
+TOLERANCE_TEXT = (f"|replay - run| <= k*(ulp32(w) + {TOLERANCE.ops}*eps32*|delta|) + s at step k (the stored "
+                  f"weight's rounding + gamma_{TOLERANCE.ops} of the update; s the rule's replayed sensitivity to "
+                  "the rounding of its decay term); the gradient replayed is the framework's own")
 LOSS = ("sum over the floating-point outputs y of sum(y * R) / y.size, R standard normal of y's shape "
         f"(numpy default_rng([{SEED}, output index]))")
 # Absolute coefficients a `none` verdict is checked against: the smallest one it would see.
 VISIBLE = tuple(m * 10.0 ** e for e in range(-7, 0) for m in (1, 2, 5)) + (1.0,)
 NORM, BIAS = re.compile("norm", re.IGNORECASE), re.compile("bias", re.IGNORECASE)
+# A parameter at 0 (a bias, a learned position) shows no decay in its first step: c*0 = 0.
+MORE_STEPS = " (more --steps may tell: a parameter that starts at 0 shows no decay in its first step)"
 
 
 @dataclass(frozen=True)
@@ -198,9 +203,10 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
 
 def _attributed(found: Inferred, places: list[tuple[str, float | None]]) -> tuple[str, ...]:
     """Each fitted decay term and the place setting its coefficient (the same float32
-    value), or "set nowhere the audit reads"; with no decay fitted, every place."""
+    value), or "set nowhere the audit reads"; with no decay fitted, or several rules
+    (ambiguous), every place."""
     terms = dict.fromkeys((f, c) for family, cs in found.fits for f, c in zip(family, cs) if f != "none")
-    if not terms:
+    if not terms or len(found.fits) > 1:
         return tuple(text for text, _ in places)
     out = []
     for f, c in terms:
@@ -247,13 +253,15 @@ def _flagged(row: Row, no_decay: tuple[str, ...], decay: tuple[str, ...]) -> Row
             if row.decayed:
                 return _with_flag(row, f"decayed ({row.rule}), but matches --no-decay {pattern!r}")
             if row.decayed is None:
-                return _with_flag(row, f"cannot tell whether it is decayed ({row.rule}); it matches --no-decay {pattern!r}")
+                return _with_flag(row, f"cannot tell whether it is decayed ({row.rule}){MORE_STEPS}; it matches "
+                                       f"--no-decay {pattern!r}")
     for pattern in decay:
         if re.search(pattern, row.name):
             if row.decayed is False:
                 return _with_flag(row, f"not decayed ({row.rule}), but matches --decay {pattern!r}")
             if row.decayed is None:
-                return _with_flag(row, f"cannot tell whether it is decayed ({row.rule}); it matches --decay {pattern!r}")
+                return _with_flag(row, f"cannot tell whether it is decayed ({row.rule}){MORE_STEPS}; it matches "
+                                       f"--decay {pattern!r}")
     return row
 
 

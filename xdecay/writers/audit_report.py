@@ -7,7 +7,7 @@ import json
 from tabulate import tabulate
 
 from .. import __version__
-from ..engine.audit import LOSS, TOLERANCE, AuditResult, FrameworkAudit, Row, summary
+from ..engine.audit import LOSS, TOLERANCE_TEXT, AuditResult, FrameworkAudit, Row, summary
 from .compare_report import finite_or_str
 from .markdown import cell, prose
 
@@ -41,8 +41,8 @@ def verdict(result: AuditResult) -> str:
 
 
 def _head(result: AuditResult) -> list[str]:
-    return [f"loss: {LOSS}; {result.steps} steps of the user's optimizer",
-            f"tolerance: {TOLERANCE.describe()}, the gradient being the framework's own",
+    return [f"loss: {LOSS}; {result.steps} step{'s' if result.steps != 1 else ''} of the user's optimizer",
+            f"tolerance: {TOLERANCE_TEXT}",
             ("power: for a decayed parameter the smallest relative coefficient error the rule would catch; "
              "for one without decay the smallest coupled or decoupled coefficient it would show")]
 
@@ -113,7 +113,7 @@ def as_json(result: AuditResult) -> str:
     """Deterministic: the measured cost (seconds, memory) is in the table and markdown only."""
     doc = {"xdecay": __version__,
            "frameworks": {fw: a.version for fw, a in result.audits.items()},
-           "steps": result.steps, "loss": LOSS, "tolerance": TOLERANCE.describe(),
+           "steps": result.steps, "loss": LOSS, "tolerance": TOLERANCE_TEXT,
            "no_decay": list(result.no_decay), "decay": list(result.decay),
            "audits": {fw: {"factory": a.factory, "optimizer": a.optimizer, "summary": summary(a),
                            "params": [_row_json(r) for r in a.rows]} for fw, a in result.audits.items()},
