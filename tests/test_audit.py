@@ -125,6 +125,22 @@ def test_paddle_groups_optimizer_built_earlier_leaves_its_decay(tmp_path):
     assert [r.name for r in result.audits["paddle"].rows if r.flag] == ["weight"]
 
 
+def test_paddle_momentum_groups_decay_in_its_kernel(tmp_path):
+    """paddle Momentum keeps a group's L2 decay in its kernel; a group without the key takes
+    the optimizer's (0.05), as a torch group does."""
+    factory = write(tmp_path, "momentum", """
+        import paddle
+        def make():
+            paddle.seed(0)
+            m = paddle.nn.Sequential(paddle.nn.Linear(6, 5), paddle.nn.LayerNorm(5))
+            groups = [{"params": [m[0].weight], "weight_decay": 0.1}, {"params": [m[0].bias, m[1].weight, m[1].bias]}]
+            return m, paddle.optimizer.Momentum(learning_rate=0.01, parameters=groups, weight_decay=0.05), paddle.rand([4, 6])
+    """)
+    rows = {r.name: r for r in audit(paddle=f"{factory}:make", steps=3).audits["paddle"].rows}
+    assert rows["0.weight"].sources == ("coupled_l2@0.1 <- group 0: Momentum weight_decay=L2Decay(0.1), in its kernel",)
+    assert rows["1.weight"].sources == ("coupled_l2@0.05 <- group 1: Momentum weight_decay=L2Decay(0.05), in its kernel",)
+
+
 def test_torch_coupled_decay_group_lr_and_frozen(tmp_path):
     factory = write(tmp_path, "sgd", """
         import torch

@@ -471,18 +471,17 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
         fun = "apply_decay_param_fun" if arg == "weight_decay" else "exclude_from_weight_decay_fn"
         sources.append((f"{where}: {cls.__name__} {arg}={value!r}" + (f", off by {fun}({p.name})" if skipped else ""),
                         None if skipped else float(value)))
-    elif "weight_decay" in group:
+    elif group.get("regularization_method", getattr(optimizer, "_regularization_method", "")) == "l2_decay":
+        # Momentum takes an L2 weight_decay into its own kernel (per group) instead of `regularization`.
+        coeff = group.get("regularization_coeff", getattr(optimizer, "_regularization_coeff", 0.0))
+        sources.append((f"{where}: {cls.__name__} weight_decay=L2Decay({coeff!r}), in its kernel", float(coeff)))
+    elif group.get("weight_decay") is not None:
         decay = group["weight_decay"]
-        sources.append((f"group {g}: weight_decay={_describe_decay(decay)}",
-                        float(getattr(decay, "_coeff", decay or 0.0))))
+        sources.append((f"group {g}: weight_decay={_describe_decay(decay)}", float(getattr(decay, "_coeff", decay))))
     elif optimizer.regularization is not None:
         sources.append((f"optimizer: weight_decay={_regularizer_text(optimizer.regularization)}",
                         float(optimizer.regularization._coeff)))
-    elif getattr(optimizer, "_regularization_method", "") == "l2_decay":
-        # Momentum takes an L2 weight_decay into its own kernel instead of `regularization`.
-        sources.append((f"optimizer: {cls.__name__} weight_decay=L2Decay({optimizer._regularization_coeff!r}), "
-                        "in its kernel", float(optimizer._regularization_coeff)))
-    if p.regularizer is not None and "weight_decay" not in group:
+    if p.regularizer is not None and group.get("weight_decay") is None:
         sources.append((f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier "
                         f"optimizer's group)", float(p.regularizer._coeff)))
     return hyper, sources
