@@ -482,8 +482,8 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
         sources.append((f"optimizer: weight_decay={_regularizer_text(optimizer.regularization)}",
                         float(optimizer.regularization._coeff)))
     if p.regularizer is not None and group.get("weight_decay") is None:
-        sources.append((f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier "
-                        f"optimizer's group)", float(p.regularizer._coeff)))
+        text = f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier optimizer's group)"
+        sources.append((text, float(p.regularizer._coeff)))
     return hyper, sources
 
 
