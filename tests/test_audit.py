@@ -274,6 +274,13 @@ FACTORY_ERRORS = {
                  "        self.l = torch.nn.Linear(2, 2)\n    def forward(self, x):\n        return self.l(x).argmax(-1)\n"
                  "def make():\n    m = M()\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n"),
                 "model(*inputs) returned a Tensor holding no floating-point tensor"),
+    "backward": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    m.requires_grad_(False)\n"
+                 "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n",
+                 "backward() of xdecay's loss raised RuntimeError"),
+    "decay-fun": (("import paddle\ndef make():\n    m = paddle.nn.Linear(2, 2)\n"
+                   "    o = paddle.optimizer.AdamW(parameters=m.parameters(), apply_decay_param_fun=lambda n: 1 / 0)\n"
+                   "    return m, o, paddle.rand([1, 2])\n"),
+                  "reading the optimizer's setting of weight raised ZeroDivisionError"),
     "not-optimizer": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, 'adam', torch.rand(1, 2)\n",
                       "returned a str as the optimizer, not a torch optimizer"),
     "forward": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 5)\n",
@@ -289,10 +296,11 @@ def test_a_broken_factory_is_one_line(kind, tmp_path):
     body, words = FACTORY_ERRORS[kind]
     path = tmp_path / "factory.py"
     path.write_text(body)
+    fw = "paddle" if "paddle" in body else "torch"
     with pytest.raises(UsageError) as err:
-        audit(torch=f"{path}:make")
+        audit(**{fw: f"{path}:make"})
     message = str(err.value)
-    assert message.startswith(f"--torch {path}:make: ") and words in message and "\n" not in message, message
+    assert message.startswith(f"--{fw} {path}:make: ") and words in message and "\n" not in message, message
 
 
 def test_name_map_pairs_by_name_shape_and_order():

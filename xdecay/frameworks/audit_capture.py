@@ -108,7 +108,10 @@ def _capture(job: AuditJob, hooks: Hooks) -> RunRecord:
                 raise UsageError(f"{opt}: parameter {name} is {info.dtype}: xdecay audit replays float32 "
                                  f"parameters only (cast the model with .float() to audit its decay)")
             info.status, info.group = STEPPED, stepped[id(p)][1]
-            hyper, info.sources = hooks.describe(optimizer, p, info.group, n_groups)
+            try:     # calls the user's apply_decay_param_fun / exclude_from_weight_decay_fn
+                hyper, info.sources = hooks.describe(optimizer, p, info.group, n_groups)
+            except Exception as exc:
+                raise UsageError(f"{opt}: reading the optimizer's setting of {name} raised {_one_line(exc)}") from None
             idx = flat_sample(int(np.prod(info.shape, dtype=np.int64)), rule)
             info.sample = None if idx is None else len(idx)
             tracked.append((name, p, info, idx))
@@ -158,7 +161,11 @@ def _steps(job: AuditJob, hooks: Hooks, model: Any, optimizer: Any, inputs: tupl
             outputs = model(**inputs) if isinstance(inputs, dict) else model(*inputs)
         except Exception as exc:       # the user's model: one line, exit 2
             raise UsageError(f"{opt}: model(*inputs) raised {_one_line(exc)}") from None
-        _loss(outputs, hooks, job.seed, opt).backward()
+        loss = _loss(outputs, hooks, job.seed, opt)
+        try:
+            loss.backward()
+        except Exception as exc:       # e.g. no output depends on a parameter that requires a gradient
+            raise UsageError(f"{opt}: backward() of xdecay's loss raised {_one_line(exc)}") from None
         for name, p, info, idx in tracked:
             if p.grad is None:
                 info.status = NO_GRADIENT
