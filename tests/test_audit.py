@@ -274,8 +274,8 @@ FACTORY_ERRORS = {
                  "        self.l = torch.nn.Linear(2, 2)\n    def forward(self, x):\n        return self.l(x).argmax(-1)\n"
                  "def make():\n    m = M()\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n"),
                 "model(*inputs) returned a Tensor holding no floating-point tensor"),
-    "backward": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    m.requires_grad_(False)\n"
-                 "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n",
+    "backward": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    m.requires_grad_(False)\n"
+                  "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n"),
                  "backward() of xdecay's loss raised RuntimeError"),
     "decay-fun": (("import paddle\ndef make():\n    m = paddle.nn.Linear(2, 2)\n"
                    "    o = paddle.optimizer.AdamW(parameters=m.parameters(), apply_decay_param_fun=lambda n: 1 / 0)\n"
