@@ -11,29 +11,10 @@ in_proj (examples/name_map.toml pairs them), and paddle stores Linear weights [i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-import numpy as np
 import paddle
 from paddle import nn
-
-LR, WEIGHT_DECAY = 1e-3, 0.05
-
-
-@dataclass(frozen=True)
-class Size:
-    vocab: int = 50
-    seq: int = 8
-    dim: int = 16
-    heads: int = 2
-    ff: int = 32
-    layers: int = 2
-    classes: int = 3
-    batch: int = 4
-
-
-# make_large: a BERT-base-sized encoder (12 layers of 768, vocab 32000): ~110M parameters.
-LARGE = Size(vocab=32000, seq=128, dim=768, heads=12, ff=3072, layers=12, batch=2)
+from sizes import LARGE, LR, SMALL, WEIGHT_DECAY, Size, tokens
 
 
 class Block(nn.Layer):
@@ -70,8 +51,7 @@ class TinyTransformer(nn.Layer):
 
 def _model_and_inputs(size: Size, head_attr: paddle.ParamAttr | None = None) -> tuple[TinyTransformer, tuple]:
     paddle.seed(0)
-    tokens = np.random.default_rng(0).integers(0, size.vocab, (size.batch, size.seq))
-    return TinyTransformer(size, head_attr), (paddle.to_tensor(tokens),)
+    return TinyTransformer(size, head_attr), (paddle.to_tensor(tokens(size)),)
 
 
 def _adamw(model: TinyTransformer, no_decay: re.Pattern) -> paddle.optimizer.AdamW:
@@ -82,7 +62,7 @@ def _adamw(model: TinyTransformer, no_decay: re.Pattern) -> paddle.optimizer.Ada
                                   apply_decay_param_fun=lambda name: name in decay)
 
 
-def make(size: Size = Size()):
+def make(size: Size = SMALL):
     """Done right: biases and LayerNorm weights excluded through apply_decay_param_fun."""
     model, inputs = _model_and_inputs(size)
     return model, _adamw(model, re.compile("bias|norm")), inputs
@@ -90,14 +70,14 @@ def make(size: Size = Size()):
 
 def make_mistake():
     """The torch recipe's exclusion list (`bias`, `LayerNorm.weight`): the norm weights stay decayed."""
-    model, inputs = _model_and_inputs(Size())
+    model, inputs = _model_and_inputs(SMALL)
     return model, _adamw(model, re.compile(r"bias|LayerNorm\.weight")), inputs
 
 
 def make_param_attr():
     """Done right, plus an L2Decay ParamAttr on the head weight (as older paddle code
     regularizes): AdamW applies both, the head weight is decayed twice."""
-    model, inputs = _model_and_inputs(Size(), paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(1e-4)))
+    model, inputs = _model_and_inputs(SMALL, paddle.ParamAttr(regularizer=paddle.regularizer.L2Decay(1e-4)))
     return model, _adamw(model, re.compile("bias|norm")), inputs
 
 

@@ -9,29 +9,9 @@ Each factory returns (model, optimizer, inputs) as a training script builds them
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
+from sizes import LARGE, LR, SMALL, WEIGHT_DECAY, Size, tokens
 from torch import nn
-
-LR, WEIGHT_DECAY = 1e-3, 0.05
-
-
-@dataclass(frozen=True)
-class Size:
-    vocab: int = 50
-    seq: int = 8
-    dim: int = 16
-    heads: int = 2
-    ff: int = 32
-    layers: int = 2
-    classes: int = 3
-    batch: int = 4
-
-
-# make_large: a BERT-base-sized encoder (12 layers of 768, vocab 32000): ~110M parameters.
-LARGE = Size(vocab=32000, seq=128, dim=768, heads=12, ff=3072, layers=12, batch=2)
 
 
 class Block(nn.Module):
@@ -68,11 +48,10 @@ class TinyTransformer(nn.Module):
 
 def _model_and_inputs(size: Size) -> tuple[TinyTransformer, tuple[torch.Tensor]]:
     torch.manual_seed(0)
-    tokens = np.random.default_rng(0).integers(0, size.vocab, (size.batch, size.seq))
-    return TinyTransformer(size), (torch.from_numpy(tokens),)
+    return TinyTransformer(size), (torch.from_numpy(tokens(size)),)
 
 
-def make(size: Size = Size()):
+def make(size: Size = SMALL):
     """The usual recipe done right: biases and every LayerNorm weight in a group without decay."""
     model, inputs = _model_and_inputs(size)
     decay = [p for n, p in model.named_parameters() if not ("bias" in n or "norm" in n)]
@@ -85,7 +64,7 @@ def make(size: Size = Size()):
 def make_mistake():
     """The recipe copied from a model whose norms are called `LayerNorm`: here they are
     `norm1`, `norm2`, `norm`, so their weights stay in the decayed group."""
-    model, inputs = _model_and_inputs(Size())
+    model, inputs = _model_and_inputs(SMALL)
     no_decay = ("bias", "LayerNorm.weight")
     groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
                "weight_decay": WEIGHT_DECAY},
