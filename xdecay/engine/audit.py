@@ -69,7 +69,7 @@ class Row:
     # place the object sets (saying why there is none).
     sources: tuple[str, ...]
     residual: float | None      # the fitted rule's max |replay - run| / tolerance (<= 1)
-    power: str                  # what the verdict would catch (see _power)
+    power: RowPower             # what the verdict would catch
     sample: int | None          # elements replayed (None: all)
     flag: str = ""              # why the row contradicts --no-decay / --decay
 
@@ -182,7 +182,7 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
     places = [(text, c) for text, c in info["sources"]]
     if info["status"] != STEPPED:
         row = Row(**base, sources=tuple(t for t, _ in places), rule=info["status"], decayed=False, lr=(),
-                  residual=None, power="-")
+                  residual=None, power=RowPower("-"))
     else:
         lrs = record.series["lr:" + name]
         hyper = {**record.hyper[i], LR_KEY[fw]: lrs}
@@ -222,15 +222,32 @@ def _decayed(found: Inferred) -> bool | None:
     return families != {("none",)}
 
 
-def _power(found: Inferred, snaps: np.ndarray) -> str:
-    """What the verdict would catch, measured by replay (engine/power.py): for a decayed
+@dataclass(frozen=True)
+class RowPower:
+    """What a row's verdict would catch, measured by replay (engine/power.py): for a decayed
     parameter the smallest relative error of its coefficient (`>=0.1 %`); for one without
-    decay the smallest coupled or decoupled coefficient it would have shown (`sees >= 1e-05`)."""
+    decay the smallest coupled or decoupled coefficient it would have shown (`sees >= 1e-05`).
+    verdict: "conclusive", "inconclusive" (the steps cannot show it), "unknown" (no rule
+    fits), "-" (not stepped)."""
+    verdict: str
+    coeff_error: float | None = None
+    sees: float | None = None
+
+    def text(self) -> str:
+        if self.coeff_error is not None:
+            return f">={self.coeff_error * 100:.3g} %"
+        return f"sees >= {self.sees:g}" if self.sees is not None else self.verdict
+
+    def json(self) -> dict:
+        return {"verdict": self.verdict, "coeff_error": self.coeff_error, "sees": self.sees}
+
+
+def _power(found: Inferred, snaps: np.ndarray) -> RowPower:
     seen, _ = visibility(found)
     if seen is None or found.replay is None or found.sensitivity is None:
-        return "unknown"
+        return RowPower("unknown")
     if not seen:
-        return "inconclusive"
+        return RowPower("inconclusive")
     a = snaps.reshape(len(snaps), -1).astype(np.float64)
     d = np.diff(a, axis=0)
     k = np.arange(1, len(d) + 1).reshape(-1, 1)
@@ -242,9 +259,9 @@ def _power(found: Inferred, snaps: np.ndarray) -> str:
         none = (("none",), ())
         caught = [c for c in VISIBLE if power.caught(none, (("coupled_l2",), (c,)), margin)
                   and power.caught(none, (("decoupled_lr",), (c,)), margin)]
-        return f"sees >= {caught[0]:g}" if caught else "inconclusive"
+        return RowPower("conclusive", sees=caught[0]) if caught else RowPower("inconclusive")
     errors = [power.coeff_error(f, margin) for f in decays]
-    return "inconclusive" if None in errors else f">={max(errors) * 100:.3g} %"
+    return RowPower("inconclusive") if None in errors else RowPower("conclusive", coeff_error=max(errors))
 
 
 def _flagged(row: Row, no_decay: tuple[str, ...], decay: tuple[str, ...]) -> Row:

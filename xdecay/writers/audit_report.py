@@ -23,7 +23,7 @@ def _lr(row: Row) -> str:
 def _cells(row: Row) -> list[str]:
     rule = row.rule + ("  (flagged)" if row.flag else "")
     return [row.name, "x".join(map(str, row.shape)), "-" if row.group is None else str(row.group), rule,
-            _lr(row), row.power, "; ".join(row.sources) or "-"]
+            _lr(row), row.power.text(), "; ".join(row.sources) or "-"]
 
 
 def verdict(result: AuditResult) -> str:
@@ -106,7 +106,8 @@ def markdown(result: AuditResult) -> str:
 def _row_json(r: Row) -> dict:
     return {"name": r.name, "shape": list(r.shape), "dtype": r.dtype, "status": r.status, "group": r.group,
             "rule": r.rule, "decayed": r.decayed, "lr": list(r.lr), "sources": list(r.sources),
-            "residual": None if r.residual is None else finite_or_str(r.residual), "power": r.power, "sample": r.sample, "flag": r.flag or None}
+            "residual": None if r.residual is None else finite_or_str(r.residual), "power": r.power.json(),
+            "sample": r.sample, "flag": r.flag or None}
 
 
 def as_json(result: AuditResult) -> str:
