@@ -136,7 +136,7 @@ def checked_arguments(factories: dict[str, str], steps: int, no_decay: tuple[str
         raise UsageError(f"--steps: must be in [1, {MAX_STEPS}], got {steps}")
     for option, patterns in (("--no-decay", no_decay), ("--decay", decay)):
         for pattern in patterns:
-            check_pattern(pattern, option)
+            check_pattern(pattern, f"{option} {pattern!r}")
     return None if name_map_path is None else load_name_map(name_map_path)
 
 

@@ -176,7 +176,9 @@ def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
     loop = loop or Loop()
     key = "learning_rate" if run.framework == "paddle" else "lr"
     scale = loop.lr_scale(run.framework, run.way, list(run.params)[index]) if run.params else 1.0
-    if scale != 1.0 and key in hyper and loop.base_lr is not None:
+    # torch groups are recorded in the case's group order, not the parameters': a group
+    # picked by position may be another parameter's, so its lr comes from the scale.
+    if (scale != 1.0 or len(run.hyper) > 1) and key in hyper and loop.base_lr is not None:
         if FLOAT32_HYPER[run.framework]:
             lr = float(np.float32(np.float32(loop.base_lr) * np.float32(scale)))
         else:

@@ -7,43 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..case import Case, Regularizer
-from ..engine.optimizers import CONSTANT_FUNCTIONS, Construction, TensorValue, construction
+from ..engine.optimizers import Construction, construction
+from ..engine.pycode import Code, grad_clip, keywords, number, regularizer, scheduler, torch_clip
 
 # Canonical parameter -> the attribute a user writes.
 ATTR = {"weight": "linear.weight", "bias": "linear.bias", "norm_gain": "norm.weight", "norm_bias": "norm.bias"}
 
 
-def _num(x: float | int) -> str:
-    """As written: an int stays an int, a float keeps its point (paddle refuses an int lr)."""
-    if isinstance(x, int):
-        return repr(x)
-    text = f"{x:g}"
-    return text if any(ch in text for ch in ".en") else text + ".0"
-
-
-def _value(framework: str, name: str, v) -> str:
-    """An argument as a user spells it (the model's markers as the framework's objects)."""
-    if isinstance(v, Regularizer):
-        return _regularizer(v)
-    if isinstance(v, TensorValue):
-        return f"torch.tensor({_num(v.value)})" if framework == "torch" else f"paddle.to_tensor({_num(v.value)})"
-    if name in CONSTANT_FUNCTIONS.get(framework, ()) and isinstance(v, (int, float)) and not isinstance(v, bool):
-        return f"lambda param: {_num(v)}"
-    if isinstance(v, (tuple, list)):
-        return "(" + ", ".join(_value(framework, "", x) for x in v) + ("," if len(v) == 1 else "") + ")"
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return _num(v)
-    return repr(v)
-
-
-def _regularizer(r: Regularizer) -> str:
-    return f"paddle.regularizer.{r.kind.upper()}Decay({_num(r.coeff)})"
-
-
 def _term(param: str, r: Regularizer) -> str:
     if r.kind == "l2":
-        return f"0.5 * {_num(r.coeff)} * {ATTR[param]}.square().sum()"
-    return f"{_num(r.coeff)} * {ATTR[param]}.abs().sum()"
+        return f"0.5 * {number(r.coeff)} * {ATTR[param]}.square().sum()"
+    return f"{number(r.coeff)} * {ATTR[param]}.abs().sum()"
 
 
 def _groups(case: Case, framework: str) -> str:
@@ -52,8 +26,8 @@ def _groups(case: Case, framework: str) -> str:
         params = ", ".join(ATTR[p] for p in g.params)
         value = f', "weight_decay": {g.weight_decay!r}' if g.has_decay else ""
         if g.lr_scale is not None:     # torch: the absolute group lr; paddle: a multiplier
-            value += (f', "lr": {_num(float(case.optimizer.lr) * g.lr_scale)}' if framework == "torch"
-                      else f', "learning_rate": {_num(g.lr_scale)}')
+            value += (f', "lr": {number(float(case.optimizer.lr) * g.lr_scale)}' if framework == "torch"
+                      else f', "learning_rate": {number(g.lr_scale)}')
         out.append(f'{{"params": [{params}]{value}}}')
     return "[" + ", ".join(out) + "]"
 
@@ -65,8 +39,8 @@ def _layers(case: Case, framework: str, attrs: dict[str, Regularizer], lrs: dict
         return lines + ([f"norm = torch.nn.LayerNorm({lay.out_features})"] if lay.norm else [])
 
     def attr(param: str) -> str:
-        words = ([f"regularizer={_regularizer(attrs[param])}"] if param in attrs else []) + \
-                ([f"learning_rate={_num(lrs[param])}"] if param in lrs else [])
+        words = ([f"regularizer={regularizer(attrs[param])}"] if param in attrs else []) + \
+                ([f"learning_rate={number(lrs[param])}"] if param in lrs else [])
         return f"paddle.ParamAttr({', '.join(words)})" if words else ""
 
     args = [str(lay.in_features), str(lay.out_features)]
@@ -94,9 +68,9 @@ def _constructor(case: Case, framework: str, params: str, built: Construction, e
     native = case.optimizer.info.native(framework)
     kwargs = dict(built.kwargs)
     given = kwargs.pop(native.lr)
-    lr = given.text if isinstance(given, _Code) else _num(given)
+    lr = given.text if isinstance(given, Code) else number(given)
     args = [params, f"lr={lr}"] if framework == "torch" else [f"learning_rate={lr}", f"parameters={params}"]
-    args += [f"{k}={_value(framework, k, v)}" for k, v in kwargs.items()]
+    args += keywords(framework, kwargs)
     module = "torch.optim" if framework == "torch" else "paddle.optimizer"
     return f"opt = {module}.{built.cls}({', '.join(args + ([extra] if extra else []))})"
 
@@ -123,37 +97,12 @@ class SetupCode:
         return "\n".join(parts)
 
 
-def _clip_call(case: Case, framework: str, params: str) -> str | None:
-    """torch's clip call before the step (paddle's clip is the optimizer's grad_clip)."""
-    clip = case.clip
-    if clip is None or framework != "torch":
-        return None
-    if clip.kind == "global_norm":
-        return f"torch.nn.utils.clip_grad_norm_({params}, {_num(clip.max)})"
-    if clip.kind == "norm":
-        return f"for p in {params}:\n    torch.nn.utils.clip_grad_norm_(p, {_num(clip.max)})"
-    return f"torch.nn.utils.clip_grad_value_({params}, {_num(clip.max)})"
-
-
-def _grad_clip(case: Case) -> str:
-    kind = {"global_norm": "ClipGradByGlobalNorm", "norm": "ClipGradByNorm", "value": "ClipGradByValue"}
-    return f"grad_clip=paddle.nn.{kind[case.clip.kind]}({_num(case.clip.max)})"
-
-
-def _scheduler(case: Case, framework: str) -> str:
-    cls, kwargs = case.schedule.native(framework)
-    args = ", ".join(f"{k}={_value(framework, k, v)}" for k, v in kwargs.items())
-    if framework == "torch":
-        return f"sched = torch.optim.lr_scheduler.{cls}(opt, {args})"
-    return f"sched = paddle.optimizer.lr.{cls}(learning_rate={_num(case.optimizer.lr)}, {args})"
-
-
 def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     """The code that builds the layer and optimizer of one run, and the loss term or
     step it adds; a user's training loop goes around it (tests/test_setup_code.py runs
     it in that loop and gets the run's updates)."""
     d = case.decay
-    c = _num(d.coeff)
+    c = number(d.coeff)
     everything = "model.parameters()"
     base = way.partition("+")[0]
     attrs = d.param_attr if framework == "paddle" and "param_attr" in way else {}
@@ -176,16 +125,16 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
             names = " or ".join(f"name == {ATTR[p]}.name" for p in d.decay_params)
             extra = f"apply_decay_param_fun=lambda name: {names}"
     if case.clip is not None and framework == "paddle":
-        extra = ", ".join(e for e in (extra, _grad_clip(case)) if e)
+        extra = ", ".join(e for e in (extra, f"grad_clip={grad_clip(case.clip)}") if e)
     if case.schedule is not None and framework == "paddle":
-        lines.append(_scheduler(case, framework))
-        built = Construction(built.cls, {**built.kwargs, "learning_rate": _Code("sched")}, built.explicit_decoupled)
+        lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
+        built = Construction(built.cls, {**built.kwargs, "learning_rate": Code("sched")}, built.explicit_decoupled)
     lines.append(_constructor(case, framework, params, built, extra))
     if case.schedule is not None and framework == "torch":
-        lines.append(_scheduler(case, framework))
-    before = [_clip_call(case, framework, everything)]
+        lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
+    before = [torch_clip(case.clip, everything) if case.clip is not None and framework == "torch" else None]
     if built.explicit_decoupled:
-        lr = _num(case.optimizer.lr) if case.schedule is None else (
+        lr = number(case.optimizer.lr) if case.schedule is None else (
             'opt.param_groups[0]["lr"]' if framework == "torch" else "opt.get_lr()")
         before.append("# SGDW: neither SGD has the option\n" + (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {lr} * {c})"
                       if framework == "torch" else
@@ -198,12 +147,3 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
         f"(loss{' / ' + str(a.micro_batches) if a.divide_loss else ', not divided'}), then one opt.step()")
     return SetupCode("\n".join(lines), loss_term, before_step,
                      "sched.step()" if case.schedule is not None else None, accumulation)
-
-
-@dataclass(frozen=True)
-class _Code:
-    """An argument written as code (the scheduler's name), not as a value."""
-    text: str
-
-    def __repr__(self) -> str:
-        return self.text
