@@ -396,3 +396,14 @@ def test_python_api(monkeypatch):
     assert [r.name for r in result.audits["paddle"].rows if r.flag] == NORM_WEIGHTS
     with pytest.raises(UsageError, match="give both --torch and --paddle"):
         xdecay.run_audit(torch="m:make", name_map=str(NAME_MAP))
+
+
+def test_the_parent_imports_neither_framework():
+    code = ("import contextlib, io, sys\nfrom xdecay import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    code = cli.main(['audit', '--torch', 'examples/torch_model.py:make', '--paddle', "
+            "'examples/paddle_model.py:make', '--name-map', 'examples/name_map.toml'])\n"
+            "print(code, 'torch' in sys.modules, 'paddle' in sys.modules)\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       check=False)
+    assert p.stdout.split() == ["0", "False", "False"], p.stderr
