@@ -82,9 +82,12 @@ class SetupCode:
     before_step: str | None       # what runs before each opt.step() (clipping, SGDW's explicit decay)
     after_step: str | None = None     # what runs after each opt.step() (the scheduler's step)
     accumulation: str | None = None   # how a step's backward passes are split (a comment)
+    precision: str | None = None      # what mixed precision changes in the loop (a comment)
 
     def text(self) -> str:
         parts = [self.build]
+        if self.precision:
+            parts.append(self.precision)
         if self.accumulation:
             parts.append(self.accumulation)
         if self.before_step:
@@ -129,7 +132,15 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     if case.schedule is not None and framework == "paddle":
         lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
         built = Construction(built.cls, {**built.kwargs, "learning_rate": Code("sched")}, built.explicit_decoupled)
+    amp = case.precision
+    if amp is not None and not amp.autocast and framework == "torch":
+        # Cast before the optimizer is built: it keeps the parameters it is given.
+        lines.append(f"{'model' if case.layer.norm else 'linear'}.to(torch.{amp.dtype})")
     lines.append(_constructor(case, framework, params, built, extra))
+    if amp is not None and not amp.autocast and framework == "paddle":
+        model = "model" if case.layer.norm else "linear"
+        lines.append(f"{model}, opt = paddle.amp.decorate(models={model}, optimizers=opt, level=\"O2\", "
+                     f"dtype=\"{amp.dtype}\", master_weight={amp.master_weights})")
     if case.schedule is not None and framework == "torch":
         lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
     before = [torch_clip(case.clip, everything) if case.clip is not None and framework == "torch" else None]
@@ -146,4 +157,23 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
         f"# each step: {a.micro_batches} micro-batches of {case.batch // a.micro_batches} rows, one backward each "
         f"(loss{' / ' + str(a.micro_batches) if a.divide_loss else ', not divided'}), then one opt.step()")
     return SetupCode("\n".join(lines), loss_term, before_step,
-                     "sched.step()" if case.schedule is not None else None, accumulation)
+                     "sched.step()" if case.schedule is not None else None, accumulation,
+                     None if amp is None else _precision_loop(amp, framework))
+
+
+def _precision_loop(p, framework: str) -> str:
+    """What [precision] changes in the user's loop (a comment, as the accumulation's)."""
+    if framework == "torch":
+        lines = [f"# the inputs cast to torch.{p.dtype} too" if not p.autocast else
+                 f'# forward and loss under torch.autocast("cpu", dtype=torch.{p.dtype})']
+        if p.init_scale is not None:
+            lines.append(f'# scaler = torch.amp.GradScaler("cpu", init_scale={number(p.init_scale)}): '
+                         "scaler.scale(loss).backward(); scaler.unscale_(opt) before clipping; "
+                         "scaler.step(opt); scaler.update() instead of opt.step()")
+        return "\n".join(lines)
+    level = "O1" if p.autocast else "O2"
+    lines = [f'# forward and loss under paddle.amp.auto_cast(level="{level}", dtype="{p.dtype}")']
+    if p.init_scale is not None:
+        lines.append(f"# scaler = paddle.amp.GradScaler(init_loss_scaling={number(p.init_scale)}): "
+                     "scaler.scale(loss).backward(); scaler.step(opt); scaler.update() instead of opt.step()")
+    return "\n".join(lines)
