@@ -134,11 +134,13 @@ def test_paddle_momentum_groups_decay_in_its_kernel(tmp_path):
             paddle.seed(0)
             m = paddle.nn.Sequential(paddle.nn.Linear(6, 5), paddle.nn.LayerNorm(5))
             groups = [{"params": [m[0].weight], "weight_decay": 0.1}, {"params": [m[0].bias, m[1].weight, m[1].bias]}]
-            return m, paddle.optimizer.Momentum(learning_rate=0.01, parameters=groups, weight_decay=0.05), paddle.rand([4, 6])
+            optimizer = paddle.optimizer.Momentum(learning_rate=0.01, parameters=groups, weight_decay=0.05)
+            return m, optimizer, paddle.rand([4, 6])
     """)
     rows = {r.name: r for r in audit(paddle=f"{factory}:make", steps=3).audits["paddle"].rows}
     assert rows["0.weight"].sources == ("coupled_l2@0.1 <- group 0: Momentum weight_decay=L2Decay(0.1), in its kernel",)
-    assert rows["1.weight"].sources == ("coupled_l2@0.05 <- group 1: Momentum weight_decay=L2Decay(0.05), in its kernel",)
+    assert rows["1.weight"].sources == (
+        "coupled_l2@0.05 <- group 1: Momentum weight_decay=L2Decay(0.05), in its kernel",)
 
 
 def test_torch_coupled_decay_group_lr_and_frozen(tmp_path):
@@ -252,6 +254,36 @@ def test_a_sparse_gradient_is_replayed_dense(tmp_path):
     assert rules(result, "torch") == {"weight": "none"} and result.exit_code == 1
 
 
+BF16 = """
+import torch
+def make():
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5), torch.nn.Linear(5, 3)).bfloat16()
+    return m, OPTIMIZER, torch.rand(4, 6).bfloat16()
+"""
+
+
+def test_bfloat16_decay_below_resolution_cannot_be_told(tmp_path):
+    """torch model.bfloat16(): AdamW's lr*c = 5e-5 is far below half a bfloat16 ULP (2^-9 of
+    w), so w*(1 - lr*c) rounds back to w. Replayed at bfloat16, `none` fits as well as the
+    decay: every weight is `cannot tell`, never `decoupled_lr@0.05` or `none` alone."""
+    factory = write(tmp_path, "bf16", BF16.replace(
+        "OPTIMIZER", "torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.05)"))
+    result = audit(torch=f"{factory}:make", steps=3, decay=("weight",))
+    rows = [r for r in result.audits["torch"].rows if r.name.endswith("weight")]
+    assert all(r.dtype == "bfloat16" and r.decayed is None and "none" in r.rule for r in rows), rows
+    assert all("cannot tell" in r.flag for r in rows) and result.exit_code == 1
+
+
+def test_bfloat16_decay_above_resolution_is_seen(tmp_path):
+    """SGD momentum, lr*c = 0.01 per step, above bfloat16's resolution: the weights are
+    decayed by 0.1 (at bfloat16's tolerance coupled and decoupled decay may not separate)."""
+    factory = write(tmp_path, "bf16", BF16.replace(
+        "OPTIMIZER", "torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)"))
+    rows = {r.name: r for r in audit(torch=f"{factory}:make", steps=3).audits["torch"].rows}
+    assert rows["0.weight"].decayed is True and "@0.1" in rows["0.weight"].rule and "none" not in rows["0.weight"].rule
+
+
 def test_a_module_name_is_found_from_the_current_folder(monkeypatch):
     monkeypatch.chdir(EXAMPLES)
     result = audit(torch="torch_model:make_mistake", no_decay=NO_DECAY)
@@ -261,17 +293,21 @@ def test_a_module_name_is_found_from_the_current_folder(monkeypatch):
 FACTORY_ERRORS = {
     "import": ("import no_such_module_xdecay\ndef make():\n    pass\n", "ModuleNotFoundError: No module named"),
     "missing": ("def other():\n    pass\n", "has no function make"),
-    "shape": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, torch.optim.SGD(m.parameters(), lr=0.1)\n",
+    "shape": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n"
+               "    return m, torch.optim.SGD(m.parameters(), lr=0.1)\n"),
               "returned a tuple of 2, expected (model, optimizer, inputs)"),
     "no-params": (("import torch\ndef make():\n    m = torch.nn.ReLU()\n"
-                   "    o = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)\n    return m, o, torch.rand(1, 2)\n"),
+                   "    o = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)\n"
+                   "    return m, o, torch.rand(1, 2)\n"),
                   "the model has no parameters"),
     "foreign": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n"
-                 "    o = torch.optim.SGD(torch.nn.Linear(2, 3).parameters(), lr=0.1)\n    return m, o, torch.rand(1, 2)\n"),
+                 "    o = torch.optim.SGD(torch.nn.Linear(2, 3).parameters(), lr=0.1)\n"
+                 "    return m, o, torch.rand(1, 2)\n"),
                 "the optimizer steps 2 parameter(s) that are not the model's"),
     "raises": ("def make():\n    raise RuntimeError('no data here')\n", "RuntimeError: no data here"),
     "outputs": (("import torch\nclass M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-                 "        self.l = torch.nn.Linear(2, 2)\n    def forward(self, x):\n        return self.l(x).argmax(-1)\n"
+                 "        self.l = torch.nn.Linear(2, 2)\n"
+                 "    def forward(self, x):\n        return self.l(x).argmax(-1)\n"
                  "def make():\n    m = M()\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2)\n"),
                 "model(*inputs) returned a Tensor holding no floating-point tensor"),
     "backward": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    m.requires_grad_(False)\n"
@@ -281,13 +317,15 @@ FACTORY_ERRORS = {
                    "    o = paddle.optimizer.AdamW(parameters=m.parameters(), apply_decay_param_fun=lambda n: 1 / 0)\n"
                    "    return m, o, paddle.rand([1, 2])\n"),
                   "reading the optimizer's setting of weight raised ZeroDivisionError"),
-    "not-optimizer": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, 'adam', torch.rand(1, 2)\n",
+    "not-optimizer": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n"
+                       "    return m, 'adam', torch.rand(1, 2)\n"),
                       "returned a str as the optimizer, not a torch optimizer"),
-    "forward": ("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 5)\n",
+    "forward": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2)\n"
+                 "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 5)\n"),
                 "model(*inputs) raised RuntimeError"),
-    "bf16": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2).bfloat16()\n"
-              "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2).bfloat16()\n"),
-             "parameter weight is bfloat16: xdecay audit replays float32 parameters only"),
+    "float64": (("import torch\ndef make():\n    m = torch.nn.Linear(2, 2).double()\n"
+                 "    return m, torch.optim.SGD(m.parameters(), lr=0.1), torch.rand(1, 2).double()\n"),
+                "parameter weight is float64: xdecay audit replays float32, bfloat16, float16 parameters"),
 }
 
 

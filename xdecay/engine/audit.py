@@ -7,10 +7,13 @@ optimizer's class (engine/reference.py), its hyper-parameters read from the opti
 object, and every decay candidate -- inference (engine/infer.py) names the rule applied.
 
 Tolerance: the gradient replayed is the framework's own (captured, exact), so unlike a
-case's replay no forward or backward rounding enters: only the update's own float32
-rounding, gamma_16 relative to the step (the rule's at most 16 operations), and the
-stored weight's rounding, k-fold at step k, plus each rule's sensitivity to the rounding
-of its decay term (infer._ratios). operation_count(0, 0, 0, False) is that n = 16.
+case's replay no forward or backward rounding enters: only the update's own rounding,
+gamma_16 relative to the step (the rule's at most 16 operations), and the stored weight's
+rounding, k-fold at step k, plus each rule's sensitivity to the rounding of its decay term
+(infer._ratios) -- all at the parameter's dtype: a bfloat16 or float16 parameter (torch
+model.to(dtype): its gradient and the optimizer's state are in that dtype too) gets that
+dtype's eps and ULP, and the replay is rounded to it, so a decay below half its ULP rounds
+away as in the run (engine/precision.py). operation_count(0, 0, 0, False) is that n = 16.
 """
 from __future__ import annotations
 
@@ -39,10 +42,16 @@ from .rules import rule_name
 DEFAULT_STEPS = 2      # two steps separate coupled from decoupled decay for SGD with momentum and Adam
 SEED = 0               # of the loss projection
 LR_KEY = {"torch": "lr", "paddle": "learning_rate"}
-TOLERANCE = Tolerance(ops=operation_count(0, 0, 0, False))
-TOLERANCE_TEXT = (f"|replay - run| <= k*(ulp32(w) + {TOLERANCE.ops}*eps32*|delta|) + s at step k (the stored "
-                  f"weight's rounding + gamma_{TOLERANCE.ops} of the update; s the rule's replayed sensitivity to "
-                  "the rounding of its decay term); the gradient replayed is the framework's own")
+RULE_OPS = operation_count(0, 0, 0, False)
+TOLERANCE_TEXT = (f"|replay - run| <= k*(ulp(w) + {RULE_OPS}*eps*|delta|) + s at step k, ulp and eps of the "
+                  f"parameter's dtype, the replay rounded to it (the stored weight's rounding + gamma_{RULE_OPS} of "
+                  "the update; s the rule's replayed sensitivity to the rounding of its decay term); the gradient "
+                  "replayed is the framework's own")
+
+
+def tolerance(dtype: str) -> Tolerance:
+    """A parameter's: the update stored and computed in its own dtype (module docstring)."""
+    return Tolerance(ops=RULE_OPS, stored=dtype, computed=dtype)
 LOSS = ("sum over the floating-point outputs y of sum(y * R) / y.size, R standard normal of y's shape "
         f"(numpy default_rng([{SEED}, output index]))")
 # Absolute coefficients a `none` verdict is checked against: the smallest one it would see.
@@ -192,12 +201,13 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
         shape = (-1,) if info["sample"] is not None else tuple(info["shape"])
         snaps = record.params[name].reshape(len(lrs) + 1, *shape)
         grads = [g.reshape(shape) for g in grads]
+        tol = tolerance(info["dtype"])
         found = _infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
-                             [np.zeros_like(g) for g in grads], TOLERANCE,
+                             [np.zeros_like(g) for g in grads], tol,
                              _candidates(tuple(c for _, c in places if c), hyper))
         row = Row(**base, sources=_attributed(found, places), rule=found.rule, decayed=_decayed(found),
                   lr=tuple(float(x) for x in lrs),
-                  residual=found.residual, power=_power(found, snaps))
+                  residual=found.residual, power=_power(found, snaps, tol))
     return _flagged(row, no_decay, decay)
 
 
@@ -242,7 +252,7 @@ class RowPower:
         return {"verdict": self.verdict, "coeff_error": self.coeff_error, "sees": self.sees}
 
 
-def _power(found: Inferred, snaps: np.ndarray) -> RowPower:
+def _power(found: Inferred, snaps: np.ndarray, tol: Tolerance) -> RowPower:
     seen, _ = visibility(found)
     if seen is None or found.replay is None or found.sensitivity is None:
         return RowPower("unknown")
@@ -251,7 +261,7 @@ def _power(found: Inferred, snaps: np.ndarray) -> RowPower:
     a = snaps.reshape(len(snaps), -1).astype(np.float64)
     d = np.diff(a, axis=0)
     k = np.arange(1, len(d) + 1).reshape(-1, 1)
-    margin = TOLERANCE.allowed_from(ulp32(np.maximum(np.abs(a[:-1]), np.abs(a[1:]))), np.abs(d), k) \
+    margin = tol.allowed_from(tol.ulp(np.maximum(np.abs(a[:-1]), np.abs(a[1:]))), np.abs(d), k) \
         + found.sensitivity[0].reshape(len(d), -1)
     power = ParamPower(found.replay)
     decays = [(f, cs) for f, cs in found.fits if f != ("none",)]

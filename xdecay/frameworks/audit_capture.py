@@ -3,9 +3,10 @@ inputs), and the user's own optimizer steps the user's own model `steps` times.
 
 The loss is xdecay's, fixed and documented: each floating-point output y_i of
 `model(*inputs)` (`model(**inputs)` for a dict; the outputs a tensor, a tuple or list, or
-a dict -- a transformers ModelOutput is one; its other items are left out) is projected on a seeded standard-normal array R_i of its shape,
-loss = sum_i sum(y_i * R_i) / y_i.size -- a generic, nonzero gradient for every
-parameter that reaches an output, the same at every run. Per step, every stepped
+a dict -- a transformers ModelOutput is one; its other items are left out) is projected
+on a seeded standard-normal array R_i of its shape, loss = sum_i sum(y_i * R_i) / y_i.size
+-- a generic, nonzero gradient for every parameter that reaches an output, the same at
+every run. Per step, every stepped
 parameter's weight before the step, its gradient and its lr are kept, and the weight
 after the last step: on infer.flat_sample's elements (a decay rule treats every element
 alike), so a large model costs its own steps plus a few thousand numbers per parameter.
@@ -33,6 +34,9 @@ from .records import AuditJob, RunRecord
 # Parameter statuses besides "stepped": not in the optimizer (or requiring no gradient),
 # or in it but reached by no gradient (both frameworks then skip it).
 FROZEN, NO_GRADIENT, STEPPED = "frozen", "no gradient", "stepped"
+# The parameter dtypes a replay's tolerance and rounding are derived for (engine/precision.py);
+# captured as float32, which holds bfloat16 and float16 values exactly.
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Hooks:
     take: Callable[[Any, np.ndarray | None], np.ndarray]     # flat elements as float32 numpy (all: None)
     constant: Callable[[np.ndarray, Any], Any]               # numpy array -> tensor of `like`'s dtype
     optimizer_params: Callable[[Any], list[tuple[Any, int]] | None]
-    refusal: Callable[[Any], str | None]                     # why this optimizer cannot be audited
+    refusal: Callable[[Any, list], str | None]               # (optimizer, its parameters): why it cannot be audited
     zero_grad: Callable[[Any], None]
     lr: Callable[[Any, Any, int], float]                     # (optimizer, param, group) -> lr in use
     # (optimizer, param, group, number of groups) -> (native hyper-parameters, sources): each
@@ -95,7 +99,7 @@ def _capture(job: AuditJob, hooks: Hooks) -> RunRecord:
         known = sorted(cls for fw, cls in RULES if fw == hooks.framework)
         raise UsageError(f"{opt}: {type(optimizer).__name__} has no float64 reference in xdecay "
                          f"(it replays {', '.join(known)})")
-    refusal = hooks.refusal(optimizer)
+    refusal = hooks.refusal(optimizer, [p for p, _ in stepped.values()])
     if refusal:
         raise UsageError(f"{opt}: {refusal}")
     n_groups = 1 + max((g for _, g in stepped.values()), default=0)
@@ -104,9 +108,9 @@ def _capture(job: AuditJob, hooks: Hooks) -> RunRecord:
         info = AuditParam(name, list(p.shape), hooks.dtype(p), FROZEN)
         hyper: dict[str, Any] = {}
         if id(p) in stepped and hooks.trainable(p):
-            if info.dtype != "float32":
-                raise UsageError(f"{opt}: parameter {name} is {info.dtype}: xdecay audit replays float32 "
-                                 f"parameters only (cast the model with .float() to audit its decay)")
+            if info.dtype not in DTYPES:
+                raise UsageError(f"{opt}: parameter {name} is {info.dtype}: xdecay audit replays "
+                                 f"{', '.join(DTYPES)} parameters")
             info.status, info.group = STEPPED, stepped[id(p)][1]
             try:     # calls the user's apply_decay_param_fun / exclude_from_weight_decay_fn
                 hyper, info.sources = hooks.describe(optimizer, p, info.group, n_groups)

@@ -493,13 +493,17 @@ def _optimizer_params(optimizer: Any) -> list[tuple[Any, int]] | None:
     return [(p, 0) for p in optimizer._parameter_list or []]
 
 
-def _refusal(optimizer: Any) -> str | None:
+def _refusal(optimizer: Any, params: list) -> str | None:
     # grad_clip runs inside step(), before the decay: the gradient the decay joins is not
     # the one captured after backward().
     if optimizer._grad_clip is not None:
         return "the optimizer clips gradients inside step() (grad_clip): audit it without grad_clip"
     if optimizer._accumulators:
         return "the optimizer has already stepped (its accumulators exist): return a fresh one"
+    if getattr(optimizer, "_multi_precision", False) and any(p.dtype != paddle.float32 for p in params):
+        # The optimizer steps a float32 master copy the audit does not see; the parameter
+        # is that copy rounded, so replaying from it would not be the step taken.
+        return "multi_precision keeps float32 master weights of the low-precision parameters: audit it without"
     return None
 
 

@@ -374,7 +374,7 @@ def _describe(optimizer: torch.optim.Optimizer, p: torch.Tensor, g: int,
     return _effective(optimizer)[g], [(source, float(decay) or None)]
 
 
-def _refusal(optimizer: torch.optim.Optimizer) -> str | None:
+def _refusal(optimizer: torch.optim.Optimizer, params: list) -> str | None:
     # Its state would have to be replayed too; a fresh optimizer is what training starts from.
     # (Adagrad fills its state at construction, with step 0.)
     if any(float(s.get("step", 0)) > 0 for s in optimizer.state.values()):
