@@ -6,7 +6,8 @@ values. Arrays are in the canonical layout: weight [out, in] (torch's).
 
 Parameters, by canonical name: "weight" and "bias" of the Linear, and with a
 LayerNorm after it "norm_gain" and "norm_bias" (a gain and a bias that decay
-setups usually exclude, seed 001).
+setups usually exclude, seed 001). Other layers (engine/layers.py) name theirs in
+their table and carry it as `layer`.
 """
 from __future__ import annotations
 
@@ -15,19 +16,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .layers import Layer, draw
+
 PARAMS = ("weight", "bias", "norm_gain", "norm_bias")
-LAYER_NORM_EPS = 1e-5     # both frameworks' default
 
 
 @dataclass(frozen=True)
 class Spec:
     params: dict[str, np.ndarray]   # float32, canonical names and layout, in PARAMS order
-    x: np.ndarray                   # float32 [batch, in], the same batch at every step
+    x: np.ndarray                   # float32 [batch, in] (other layers: layers.draw), the same every step
     target: np.ndarray | None       # float32 [batch, out] for loss "mse"
+    layer: Layer | None = None      # a non-Linear kind (None: the Linear of build_spec)
 
     @property
     def has_norm(self) -> bool:
         return "norm_gain" in self.params
+
+    @property
+    def model(self) -> Layer:
+        """The layer to build: `layer`, or the Linear its arrays describe."""
+        if self.layer is not None:
+            return self.layer
+        out_f, in_f = self.params["weight"].shape
+        return Layer(in_f, out_f, "bias" in self.params, self.has_norm)
 
 
 # Cached: a case's start is needed by each framework's job and by the comparison, and
@@ -48,3 +59,10 @@ def build_spec(seed: int, in_features: int, out_features: int, batch: int, *, bi
         params["norm_gain"] = rng.uniform(0.5, 1.5, out_features).astype(np.float32)
         params["norm_bias"] = rng.uniform(-0.5, 0.5, out_features).astype(np.float32)
     return Spec(params, x, y)
+
+
+@functools.lru_cache(maxsize=4)
+def build_layer_spec(layer: Layer, seed: int, batch: int, target: bool) -> Spec:
+    """The start of a non-Linear layer (layers.draw), from the case's seed."""
+    params, x, y = draw(layer, np.random.default_rng(seed), batch, target)
+    return Spec(params, x, y, layer)
