@@ -13,7 +13,7 @@ rounding, k-fold at step k, plus each rule's sensitivity to the rounding of its 
 (infer._ratios) -- all at the parameter's dtype: a bfloat16 or float16 parameter (torch
 model.to(dtype): its gradient and the optimizer's state are in that dtype too) gets that
 dtype's eps and ULP, and the replay is rounded to it, so a decay below half its ULP rounds
-away as in the run (engine/precision.py). operation_count(0, 0, 0, False) is that n = 16.
+away as in the run (engine/precision.py).
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from ..errors import UsageError
 from ..frameworks.audit_capture import STEPPED
 from ..frameworks.records import AuditJob, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, run
-from .compare import Tolerance, operation_count, ulp32
-from .infer import Inferred, _ascent, _candidates, _infer_param  # per parameter: the audit has no Spec
+from .compare import Tolerance, ulp32
+from .infer import Inferred, _ascent, _candidates, infer_param
 from .name_map import Matching, load_name_map, match
 from .port import check_pattern
 from .power import ParamPower, visibility
@@ -42,7 +42,8 @@ from .rules import rule_name
 DEFAULT_STEPS = 2      # two steps separate coupled from decoupled decay for SGD with momentum and Adam
 SEED = 0               # of the loss projection
 LR_KEY = {"torch": "lr", "paddle": "learning_rate"}
-RULE_OPS = operation_count(0, 0, 0, False)
+# The rule's own operations: the term every layer's count ends with (layers.Layer.operation_count).
+RULE_OPS = 16
 TOLERANCE_TEXT = (f"|replay - run| <= k*(ulp(w) + {RULE_OPS}*eps*|delta|) + s at step k, ulp and eps of the "
                   f"parameter's dtype, the replay rounded to it (the stored weight's rounding + gamma_{RULE_OPS} of "
                   "the update; s the rule's replayed sensitivity to the rounding of its decay term); the gradient "
@@ -202,9 +203,9 @@ def _row(record: RunRecord, i: int, no_decay: tuple[str, ...], decay: tuple[str,
         snaps = record.params[name].reshape(len(lrs) + 1, *shape)
         grads = [g.reshape(shape) for g in grads]
         tol = tolerance(info["dtype"])
-        found = _infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
-                             [np.zeros_like(g) for g in grads], tol,
-                             _candidates(tuple(c for _, c in places if c), hyper))
+        found = infer_param(fw, name, RULES[(fw, record.optimizer)], hyper, snaps, grads,
+                            [np.zeros_like(g) for g in grads], tol,
+                            _candidates(tuple(c for _, c in places if c), hyper))
         row = Row(**base, sources=_attributed(found, places), rule=found.rule, decayed=_decayed(found),
                   lr=tuple(float(x) for x in lrs),
                   residual=found.residual, power=_power(found, snaps, tol))
