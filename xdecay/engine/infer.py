@@ -132,6 +132,24 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     framework does it (or `clip_as`'s clip), the decay candidates join after it (the
     optimizer's own decay: a decay inside a clip, a manual term, fits none of them),
     and a schedule's lr of each step replaces the lr."""
+    return [dataclasses.replace(infer_param(framework, param, *args), sample=None if sample is None else sample[param])
+            for param, sample, (framework, *args) in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as)]
+
+
+def explains(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
+             reference: tuple[str, str] | None = None, loop: Loop | None = None,
+             clip_as: str | None = None) -> bool:
+    """Whether infer_run would explain every parameter (no rule "unexplained"), found
+    without the rest of its work: it stops at the first parameter no candidate fits and,
+    in each parameter, at the first candidate that fits (causes.py asks only this)."""
+    return all(any(r <= 1 for _, r, _ in _family_fits(*args))
+               for _, _, args in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as))
+
+
+def _param_inputs(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
+                  reference: tuple[str, str] | None, loop: Loop | None, clip_as: str | None):
+    """Per parameter: its name, the layer's sample (None: every element) and infer_param's
+    other arguments (_family_fits')."""
     loop = loop or Loop()
     reference = reference or (run.framework, run.optimizer)
     rule = RULES[reference]
@@ -146,13 +164,10 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     else:
         grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
-    out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
-        found = infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                            [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper))
-        out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
-    return out
+        yield (param, sample, (run.framework, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
+                               [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper)))
 
 
 def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop,
@@ -369,15 +384,40 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
+    fits, best = [], {}
+    for family, r, cs in _family_fits(framework, rule, hyper, snaps, grads, bounds, tol, candidates, actual):
+        best[family] = (r, cs)
+        if r <= 1:
+            fits.append((family, cs, r))
+    residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
+    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
+    if not fits:
+        return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
+    sensitivity = np.max([_residual(rule, kwargs, lr, f, tuple(hyper_value(framework, c) for c in cs), actual,
+                                    grads, bounds, tol)[1] for f, cs, _ in fits], axis=0)
+    fitted = tuple((f, cs) for f, cs, _ in fits)
+    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted,
+                    replay=replay)
+
+
+def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
+                 bounds: list[np.ndarray], tol: Tolerance, candidates: list[float],
+                 actual: np.ndarray | None = None):
+    """Yields (family, residual, coefficients): each family's best candidate among the
+    coefficients in play, in FAMILIES' order; then, when none of them fits (residual <= 1),
+    each single decay with a fitted coefficient (a default we did not know of; with none
+    in play at all -- an audited optimizer naming no decay -- every family). Lazily, so
+    a caller asking only whether anything fits stops at the first fit."""
+    kwargs = rule_kwargs(framework, rule, hyper)
+    lr = kwargs.get("lr", 0.0)
+    actual = snaps.astype(np.float64) if actual is None else actual
 
     def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
-        return fit(family, cs)[0]
-
-    def fit(family: tuple[str, ...], cs: tuple[float, ...]) -> tuple[float, np.ndarray]:
+        # The ratio only: the sensitivity across frameworks is not part of it.
         cs = tuple(hyper_value(framework, c) for c in cs)
-        return _residual(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
+        return _residual(rule, kwargs, lr, family, cs, actual, grads, bounds, tol, need_across=False)[0]
 
-    fits, best = [], {}
+    fitted, best = False, {}
     for family in FAMILIES:
         if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
             continue
@@ -387,26 +427,15 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
             continue
         r, cs = min(scored)
         best[family] = (r, cs)
-        if r <= 1:
-            fits.append((family, cs, r))
-    if not fits:
-        # No coefficient in play explains the run: fit one (a default we did not know of;
-        # with none in play at all -- an audited optimizer naming no decay -- every family).
-        singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",)
-                   and ("lamb_trust" not in f or "lamb_weight_decay" in kwargs)]
-        for family in singles:
-            r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
-            best[family] = (r, cs)
-            if r <= 1:
-                fits.append((family, cs, r))
-    residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
-    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
-    if not fits:
-        return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
-    sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
-    fitted = tuple((f, cs) for f, cs, _ in fits)
-    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted,
-                    replay=replay)
+        fitted = fitted or r <= 1
+        yield family, r, cs
+    if fitted:
+        return
+    singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",)
+               and ("lamb_trust" not in f or "lamb_weight_decay" in kwargs)]
+    for family in singles:
+        r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
+        yield family, r, cs
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
@@ -419,9 +448,13 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
     rounding in the framework's gradient, to measure the replay's sensitivity to it.
     """
     state: dict = {}
-    return np.stack([step(rule, *_at_step(args, lr, k), coeff, actual[k], g0, state, k + 1,
-                          None if bounds is None else bounds[k], jitter)
-                     for k, g0 in enumerate(grads)])
+    scheduled = np.ndim(lr) != 0
+    # One errstate for the whole replay, not one per step: on small layers its cost was
+    # a tenth of the replay's.
+    with np.errstate(all="ignore"):
+        return np.stack([step(rule, *(_at_step(args, lr, k) if scheduled else (args, lr)), coeff, actual[k], g0,
+                              state, k + 1, None if bounds is None else bounds[k], jitter)
+                         for k, g0 in enumerate(grads)])
 
 
 def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
@@ -433,7 +466,8 @@ def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
 
 def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0: np.ndarray,
          state: dict, k: int, bound: np.ndarray | None = None, jitter: float = 0.0) -> np.ndarray:
-    """One step (k from 1) of the rule with the decay steps in `coeff` composed around it."""
+    """One step (k from 1) of the rule with the decay steps in `coeff` composed around it
+    (callers silence numpy's floating-point warnings around their steps)."""
     g = g0
     if "coupled_l2" in coeff:
         g = coupled_l2(w, g, coeff["coupled_l2"])
@@ -441,10 +475,9 @@ def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0
         g = l1(w, g, coeff["l1"])
     if jitter:
         g = g + jitter * (bound + np.abs(g - g0))
-    with np.errstate(all="ignore"):
-        w_new = rule(w, g, state, k, **args)
-        if "decoupled_lr" in coeff:
-            w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+    w_new = rule(w, g, state, k, **args)
+    if "decoupled_lr" in coeff:
+        w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
     return w_new
 
 
@@ -465,16 +498,16 @@ def rule_args(kwargs: dict, coeff: dict[str, float]) -> dict:
 
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
-              tol: Tolerance) -> tuple[float, np.ndarray]:
+              tol: Tolerance, need_across: bool = True) -> tuple[float, np.ndarray]:
     """Max of _ratios over steps, and the run's sensitivity (see _ratios)."""
-    ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
+    ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol, need_across)
     worst = float(np.max(ratio)) if ratio.size else 0.0
     return (worst if math.isfinite(worst) else math.inf), sensitivity
 
 
 def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
             actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
-            tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+            tol: Tolerance, need_across: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per step, max over elements of |predicted - actual| / tolerance, and the run's
     sensitivity under this rule ([2, steps, ...]: what a comparison within, and one
     across frameworks, adds to its tolerance for this run).
@@ -491,7 +524,8 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
     framework), and with a third term for comparisons across frameworks: how far the
     update moves if the rule's scalars are computed exactly (paddle keeps beta^t as
     float32 running products, torch computes it in float64). Rule inference does not
-    need that term: the reference replays paddle's float32 products.
+    need that term: the reference replays paddle's float32 products. Without `need_across`
+    that term is not replayed (zero): the ratio does not depend on it.
     """
     coeff = dict(zip(family, cs))
     args = rule_args(kwargs, coeff)
@@ -511,7 +545,7 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
             lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
             sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * tol.ulp(mag)
         scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - raw)
-                   if uses_f32_pows(rule, args) else np.zeros_like(predicted))
+                   if need_across and uses_f32_pows(rule, args) else np.zeros_like(predicted))
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     with np.errstate(all="ignore"):
         allowed = tol.allowed(mag, delta, predicted - before) + sensitivity
@@ -526,7 +560,17 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
 def _fit(f) -> tuple[float, tuple[float]]:
     """Minimise f(c) over c in [1e-4, 3]: log grid, golden-section refinement, then the
     shortest decimal that fits as well (up to 9 significant digits, float32's round trip:
-    a rule name shows every digit of its coefficient, rules.coefficient_text)."""
+    a rule name shows every digit of its coefficient, rules.coefficient_text).
+    f is a whole replay: a coefficient met again (golden-section points recur, the
+    shortest decimal may be the refined one) is looked up, not replayed."""
+    seen: dict[float, float] = {}
+    replay = f
+
+    def f(c: float) -> float:
+        if c not in seen:
+            seen[c] = replay(c)
+        return seen[c]
+
     grid = np.geomspace(1e-4, 3.0, 36)
     values = [f(c) for c in grid]
     i = int(np.argmin(values))
