@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.clipping import KINDS as CLIP_KINDS, Clip
-from .engine.schedules import KINDS as SCHEDULE_KINDS, Schedule
+from .engine.schedules import KINDS as SCHEDULE_KINDS, WARMUP, Schedule
 from .engine.loop import Loop
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
 from .engine.regularizers import Regularizer
@@ -22,7 +22,8 @@ from .engine.spec import PARAMS, Spec, build_spec
 from .errors import CaseError, UsageError
 
 FRAMEWORKS = ("torch", "paddle")
-LOSSES = ("mean", "mse")
+# "zero": mean(output) * 0, a zero loss gradient (the decay acting alone).
+LOSSES = ("mean", "mse", "zero")
 
 # The ways each adapter implements (README, "Ways"). The configurable parts — which
 # ParamAttr regularizers, which manual terms, which groups — come from [decay]; which
@@ -595,6 +596,24 @@ def _schedule(t: _Table) -> Schedule:
         for key in ("start_factor", "end_factor"):
             if words[key] > 1:
                 raise t.error(key, f"must be <= 1, got {words[key]}")
+    if kind == "onecycle":
+        # torch OneCycleLR's words and defaults; paddle's end_learning_rate follows from them.
+        words["total_steps"] = _int_in(t, "total_steps", 2, MAX_STEPS)
+        words["pct_start"] = _number(t, "pct_start", 0.3, positive=True, below_one=True)
+        words["div_factor"] = _number(t, "div_factor", 25.0, positive=True)
+        words["final_div_factor"] = _number(t, "final_div_factor", 1e4, positive=True)
+        words["anneal_strategy"] = _choice(t, "anneal_strategy", ("cos", "linear"), default="cos")
+        words["three_phase"] = t.get("three_phase", bool, default=False)
+        words["cycle_momentum"] = t.get("cycle_momentum", bool, default=True)
+    if WARMUP[0] in t.data:
+        if kind == "onecycle":
+            raise t.error(WARMUP[0], "cannot warm up onecycle (it warms up itself)")
+        words[WARMUP[0]] = _int_in(t, WARMUP[0], 1, MAX_STEPS)
+        words[WARMUP[1]] = _number(t, WARMUP[1], 1 / 3, positive=True)
+        if words[WARMUP[1]] > 1:
+            raise t.error(WARMUP[1], f"must be <= 1, got {words[WARMUP[1]]}")
+    elif WARMUP[1] in t.data:
+        raise t.error(WARMUP[1], f"needs {WARMUP[0]}")
     t.finish()
     return Schedule(kind, words)
 
@@ -668,13 +687,6 @@ def load_case(path: str | Path) -> Case:
     top.used.add("clip")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")
-    if schedule is not None and decay.param_attr_lr:
-        raise CaseError(shown, "decay.param_attr_lr", "cannot be combined with [schedule] "
-                        "(a per-parameter lr under a schedule is not replayed)")
-    if schedule is not None and decay.lr_scales():
-        # A schedule's lrs replace the lr in inference, one series for every parameter.
-        raise CaseError(shown, "decay.groups.lr_scale", "cannot be combined with [schedule] "
-                        "(a per-group lr under a schedule is not replayed)")
     accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
     top.used.add("accumulate")
 

@@ -161,8 +161,8 @@ def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
     """Per-group hyper-parameters (torch groups): the weight is in the first group.
     A schedule's lrs replace the lr: as float32 for paddle, whose kernels get it so.
     A group's lr_scale (engine/loop.py) makes the parameter's lr lr_scale * the
-    optimizer's: torch's group lr (a Python float), paddle's float32 global lr times
-    the float32 multiplier."""
+    optimizer's (or the schedule's of each step): torch's group lr (a Python float),
+    paddle's float32 global lr times the float32 multiplier."""
     hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
     loop = loop or Loop()
     key = "learning_rate" if run.framework == "paddle" else "lr"
@@ -175,7 +175,12 @@ def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
         hyper = {**hyper, key: lr}
     if loop.lrs is None:
         return hyper
-    values = np.float32(loop.lrs).astype(np.float64) if FLOAT32_HYPER[run.framework] else np.asarray(loop.lrs, np.float64)
+    # A schedule scales each torch group's own lr (lr_scale * lr_t); paddle multiplies its
+    # float32 scheduled lr by the parameter's float32 multiplier.
+    if FLOAT32_HYPER[run.framework]:
+        values = (np.float32(loop.lrs) * np.float32(scale)).astype(np.float64)
+    else:
+        values = np.asarray(loop.lrs, np.float64) * scale
     return {**hyper, key: values}
 
 

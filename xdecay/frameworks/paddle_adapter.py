@@ -150,7 +150,9 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
         optimizer.clear_grad()
         for part in _micro_batches(len(spec.x), accumulate):
             out = model(x[part])
-            loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target[part]) ** 2)
+            loss = paddle.mean((out - target[part]) ** 2) if loss_kind == "mse" else paddle.mean(out)
+            if loss_kind == "zero":
+                loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
             if manual:
                 for name, reg in decay.manual.items():
                     p = params[name]
@@ -237,8 +239,7 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
 
 def _scheduler(schedule: Schedule, lr: float):
     """The schedule as paddle's LRScheduler, given to the optimizer as its learning_rate."""
-    cls, kwargs = schedule.native(FRAMEWORK)
-    return getattr(paddle.optimizer.lr, cls)(learning_rate=lr, **kwargs)
+    return schedule.native(FRAMEWORK, lr).build(paddle.optimizer.lr)
 
 
 def _construction(job: Job, way: str) -> Construction:

@@ -72,9 +72,11 @@ class Model(torch.nn.Module):
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
            decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
            allocate: Allocate = in_memory, clip: Clip | None = None, scheduler: Any = None,
-           lrs: list[float] | None = None, accumulate: Accumulate | None = None) -> dict[str, np.ndarray]:
+           lrs: list[float] | None = None, accumulate: Accumulate | None = None,
+           lr_scale: float = 1.0) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...] per parameter. With a
-    scheduler, it steps after every optimizer step and `lrs` gets each step's lr."""
+    scheduler, it steps after every optimizer step and `lrs` gets each step's lr (the
+    first group's, divided by its `lr_scale`: the schedule's own lr)."""
     params = model.named()
     x = torch.from_numpy(spec.x)
     target = None if spec.target is None else torch.from_numpy(spec.target)
@@ -85,7 +87,9 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
         optimizer.zero_grad()
         for part in _micro_batches(len(spec.x), accumulate):
             out = model(x[part])
-            loss = out.mean() if loss_kind == "mean" else ((out - target[part]) ** 2).mean()
+            loss = ((out - target[part]) ** 2).mean() if loss_kind == "mse" else out.mean()
+            if loss_kind == "zero":
+                loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
             if manual:
                 for name, reg in decay.manual.items():
                     p = params[name]
@@ -98,7 +102,7 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
             _clip(clip, list(params.values()))
         lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
         if lrs is not None:
-            lrs.append(lr)
+            lrs.append(lr / lr_scale)
         if decoupled:
             # SGD has no decoupled option: decay as its own step, from the old
             # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
@@ -125,11 +129,10 @@ def _clip(clip: Clip, params: list[torch.nn.Parameter]) -> None:
         torch.nn.utils.clip_grad_value_(params, clip.max)
 
 
-def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer) -> Any:
+def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer, lr: float) -> Any:
     if schedule is None:
         return None
-    cls, kwargs = schedule.native(FRAMEWORK)
-    return getattr(torch.optim.lr_scheduler, cls)(optimizer, **kwargs)
+    return schedule.native(FRAMEWORK, lr).build(torch.optim.lr_scheduler, optimizer)
 
 
 def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
@@ -154,11 +157,12 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         optimizer = _build(built, _groups(job.decay, named, job.lr) if way.startswith("groups")
                            else list(named.values()))
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
-        scheduler, lrs = _scheduler(job.schedule, optimizer), []
+        scheduler, lrs = _scheduler(job.schedule, optimizer, job.lr), []
+        first = job.decay.groups[0].lr_scale if way.startswith("groups") else None
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
                                allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs,
-                               accumulate=job.accumulate)
+                               accumulate=job.accumulate, lr_scale=float(first or 1.0))
         if scheduler is not None:
             record.series["lr"] = np.array(lrs)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash

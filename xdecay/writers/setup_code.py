@@ -141,11 +141,7 @@ def _grad_clip(case: Case) -> str:
 
 
 def _scheduler(case: Case, framework: str) -> str:
-    cls, kwargs = case.schedule.native(framework)
-    args = ", ".join(f"{k}={_value(framework, k, v)}" for k, v in kwargs.items())
-    if framework == "torch":
-        return f"sched = torch.optim.lr_scheduler.{cls}(opt, {args})"
-    return f"sched = paddle.optimizer.lr.{cls}(learning_rate={_num(case.optimizer.lr)}, {args})"
+    return f"sched = {case.schedule.native(framework, case.optimizer.lr).code(framework, 'opt')}"
 
 
 def setup_code(case: Case, framework: str, way: str) -> SetupCode:
