@@ -104,3 +104,24 @@ def test_clip_survives_the_worker_request(tmp_path, global_norm):
     write_request(path, [Job.from_case(case, "torch")])
     (job,) = read_request(path)
     assert job.clip == Clip("global_norm", 0.1)
+
+
+@pytest.mark.parametrize("fw", ["torch", "paddle"])
+def test_need_clip_false_is_a_clip_of_the_subset(fw):
+    """cases/clip_need_clip.toml: paddle's ParamAttr(need_clip=False) on the bias and
+    torch's clip_grad_norm_([weight]) are both explained by the weight clipped by its
+    own norm and the bias left whole; replayed as a clip of every parameter (the bias's
+    gradient counted in the norm and scaled) neither run fits."""
+    case = load_case(CASES / "clip_need_clip.toml")
+    assert case.clip == Clip("global_norm", 0.1, ("weight",))
+    record = _record(run(case), f"{fw}:weight_decay")
+    assert _rules(case, record, case.clip) == {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"}
+    assert _rules(case, record, Clip("global_norm", 0.1)) == {"weight": "unexplained", "bias": "unexplained"}
+
+
+def test_clip_params_survive_the_worker_request(tmp_path):
+    case = load_case(CASES / "clip_need_clip.toml")
+    path = tmp_path / "request.npz"
+    write_request(path, [Job.from_case(case, "paddle")])
+    (job,) = read_request(path)
+    assert job.clip == case.clip and job.clip.params == ("weight",)

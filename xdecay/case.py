@@ -560,9 +560,12 @@ def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
     return Decay(coeff, param_attr, manual, groups, decay_params, param_attr_lr)
 
 
-def _clip(t: _Table) -> Clip:
-    """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0."""
-    clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True))
+def _clip(t: _Table, params: tuple[str, ...] = PARAMS) -> Clip:
+    """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0, params = the
+    parameters clipped (default: all; paddle's ParamAttr(need_clip=False) on the others)."""
+    clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True),
+                _param_list(t, "params", t.get("params", list), params) if "params" in t.data else None)
+    t.used.add("params")
     t.finish()
     return clip
 
@@ -683,7 +686,7 @@ def load_case(path: str | Path) -> Case:
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
     expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 
-    clip = _clip(top.table("clip", required=False)) if "clip" in top.data else None
+    clip = _clip(top.table("clip", required=False), layer.params) if "clip" in top.data else None
     top.used.add("clip")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")

@@ -194,13 +194,19 @@ def _regularizer(reg: Regularizer):
 
 
 def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
-    attrs = {}
+    words: dict[str, dict[str, Any]] = {}
     if way.startswith("param_attr"):
         # ParamAttr's regularizer and its learning_rate (a multiplier on the optimizer's lr).
-        pa, lrs = job.decay.param_attr, job.decay.param_attr_lr
-        attrs = {n: paddle.ParamAttr(regularizer=_regularizer(pa[n]) if n in pa else None,
-                                     **({"learning_rate": lrs[n]} if n in lrs else {}))
-                 for n in (*pa, *(n for n in lrs if n not in pa))}
+        for n, reg in job.decay.param_attr.items():
+            words.setdefault(n, {})["regularizer"] = _regularizer(reg)
+        for n, k in job.decay.param_attr_lr.items():
+            words.setdefault(n, {})["learning_rate"] = k
+    if job.clip is not None:
+        # A parameter the clip leaves out: exempt from grad_clip, in every way.
+        for n in job.spec.params:
+            if not job.clip.clips(n):
+                words.setdefault(n, {})["need_clip"] = False
+    attrs = {n: paddle.ParamAttr(**w) for n, w in words.items()}
     # A fresh model per way: state set on one layer's parameters must not reach another run.
     model = Model(job.spec, attrs)
     named = model.named()

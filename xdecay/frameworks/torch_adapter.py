@@ -99,7 +99,7 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
                 loss = loss / accumulate.micro_batches
             loss.backward()       # gradients add up over the micro-batches
         if clip is not None:
-            _clip(clip, list(params.values()))
+            _clip(clip, [p for n, p in params.items() if clip.clips(n)])
         lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
         if lrs is not None:
             lrs.append(lr / lr_scale)

@@ -69,7 +69,8 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     return [f"{c.description}",
             f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
-            + (f" | clip {c.clip.kind} {c.clip.max}" if c.clip else "")
+            + (f" | clip {c.clip.kind} {c.clip.max}" + (f" of {', '.join(c.clip.params)}" if c.clip.params else "")
+               if c.clip else "")
             + (f" | schedule {c.schedule.kind}(" + ", ".join(f"{k}={v}" for k, v in c.schedule.words.items()) + ")"
                if c.schedule else "")
             + (f" | accumulate {c.accumulate.micro_batches} micro-batches"
@@ -377,6 +378,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             **({"clip": {"kind": r.case.clip.kind, "max": r.case.clip.max,
+                         **({"params": list(r.case.clip.params)} if r.case.clip.params else {}),
                          **{fw: r.case.clip.native(fw) for fw in ("torch", "paddle")}}} if r.case.clip else {}),
             **({"schedule": {"kind": r.case.schedule.kind, **r.case.schedule.words,
                              **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
