@@ -19,6 +19,8 @@ from xdecay.engine.infer import infer_run
 from xdecay.engine.pipeline import compare_case
 from xdecay.engine.reference import gradient_bounds, model_grads
 from xdecay.engine.schedules import LR_RTOL, Schedule
+from xdecay.frameworks.protocol import read_request, write_request
+from xdecay.frameworks.records import Job
 
 from .conftest import ROOT, run
 
@@ -133,3 +135,27 @@ def test_a_per_parameter_lr_scales_the_scheduled_lr(done, name):
         # torch's group carries its absolute lr: drop the scale there too.
         record = dataclasses.replace(record, hyper=[{**h, "lr": 0.1} for h in record.hyper])
     assert _rules(case, record, unscaled)[0] != "decoupled_lr@0.1"
+
+
+def test_fresh_batches_are_new_every_step_and_replayed_per_step():
+    """[data] fresh: step k's batch comes from (seed, k), the same in the parent and in
+    both frameworks; replayed with the first batch at every step no rule fits."""
+    case = load_case(CASES / "data_fresh.toml")
+    spec = case.spec()
+    assert spec.step(0) is spec and not np.array_equal(spec.step(1).x, spec.x)
+    assert np.array_equal(spec.step(3).target, case.spec().step(3).target)
+    results = run(case)
+    for name in ("torch:decoupled", "paddle:l2decay"):
+        record = _record(results, name)
+        found = _rules(case, record)
+        stale = [i.rule for i in infer_run(record, dataclasses.replace(spec, fresh=None), case.loss,
+                                           case.decay.coefficients(), loop=case.loop(record.steps))]
+        assert found[0] in ("decoupled_lr@0.1", "coupled_l2@0.1") and stale == ["unexplained"] * 2
+
+
+def test_fresh_survives_the_worker_request(tmp_path):
+    case = load_case(CASES / "data_fresh.toml")
+    path = tmp_path / "request.npz"
+    write_request(path, [Job.from_case(case, "torch")])
+    (job,) = read_request(path)
+    assert job.spec.fresh == case.seed and np.array_equal(job.spec.step(2).x, case.spec().step(2).x)

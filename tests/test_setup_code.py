@@ -33,13 +33,14 @@ def _execute(case, framework: str, way: str) -> dict[str, np.ndarray]:
                 params[p].copy_(fw.from_numpy(np.ascontiguousarray(start)))
         else:
             params[p].set_value(np.ascontiguousarray(start))
-    x = fw.to_tensor(spec.x) if framework == "paddle" else fw.from_numpy(spec.x)
-    target = None if spec.target is None else (fw.to_tensor(spec.target) if framework == "paddle"
-                                               else fw.from_numpy(spec.target))
     opt = scope["opt"]
     m = case.accumulate.micro_batches if case.accumulate else 1     # the page's accumulation comment
     rows = len(spec.x) // m
-    for _ in range(case.steps):
+    for k in range(case.steps):
+        data = spec.step(k)       # [data] fresh: the user's loader gives a new batch
+        x = fw.to_tensor(data.x) if framework == "paddle" else fw.from_numpy(data.x)
+        target = None if data.target is None else (fw.to_tensor(data.target) if framework == "paddle"
+                                                   else fw.from_numpy(data.target))
         for i in range(m):
             part = slice(i * rows, (i + 1) * rows)
             out = model(x[part])

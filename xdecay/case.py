@@ -153,6 +153,7 @@ class Case:
     schedule: Schedule | None = None          # [schedule]: the lr of each step
     accumulate: Accumulate | None = None      # [accumulate]: micro-batches per step
     min_power: float | None = None            # every check must catch this relative coefficient error
+    fresh: bool = False                       # [data] fresh: a new batch every step (Spec.step)
 
     def loop(self, steps: int) -> Loop:
         """What rule inference must replay of the loop around the step, for `steps` steps."""
@@ -184,7 +185,8 @@ class Case:
 
     def spec(self) -> Spec:
         return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
-                          bias=self.layer.bias, norm=self.layer.norm, target=self.loss == "mse")
+                          bias=self.layer.bias, norm=self.layer.norm, target=self.loss == "mse",
+                          fresh=self.fresh)
 
 
 class _Table:
@@ -676,6 +678,7 @@ def load_case(path: str | Path) -> Case:
     dt = top.table("data")
     batch = _int_in(dt, "batch", 1, MAX_BATCH)
     loss = _choice(dt, "loss", LOSSES, default="mean")
+    fresh = dt.get("fresh", bool, default=False)
     dt.finish()
 
     optimizer = _optimizer(top.table("optimizer"))
@@ -703,6 +706,6 @@ def load_case(path: str | Path) -> Case:
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
                 atol=atol, rtol=rtol, min_power=min_power, clip=clip, schedule=schedule,
-                accumulate=accumulate)
+                accumulate=accumulate, fresh=fresh)
     case.check_size()
     return case

@@ -133,7 +133,8 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
         grads, bounds = _loss_grads(at, spec, loss, loop, clip_as or reference[0])
         snapshots = dict(run.params)
     else:
-        grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
+        grads, bounds = zip(*(grads_at(p, spec.step(k).x, spec.step(k).target, loss, sample)
+                              for k, p in enumerate(at)))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
@@ -147,7 +148,7 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
 def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop,
                 framework: str) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
     """Per step, every parameter's loss gradient as the optimizer gets it, and its bound."""
-    pairs = [loop.loss_grads(p, spec, loss, framework) for p in at]
+    pairs = [loop.loss_grads(p, spec.step(k), loss, framework) for k, p in enumerate(at)]
     return [g for g, _ in pairs], [b for _, b in pairs]
 
 
@@ -251,7 +252,8 @@ class RunSensitivity:
         snaps = _flat_at(run.params[param], idx)
         grads, bounds = [], []
         for k, forward in enumerate(self._forward()):
-            g, b = grads_at({n: v[k] for n, v in run.params.items()}, self.spec.x, self.spec.target,
+            data = self.spec.step(k)
+            g, b = grads_at({n: v[k] for n, v in run.params.items()}, data.x, data.target,
                             self.loss, {param: idx}, forward)
             grads.append(_ascent([g[param]], hyper)[0])
             bounds.append(b[param])
@@ -276,7 +278,8 @@ class RunSensitivity:
             bounds = [b[param] for b in every_bound]
         else:
             snaps = _flat_at(run.params[param], found.sample).astype(np.float64)
-            pairs = [grads_at(p, self.spec.x, self.spec.target, self.loss, {param: found.sample}) for p in at]
+            pairs = [grads_at(p, self.spec.step(k).x, self.spec.step(k).target, self.loss, {param: found.sample})
+                     for k, p in enumerate(at)]
             grads, bounds = [g[param] for g, _ in pairs], [b[param] for _, b in pairs]
         family, cs = fit
         cs = tuple(hyper_value(run.framework, c) for c in cs)
@@ -298,7 +301,7 @@ class RunSensitivity:
         rows = np.arange(params["weight"].shape[1])
         bias = params.get("bias")
         return [(rows, *linear_forward_rows(params["weight"][k], None if bias is None else bias[k],
-                                            self.spec.x, rows))
+                                            self.spec.step(k).x, rows))
                 for k in range(self.run.steps)]
 
 

@@ -191,7 +191,8 @@ class CasePower:
         c = case
         self.separator = Separator(
             lambda loss: build_spec(c.seed, c.layer.in_features, c.layer.out_features, c.batch,
-                                    bias=c.layer.bias, norm=c.layer.norm, target=loss == "mse"),
+                                    bias=c.layer.bias, norm=c.layer.norm, target=loss == "mse",
+                                    fresh=c.fresh),
             c.loss, c.layer.in_features * c.layer.out_features)
 
     def _inferred(self, run: str, param: str) -> Inferred:

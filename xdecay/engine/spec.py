@@ -22,19 +22,37 @@ LAYER_NORM_EPS = 1e-5     # both frameworks' default
 @dataclass(frozen=True)
 class Spec:
     params: dict[str, np.ndarray]   # float32, canonical names and layout, in PARAMS order
-    x: np.ndarray                   # float32 [batch, in], the same batch at every step
+    x: np.ndarray                   # float32 [batch, in], the batch of the first step
     target: np.ndarray | None       # float32 [batch, out] for loss "mse"
+    fresh: int | None = None        # [data] fresh: the case's seed, drawing a new batch every step
 
     @property
     def has_norm(self) -> bool:
         return "norm_gain" in self.params
+
+    def step(self, k: int) -> Spec:
+        """The data of step k (from 0): x and target, the same every step unless fresh,
+        then drawn from numpy's generator seeded by (seed, k) for k >= 1 — in the parent
+        and in every framework's worker alike, and independent of the number of steps."""
+        if self.fresh is None or k == 0:
+            return self
+        x, target = _fresh_batch(self.fresh, k, self.x.shape, None if self.target is None else self.target.shape)
+        return Spec(self.params, x, target, self.fresh)
+
+
+@functools.lru_cache(maxsize=64)
+def _fresh_batch(seed: int, k: int, x_shape: tuple[int, ...],
+                 target_shape: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    rng = np.random.default_rng([seed, k])
+    x = rng.uniform(0.0, 1.0, x_shape).astype(np.float32)
+    return x, None if target_shape is None else rng.uniform(0.0, 1.0, target_shape).astype(np.float32)
 
 
 # Cached: a case's start is needed by each framework's job and by the comparison, and
 # drawing a 4096x4096 layer takes a noticeable fraction of a second. Nobody writes into it.
 @functools.lru_cache(maxsize=4)
 def build_spec(seed: int, in_features: int, out_features: int, batch: int, *, bias: bool,
-               norm: bool, target: bool) -> Spec:
+               norm: bool, target: bool, fresh: bool = False) -> Spec:
     rng = np.random.default_rng(seed)
     # torch.nn.Linear's default init range, U(-1/sqrt(in), 1/sqrt(in)).
     bound = 1.0 / np.sqrt(in_features)
@@ -47,4 +65,4 @@ def build_spec(seed: int, in_features: int, out_features: int, batch: int, *, bi
         # Not the frameworks' 1 and 0: a zero bias would hide its decay on the first step.
         params["norm_gain"] = rng.uniform(0.5, 1.5, out_features).astype(np.float32)
         params["norm_bias"] = rng.uniform(-0.5, 0.5, out_features).astype(np.float32)
-    return Spec(params, x, y)
+    return Spec(params, x, y, seed if fresh else None)

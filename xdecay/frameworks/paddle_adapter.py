@@ -147,6 +147,10 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
     for n, p in params.items():
         snaps[n][0] = _canonical(n, p)
     for k in range(1, steps + 1):
+        if spec.fresh is not None and k > 1:      # [data] fresh: a new batch every step
+            data = spec.step(k - 1)
+            x = paddle.to_tensor(data.x)
+            target = None if data.target is None else paddle.to_tensor(data.target)
         optimizer.clear_grad()
         for part in _micro_batches(len(spec.x), accumulate):
             out = model(x[part])

@@ -29,12 +29,15 @@ def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:
     arrays[f"{prefix}/x"] = spec.x
     if spec.target is not None:
         arrays[f"{prefix}/target"] = spec.target
+    if spec.fresh is not None:
+        arrays[f"{prefix}/fresh"] = np.array(spec.fresh, np.int64)
     return arrays
 
 
 def _read_spec(data, prefix: str) -> Spec:
     params = {n: data[f"{prefix}/params/{n}"] for n in PARAMS if f"{prefix}/params/{n}" in data}
-    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"))
+    fresh = _get(data, f"{prefix}/fresh")
+    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"), None if fresh is None else int(fresh))
 
 
 def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> None:

@@ -78,12 +78,13 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
     scheduler, it steps after every optimizer step and `lrs` gets each step's lr (the
     first group's, divided by its `lr_scale`: the schedule's own lr)."""
     params = model.named()
-    x = torch.from_numpy(spec.x)
-    target = None if spec.target is None else torch.from_numpy(spec.target)
     snaps = {n: allocate((steps + 1, *p.shape)) for n, p in params.items()}
     for n, p in params.items():
         snaps[n][0] = p.detach().numpy()
     for k in range(1, steps + 1):
+        data = spec.step(k - 1)       # the same batch every step, or [data] fresh's new one
+        x = torch.from_numpy(data.x)
+        target = None if data.target is None else torch.from_numpy(data.target)
         optimizer.zero_grad()
         for part in _micro_batches(len(spec.x), accumulate):
             out = model(x[part])

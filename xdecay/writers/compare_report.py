@@ -67,7 +67,8 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     layer = f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
-            f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
+            f"{shown(c.path)} | {layer} | batch {c.batch}{' (a new one every step)' if c.fresh else ''} | "
+            f"loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
             + (f" | clip {c.clip.kind} {c.clip.max}" + (f" of {', '.join(c.clip.params)}" if c.clip.params else "")
                if c.clip else "")
@@ -384,6 +385,9 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                              **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
                if r.case.schedule else {}),
             **({"accumulate": dataclasses.asdict(r.case.accumulate)} if r.case.accumulate else {}),
+            # [data] beyond the usual: a zero loss gradient, a new batch every step.
+            **({"data": {"loss": r.case.loss, "fresh": r.case.fresh}}
+               if r.case.fresh or r.case.loss == "zero" else {}),
             **({"lr_scale": _lr_scale_json(r.case)} if r.case.decay.lr_scales() else {}),
             **({"param_attr_lr": dict(r.case.decay.param_attr_lr)} if r.case.decay.param_attr_lr else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
