@@ -160,7 +160,8 @@ class Case:
         a = self.accumulate or Accumulate(1, True)
         return Loop(self.clip, self.schedule.lrs(float(self.optimizer.lr), steps) if self.schedule else None,
                     a.micro_batches, a.divide_loss, self.decay.lr_scales(), float(self.optimizer.lr),
-                    {p: float(k) for p, k in self.decay.param_attr_lr.items()})
+                    {p: float(k) for p, k in self.decay.param_attr_lr.items()},
+                    {p: i for i, g in enumerate(self.decay.groups) for p in g.params})
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]

@@ -159,15 +159,16 @@ def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
 
 
 def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
-    """Per-group hyper-parameters (torch groups): the weight is in the first group.
+    """Per-group hyper-parameters (torch groups): the parameter's group (Loop.group).
     A schedule's lrs replace the lr: as float32 for paddle, whose kernels get it so.
     A group's lr_scale (engine/loop.py) makes the parameter's lr lr_scale * the
     optimizer's (or the schedule's of each step): torch's group lr (a Python float),
     paddle's float32 global lr times the float32 multiplier."""
-    hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
     loop = loop or Loop()
+    param = list(run.params)[index] if run.params else ""
+    hyper = run.hyper[min(loop.group(run.framework, run.way, param, index), len(run.hyper) - 1)] if run.hyper else {}
     key = "learning_rate" if run.framework == "paddle" else "lr"
-    scale = loop.lr_scale(run.framework, run.way, list(run.params)[index]) if run.params else 1.0
+    scale = loop.lr_scale(run.framework, run.way, param) if run.params else 1.0
     if scale != 1.0 and key in hyper and loop.base_lr is not None:
         if FLOAT32_HYPER[run.framework]:
             lr = float(np.float32(np.float32(loop.base_lr) * np.float32(scale)))

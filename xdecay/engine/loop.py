@@ -22,6 +22,15 @@ class Loop:
     lr_scales: dict[str, float] | None = None   # groups ways: a parameter's lr = lr_scale * lr
     base_lr: float | None = None       # [optimizer] lr, which lr_scales multiply
     param_attr_lr: dict[str, float] | None = None   # paddle param_attr ways: ParamAttr(learning_rate=k)
+    group_of: dict[str, int] | None = None   # torch groups ways: each parameter's group (its hyper-parameters)
+
+    def group(self, framework: str, way: str, param: str, position: int) -> int:
+        """Which of a run's recorded hyper-parameter groups `param` steps with: its
+        [[decay.groups]] entry in torch's groups ways (the groups need not follow the
+        parameters' order), else its position (paddle records one group)."""
+        if framework == "torch" and way.startswith("groups") and self.group_of and param in self.group_of:
+            return self.group_of[param]
+        return position
 
     def lr_scale(self, framework: str, way: str, param: str) -> float:
         """The factor on [optimizer] lr that `param` steps with in a run of `way`: its
