@@ -694,6 +694,9 @@ def load_case(path: str | Path) -> Case:
     top.used.add("clip")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")
+    if schedule is not None and schedule.kind == "onecycle" and decay.lr_scales():
+        raise CaseError(shown, "decay.groups.lr_scale", "cannot be combined with a onecycle [schedule] "
+                        "(torch's OneCycleLR sets every group's lr from its one max_lr)")
     accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
     top.used.add("accumulate")
 
