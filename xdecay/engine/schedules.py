@@ -71,7 +71,8 @@ class Call:
                 return v.code(framework, optimizer, module)
             if isinstance(v, list) and v and isinstance(v[0], Call):
                 return "[" + ", ".join(value(x) for x in v) + "]"
-            return repr(tuple(v)) if isinstance(v, list) else repr(v)    # either is taken
+            # Code writes a list as a tuple (either is taken; port's spelling), reports as a list.
+            return repr(tuple(v)) if isinstance(v, list) and module else repr(v)
         prefix = ("torch.optim.lr_scheduler." if framework == "torch" else "paddle.optimizer.lr.") if module else ""
         args = ([optimizer] if framework == "torch" and optimizer else []) + [
             f"{k}={value(v)}" for k, v in self.kwargs.items()]
