@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 
@@ -42,9 +43,13 @@ from .reference import (
 from .rules import Fit, canonical_fit, format_rule, parse_rule, rule_name
 from .spec import Spec
 
-# Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
+# Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio,
+# "clipped_l2" an L2 term of the loss inside a gradient clip (tried under a clip only).
 FAMILIES = (("none",), ("coupled_l2",), ("decoupled_lr",), ("l1",),
-            ("coupled_l2", "decoupled_lr"), ("lamb_trust",), ("coupled_l2", "lamb_trust"))
+            ("coupled_l2", "decoupled_lr"), ("lamb_trust",), ("coupled_l2", "lamb_trust"), ("clipped_l2",))
+
+# clipped_l2@c's gradients of one parameter: c -> (per step gradient, per step bound).
+GradsFor = Callable[[float], tuple[list[np.ndarray], list[np.ndarray]]]
 
 SAMPLE_SIDE = 64
 MIXING_RULES = {"paddle_lamb", "torch_adafactor"}
@@ -63,19 +68,31 @@ class ParamReplay:
     grads: list[np.ndarray]
     bounds: list[np.ndarray]
     tol: Tolerance
+    grads_for: GradsFor | None = None    # under a clip: clipped_l2's gradients
 
     def predict(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps, ...] the parameter after each step under this decay, each step from
         the run's own weights (as inference replays it)."""
         cs = tuple(hyper_value(self.framework, c) for c in cs)
-        return _predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads)
+        grads, _ = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
+        return _predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads)
 
     def ratios(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps] per step, max |predicted - actual| / tolerance under this decay
         (inference's residual, step by step)."""
         cs = tuple(hyper_value(self.framework, c) for c in cs)
-        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads,
-                       self.bounds, self.tol)[0]
+        grads, bounds = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
+        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads, bounds, self.tol)[0]
+
+
+def _family_grads(family: tuple[str, ...], cs: tuple[float, ...], grads: list[np.ndarray],
+                  bounds: list[np.ndarray], grads_for: GradsFor | None) -> tuple[list, list]:
+    """The gradients a decay candidate steps with: the loss gradient as the loop gives
+    it, or for clipped_l2@c the clipped sum of it and c*w (the term is inside the
+    gradient, so the replay's own decay steps ignore that family)."""
+    if "clipped_l2" not in family:
+        return grads, bounds
+    return grads_for(cs[family.index("clipped_l2")])
 
 
 @dataclass(frozen=True)
@@ -136,13 +153,34 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
         grads, bounds = zip(*(grads_at(p, spec.step(k).x, spec.step(k).target, loss, sample)
                               for k, p in enumerate(at)))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
+    clipped = _ClippedL2(at, spec, loss, loop, clip_as or reference[0]) if loop.clip is not None else None
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
         found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                             [b[param] for b in bounds], spec, _candidates(coeffs, hyper))
+                             [b[param] for b in bounds], spec, _candidates(coeffs, hyper),
+                             clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None)
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
+
+
+class _ClippedL2:
+    """clipped_l2@c's gradients of every parameter, per step, computed once per c (the
+    clip of a global norm mixes the parameters: one computation serves them all)."""
+
+    def __init__(self, at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop, framework: str):
+        self.at, self.spec, self.loss, self.loop, self.framework = at, spec, loss, loop, framework
+        self._done: dict[float, list[tuple[dict, dict]]] = {}
+
+    def _steps(self, c: float) -> list[tuple[dict, dict]]:
+        if c not in self._done:
+            self._done[c] = [self.loop.l2_in_clip(p, self.spec.step(k), self.loss, self.framework, c)
+                             for k, p in enumerate(self.at)]
+        return self._done[c]
+
+    def of(self, param: str, hyper: dict) -> GradsFor:
+        return lambda c: (_ascent([g[param] for g, _ in self._steps(c)], hyper),
+                          [b[param] for _, b in self._steps(c)])
 
 
 def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop,
@@ -284,6 +322,10 @@ class RunSensitivity:
             grads, bounds = [g[param] for g, _ in pairs], [b[param] for _, b in pairs]
         family, cs = fit
         cs = tuple(hyper_value(run.framework, c) for c in cs)
+        grads_for = found.replay.grads_for if found.replay is not None else None
+        if "clipped_l2" in family and grads_for is None:
+            return math.inf       # a decay inside a clip, where no clip is replayed
+        grads, bounds = _family_grads(family, cs, grads, bounds, grads_for)
         return _residual(rule, kwargs, kwargs.get("lr", 0.0), family, cs, snaps, grads, bounds,
                          _tolerance(self.spec))[0]
 
@@ -338,7 +380,7 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
 
 def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
                  grads: list[np.ndarray], bounds: list[np.ndarray], spec: Spec,
-                 candidates: list[float]) -> Inferred:
+                 candidates: list[float], grads_for: GradsFor | None = None) -> Inferred:
     tol = _tolerance(spec)
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
@@ -349,11 +391,14 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
 
     def fit(family: tuple[str, ...], cs: tuple[float, ...]) -> tuple[float, np.ndarray]:
         cs = tuple(hyper_value(framework, c) for c in cs)
-        return _residual(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
+        return _residual(rule, kwargs, lr, family, cs, actual,
+                         *_family_grads(family, cs, grads, bounds, grads_for), tol)
 
     fits, best = [], {}
     for family in FAMILIES:
         if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
+            continue
+        if "clipped_l2" in family and grads_for is None:
             continue
         options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
         scored = [(residual(family, cs), cs) for cs in options]
@@ -371,7 +416,7 @@ def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarra
             if r <= 1:
                 fits.append((family, cs, r))
     residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
-    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
+    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol, grads_for)
     if not fits:
         return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
     sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clipping import Clip, clip_grads
+from .clipping import EPS32, Clip, clip_grads
 from .reference import gradient_bounds, model_grads
 from .spec import Spec
 
@@ -66,6 +66,18 @@ class Loop:
         if self.clip is None:
             return grads, bounds
         return clip_grads(self.clip, framework, grads, bounds)
+
+
+    def l2_in_clip(self, params: dict[str, np.ndarray], spec: Spec, loss: str, framework: str,
+                   c: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The gradient a manual L2 term 0.5*c*sum(w^2) on every parameter gives under the
+        clip (rule clipped_l2@c): clip(g + c*w), the term summed into the loss gradient
+        before the clip. Its bound adds the term's float32 rounding: the product c*w and
+        its addition to g, one rounding each, within eps32*(|c*w| + |g|)."""
+        grads, bounds = _accumulated(params, spec, loss, self.micro_batches, self.divide_loss)
+        terms = {n: c * np.asarray(params[n], np.float64) for n in grads}
+        return clip_grads(self.clip, framework, {n: g + terms[n] for n, g in grads.items()},
+                          {n: b + EPS32 * (np.abs(terms[n]) + np.abs(grads[n])) for n, b in bounds.items()})
 
 
 def _accumulated(params: dict[str, np.ndarray], spec: Spec, loss: str, m: int,

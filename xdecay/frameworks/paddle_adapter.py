@@ -20,6 +20,7 @@ from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
     EXPLAIN_ATTRS,
+    EXPLAIN_CLIP,
     OPTIMIZERS,
     Construction,
     TensorValue,
@@ -316,15 +317,18 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
         options["apply_decay_param_fun"] = "lambda name: name == weight.name"
     if attr is not None:
         options[f"{attr[0]}_attr"] = f"ParamAttr(regularizer={_plain(Regularizer(attr[1], param_attr_coeff))})"
-    manual = item.way == "manual"
+    manual = item.way in ("manual", "clip+manual")
     if manual:
         options["loss_term"] = f"0.5*{coeff}*sum(p^2) over weight, bias"
+    clip = EXPLAIN_CLIP if item.way.startswith("clip+") else None
+    if clip is not None:
+        options["grad_clip"] = clip.native(FRAMEWORK).removeprefix("grad_clip=")
     if item.way == "groups":
         options["param_groups"] = [{"params": "weight", arg: coeff}, {"params": "bias"}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=options, hyper=[_effective(cls, kwargs)] if cls else [])
     try:
-        optimizer, _ = _build(built, params)
+        optimizer, _ = _build(built, params, clip)
         record.params = _train(model, optimizer, spec, job.loss, job.steps,
                                Decay(coeff, {}, explain_manual(coeff), (), ()), manual=manual)
     except Exception as exc:  # a way the framework rejects is a finding

@@ -13,6 +13,7 @@ from ..case import Accumulate, Decay
 from ..engine.clipping import Clip
 from ..engine.schedules import Schedule
 from ..engine.optimizers import (
+    EXPLAIN_CLIP,
     OPTIMIZERS,
     Construction,
     TensorValue,
@@ -208,14 +209,17 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=_shown(built.kwargs, item.way, job.coeff))
-    manual = item.way == "manual"
+    manual = item.way in ("manual", "clip+manual")
     if manual:
         record.options["loss_term"] = f"0.5*{job.coeff}*sum(p^2) over weight, bias"
+    clip = EXPLAIN_CLIP if item.way.startswith("clip+") else None
+    if clip is not None:
+        record.options["clip"] = clip.native(FRAMEWORK)
     try:
         optimizer = _build(built, params)
         record.hyper = _effective(optimizer)
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps,
-                               Decay(job.coeff, {}, explain_manual(job.coeff), (), ()), manual=manual)
+                               Decay(job.coeff, {}, explain_manual(job.coeff), (), ()), manual=manual, clip=clip)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record

@@ -17,6 +17,8 @@ RULE_NAMES = [
     ("decoupled_lr@c", "w ← w − lr·c·w next to the update (AdamW; lr the raw learning rate)"),
     ("l1@c", "grad += c·sign(w) — adding c·Σ|w| to the loss (Paddle L1Decay)"),
     ("lamb_trust@c", "Paddle Lamb: c·w added to the Adam direction inside the trust ratio"),
+    ("clipped_l2@c", ("under a gradient clip: 0.5·c·Σw² in the loss, so c·w is clipped with the gradient, "
+                      "clip(g + c·w) (the clip ways)")),
     ("a+b", "both at once, e.g. a ParamAttr L2 term and AdamW's own decay"),
     ("ambiguous(a|b)", "the data fit several rules: for plain SGD coupled and decoupled decay are one formula"),
     ("unexplained", "no rule fits within the tolerance (the residual says how far the best is)"),
