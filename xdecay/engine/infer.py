@@ -169,13 +169,15 @@ class _ClippedL2:
     clip of a global norm mixes the parameters: one computation serves them all)."""
 
     def __init__(self, at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop, framework: str):
-        self.at, self.spec, self.loss, self.loop, self.framework = at, spec, loss, loop, framework
+        self.at, self.loop, self.framework = at, loop, framework
+        # The loss gradient does not depend on c: computed once, the term added per c.
+        self._unclipped = [loop.unclipped(p, spec.step(k), loss) for k, p in enumerate(at)]
         self._done: dict[float, list[tuple[dict, dict]]] = {}
 
     def _steps(self, c: float) -> list[tuple[dict, dict]]:
         if c not in self._done:
-            self._done[c] = [self.loop.l2_in_clip(p, self.spec.step(k), self.loss, self.framework, c)
-                             for k, p in enumerate(self.at)]
+            self._done[c] = [self.loop.l2_in_clip(p, raw, self.framework, c)
+                             for p, raw in zip(self.at, self._unclipped)]
         return self._done[c]
 
     def of(self, param: str, hyper: dict) -> GradsFor:

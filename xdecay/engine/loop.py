@@ -68,13 +68,19 @@ class Loop:
         return clip_grads(self.clip, framework, grads, bounds)
 
 
-    def l2_in_clip(self, params: dict[str, np.ndarray], spec: Spec, loss: str, framework: str,
+    def unclipped(self, params: dict[str, np.ndarray], spec: Spec,
+                  loss: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The accumulated loss gradient before any clip, and its bound."""
+        return _accumulated(params, spec, loss, self.micro_batches, self.divide_loss)
+
+    def l2_in_clip(self, params: dict[str, np.ndarray], unclipped: tuple[dict, dict], framework: str,
                    c: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The gradient a manual L2 term 0.5*c*sum(w^2) on every parameter gives under the
         clip (rule clipped_l2@c): clip(g + c*w), the term summed into the loss gradient
-        before the clip. Its bound adds the term's float32 rounding: the product c*w and
-        its addition to g, one rounding each, within eps32*(|c*w| + |g|)."""
-        grads, bounds = _accumulated(params, spec, loss, self.micro_batches, self.divide_loss)
+        (`unclipped`, with its bound) before the clip. Its bound adds the term's float32
+        rounding: the product c*w and its addition to g, one rounding each, within
+        eps32*(|c*w| + |g|)."""
+        grads, bounds = unclipped
         terms = {n: c * np.asarray(params[n], np.float64) for n in grads}
         return clip_grads(self.clip, framework, {n: g + terms[n] for n, g in grads.items()},
                           {n: b + EPS32 * (np.abs(terms[n]) + np.abs(grads[n])) for n, b in bounds.items()})
