@@ -17,6 +17,7 @@ from xdecay.case import Expectation, load_case
 from xdecay.engine.compare import Tolerance
 from xdecay.engine.infer import infer_run
 from xdecay.engine.pipeline import compare_case
+from xdecay.engine.port import parse_schedule
 from xdecay.engine.reference import gradient_bounds, model_grads
 from xdecay.engine.schedules import LR_RTOL, Schedule
 from xdecay.frameworks.protocol import read_request, write_request
@@ -159,3 +160,20 @@ def test_fresh_survives_the_worker_request(tmp_path):
     write_request(path, [Job.from_case(case, "torch")])
     (job,) = read_request(path)
     assert job.spec.fresh == case.seed and np.array_equal(job.spec.step(2).x, case.spec().step(2).x)
+
+
+def test_port_reads_onecycle_through_the_schedule_table():
+    """xdecay port --schedule: paddle's OneCycleLR becomes the neutral words (its
+    end_learning_rate as torch's final_div_factor, no momentum cycling, as paddle does);
+    torch's max_lr is the lr, and its cycle_momentum default stays torch's."""
+    schedule, lr = parse_schedule("paddle", "OneCycleLR(max_learning_rate=0.5, total_steps=10, "
+                                            "end_learning_rate=0.001)")
+    assert lr == 0.5 and schedule.kind == "onecycle"
+    assert schedule.words["final_div_factor"] == pytest.approx(0.5 / 25 / 0.001, rel=1e-15)
+    assert schedule.words["cycle_momentum"] is False
+    np.testing.assert_allclose(schedule.lrs(lr, 10)[-1], 0.001, rtol=1e-12)
+    schedule, lr = parse_schedule("torch", "OneCycleLR(opt, max_lr=0.2, total_steps=8, pct_start=0.25)")
+    assert lr == 0.2 and schedule.words["pct_start"] == 0.25 and schedule.words["cycle_momentum"] is True
+    assert schedule.native("paddle", lr).code("paddle", None) == (
+        "paddle.optimizer.lr.OneCycleLR(max_learning_rate=0.2, total_steps=8, phase_pct=0.25, divide_factor=25.0, "
+        "anneal_strategy='cos', three_phase=False, end_learning_rate=8e-07)")

@@ -55,6 +55,13 @@ LR_ARG = {"torch": {"onecycle": "max_lr"}, "paddle": {"onecycle": "max_learning_
 WARMUP = ("warmup_steps", "warmup_start_factor")
 
 
+class Shown(str):
+    """An argument shown as an expression, not a value (paddle's warm-up start `0.1*lr`)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 @dataclass(frozen=True)
 class Call:
     """A scheduler constructor, in the framework's words: torch's take the optimizer
@@ -121,8 +128,11 @@ class Schedule:
         if framework == "torch":
             ramp = Call("LinearLR", {"start_factor": start, "end_factor": 1.0, "total_iters": steps})
             return Call("SequentialLR", {"schedulers": [ramp, call], "milestones": [steps]})
-        ramp = {"warmup_steps": steps, "start_lr": None if lr is None else start * lr, "end_lr": lr}
-        return Call("LinearWarmup", {"learning_rate": call, **{k: v for k, v in ramp.items() if v is not None}})
+        if lr is None:
+            return Call("LinearWarmup", {"learning_rate": call, "warmup_steps": steps,
+                                         "start_lr": Shown(f"{start}*lr"), "end_lr": Shown("lr")})
+        return Call("LinearWarmup", {"learning_rate": call, "warmup_steps": steps, "start_lr": start * lr,
+                                     "end_lr": lr})
 
     def shown(self, framework: str) -> str:
         return self.native(framework).code(framework, None, module=False)
