@@ -316,6 +316,21 @@ COMMAND_LINES = [
     ("port-schedule-last-epoch", ["port", "--torch", "SGD(params, lr=0.1)", "--schedule",
                                   "StepLR(opt, step_size=2, last_epoch=5)"],
      "--schedule 'StepLR(opt, step_size=2, last_epoch=5)': ", "last_epoch=5 cannot be ported"),
+    # port --lr-scale
+    ("port-lr-scale-no-factor", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm"],
+     "--lr-scale 'norm': ", "expected PATTERN=FACTOR"),
+    ("port-lr-scale-zero", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm=0"],
+     "--lr-scale 'norm=0': ", "a finite FACTOR > 0"),
+    ("port-lr-scale-bad-pattern", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "(=0.1"],
+     "--lr-scale '(=0.1': ", "not a regular expression"),
+    ("port-lr-scale-matches-nothing", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "embed=0.1"],
+     "--lr-scale 'embed=0.1': ", "matches none of the verification's parameters"),
+    ("port-lr-scale-decoupled-flag", ["port", "--torch", "Adam(params, lr=0.1, weight_decay=0.1, "
+                                      "decoupled_weight_decay=True)", "--lr-scale", "norm=0.1"],
+     "--lr-scale with decoupled_weight_decay=True ", "is not ported"),
+    ("port-lr-scale-with-schedule", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm=0.1",
+                                     "--schedule", "StepLR(o, step_size=2)"],
+     "--lr-scale norm=0.1: ", "cannot be combined with --schedule"),
     # list and the top level
     ("list-extra-argument", ["list", "extra"], "xdecay: ", "unrecognized arguments: extra"),
     ("no-command", [], "xdecay: ", "the following arguments are required: command"),

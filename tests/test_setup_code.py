@@ -34,6 +34,8 @@ def _execute(case, framework: str, way: str) -> dict[str, np.ndarray]:
         else:
             params[p].set_value(np.ascontiguousarray(start))
     opt = scope["opt"]
+    # The page's precision comment: the adapters' loop parts (cast inputs, autocast, scaler).
+    amp = _amp(framework, case.precision)
     m = case.accumulate.micro_batches if case.accumulate else 1     # the page's accumulation comment
     rows = len(spec.x) // m
     for k in range(case.steps):
@@ -41,27 +43,41 @@ def _execute(case, framework: str, way: str) -> dict[str, np.ndarray]:
         x = fw.to_tensor(data.x) if framework == "paddle" else fw.from_numpy(data.x)
         target = None if data.target is None else (fw.to_tensor(data.target) if framework == "paddle"
                                                    else fw.from_numpy(data.target))
+        if framework == "torch":
+            x = amp.cast(x)
+            target = None if target is None else amp.cast(target)
         for i in range(m):
             part = slice(i * rows, (i + 1) * rows)
-            out = model(x[part])
-            scope["loss"] = ((out - target[part]) ** 2).mean() if case.loss == "mse" else out.mean()
-            if case.loss == "zero":
-                scope["loss"] = scope["loss"] * 0.0
-            if code.loss_term:
-                exec(code.loss_term, scope)
+            with amp.autocast():
+                out = model(x[part])
+                scope["loss"] = ((out - target[part]) ** 2).mean() if case.loss == "mse" else out.mean()
+                if case.loss == "zero":
+                    scope["loss"] = scope["loss"] * 0.0
+                if code.loss_term:
+                    exec(code.loss_term, scope)
             if case.accumulate and case.accumulate.divide_loss:
                 scope["loss"] = scope["loss"] / m
-            scope["loss"].backward()
+            amp.backward(scope["loss"])
+        if framework == "torch":
+            amp.unscale(opt)
         if code.before_step:
             exec(code.before_step, scope)
-        opt.step()
+        amp.step(opt)
         if code.after_step:
             exec(code.after_step, scope)
         opt.zero_grad() if framework == "torch" else opt.clear_grad()
-    final = {p: v.detach().numpy() if framework == "torch" else v.numpy() for p, v in params.items()}
+    final = {p: v.detach().float().numpy() if framework == "torch" else v.numpy() for p, v in params.items()}
     if "weight" in final and framework == "paddle":
         final["weight"] = final["weight"].T
     return final
+
+
+def _amp(framework: str, precision):
+    if framework == "torch":
+        from xdecay.frameworks.torch_adapter import Amp
+    else:
+        from xdecay.frameworks.paddle_adapter import Amp
+    return Amp(precision)
 
 
 def test_every_runs_code_ends_where_the_run_ended(shipped):

@@ -18,9 +18,9 @@ from typing import Any
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import find_case
 from .engine.pipeline import CaseResult, run_cases, unchecked
-from .engine.port import PortResult, check_pattern, loop_calls, parse_call, translate, verify
+from .engine.port import PortResult, check_pattern, loop_calls, parse_call, parse_lr_scales, translate, verify
 from .errors import UsageError
-from .frameworks.factory import torch_call
+from .frameworks.factory import read_factory, torch_call
 from .session import shared_session
 
 
@@ -66,21 +66,28 @@ def one_case(case: str | Path, steps: int | None, frameworks: tuple[str, ...],
 
 
 def run_port(*, torch: str | None = None, paddle: str | None = None, torch_optimizer: Any = None,
-             no_decay: str = "", clip: str | None = None, schedule: str | None = None,
-             in_process: bool = False) -> PortResult:
+             no_decay: str = "", lr_scale: dict[str, float] | None = None, clip: str | None = None,
+             schedule: str | None = None, in_process: bool = False) -> PortResult:
     """`xdecay port`: one optimizer call (torch's or paddle's, read as literals, never
-    evaluated) -- or a torch optimizer object, read from its class, defaults and groups --
-    translated into the other framework and verified by running both.
+    evaluated) -- or a torch optimizer object, read from its class, defaults and groups
+    (or what a --torch-file factory returns: (optimizer, scheduler), or a dict with
+    "optimizer", "scheduler", "clip") -- translated into the other framework and
+    verified by running both.
     `.ok` only when verified equal; `.translation` has `.code`, `.pitfalls`, `.case_toml`;
     `.result` the compare result (None when the other framework has no such class).
+    `lr_scale`: {pattern: factor}, the parameters that train at factor * lr (--lr-scale).
     `clip`, `schedule`: the same framework's gradient clip and lr scheduler calls
     (clip_grad_norm_(max_norm=1.0), CosineAnnealingLR(T_max=20)), ported and verified too."""
     if sum(x is not None for x in (torch, paddle, torch_optimizer)) != 1:
         raise UsageError("run_port: give exactly one of torch=CALL, paddle=CALL, torch_optimizer=OBJECT")
     check_pattern(no_decay)
+    lr_scales = parse_lr_scales([f"{p}={k}" for p, k in (lr_scale or {}).items()])
     framework = "paddle" if paddle is not None else "torch"
-    loop = loop_calls(framework, clip, schedule)
+    factory = None
     if torch_optimizer is not None:
-        torch = torch_call(torch_optimizer, "torch_optimizer", no_decay)
+        factory = read_factory(torch_optimizer, "torch_optimizer")
+        torch = torch_call(factory.optimizer, "torch_optimizer", no_decay, lr_scales)
+    loop = loop_calls(framework, clip, schedule, factory, "torch_optimizer")
     call = torch if torch is not None else paddle
-    return verify(translate(parse_call(framework, call, no_decay, loop), call, loop), in_process=in_process)
+    return verify(translate(parse_call(framework, call, no_decay, loop, lr_scales), call, loop),
+                  in_process=in_process)

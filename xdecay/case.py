@@ -15,6 +15,7 @@ from typing import Any
 from .engine.clipping import KINDS as CLIP_KINDS, Clip
 from .engine.schedules import KINDS as SCHEDULE_KINDS, WARMUP, Schedule
 from .engine.loop import Loop
+from .engine.precision import DTYPES, Precision
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
 from .engine.regularizers import Regularizer
 from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
@@ -152,6 +153,7 @@ class Case:
     clip: Clip | None = None                  # [clip]: gradient clipping between backward and step
     schedule: Schedule | None = None          # [schedule]: the lr of each step
     accumulate: Accumulate | None = None      # [accumulate]: micro-batches per step
+    precision: Precision | None = None        # [precision]: low-precision parameters or autocast
     min_power: float | None = None            # every check must catch this relative coefficient error
     fresh: bool = False                       # [data] fresh: a new batch every step (Spec.step)
 
@@ -634,6 +636,30 @@ def _accumulate(t: _Table, batch: int) -> Accumulate:
     return Accumulate(m, divide)
 
 
+def _precision(t: _Table, runs: dict[str, tuple[str, ...]]) -> Precision:
+    """[precision]: dtype, autocast (default false), master_weights (default false; paddle's
+    float32 master copy, so it needs stored low-precision parameters and no torch runs:
+    torch.optim keeps none), grad_scaler = {init_scale = N} (N > 0, default 65536)."""
+    dtype = _choice(t, "dtype", DTYPES)
+    autocast = t.get("autocast", bool, default=False)
+    master = t.get("master_weights", bool, default=False)
+    if master and autocast:
+        raise t.error("master_weights", "needs autocast = false (under autocast the parameters are float32 "
+                      "already: there is no low-precision copy to keep a master of)")
+    if master and runs.get("torch"):
+        raise t.error("master_weights", "is paddle's multi_precision / master_weight; torch.optim keeps no "
+                      "float32 master copy: list paddle runs only, or use autocast = true for float32 "
+                      "parameters with a low-precision forward")
+    init_scale = None
+    if "grad_scaler" in t.data:
+        st = t.table("grad_scaler")
+        init_scale = _number(st, "init_scale", 65536.0, positive=True)
+        st.finish()
+    t.used.add("grad_scaler")
+    t.finish()
+    return Precision(dtype, autocast, master, init_scale)
+
+
 def read_toml(path: Path) -> _Table:
     """A case file's top-level table; unreadable files and bad TOML are CaseErrors."""
     shown = str(path)
@@ -699,6 +725,12 @@ def load_case(path: str | Path) -> Case:
                         "(torch's OneCycleLR sets every group's lr from its one max_lr)")
     accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
     top.used.add("accumulate")
+    precision = _precision(top.table("precision", required=False), runs) if "precision" in top.data else None
+    top.used.add("precision")
+    if fresh and precision is not None:
+        # The replay casts the case's one batch to the stored dtype (precision.as_stored), not each new one.
+        raise CaseError(shown, "data.fresh", "cannot be combined with [precision] (a new batch every step "
+                        "is not replayed at the stored precision)")
 
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None
@@ -710,6 +742,6 @@ def load_case(path: str | Path) -> Case:
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
                 atol=atol, rtol=rtol, min_power=min_power, clip=clip, schedule=schedule,
-                accumulate=accumulate, fresh=fresh)
+                accumulate=accumulate, fresh=fresh, precision=precision)
     case.check_size()
     return case

@@ -17,12 +17,12 @@ from .engine.baseline import baseline_files, baseline_versions, find_drift, load
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
-from .engine.port import check_pattern, loop_calls, parse_call, port_cases, port_result, report_translations, translate, verify
+from .engine.port import check_pattern, loop_calls, parse_call, parse_lr_scales, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
 from .frameworks import interpreter, venvs
-from .frameworks.factory import load_factory, torch_call
+from .frameworks.factory import load_factory, read_factory, torch_call
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
 from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
@@ -157,6 +157,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="import FILE (your code: only with this option) and port the torch optimizer FUNC() returns")
     o.add_argument("--no-decay", action=_Once, default="", metavar="PATTERN",
                    help="a regular expression on parameter names: these are not decayed (\"bias|norm\")")
+    o.add_argument("--lr-scale", action="append", default=[], metavar="PATTERN=FACTOR",
+                   help="parameters whose names match train at FACTOR * lr (a parameter group; repeatable, "
+                        "the first match wins): \"norm=0.1\"")
     o.add_argument("--clip", action=_Once, metavar="CALL",
                    help='the gradient clip of the same framework, ported too: "clip_grad_norm_(max_norm=1.0)" '
                         'or "ClipGradByGlobalNorm(clip_norm=1.0)"')
@@ -631,11 +634,15 @@ def _port(args: argparse.Namespace) -> int:
     pythons = _pythons(args.python, FRAMEWORKS)
     framework = "paddle" if args.paddle is not None else "torch"
     call = args.torch if args.torch is not None else args.paddle
-    loop = loop_calls(framework, args.clip, args.schedule)
+    lr_scales = parse_lr_scales(args.lr_scale)
+    factory = None
     if args.torch_file is not None:
         check_pattern(args.no_decay)          # before the user's code runs
-        call = torch_call(load_factory(args.torch_file), args.torch_file, args.no_decay)
-    translation = translate(parse_call(framework, call, args.no_decay, loop), call, loop)
+        loop_calls(framework, args.clip, args.schedule)
+        factory = read_factory(load_factory(args.torch_file), args.torch_file)
+        call = torch_call(factory.optimizer, args.torch_file, args.no_decay, lr_scales)
+    loop = loop_calls(framework, args.clip, args.schedule, factory, args.torch_file)
+    translation = translate(parse_call(framework, call, args.no_decay, loop, lr_scales), call, loop)
     _make_out_dir(args.out, out_dir)
     result = verify(translation, pythons=pythons, timeout=args.timeout)
     text = PORT_WRITERS[args.format](result)

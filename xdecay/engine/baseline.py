@@ -217,7 +217,9 @@ def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drif
         sensitivity = 0.0 if found is None else 2 * found.at(param, np.arange(now[0].size)).reshape(now.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = np.abs(was - now)
-            ratio = np.where(diff == 0, 0.0, diff / (r.tolerance.allowed(w, was, now) + sensitivity))
+            # At the precision the run used (a [precision] run may have stayed float32).
+            allowed = r.tolerance.for_runs(new, new).allowed(w, was, now)
+            ratio = np.where(diff == 0, 0.0, diff / (allowed + sensitivity))
         worst = float(np.max(ratio)) if ratio.size else 0.0
         if not worst <= 1.0:      # NaN counts as drift
             i = np.unravel_index(int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio))), ratio.shape)

@@ -16,6 +16,12 @@ update formula differ, per step and element, by
 Step k inherits the differences of the k-1 before it through the weights, so
 the bound is scaled by k:
     |da - db| <= k * (ulp32(w) + n * eps32 * |delta|)
+Under [precision] (engine/precision.py) the same bound holds at the precision in use:
+ulp32 becomes the ULP of the dtype the parameters are stored in (bfloat16 2^-7 |w|
+relative, float16 2^-10), and eps32 the eps of the dtype the gradient is computed in
+(the forward's operands are rounded to it: bfloat16 eps 2^-7 = 2u, u = 2^-8; float16
+2^-10 = 2u, u = 2^-11), every operation of the chain then rounding at that u:
+    |da - db| <= k * (ulp_stored(w) + n * eps_computed * |delta|)
 A case (or --atol/--rtol) may replace this with fixed |da-db| <= atol + rtol*|delta|.
 NaN or Inf in either run is always a mismatch.
 
@@ -27,6 +33,7 @@ which is stricter, stands: a reported ratio above 1 is then an upper bound.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +43,8 @@ import numpy as np
 
 from ..case import Case, Expectation
 from ..frameworks.records import RunRecord
+from .precision import eps as dtype_eps
+from .precision import ulp as dtype_ulp
 
 EPS32 = float(np.finfo(np.float32).eps)
 CHUNK = 1 << 17          # elements compared at a time (fastest here: 1 MiB float64 temporaries, reused)
@@ -73,17 +82,39 @@ class PairSensitivity:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Either the derived bound (atol/rtol None) or a fixed one."""
+    """Either the derived bound (atol/rtol None) or a fixed one; `stored` is the dtype
+    whose ULP the stored weight is rounded at, `computed` the dtype whose eps the
+    update's chain of operations rounds at (both float32 but under [precision])."""
     ops: int                        # n in the derived bound
     atol: float | None = None
     rtol: float | None = None
+    stored: str = "float32"
+    computed: str = "float32"
 
     @classmethod
     def for_case(cls, case: Case, atol: float | None = None, rtol: float | None = None):
+        p = case.precision
         return cls(ops=operation_count(case.layer.in_features, case.batch, case.layer.out_features,
                                        case.layer.norm),
                    atol=atol if atol is not None else case.atol,
-                   rtol=rtol if rtol is not None else case.rtol)
+                   rtol=rtol if rtol is not None else case.rtol,
+                   stored=p.stored if p else "float32", computed=p.dtype if p else "float32")
+
+    @property
+    def eps(self) -> float:
+        return dtype_eps(self.computed)
+
+    def for_runs(self, a: RunRecord, b: RunRecord) -> Tolerance:
+        """The bound for a pair at the precision the two runs really used: the coarser
+        stored and computed dtypes of the two (a framework whose mixed precision made no
+        effect is held to float32, not to the dtype the case asked for)."""
+        if self.fixed:
+            return self
+        return dataclasses.replace(self, stored=coarser(a.dtype, b.dtype), computed=coarser(a.forward, b.forward))
+
+    def ulp(self, w: np.ndarray) -> np.ndarray:
+        """Spacing of the stored dtype at |w| (as float64)."""
+        return dtype_ulp(w, self.stored)
 
     @property
     def fixed(self) -> bool:
@@ -99,21 +130,32 @@ class Tolerance:
             return self.allowed_from(None, mag, 0)
         k = step if step is not None else np.arange(1, len(delta_a) + 1).reshape(
             (-1,) + (1,) * (delta_a.ndim - 1))
-        return self.allowed_from(ulp32(w), mag, k)
+        return self.allowed_from(self.ulp(w), mag, k)
 
     def allowed_from(self, ulp: np.ndarray | None, mag: np.ndarray, step) -> np.ndarray:
-        """allowed() from ulp32(w) (unused by a fixed tolerance) and max(|da|, |db|), at
-        step k (a number, or an array broadcast over stacked steps)."""
+        """allowed() from ulp(w) in the stored dtype (unused by a fixed tolerance) and
+        max(|da|, |db|), at step k (a number, or an array broadcast over stacked steps)."""
         if self.fixed:
             return (self.atol or 0.0) + (self.rtol or 0.0) * mag
-        return step * (ulp + self.ops * EPS32 * mag)
+        return step * (ulp + self.ops * self.eps * mag)
 
     def describe(self) -> str:
         if self.fixed:
             return f"|da-db| <= {self.atol or 0.0:g} + {self.rtol or 0.0:g}*|delta|"
+        if (self.stored, self.computed) != ("float32", "float32"):
+            return (f"|da-db| <= k*(ulp_{self.stored}(w) + {self.ops}*eps_{self.computed}*|delta|) + sa + sb "
+                    f"at step k, eps_{self.computed} = {self.eps:.3g} (rounding of the weight stored in "
+                    f"{self.stored} + gamma_n of an update computed from {self.computed} operands, "
+                    f"n={self.ops}, + each run's replayed sensitivity to gradient rounding; float32 for a pair of "
+                    f"runs that stored and computed float32)")
         return (f"|da-db| <= k*(ulp32(w) + {self.ops}*eps32*|delta|) + sa + sb at step k "
                 f"(rounding of the stored weight + gamma_n of the update, n={self.ops}, + each "
                 f"run's replayed sensitivity to gradient rounding)")
+
+
+def coarser(a: str, b: str) -> str:
+    """The dtype with the larger eps of two."""
+    return a if dtype_eps(a) >= dtype_eps(b) else b
 
 
 def operation_count(in_features: int, batch: int, out_features: int, norm: bool) -> int:
@@ -246,16 +288,22 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
         before, after = np.asarray(snaps[name][k - 1, cut]), np.asarray(snaps[name][k, cut])
         delta = np.asarray(after, np.float64) - np.asarray(before, np.float64)
         # The stored weight is rounded at the larger of |w| before and after the step.
-        ulp = np.spacing(np.maximum(np.abs(before), np.abs(after))).astype(np.float64)
+        top = np.maximum(np.abs(before), np.abs(after))
+        ulp = np.spacing(top).astype(np.float64)
+        if tol.stored != "float32":       # [precision]: the ULP of each dtype pairs may use
+            ulp = {d: ulp if d == "float32" else tol.ulp(top) for d in ("float32", tol.stored)}
         runs[name] = (delta, np.abs(delta), ulp, bool(np.isfinite(delta).all()))
     out = []
     for i, p, full in pairs:
         da, abs_a, ulp, finite_a = runs[p.a.name]
         db, abs_b, _, finite_b = runs[p.b.name]
+        pair_tol = tol.for_runs(p.a, p.b)
+        if isinstance(ulp, dict):
+            ulp = ulp[pair_tol.stored]
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = np.abs(da - db)
             mag = np.maximum(abs_a, abs_b)
-            allowed = tol.allowed_from(ulp, mag, k)
+            allowed = pair_tol.allowed_from(ulp, mag, k)
             if full is not None:
                 allowed = allowed + full[k - 1, cut]
             excess = diff / allowed

@@ -26,8 +26,9 @@ from itertools import product
 import numpy as np
 
 from ..frameworks.records import RunRecord
-from .compare import EPS32, Tolerance, operation_count, ulp32
+from .compare import Tolerance, operation_count
 from .loop import Loop
+from .precision import round_to
 from .reference import (
     FLOAT32_HYPER,
     RULES,
@@ -75,7 +76,7 @@ class ParamReplay:
         the run's own weights (as inference replays it)."""
         cs = tuple(hyper_value(self.framework, c) for c in cs)
         grads, _ = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
-        return _predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads)
+        return _stored(_predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads), self.tol)
 
     def ratios(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps] per step, max |predicted - actual| / tolerance under this decay
@@ -158,7 +159,7 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
         found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                             [b[param] for b in bounds], spec, _candidates(coeffs, hyper),
+                             [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper),
                              clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None)
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
@@ -298,7 +299,7 @@ class RunSensitivity:
                             self.loss, {param: idx}, forward)
             grads.append(_ascent([g[param]], hyper)[0])
             bounds.append(b[param])
-        tol = _tolerance(self.spec)
+        tol = _tolerance(self.spec, run)
         return np.max([_residual(rule, kwargs, kwargs.get("lr", 0.0), family,
                                  tuple(hyper_value(run.framework, c) for c in cs),
                                  snaps, grads, bounds, tol)[1] for family, cs in found.fits], axis=0)
@@ -329,7 +330,7 @@ class RunSensitivity:
             return math.inf       # a decay inside a clip, where no clip is replayed
         grads, bounds = _family_grads(family, cs, grads, bounds, grads_for)
         return _residual(rule, kwargs, kwargs.get("lr", 0.0), family, cs, snaps, grads, bounds,
-                         _tolerance(self.spec))[0]
+                         _tolerance(self.spec, run))[0]
 
     def _forward(self) -> list:
         """Per step, every output row's forward pass (computed once, for any elements);
@@ -366,9 +367,19 @@ def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
                or analysis.residual(param, (family, cs)) <= 1 for family, cs in fits)
 
 
-def _tolerance(spec: Spec) -> Tolerance:
+def _tolerance(spec: Spec, run: RunRecord) -> Tolerance:
+    """The comparison tolerance at the precision the run stored its parameters and
+    computed its forward in (float32 but under [precision], engine/precision.py)."""
     batch, in_features = spec.x.shape
-    return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm))
+    return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm),
+                     stored=run.dtype, computed=run.forward)
+
+
+def _stored(predicted: np.ndarray, tol: Tolerance) -> np.ndarray:
+    """A replay's weights as the run stores them: a float64 replay rounded to a
+    low-precision dtype, so a decay below half its ULP rounds away as in the run (float32
+    replays stay unrounded: their rounding is within the tolerance's ULP term)."""
+    return predicted if tol.stored == "float32" else round_to(predicted, tol.stored)
 
 
 def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
@@ -381,9 +392,8 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
 
 
 def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
-                 grads: list[np.ndarray], bounds: list[np.ndarray], spec: Spec,
+                 grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
                  candidates: list[float], grads_for: GradsFor | None = None) -> Inferred:
-    tol = _tolerance(spec)
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
@@ -499,7 +509,7 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
 
     The tolerance is the comparison's plus two terms of the rule's own:
       * its sensitivity to float32 rounding of the gradient (gamma_n relative to |g|
-        and to the decay term): where the gradient and a coupled decay nearly cancel,
+        and to the decay term; at the eps of the forward's dtype under [precision]): where the gradient and a coupled decay nearly cancel,
         an adaptive optimizer's normalisation magnifies that rounding far beyond
         gamma_n of the update;
       * a decoupled decay is a step of its own, w*fl32(1 - lr*c), rounded before the
@@ -513,20 +523,22 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
     """
     coeff = dict(zip(family, cs))
     args = rule_args(kwargs, coeff)
-    predicted = _replay(rule, args, lr, coeff, actual, grads)
-    gamma = tol.ops * EPS32 / 2
+    # The sensitivities are measured on the unrounded replay; the ratio on the weights as stored.
+    raw = _replay(rule, args, lr, coeff, actual, grads)
+    predicted = _stored(raw, tol)
+    gamma = tol.ops * tol.eps / 2
     before, after = actual[:-1], actual[1:]
     delta = after - before
     mag = np.maximum(np.abs(before), np.abs(after))
     with np.errstate(all="ignore"):
         sensitivity = np.maximum(
-            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, gamma) - predicted),
-            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - predicted))
+            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, gamma) - raw),
+            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - raw))
         if "decoupled_lr" in coeff:
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
             lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
-            sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * ulp32(mag)
-        scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - predicted)
+            sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * tol.ulp(mag)
+        scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - raw)
                    if uses_f32_pows(rule, args) else np.zeros_like(predicted))
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     with np.errstate(all="ignore"):

@@ -14,6 +14,8 @@ from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs
 from .infer import Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
+from .precision import as_stored
+from .precision import report as precision_report
 from .schedules import report as schedule_report
 from .separate import SEARCH_STEPS
 
@@ -208,7 +210,7 @@ class Analyses:
         key = (index, r.name)
         if key not in self.found:
             # The run carries its class and hyper-parameters: its rule's replay needs nothing else.
-            spec = case.spec()
+            spec = as_stored(case.spec(), r.dtype)
             # A schedule's lrs for as many steps as power.py's replays may take (SEARCH_STEPS).
             loop = case.loop(max(r.steps, SEARCH_STEPS))
             found = infer_run(r, spec, case.loss, _coefficients(case, r), loop=loop)
@@ -294,6 +296,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
         note, wrong = schedule_report(case.schedule, float(case.optimizer.lr), good)
         result.notes.insert(0, note)
         result.warnings += wrong
+    if case.precision is not None and good:
+        result.notes.insert(0, precision_report(case.precision, good))
     return result
 
 

@@ -17,13 +17,17 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ..case import Case, _Table, load_case
 from ..case import _clip as _case_clip, _schedule as _case_schedule
 from ..errors import CaseError, UsageError
+from ..frameworks.factory import Factory
 from ..frameworks.runner import DEFAULT_TIMEOUT
 from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
+from .compare import Comparison, compare_pair
+from .pycode import Code, clip_class, grad_clip, keywords, number, scheduler, torch_clip
 from .schedules import LR_ARG, NATIVE as SCHEDULES, Schedule
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
 from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
@@ -53,6 +57,12 @@ class Setup:
     decay: str
     coeff: float | int
     no_decay: str = ""                  # the exclusion pattern, on parameter names
+    # --lr-scale: (pattern, factor) -- a parameter whose name matches trains at factor*lr
+    # (torch group lr, paddle group learning_rate); the first match wins.
+    lr_scales: tuple[tuple[str, float | int], ...] = ()
+
+    def lr_scale(self, param: str) -> float | int:
+        return next((k for pattern, k in self.lr_scales if re.search(pattern, param)), 1)
 
     @property
     def native(self) -> Native:
@@ -73,6 +83,12 @@ class Translation:
     # The same translation with the words whose defaults differ left out (what a static
     # table that only renames arguments emits): run to measure that pitfall.
     defaults_left_toml: str = ""
+    # The translation with each closest word (CLOSEST) copied as is instead: its measured
+    # difference beside the closest's.
+    copied_toml: str = ""
+    # The translation without the clip and schedule (a converter porting only the
+    # optimizer call): its target run against the source's, the loop's measured effect.
+    loop_left_toml: str = ""
     # The training loop's clip and lr schedule ported with the optimizer (--clip, --schedule).
     loop: LoopCalls | None = None
 
@@ -88,16 +104,33 @@ class LoopCalls:
     schedule_lr: float | None = None    # paddle: the scheduler's learning_rate (the optimizer's lr)
 
 
-def check_pattern(pattern: str) -> None:
+@dataclass(frozen=True)
+class Closest:
+    """A word no value of which makes the two frameworks' updates equal, and its closest
+    value in each framework from the other's."""
+    why: str
+    value: dict[str, Callable[[float], float]]     # target framework -> its value from the source's
+
+
+# RMSProp: torch divides by sqrt(v) + eps, paddle by sqrt(v + eps). With eps_torch =
+# sqrt(eps_paddle) the denominators agree as v -> 0 and as v >> eps; their ratio
+# (x + 1) / sqrt(x^2 + 1), x = sqrt(v / eps_paddle), stays in [1, sqrt(2)], worst at
+# v = eps_paddle. The same value in both is off by up to 1 / sqrt(eps_paddle) (at v = 0).
+CLOSEST: dict[tuple[str, str], Closest] = {
+    ("rmsprop", "eps"): Closest(
+        "paddle RMSProp adds epsilon inside the square root (g / sqrt(v + epsilon)), torch RMSprop outside "
+        "(g / (sqrt(v) + eps)): no value is equal; the closest is torch eps = sqrt(paddle epsilon), equal as "
+        "v -> 0 and v >> epsilon, the denominators within a factor sqrt(2) (worst at v = epsilon) -- the same "
+        "value in both is off by up to 1/sqrt(epsilon) where v -> 0",
+        {"torch": lambda e: float(f"{math.sqrt(e):.12g}"), "paddle": lambda e: float(f"{e * e:.12g}")}),
+}
+
+
+def check_pattern(pattern: str, option: str = "") -> None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise UsageError(f"--no-decay {pattern!r}: not a regular expression ({exc})") from None
-
-
-def _clip_class(kind: str, framework: str) -> str:
-    """The framework's clip function or class for `kind`, as clipping.Clip names it."""
-    return re.match(r"(?:grad_clip=)?(\w+)\(", Clip(kind, 1.0).native(framework)).group(1)
+        raise UsageError(f"{option or f'--no-decay {pattern!r}'}: not a regular expression ({exc})") from None
 
 
 # The argument holding the clip's limit, by function or class; the first positional
@@ -106,16 +139,15 @@ CLIP_LIMIT = {"clip_grad_norm_": "max_norm", "clip_grad_value_": "clip_value",
               "ClipGradByGlobalNorm": "clip_norm", "ClipGradByNorm": "clip_norm", "ClipGradByValue": "max"}
 
 
-def parse_clip(framework: str, text: str) -> Clip:
+def parse_clip(framework: str, text: str, opt: str = "--clip") -> Clip:
     """A clip call of `framework` (torch clip_grad_norm_/clip_grad_value_, paddle
-    ClipGradBy*), read as literals into a [clip] table's words."""
-    opt = "--clip"
+    ClipGradBy*), read as literals into a [clip] table's words; `opt` names its origin."""
     node = _call_node(opt, text)
     name = _dotted(node.func).rpartition(".")[2]
     # torch's clip_grad_norm_ names both global_norm and norm (per parameter): one call is global.
     kinds = {}
     for kind in CLIP_KINDS:
-        kinds.setdefault(_clip_class(kind, framework), kind)
+        kinds.setdefault(clip_class(kind, framework), kind)
     if name not in kinds:
         raise UsageError(f"{opt} {text!r}: unknown {framework} clip {name!r} (known: {', '.join(sorted(kinds))})")
     kwargs = _keywords(opt, text, node)
@@ -143,10 +175,9 @@ def parse_clip(framework: str, text: str) -> Clip:
     return _read_table(_case_clip, f"{opt} {text!r}", {"kind": kinds[name], "max": limit})
 
 
-def parse_schedule(framework: str, text: str) -> tuple[Schedule, float | None]:
+def parse_schedule(framework: str, text: str, opt: str = "--schedule") -> tuple[Schedule, float | None]:
     """An lr scheduler call of `framework` (torch.optim.lr_scheduler, paddle.optimizer.lr),
     read as literals into a [schedule] table's words; and paddle's learning_rate."""
-    opt = "--schedule"
     node = _call_node(opt, text)
     name = _dotted(node.func).rpartition(".")[2]
     i = 0 if framework == "torch" else 1
@@ -202,12 +233,22 @@ def _read_table(read: Any, where: str, data: dict[str, Any]) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def loop_calls(framework: str, clip: str | None = None, schedule: str | None = None) -> LoopCalls | None:
-    """--clip / --schedule of the source framework, read; None when neither is given."""
+def loop_calls(framework: str, clip: str | None = None, schedule: str | None = None,
+               factory: Factory | None = None, spec: str = "") -> LoopCalls | None:
+    """--clip / --schedule of the source framework, or the clip and scheduler the
+    --torch-file factory returned, read; None when there are none."""
+    opts = {"clip": "--clip", "schedule": "--schedule"}
+    if factory is not None:
+        for word, given, got in (("clip", clip, factory.clip), ("schedule", schedule, factory.schedule)):
+            if given is not None and got is not None:
+                raise UsageError(f"--{word} {given!r}: --torch-file {spec} returns a {word} already")
+            if got is not None:
+                opts[word] = f"--torch-file {spec}: {'scheduler' if word == 'schedule' else word}"
+        clip, schedule = clip or factory.clip, schedule or factory.schedule
     if clip is None and schedule is None:
         return None
-    sched, lr = parse_schedule(framework, schedule) if schedule is not None else (None, None)
-    return LoopCalls(parse_clip(framework, clip) if clip is not None else None, clip or "",
+    sched, lr = parse_schedule(framework, schedule, opts["schedule"]) if schedule is not None else (None, None)
+    return LoopCalls(parse_clip(framework, clip, opts["clip"]) if clip is not None else None, clip or "",
                      sched, schedule or "", lr)
 
 
@@ -232,7 +273,26 @@ def _keywords(opt: str, text: str, node: ast.Call) -> dict[str, ast.expr]:
     return kwargs
 
 
-def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | None = None) -> Setup:
+def parse_lr_scales(texts: list[str] | tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """--lr-scale PATTERN=FACTOR (repeatable): the parameters whose names match train at
+    FACTOR times the optimizer's lr."""
+    out = []
+    for text in texts:
+        pattern, sep, factor = text.rpartition("=")
+        try:
+            k = float(factor)
+        except ValueError:
+            k = math.nan
+        if not sep or not pattern or not math.isfinite(k) or k <= 0:
+            raise UsageError(f"--lr-scale {text!r}: expected PATTERN=FACTOR with a finite FACTOR > 0 "
+                             f"(\"norm=0.1\": norm parameters train at 0.1 * lr)")
+        check_pattern(pattern, f"--lr-scale {text!r}")
+        out.append((pattern, k))
+    return tuple(out)
+
+
+def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | None = None,
+               lr_scales: tuple[tuple[str, float], ...] = ()) -> Setup:
     """The optimizer call `text` of `framework`, read as literals. UsageError naming the
     option for anything that is not a known class with literal arguments."""
     opt = f"--{framework}"
@@ -252,7 +312,7 @@ def parse_call(framework: str, text: str, no_decay: str = "", loop: LoopCalls | 
     if len(infos) > 1:
         momentum = _literal(opt, text, "momentum", kwargs["momentum"]) if "momentum" in kwargs else 0
         info = next(i for i in infos if (i.name == "momentum") == bool(momentum))
-    return _setup(opt, text, framework, info, kwargs, no_decay, loop)
+    return dataclasses.replace(_setup(opt, text, framework, info, kwargs, no_decay, loop), lr_scales=lr_scales)
 
 
 def _setup(opt: str, text: str, framework: str, info: OptimizerInfo, kwargs: dict[str, ast.expr],
@@ -366,6 +426,10 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
     info = src.info
     tgt = info.native(tgt_fw)
     excluded = _excluded(src.no_decay)
+    for pattern, k in src.lr_scales:
+        if not any(re.search(pattern, p) for p in VERIFY_PARAMS):
+            raise UsageError(f"--lr-scale {f'{pattern}={k!r}'!r}: matches none of the verification's parameters "
+                             f"({', '.join(VERIFY_PARAMS)}), so it could not be verified")
     decays = src.decay != "omitted" or src.native.decays_by_default
     decays = decays and bool(src.coeff)
     # Words the target lacks run as the source's native arguments; a value other than
@@ -384,22 +448,58 @@ def translate(src: Setup, call: str, loop: LoopCalls | None = None) -> Translati
                            why_not=f"{tgt_fw} has no {info.name} optimizer "
                            f"({src.native.cls} exists in {src.framework} only)", loop=loop)
     src_way, tgt_way, why_not = _ways(src, tgt_fw, excluded, decays)
+    closest = {w: c for (name, w), c in CLOSEST.items() if name == info.name and w in words}
+    whys = [why_not] * bool(why_not) + [c.why for c in closest.values()]
     if lost:
-        why_not = "; ".join([*([why_not] if why_not else []),
-                             f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out"])
-    t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not=why_not, loop=loop)
-    t.case_toml = _case_toml(src, words, only_source, excluded, src_way, tgt_way, call) + _loop_toml(loop)
+        whys.append(f"{tgt_fw} {tgt.cls} has no {', '.join(lost)}: the closest leaves it out")
+    t = Translation(src, call, tgt_fw, "", src_way, tgt_way, "", why_not="; ".join(whys), loop=loop)
+
+    def case(words: dict[str, Any], title: str, closest: dict[str, Closest], loop: LoopCalls | None = loop) -> str:
+        """The case of `words`, each closest word given natively: the source's value, the
+        target's closest to it."""
+        natives = {src.framework: dict(only_source), tgt_fw: {}}
+        for w, c in closest.items():
+            natives[src.framework][info.word(w).native_name(src.framework)] = words[w]
+            natives[tgt_fw][info.word(w).native_name(tgt_fw)] = c.value[tgt_fw](words[w])
+        shared = {k: v for k, v in words.items() if k not in closest}
+        return _case_toml(src, shared, natives, excluded, src_way, tgt_way, title) + _loop_toml(loop)
+
+    t.case_toml = case(words, call, closest)
     # (A required word left to the default changes the class: torch SGD without momentum.)
     if words != given and all(r in given for r in info.required):
-        t.defaults_left_toml = _case_toml(src, given, only_source, excluded, src_way, tgt_way,
-                                          call + " (differing defaults left out)") + _loop_toml(loop)
-    t.code = _code(src, tgt_fw, words, excluded, tgt_way, loop)
+        t.defaults_left_toml = case(given, call + " (differing defaults left out)",
+                                    {w: c for w, c in closest.items() if w in given})
+    if loop is not None:
+        t.loop_left_toml = case(words, call + " (clip and schedule left out)", closest, None)
+    if closest:
+        t.copied_toml = case(words, call + " (" + ", ".join(closest) + " copied as is)", {})
+    t.code = _code(src, tgt_fw, {**words, **{w: c.value[tgt_fw](words[w]) for w, c in closest.items()}},
+                   excluded, tgt_way, loop)
     t.pitfalls = [f"lr={int(src.lr)}: paddle refuses an int learning_rate (TypeError): written as "
                   f"{src.lr!r}"] * int_lr + _pitfalls(src, excluded, words) + [
         f"{w.native_name(src.framework)}: {tgt_fw} {tgt.cls} has no such argument; it does what "
         f"{src.framework}'s default {w.default(src.framework)!r} does" for w in one_sided] + _loop_pitfalls(
-        src, loop, tgt_way)
+        src, loop, tgt_way) + _group_pitfall(src, src_way if src.framework == "paddle" else tgt_way) + _lr_pitfalls(src)
     return t
+
+
+def _lr_pitfalls(src: Setup) -> list[str]:
+    """Per-parameter lr: what each framework's spelling means, and what the decay does
+    with it (pinned by cases lr_scale_coupled, lr_scale_adamw, param_attr_lr*)."""
+    if not src.lr_scales:
+        return []
+    native = src.native
+    decay = ("AdamW's decoupled decay steps w -= k*lr*c*w" if native.decoupled == native.cls
+             else "the coupled decay steps k*lr*(g + c*w)")
+    own = ("torch's group 'lr' is the group's own lr; paddle's group 'learning_rate' (and "
+           "ParamAttr(learning_rate=k)) is a factor of the optimizer's learning_rate: torch lr=k*lr is paddle "
+           "learning_rate=k")
+    scales = (f"the decay scales with the parameter's lr in both frameworks ({decay}; cases lr_scale_coupled, "
+              "lr_scale_adamw, param_attr_lr): a group with a smaller lr also decays less")
+    reset = ("paddle ParamAttr(learning_rate=k) scales the same way, but an optimizer built with parameter groups "
+             "resets it to the group's learning_rate (1 without; case param_attr_lr): give the factor in the "
+             "groups only")
+    return [own, scales, reset]
 
 
 def _loop_toml(loop: LoopCalls | None) -> str:
@@ -454,6 +554,15 @@ def _excluded(pattern: str) -> tuple[str, ...]:
 def _ways(src: Setup, tgt_fw: str, excluded: tuple[str, ...], decays: bool) -> tuple[str, str, str]:
     """(source way, target way, why no exact equivalent exists): the case's runs."""
     native_t = src.info.native(tgt_fw)
+    if src.lr_scales:
+        # A per-parameter lr is a parameter group in both frameworks (paddle's ParamAttr
+        # learning_rate is the other spelling: a pitfall, since groups reset it).
+        if src.decay in ("decoupled", "l1"):
+            raise UsageError(f"--lr-scale with {'decoupled_weight_decay=True' if src.decay == 'decoupled' else 'L1Decay'}"
+                             f" is not ported (" + ("write it as torch AdamW with parameter groups)"
+                                                    if src.decay == "decoupled" else "an optimizer-level regularizer"
+                                                    " has no per-group lr in torch)"))
+        return "groups", "groups", ""
     if not decays:
         return "none", "none", ""
     by_fw = {src.framework: "", tgt_fw: ""}
@@ -494,17 +603,20 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
-def _case_toml(src: Setup, words: dict[str, Any], only_source: dict[str, Any], excluded: tuple[str, ...],
+def _case_toml(src: Setup, words: dict[str, Any], natives: dict[str, dict[str, Any]], excluded: tuple[str, ...],
                src_way: str, tgt_way: str, call: str) -> str:
+    """The verification case; `natives`: each framework's [optimizer.FRAMEWORK] arguments."""
     decayed = [p for p in VERIFY_PARAMS if p not in excluded]
     lines = [f"description = {_toml('port: ' + call)}", f"seed = {VERIFY_SEED}", f"steps = {VERIFY_STEPS}", "",
              "[layer]", "in_features = 4", "out_features = 3", "bias = true", "norm = true", "",
              "[data]", "batch = 4", 'loss = "mse"', "",
              "[optimizer]", f'name = "{src.info.name}"', f"lr = {_toml(src.lr)}"]
     lines += [f"{k} = {_toml(v)}" for k, v in words.items()]
-    native = {**only_source, **({"decoupled_weight_decay": True} if src.decay == "decoupled" else {})}
-    if native:
-        lines += ["", f"[optimizer.{src.framework}]", *(f"{k} = {_toml(v)}" for k, v in native.items())]
+    natives = {**natives, src.framework: {**natives.get(src.framework, {}),
+                                          **({"decoupled_weight_decay": True} if src.decay == "decoupled" else {})}}
+    for fw in (src.framework, OTHER[src.framework]):
+        if natives.get(fw):
+            lines += ["", f"[optimizer.{fw}]", *(f"{k} = {_toml(v)}" for k, v in natives[fw].items())]
     lines += ["", "[decay]", f"coeff = {_toml(src.coeff)}"]
     ways = (src_way, tgt_way)
     if "apply_decay_param_fun" in ways:
@@ -512,14 +624,24 @@ def _case_toml(src: Setup, words: dict[str, Any], only_source: dict[str, Any], e
     if "manual" in ways:
         lines += ["[decay.manual]"] + [f'{p} = "l1@{src.coeff!r}"' for p in decayed]
     if "groups" in ways:
-        for members, c in ((decayed, src.coeff), (excluded, 0.0)):
-            if members:
-                lines += ["", "[[decay.groups]]", f"params = [{', '.join(_toml(p) for p in members)}]",
-                          f"weight_decay = {_toml(c)}"]
+        for members, c, k in _groups(src, excluded):
+            lines += ["", "[[decay.groups]]", f"params = [{', '.join(_toml(p) for p in members)}]",
+                      f"weight_decay = {_toml(c)}", *([f"lr_scale = {_toml(k)}"] if k != 1 else [])]
     runs = {src.framework: src_way, OTHER[src.framework]: tgt_way}
     lines += ["", "[runs]", f'torch = ["{runs["torch"]}"]', f'paddle = ["{runs["paddle"]}"]', "",
               "[[expect]]", f'equal = ["torch:{runs["torch"]}", "paddle:{runs["paddle"]}"]']
     return "\n".join(lines) + "\n"
+
+
+def _groups(src: Setup, excluded: tuple[str, ...]) -> list[tuple[list[str], float | int, float | int]]:
+    """The verification's parameter groups: (members, weight_decay, lr factor), one per
+    distinct (decayed or not, lr factor), decayed first."""
+    groups: dict[tuple[bool, float | int], list[str]] = {}
+    for p in VERIFY_PARAMS:
+        groups.setdefault((p not in excluded, src.lr_scale(p)), []).append(p)
+    order = sorted(groups, key=lambda key: not key[0])
+    # Floats: paddle takes a group's int weight_decay for a regularizer object (_pitfalls).
+    return [(groups[key], float(src.coeff) if key[0] else 0.0, key[1]) for key in order]
 
 
 def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
@@ -531,6 +653,9 @@ def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
         return load_case(path)
     except CaseError as exc:
         problem = str(exc).partition(f"{path}: ")[2] or str(exc)
+        if problem.startswith("decay.groups.lr_scale") and t.source.lr_scales:
+            raise UsageError(f"--lr-scale {t.source.lr_scales[0][0]}={t.source.lr_scales[0][1]!r}: cannot be "
+                             f"combined with --schedule (the verification case: {problem})") from None
         loop = t.loop or LoopCalls()
         for word, given in (("clip", loop.clip_call), ("schedule", loop.schedule_call)):
             if given and problem.startswith(f"{word}."):
@@ -539,10 +664,6 @@ def load_port_case(text: str, t: Translation, folder: Path, name: str) -> Case:
 
 
 # ---------------------------------------------------------------- the code to paste
-
-def _pyval(value: Any) -> str:
-    return repr(tuple(value)) if isinstance(value, list) else repr(value)
-
 
 def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...], way: str,
           loop: LoopCalls | None = None) -> str:
@@ -554,55 +675,65 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
     module = "torch.optim" if fw == "torch" else "paddle.optimizer"
     params = PARAMS_ARG[fw]
     pre: list[str] = []
-    head = [f"{native.lr}={lr!r}"]
-    c = src.coeff
-    if way in ("groups", "apply_decay_param_fun"):
+    head = [f"{native.lr}={number(lr)}"]
+    c = number(float(src.coeff))     # a group's: paddle takes an int for a regularizer object
+    if way in ("groups", "apply_decay_param_fun") and src.no_decay:
         pre = ["import re", "", f"NO_DECAY = re.compile({src.no_decay!r})   # matched on named_parameters() names"]
-    if way == "groups":
+    if way == "groups" and src.lr_scales:
+        pre = (pre or ["import re", ""]) + [
+            f"LR_SCALE = {[(p, k) for p, k in src.lr_scales]!r}   # (pattern, factor of the lr): the first match wins",
+            "groups = {}   # (decayed, lr factor) -> parameters",
+            "for n, p in model.named_parameters():",
+            "    k = next((k for pattern, k in LR_SCALE if re.search(pattern, n)), 1.0)",
+            f"    groups.setdefault(({'not NO_DECAY.search(n)' if src.no_decay else 'True'}, k), []).append(p)"]
+        # torch's group lr is absolute, paddle's group learning_rate a factor of the optimizer's.
+        group_lr = f"'lr': k * {number(lr)}" if fw == "torch" else "'learning_rate': k"
+        decay = f"{c} if decayed else 0.0" if src.coeff else "0.0"
+        groups = (f"[{{'params': ps, '{native.decay_arg}': {decay}, {group_lr}}} "
+                  f"for (decayed, k), ps in groups.items()]")
+        head = [groups, *head] if fw == "torch" else [*head, f"{params}={groups}"]
+    elif way == "groups":
         pre += ["decay = [p for n, p in model.named_parameters() if not NO_DECAY.search(n)]",
                 "no_decay = [p for n, p in model.named_parameters() if NO_DECAY.search(n)]"]
-        groups = f"[{{'params': decay, '{native.decay_arg}': {c!r}}}, {{'params': no_decay, '{native.decay_arg}': 0.0}}]"
+        groups = f"[{{'params': decay, '{native.decay_arg}': {c}}}, {{'params': no_decay, '{native.decay_arg}': 0.0}}]"
         head = [groups, *head] if fw == "torch" else [*head, f"{params}={groups}"]
     else:
         head = ["model.parameters()", *head] if fw == "torch" else [*head, f"{params}=model.parameters()"]
     if way == "apply_decay_param_fun":
         pre += ["# paddle hands the function its unique parameter name (linear_0.w_0), not the attribute path",
                 "decay = {p.name for n, p in model.named_parameters() if not NO_DECAY.search(n)}"]
-        kwargs[native.decay_arg] = c
-        kwargs["apply_decay_param_fun"] = _Code("lambda name: name in decay")
+        kwargs[native.decay_arg] = src.coeff
+        kwargs["apply_decay_param_fun"] = Code("lambda name: name in decay")
     elif way == "weight_decay":
-        kwargs[native.decay_arg] = c
+        kwargs[native.decay_arg] = src.coeff
     elif way == "decoupled":
         if native.decoupled == "flag":
-            kwargs.update({native.decay_arg: c, "decoupled_weight_decay": True})
+            kwargs.update({native.decay_arg: src.coeff, "decoupled_weight_decay": True})
         elif native.decoupled not in (None, "explicit"):
             native = OPTIMIZERS[native.decoupled.lower()].native(fw)
-            kwargs[native.decay_arg] = c
+            kwargs[native.decay_arg] = src.coeff
     elif way == "manual":
         pre += ["# L1: torch has no L1 argument; add it to the loss, before backward():",
-                f"#   loss = loss + {c!r} * sum(p.abs().sum() for p in model.parameters())"]
+                f"#   loss = loss + {c} * sum(p.abs().sum() for p in model.parameters())"]
     elif way == "none" and native.decays_by_default:
         kwargs[native.decay_arg] = 0.0
     clip, sched = (loop.clip, loop.schedule) if loop else (None, None)
     post: list[str] = []
     if sched is not None:
+        built = f"scheduler = {scheduler(sched, fw, lr, 'optimizer')}"
         if fw == "paddle":
-            pre.append(f"scheduler = {sched.native(fw, lr).code(fw, None)}")
-            head[[i for i, h in enumerate(head) if h.startswith(f"{native.lr}=")][0]] = f"{native.lr}=scheduler"
+            pre.append(built)
+            head[next(i for i, h in enumerate(head) if h.startswith(f"{native.lr}="))] = f"{native.lr}=scheduler"
         else:
-            post.append(f"scheduler = {sched.native(fw, lr).code(fw, 'optimizer')}")
+            post.append(built)
     if clip is not None and fw == "paddle":
-        kwargs["grad_clip"] = _Code(f"paddle.nn.{_clip_class(clip.kind, 'paddle')}({clip.max!r})")
-    args = head + [f"{k}={_pyval(v)}" for k, v in kwargs.items()]
+        kwargs["grad_clip"] = Code(grad_clip(clip))
+    args = head + keywords(fw, kwargs)
     lines = [f"import {module.split('.')[0]}", *pre, f"optimizer = {module}.{native.cls}({', '.join(args)})", *post]
     if loop is not None:
         step = ["loss.backward()"]
         if clip is not None and fw == "torch":
-            step.append({"global_norm": f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip.max!r})",
-                         "norm": "for p in model.parameters(): "
-                                 f"torch.nn.utils.clip_grad_norm_(p, max_norm={clip.max!r})",
-                         "value": f"torch.nn.utils.clip_grad_value_(model.parameters(), "
-                                  f"clip_value={clip.max!r})"}[clip.kind])
+            step += torch_clip(clip, "model.parameters()").splitlines()
         step += ["optimizer.step()", "optimizer.zero_grad()" if fw == "torch" else "optimizer.clear_grad()"]
         if sched is not None:
             step.append("scheduler.step()   # once per optimizer step")
@@ -610,13 +741,6 @@ def _code(src: Setup, fw: str, words: dict[str, Any], excluded: tuple[str, ...],
         if sched is not None and fw == "paddle":
             lines.append("# the lr in use: optimizer.get_lr() (scheduler.get_lr() steps the schedule again)")
     return "\n".join(lines) + "\n"
-
-
-class _Code(str):
-    """Code written as is (a lambda), not as a literal."""
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 # ---------------------------------------------------------------- pitfalls
@@ -640,7 +764,7 @@ def _pitfalls(src: Setup, excluded: tuple[str, ...], words: dict[str, Any]) -> l
             out.append(f"a float weight_decay is {kinds['torch']} in both frameworks"
                        + ("" if "decoupled" in kinds["torch"] else " (paddle makes it an L2Decay regularizer)"))
     if excluded:
-        if p_native and p_native.decay_filter == "apply_decay_param_fun":
+        if p_native and p_native.decay_filter == "apply_decay_param_fun" and not src.lr_scales:
             out.append("paddle apply_decay_param_fun(name) gets the unique parameter name (linear_0.w_0), "
                        "so match the pattern on named_parameters() and pass the set of p.name")
         if t_native and t_native.decays_by_default:
@@ -654,6 +778,18 @@ def _pitfalls(src: Setup, excluded: tuple[str, ...], words: dict[str, Any]) -> l
     return out
 
 
+def _group_pitfall(src: Setup, paddle_way: str) -> list[str]:
+    """Measured on every paddle class (paddle 3.3.1): Optimizer._add_param_group makes a
+    float group weight_decay an L2Decay and keeps anything else as a regularizer object,
+    so an int fails at step(); AdamW reads its groups itself."""
+    native = src.info.paddle
+    if paddle_way != "groups" or native.decoupled == native.cls:
+        return []
+    return [f"paddle {native.cls} reads a group's weight_decay as a coefficient only when it is a float: an int (0) "
+            "is taken for a regularizer object and step() fails (TypeError: 'int' object is not callable; "
+            "Optimizer._add_param_group): write 0.0"]
+
+
 # ---------------------------------------------------------------- verification
 
 @dataclass
@@ -663,14 +799,23 @@ class PortResult:
     result: CaseResult | None           # None: nothing to run (no class on the other side)
     # The translation with the differing defaults left out: the measured effect of that pitfall.
     defaults_left: CaseResult | None = None
+    # The translation with the closest words copied as is (Translation.copied_toml).
+    copied: CaseResult | None = None
+    # The translation without its clip and schedule, and its target run against the
+    # source run that has them: what leaving the loop out does.
+    loop_left: CaseResult | None = None
+    loop_left_effect: Comparison | None = None
 
     @property
     def ok(self) -> bool:
-        return self.result is not None and self.result.ok
+        """Verified equal; a closest setup never is, even where it agrees on this layer."""
+        return self.result is not None and self.result.ok and not self.translation.why_not
 
     @property
     def exit_code(self) -> int:
-        return EXIT_MISMATCH if self.result is None else self.result.exit_code
+        if self.result is None or (self.result.exit_code == 0 and not self.ok):
+            return EXIT_MISMATCH
+        return self.result.exit_code
 
 
 # reports/port.md: one call per optimizer class both frameworks have, as a user
@@ -705,22 +850,88 @@ REPORT_CALLS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# reports/port.md's loop rows: each clip kind (clipping.KINDS) and each schedule kind
+# (schedules.NATIVE) ported with AdamW, whose decoupled decay follows the lr schedule.
+# Each clip's limit is below every step's gradient size on the verification layer (an
+# idle clip is not verified); each schedule moves the lr within the 10 steps.
+REPORT_LOOP_CALL = {"torch": "AdamW(params, lr=0.01, weight_decay=0.05)",
+                    "paddle": "AdamW(learning_rate=0.01, weight_decay=0.05)"}
+REPORT_CLIP_LIMITS = {"global_norm": 0.1, "norm": 0.05, "value": 0.05}
+REPORT_SCHEDULES: dict[str, dict[str, Any]] = {
+    "step": {"step_size": 3, "gamma": 0.5},
+    "multistep": {"milestones": [3, 6], "gamma": 0.5},
+    "cosine": {"t_max": 10, "eta_min": 0.001},
+    "cosine_restarts": {"t_0": 4, "t_mult": 2, "eta_min": 0.001},
+    "linear": {"start_factor": 0.5, "end_factor": 1.0, "total_steps": 4},
+    # torch's default cycle_momentum=True: the row shows what porting it to paddle loses.
+    "onecycle": {"total_steps": 10, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4,
+                 "anneal_strategy": "cos", "three_phase": False, "cycle_momentum": True},
+}
+REPORT_LOOP_LR = 0.01       # REPORT_LOOP_CALL's lr: OneCycleLR's max_lr
+
+
+def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
+    """(framework, clip call, schedule call): one row per clip kind, from the framework
+    that has a call of its own for it (torch has none for a per-parameter norm), and one
+    per schedule kind, from torch."""
+    out: list[tuple[str, str | None, str | None]] = []
+    for kind, limit in REPORT_CLIP_LIMITS.items():
+        fw = next(f for f in ("torch", "paddle")
+                  if next(k for k in CLIP_KINDS if clip_class(k, f) == clip_class(kind, f)) == kind)
+        name = clip_class(kind, fw)
+        out.append((fw, f"{name}({'model.parameters(), ' * (fw == 'torch')}{CLIP_LIMIT[name]}={limit!r})", None))
+    for kind, words in REPORT_SCHEDULES.items():
+        call = Schedule(kind, words).native("torch", REPORT_LOOP_LR)
+        out.append(("torch", None, call.code("torch", "optimizer", module=False)))
+    return out
+
+
+# reports/port.md's per-parameter lr rows (--lr-scale): a coupled and a decoupled decay,
+# the LayerNorm at a tenth of the lr, the biases excluded from decay.
+REPORT_LR_SCALES: tuple[tuple[str, str, str, str], ...] = (
+    ("torch", "SGD(params, lr=0.1, momentum=0.9, weight_decay=0.01)", "bias", "norm=0.1"),
+    ("paddle", "AdamW(learning_rate=0.01, weight_decay=0.05, apply_decay_param_fun=decay)", "bias", "norm=0.1"),
+)
+
+
 def report_translations() -> list[Translation]:
-    return [translate(parse_call(fw, call, no_decay), call) for fw, call, no_decay in REPORT_CALLS]
+    """reports/port.md's rows: REPORT_CALLS, the per-parameter lr rows, then the loop rows."""
+    out = [translate(parse_call(fw, call, no_decay), call) for fw, call, no_decay in REPORT_CALLS]
+    out += [translate(parse_call(fw, call, no_decay, None, parse_lr_scales([scale])), call)
+            for fw, call, no_decay, scale in REPORT_LR_SCALES]
+    for fw, clip, schedule in report_loop_calls():
+        loop = loop_calls(fw, clip, schedule)
+        out.append(translate(parse_call(fw, REPORT_LOOP_CALL[fw], "", loop), REPORT_LOOP_CALL[fw], loop))
+    return out
 
 
 def port_cases(t: Translation, folder: Path, name: str = "port") -> list[Case]:
     """The cases to run for a translation: its own, then the one with the differing
-    defaults left out (if any); none when the other framework lacks the class."""
+    defaults left out and the one with the closest words copied (where they exist); none
+    when the other framework lacks the class."""
     out = [load_port_case(t.case_toml, t, folder, name)] if t.case_toml else []
-    if t.defaults_left_toml:
-        out.append(load_port_case(t.defaults_left_toml, t, folder, f"{name}_defaults_left"))
+    for kind, text in _variants(t).items():
+        out.append(load_port_case(text, t, folder, f"{name}_{kind}"))
     return out
+
+
+def _variants(t: Translation) -> dict[str, str]:
+    return {k: v for k, v in (("defaults_left", t.defaults_left_toml), ("copied", t.copied_toml),
+                              ("loop_left", t.loop_left_toml)) if v}
 
 
 def port_result(t: Translation, versions: dict[str, str], results: list[CaseResult]) -> PortResult:
     """`results`: the port_cases results, in their order."""
-    return PortResult(t, versions, results[0] if results else None, results[1] if len(results) > 1 else None)
+    if not results:
+        return PortResult(t, versions, None)
+    p = PortResult(t, versions, results[0], **dict(zip(_variants(t), results[1:])))
+    if p.loop_left is not None:
+        source = next(r for r in p.result.runs if r.framework == t.source.framework)
+        target = next(r for r in p.loop_left.runs if r.framework == t.target_framework)
+        if source.error is None and target.error is None:
+            # Without the runs' sensitivities: the tolerance's rounding terms alone.
+            p.loop_left_effect = compare_pair(source, target, "equal", p.result.tolerance)
+    return p
 
 
 def verify(t: Translation, *, pythons: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,

@@ -212,9 +212,10 @@ class CasePower:
         its tolerance (as compare._compare_chunk) plus the difference already there."""
         a, b = _flat(pair.a.params[param], idx), _flat(pair.b.params[param], idx)
         da, db = np.diff(a, axis=0), np.diff(b, axis=0)
-        ulp = np.spacing(np.maximum(np.abs(a[:-1]), np.abs(a[1:])).astype(np.float32)).astype(np.float64)
-        allowed = self.tol.allowed_from(ulp, np.maximum(np.abs(da), np.abs(db)), _steps_axis(len(da)))
-        if not self.tol.fixed:
+        tol = self.tol.for_runs(pair.a, pair.b)
+        ulp = tol.ulp(np.maximum(np.abs(a[:-1]), np.abs(a[1:])))
+        allowed = tol.allowed_from(ulp, np.maximum(np.abs(da), np.abs(db)), _steps_axis(len(da)))
+        if not tol.fixed:
             across = pair.a.framework != pair.b.framework
             allowed = allowed + self._sensitivity_at(pair.a.name, param, idx, across) \
                 + self._sensitivity_at(pair.b.name, param, idx, across)
@@ -235,8 +236,9 @@ class CasePower:
         idx = inferred.sample
         a = _flat(run.params[param], idx)
         d = np.diff(a, axis=0)
-        ulp = np.spacing(np.maximum(np.abs(a[:-1]), np.abs(a[1:])).astype(np.float32)).astype(np.float64)
-        return (inferred.replay.tol.allowed_from(ulp, np.abs(d), _steps_axis(len(d)))
+        tol = inferred.replay.tol
+        ulp = tol.ulp(np.maximum(np.abs(a[:-1]), np.abs(a[1:])))
+        return (tol.allowed_from(ulp, np.abs(d), _steps_axis(len(d)))
                 + self._sensitivity_at(run.name, param, idx, False))
 
     # ------------------------------------------------------------ checks
@@ -346,6 +348,11 @@ class CasePower:
                 return Power("inconclusive", visibility=ratio, reason=f"{run.name} {param} cannot show "
                              f"its decay (within {ratio:.3g}x of itself without decay)",
                              suggestion=self._suggest_all([(run, param, NONE, f) for f in _decay_fits(inferred)]))
+            if seen is False and claims_ambiguity:
+                # The claim is the invisibility itself (a decay below the stored dtype's
+                # resolution): it fails as soon as the run shows any decay.
+                return Power("conclusive", visibility=ratio, reason=f"{run.name} {param} claimed and found "
+                             f"within {ratio:.3g}x of itself without decay")
             fits = _measured_fits(inferred)
             if not fits or seen is None:
                 return Power("conclusive", visibility=ratio)

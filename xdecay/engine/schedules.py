@@ -10,8 +10,9 @@ step the schedule again) and the comparison checks it against lrs() here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -70,19 +71,20 @@ class Call:
     cls: str
     kwargs: dict
 
-    def code(self, framework: str, optimizer: str | None, module: bool = True) -> str:
-        """The constructor as Python (`optimizer` None: without it, `module` False:
-        without the module path, as reports show it)."""
-        def value(v) -> str:
+    def code(self, framework: str, optimizer: str | None, module: bool = True,
+             render: Callable[[str, Any], str] = lambda _, v: repr(v)) -> str:
+        """The constructor as Python: `optimizer` None leaves it out, `module` False the
+        module path (as reports show it); `render(name, value)` spells a plain argument
+        (pycode.value for the code xdecay writes)."""
+        def value(k: str, v: Any) -> str:
             if isinstance(v, Call):
-                return v.code(framework, optimizer, module)
+                return v.code(framework, optimizer, module, render)
             if isinstance(v, list) and v and isinstance(v[0], Call):
-                return "[" + ", ".join(value(x) for x in v) + "]"
-            # Code writes a list as a tuple (either is taken; port's spelling), reports as a list.
-            return repr(tuple(v)) if isinstance(v, list) and module else repr(v)
+                return "[" + ", ".join(value(k, x) for x in v) + "]"
+            return render(k, v)
         prefix = ("torch.optim.lr_scheduler." if framework == "torch" else "paddle.optimizer.lr.") if module else ""
         args = ([optimizer] if framework == "torch" and optimizer else []) + [
-            f"{k}={value(v)}" for k, v in self.kwargs.items()]
+            f"{k}={value(k, v)}" for k, v in self.kwargs.items()]
         return f"{prefix}{self.cls}({', '.join(args)})"
 
     def build(self, module, optimizer=None):

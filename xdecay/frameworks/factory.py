@@ -1,19 +1,90 @@
 """`xdecay port --torch-file F:FUNC`: the user's own factory, imported only when asked.
 
-FUNC() returns a torch optimizer; its class, `defaults` and `param_groups` are read from
-the object (torch itself is imported by the user's file, not here) and written back as
-the call `port` parses -- the same literal-only path as `--torch "CALL"`, so a factory
-gets no translation a call would not.
+FUNC() returns what a training script builds before its loop, in one of three shapes:
+an optimizer; a tuple (optimizer, scheduler); or a dict {"optimizer": ..., "scheduler":
+..., "clip": ...} (scheduler and clip optional), where "clip" is the call the loop makes
+between backward() and step() with its limit bound:
+functools.partial(torch.nn.utils.clip_grad_norm_, max_norm=1.0) (or clip_grad_value_).
+Each object is read (torch itself is imported by the user's file, not here) and written
+back as the call `port` parses -- the optimizer's class, `defaults` and `param_groups`,
+the scheduler's class and arguments, the partial's function and keywords -- the same
+literal-only path as `--torch "CALL"`, `--schedule`, `--clip`, so a factory gets no
+translation a call would not.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..engine.optimizers import OPTIMIZERS, same_value
+from ..engine.schedules import NATIVE as SCHEDULES
 from ..errors import UsageError
+
+CLIPS = ("clip_grad_norm_", "clip_grad_value_")
+
+
+@dataclass(frozen=True)
+class Factory:
+    """What FUNC() returned, each part as its call's text (None: not returned)."""
+    optimizer: Any
+    schedule: str | None = None
+    clip: str | None = None
+
+
+def read_factory(value: Any, spec: str) -> Factory:
+    """FUNC()'s value in one of the three shapes, the scheduler and clip read into calls."""
+    opt = f"--torch-file {spec}"
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"optimizer", "scheduler", "clip"})
+        if unknown or "optimizer" not in value:
+            raise UsageError(f"{opt}: the dict returned needs key 'optimizer' and may have 'scheduler', 'clip'"
+                             + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
+        optimizer, scheduler, clip = value["optimizer"], value.get("scheduler"), value.get("clip")
+    elif isinstance(value, tuple):
+        if len(value) != 2:
+            raise UsageError(f"{opt}: a tuple returned must be (optimizer, scheduler), got {len(value)} items")
+        (optimizer, scheduler), clip = value, None
+    else:
+        optimizer, scheduler, clip = value, None, None
+    return Factory(optimizer, None if scheduler is None else _schedule_call(scheduler, optimizer, opt),
+                   None if clip is None else _clip_call(clip, opt))
+
+
+def _schedule_call(scheduler: Any, optimizer: Any, opt: str) -> str:
+    cls = type(scheduler).__name__
+    kinds = {native[0]: kind for kind, native in SCHEDULES.items()}
+    if cls not in kinds:
+        raise UsageError(f"{opt}: the scheduler is a {cls}; known: {', '.join(sorted(kinds))}")
+    if getattr(scheduler, "optimizer", None) is not optimizer:
+        raise UsageError(f"{opt}: the {cls} returned steps another optimizer than the one returned")
+    if getattr(scheduler, "last_epoch", None) != 0:
+        raise UsageError(f"{opt}: the {cls} returned was stepped already (last_epoch "
+                         f"{getattr(scheduler, 'last_epoch', None)!r}): return it fresh")
+    args = []
+    for torch_arg, _ in SCHEDULES[kinds[cls]][2].values():
+        if not hasattr(scheduler, torch_arg):
+            raise UsageError(f"{opt}: cannot read {torch_arg} from the {cls} returned")
+        value = getattr(scheduler, torch_arg)
+        # MultiStepLR keeps its milestones as a Counter.
+        value = sorted(value.elements()) if hasattr(value, "elements") else value
+        args.append(f"{torch_arg}={_number(value)!r}")
+    return f"{cls}(optimizer, {', '.join(args)})"
+
+
+def _clip_call(clip: Any, opt: str) -> str:
+    func = getattr(clip, "func", None)
+    if not isinstance(clip, functools.partial) or getattr(func, "__name__", None) not in CLIPS:
+        raise UsageError(f"{opt}: 'clip' must be functools.partial(torch.nn.utils.clip_grad_norm_, max_norm=...) "
+                         f"or of clip_grad_value_ (the call the loop makes), got {type(clip).__name__}")
+    # The parameters (a partial's first positional argument) are not read.
+    args = ["params", *(repr(_number(a)) for a in clip.args[1:]),
+            *(f"{k}={_number(v)!r}" for k, v in clip.keywords.items())]
+    return f"{func.__name__}({', '.join(args)})"
 
 
 def load_factory(spec: str) -> Any:
@@ -44,9 +115,10 @@ def load_factory(spec: str) -> Any:
         sys.path.remove(str(path.resolve().parent))
 
 
-def torch_call(optimizer: Any, spec: str, no_decay: str) -> str:
+def torch_call(optimizer: Any, spec: str, no_decay: str, lr_scales: tuple[tuple[str, float], ...] = ()) -> str:
     """The call that builds `optimizer` (non-default words only, its decay from the
-    groups). A group setting that is not a decay exclusion cannot be ported."""
+    groups, its lr each group's before a scheduler changed it). A group setting that is
+    neither a decay exclusion nor an lr factor said with --lr-scale cannot be ported."""
     opt = f"--torch-file {spec}"
     cls = type(optimizer).__name__
     infos = [i for i in OPTIMIZERS.values() if i.torch is not None and i.torch.cls == cls]
@@ -64,7 +136,8 @@ def torch_call(optimizer: Any, spec: str, no_decay: str) -> str:
         if key not in known and value not in (None, False):
             raise UsageError(f"{opt}: {cls} {key}={value!r} cannot be ported")
     decays = sorted({g.get(native.decay_arg) or 0 for g in groups} if native.decay_arg else {0})
-    for key in known - {"params", native.decay_arg}:
+    lr = _lr(groups, defaults, native.lr, lr_scales, opt)
+    for key in known - {"params", native.decay_arg, native.lr}:
         if len({repr(g.get(key)) for g in groups}) > 1:
             raise UsageError(f"{opt}: the parameter groups differ in {key}: only a decay exclusion can be ported")
     if len(decays) > 1 and (len(decays) > 2 or decays[0] != 0):
@@ -72,7 +145,7 @@ def torch_call(optimizer: Any, spec: str, no_decay: str) -> str:
     if len(decays) > 1 and not no_decay:
         raise UsageError(f"{opt}: some parameter groups are not decayed: say which with --no-decay PATTERN")
     group = groups[0]
-    args = ["params", f"{native.lr}={_number(group[native.lr])!r}"]
+    args = ["params", f"{native.lr}={lr!r}"]
     if native.decay_arg:
         args.append(f"{native.decay_arg}={decays[-1]!r}")
     # torch's AdamW sets the flag itself: a class that decays decoupled anyway says nothing.
@@ -90,6 +163,32 @@ def torch_call(optimizer: Any, spec: str, no_decay: str) -> str:
         elif not same_value(value, slots[base].default("torch")):
             args.append(f"{base}={_number(value)!r}")
     return f"{cls}({', '.join(args)})"
+
+
+def _lr(groups: list[dict[str, Any]], defaults: dict[str, Any], name: str,
+        lr_scales: tuple[tuple[str, float], ...], opt: str) -> Any:
+    """The optimizer's lr: the groups' one lr, or -- when they differ -- the constructor's,
+    each group's being it times a factor --lr-scale gives (a scheduler has moved
+    group["lr"] already; "initial_lr" is what it started from)."""
+    lrs = [_number(g.get("initial_lr", g[name])) for g in groups]
+    declared = sorted({k for _, k in lr_scales})
+    if len(set(lrs)) == 1:
+        if declared:
+            raise UsageError(f"{opt}: every parameter group trains at {name}={lrs[0]!r}, but --lr-scale gives "
+                             f"factors {declared}")
+        return lrs[0]
+    base = _number(defaults[name])
+    factors = sorted({f / base for f in lrs})
+
+    def said(f: float) -> bool:
+        return any(math.isclose(f, k, rel_tol=1e-9) for k in [1.0, *declared])
+
+    if not all(said(f) for f in factors) or not all(any(math.isclose(f, k, rel_tol=1e-9) for f in factors)
+                                                    for k in declared):
+        raise UsageError(f"{opt}: the parameter groups train at {sorted(set(lrs))}, factors "
+                         f"{[float(f'{f:.12g}') for f in factors]} of {name}={base!r}: say which parameters "
+                         f"take which with --lr-scale PATTERN=FACTOR (given: {declared or 'none'})")
+    return base
 
 
 def _number(value: Any) -> Any:

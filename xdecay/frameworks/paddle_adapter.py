@@ -16,6 +16,7 @@ import numpy as np
 
 from ..case import Accumulate, Decay, Regularizer
 from ..engine.clipping import Clip
+from ..engine.precision import Precision
 from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
@@ -110,13 +111,17 @@ def _to_paddle(name: str, value: np.ndarray) -> np.ndarray:
 
 
 def _canonical(name: str, p) -> np.ndarray:
+    if p.dtype != paddle.float32:     # a low-precision parameter: float32 holds it exactly
+        p = p.astype("float32")
     # paddle's own transpose: numpy's copy of a transposed view is ~6x slower at 4096x4096.
     return paddle.transpose(p, [1, 0]).numpy() if name == "weight" else p.numpy()
 
 
 @contextlib.contextmanager
-def _captured_logs():
-    """Collect what paddle logs (its precedence notes go to the root logger at INFO)."""
+def _captured_logs(warned: bool = False):
+    """Collect what paddle logs (its precedence notes go to the root logger at INFO) and,
+    if `warned`, the warnings it gives, once each (under [precision]: its AMP says every
+    step that it "makes no effect" on a CPU place)."""
     messages: list[str] = []
 
     class Collect(logging.Handler):
@@ -128,19 +133,70 @@ def _captured_logs():
     root.handlers[:] = [handler]      # paddle's own stderr handler stays silent meanwhile
     root.setLevel(logging.INFO)
     try:
-        yield messages
+        with warnings.catch_warnings(record=True) if warned else contextlib.nullcontext([]) as caught:
+            if warned:
+                warnings.simplefilter("always")
+            yield messages
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+    for w in caught:
+        line = f"{w.category.__name__}: {w.message}"
+        if line not in messages:
+            messages.append(line)
+
+
+class Amp:
+    """[precision] in paddle, as its AMP guide writes it (engine/precision.py): O2 =
+    paddle.amp.decorate (parameters cast, master_weight) and the forward under
+    auto_cast(level="O2"); autocast = auto_cast(level="O1"); a GradScaler scales the
+    loss, and its step() unscales before the optimizer's (grad_clip, then decay).
+    On a CPU build paddle leaves all of it without effect (warning "makes no effect"):
+    the run records the dtypes it really got."""
+
+    def __init__(self, precision: Precision | None = None):
+        self.precision = precision
+        self.scaler = (paddle.amp.GradScaler(init_loss_scaling=precision.init_scale)
+                       if precision is not None and precision.init_scale is not None else None)
+        self.forward = "float32"          # the dtype of the model's output, as seen
+
+    def decorate(self, model: Model, optimizer) -> tuple[Model, Any]:
+        p = self.precision
+        if p is None or p.autocast:
+            return model, optimizer
+        return paddle.amp.decorate(models=model, optimizers=optimizer, level="O2", dtype=p.dtype,
+                                   master_weight=p.master_weights)
+
+    def autocast(self) -> Any:
+        p = self.precision
+        if p is None:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level="O1" if p.autocast else "O2", dtype=p.dtype)
+
+    def backward(self, loss) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def step(self, optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+
+
+def _dtype(tensor) -> str:
+    return str(tensor.dtype).removeprefix("paddle.")
 
 
 def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
            decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
            allocate: Allocate = in_memory, scheduler: Any = None,
-           lrs: list[float] | None = None, accumulate: Accumulate | None = None) -> dict[str, np.ndarray]:
+           lrs: list[float] | None = None, accumulate: Accumulate | None = None,
+           amp: Amp | None = None) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...], canonical names and layout.
     With an lr scheduler (the optimizer's learning_rate), it steps after every optimizer
     step and `lrs` gets each step's lr."""
+    amp = amp or Amp()
     params = model.named()
     x = paddle.to_tensor(spec.x)
     target = None if spec.target is None else paddle.to_tensor(spec.target)
@@ -154,18 +210,20 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
             target = None if data.target is None else paddle.to_tensor(data.target)
         optimizer.clear_grad()
         for part in _micro_batches(len(spec.x), accumulate):
-            out = model(x[part])
-            loss = paddle.mean((out - target[part]) ** 2) if loss_kind == "mse" else paddle.mean(out)
-            if loss_kind == "zero":
-                loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
-            if manual:
-                for name, reg in decay.manual.items():
-                    p = params[name]
-                    loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                                   else reg.coeff * p.abs().sum())
+            with amp.autocast():
+                out = model(x[part])
+                amp.forward = _dtype(out)
+                loss = paddle.mean((out - target[part]) ** 2) if loss_kind == "mse" else paddle.mean(out)
+                if loss_kind == "zero":
+                    loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
+                if manual:
+                    for name, reg in decay.manual.items():
+                        p = params[name]
+                        loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                                       else reg.coeff * p.abs().sum())
             if accumulate is not None and accumulate.divide_loss:
                 loss = loss / accumulate.micro_batches
-            loss.backward()       # gradients add up over the micro-batches
+            amp.backward(loss)       # gradients add up over the micro-batches
         # The lr in use: optimizer.get_lr() (the scheduler's get_lr() computes the next one).
         lr = optimizer.get_lr()
         if lrs is not None:
@@ -176,7 +234,7 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
             with paddle.no_grad():
                 for p in params.values():
                     p.set_value(p * (1.0 - lr * decay.coeff))
-        optimizer.step()
+        amp.step(optimizer)
         if scheduler is not None:
             scheduler.step()
         for n, p in params.items():
@@ -216,8 +274,9 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
     model = Model(job.spec, attrs)
     named = model.named()
     record = RunRecord(FRAMEWORK, way)
-    with _captured_logs() as record.logs:
+    with _captured_logs(warned=job.precision is not None) as record.logs:
         try:
+            amp = Amp(job.precision)
             if way == "after_groups":
                 # Does building an optimizer change the parameters for a later one?
                 _build(_construction(job, "groups"), _groups(job.decay, named))
@@ -233,13 +292,16 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
                 scheduler = built.kwargs["learning_rate"] = _scheduler(job.schedule, built.kwargs["learning_rate"])
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
                                     else list(named.values()), job.clip)
+            model, optimizer = amp.decorate(model, optimizer)
+            record.dtype = _dtype(named["weight"])
             # The base lr as given (a scheduler's lr of each step is its series["lr"]).
             record.optimizer, record.hyper = built.cls, [_effective(cls, given)]
             lrs: list[float] = []
             record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                    manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
                                    allocate=allocate, scheduler=scheduler, lrs=lrs,
-                                   accumulate=job.accumulate)
+                                   accumulate=job.accumulate, amp=amp)
+            record.forward = amp.forward
             if job.schedule is not None:
                 record.series["lr"] = np.array(lrs)
         except Exception as exc:  # a framework refusing a way is a finding, not a crash

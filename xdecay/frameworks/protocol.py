@@ -19,6 +19,7 @@ from ..case import Accumulate, Decay, Group, Regularizer
 from ..engine.spec import PARAMS, Spec
 from ..files import atomic
 from ..engine.clipping import Clip
+from ..engine.precision import Precision
 from ..engine.schedules import Schedule
 from ..training import TrainJob
 from .records import ExplainItem, ExplainJob, Job, RunRecord
@@ -58,7 +59,8 @@ def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> Non
              "steps": job.steps, "ways": list(job.ways),
              "clip": None if job.clip is None else dataclasses.asdict(job.clip),
              "schedule": None if job.schedule is None else dataclasses.asdict(job.schedule),
-             "accumulate": None if job.accumulate is None else dataclasses.asdict(job.accumulate)}
+             "accumulate": None if job.accumulate is None else dataclasses.asdict(job.accumulate),
+             "precision": None if job.precision is None else dataclasses.asdict(job.precision)}
             for job in request]}
         arrays = {k: v for i, job in enumerate(request) for k, v in _spec_arrays(str(i), job.spec).items()}
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -80,7 +82,8 @@ def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
                     steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i)),
                     clip=None if m["clip"] is None else Clip(**m["clip"]),
                     schedule=None if m["schedule"] is None else Schedule(**m["schedule"]),
-                    accumulate=None if m["accumulate"] is None else Accumulate(**m["accumulate"]))
+                    accumulate=None if m["accumulate"] is None else Accumulate(**m["accumulate"]),
+                    precision=None if m["precision"] is None else Precision(**m["precision"]))
                 for i, m in enumerate(meta["jobs"])]
 
 
@@ -113,6 +116,7 @@ class ResultFiles:
     def write(self, framework: str, version: str, records: list[list[RunRecord]]) -> None:
         runs = [[{"way": r.way, "error": r.error, "logs": r.logs, "optimizer": r.optimizer,
                   "variant": r.variant, "options": r.options, "hyper": r.hyper,
+                  "dtype": r.dtype, "forward": r.forward,
                   "params": {n: self._file(v) for n, v in r.params.items()},
                   "series": {n: self._file(v) for n, v in r.series.items()}}
                  for r in job] for job in records]
@@ -139,6 +143,7 @@ def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
     records = [[RunRecord(framework, r["way"], {n: load(f) for n, f in r["params"].items()},
                           error=r["error"], logs=r["logs"], optimizer=r["optimizer"],
                           variant=r["variant"], options=r["options"], hyper=r["hyper"],
+                          dtype=r["dtype"], forward=r["forward"],
                           series={n: np.array(load(f)) for n, f in r["series"].items()})
                 for r in job] for job in meta["runs"]]
     return framework, meta["version"], records

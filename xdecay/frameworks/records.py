@@ -9,6 +9,7 @@ import numpy as np
 
 from ..case import Accumulate, Case, Decay
 from ..engine.clipping import Clip
+from ..engine.precision import Precision
 from ..engine.schedules import Schedule
 from ..engine.spec import Spec
 
@@ -38,6 +39,7 @@ class Job:
     clip: Clip | None = None           # gradient clipping between backward and step
     schedule: Schedule | None = None   # the lr scheduler, stepped after every step
     accumulate: Accumulate | None = None   # micro-batches per step
+    precision: Precision | None = None     # mixed precision: low-precision parameters or autocast
 
     @property
     def coeff(self) -> float:
@@ -50,7 +52,7 @@ class Job:
                    native=dict(case.optimizer.native.get(framework, {})), decay=case.decay, loss=case.loss,
                    steps=steps or case.steps, ways=case.runs.get(framework, ()),
                    spec=case.spec(), clip=case.clip, schedule=case.schedule,
-                   accumulate=case.accumulate)
+                   accumulate=case.accumulate, precision=case.precision)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ class RunRecord:
     variant: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     hyper: list[dict[str, Any]] = field(default_factory=list)
+    # Under [precision], what the run really did (engine/precision.py): the dtype its
+    # parameters were stored in and the dtype of its forward's output (a CPU build may
+    # leave either float32); snapshots stay float32, which holds bfloat16/float16 exactly.
+    dtype: str = "float32"
+    forward: str = "float32"
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ import torch
 
 from ..case import Accumulate, Decay
 from ..engine.clipping import Clip
+from ..engine.precision import Precision
 from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     EXPLAIN_CLIP,
@@ -70,36 +71,79 @@ class Model(torch.nn.Module):
         return y if self.norm is None else self.norm(y)
 
 
+class Amp:
+    """[precision] in torch, as users write it (engine/precision.py): parameters and
+    inputs cast with .to(dtype), or the forward under torch.autocast; a GradScaler
+    scales the loss for backward and unscales the gradients before clipping and step."""
+
+    def __init__(self, precision: Precision | None = None):
+        self.precision = precision
+        self.scaler = (torch.amp.GradScaler("cpu", init_scale=precision.init_scale)
+                       if precision is not None and precision.init_scale is not None else None)
+        self.forward = "float32"          # the dtype of the model's output, as seen
+
+    @property
+    def _stored(self) -> torch.dtype | None:
+        p = self.precision
+        return None if p is None or p.autocast else getattr(torch, p.dtype)
+
+    def cast(self, value: torch.Tensor | torch.nn.Module) -> Any:
+        return value if self._stored is None else value.to(self._stored)
+
+    def autocast(self) -> Any:
+        p = self.precision
+        return (torch.autocast("cpu", dtype=getattr(torch, p.dtype)) if p is not None and p.autocast
+                else contextlib.nullcontext())
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+
+
 def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind: str, steps: int,
            decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
            allocate: Allocate = in_memory, clip: Clip | None = None, scheduler: Any = None,
            lrs: list[float] | None = None, accumulate: Accumulate | None = None,
-           lr_scale: float = 1.0) -> dict[str, np.ndarray]:
+           lr_scale: float = 1.0, amp: Amp | None = None) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...] per parameter. With a
     scheduler, it steps after every optimizer step and `lrs` gets each step's lr (the
     first group's, divided by its `lr_scale`: the schedule's own lr)."""
+    amp = amp or Amp()
     params = model.named()
     snaps = {n: allocate((steps + 1, *p.shape)) for n, p in params.items()}
     for n, p in params.items():
-        snaps[n][0] = p.detach().numpy()
+        snaps[n][0] = p.detach().float().numpy()     # float32 holds bfloat16 / float16 exactly
     for k in range(1, steps + 1):
         data = spec.step(k - 1)       # the same batch every step, or [data] fresh's new one
-        x = torch.from_numpy(data.x)
-        target = None if data.target is None else torch.from_numpy(data.target)
+        x = amp.cast(torch.from_numpy(data.x))
+        target = None if data.target is None else amp.cast(torch.from_numpy(data.target))
         optimizer.zero_grad()
         for part in _micro_batches(len(spec.x), accumulate):
-            out = model(x[part])
-            loss = ((out - target[part]) ** 2).mean() if loss_kind == "mse" else out.mean()
-            if loss_kind == "zero":
-                loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
-            if manual:
-                for name, reg in decay.manual.items():
-                    p = params[name]
-                    loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                                   else reg.coeff * p.abs().sum())
+            with amp.autocast():
+                out = model(x[part])
+                amp.forward = str(out.dtype).removeprefix("torch.")
+                loss = ((out - target[part]) ** 2).mean() if loss_kind == "mse" else out.mean()
+                if loss_kind == "zero":
+                    loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
+                if manual:
+                    for name, reg in decay.manual.items():
+                        p = params[name]
+                        loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
+                                       else reg.coeff * p.abs().sum())
             if accumulate is not None and accumulate.divide_loss:
                 loss = loss / accumulate.micro_batches
-            loss.backward()       # gradients add up over the micro-batches
+            amp.backward(loss)       # gradients add up over the micro-batches
+        amp.unscale(optimizer)       # clipping (and the optimizer's decay) see unscaled gradients
         if clip is not None:
             _clip(clip, [p for n, p in params.items() if clip.clips(n)])
         lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
@@ -111,11 +155,11 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
             with torch.no_grad():
                 for p in params.values():
                     p.mul_(1.0 - lr * decay.coeff)
-        optimizer.step()
+        amp.step(optimizer)
         if scheduler is not None:
             scheduler.step()
         for n, p in params.items():
-            snaps[n][k] = p.detach().numpy()
+            snaps[n][k] = p.detach().float().numpy()
     return snaps
 
 
@@ -148,9 +192,10 @@ def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
 
 
 def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
-    model = Model(job.spec)
+    amp = Amp(job.precision)
+    model = amp.cast(Model(job.spec))     # before the optimizer is built, as users do
     named = model.named()
-    record = RunRecord(FRAMEWORK, way)
+    record = RunRecord(FRAMEWORK, way, dtype=str(named["weight"].dtype).removeprefix("torch."))
     try:
         if way == "after_groups":
             # Building an optimizer must not change the parameters for a later one.
@@ -164,7 +209,8 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
                                allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs,
-                               accumulate=job.accumulate, lr_scale=float(first or 1.0))
+                               accumulate=job.accumulate, lr_scale=float(first or 1.0), amp=amp)
+        record.forward = amp.forward
         if scheduler is not None:
             record.series["lr"] = np.array(lrs)
     except Exception as exc:  # a framework refusing a way is a finding, not a crash

@@ -17,10 +17,11 @@ from tabulate import tabulate
 from ..case_files import shown
 from ..engine.compare import ulp32
 from ..engine.pipeline import CaseResult
+from ..engine.precision import report as precision_report
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
 from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, POWER_NOTE, _comparison_rows, _num, _params,
-                             _setup_rows, _shown_steps, _verdict, rule_check_table)
+                             _setup_rows, _shown_steps, _verdict, precision_text, rule_check_table)
 from .markdown import cell, prose
 from .setup_code import setup_code
 
@@ -251,7 +252,13 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
     out += ["## Comparisons", "", f"Case `{shown(c.path)}`: Linear({c.layer.in_features}->"
             f"{c.layer.out_features}{', bias' if c.layer.bias else ''}{', LayerNorm' if c.layer.norm else ''}), "
             f"batch {c.batch}, loss {c.loss}, {o.name}(lr={o.lr}{', ' + hyper if hyper else ''}), coeff "
-            f"{c.decay.coeff}, {r.steps} steps. Tolerance: `{r.tolerance.describe()}`.", "", POWER_NOTE + ".", ""]
+            f"{c.decay.coeff}, {r.steps} steps"
+            + (f", precision {precision_text(c.precision)}" if c.precision else "")
+            + f". Tolerance: `{r.tolerance.describe()}`.", "", POWER_NOTE + ".", ""]
+    good = [x for x in r.runs if x.error is None]
+    if c.precision is not None and good:
+        # What each run really stored and computed in (a framework's AMP may have made no effect).
+        out += [prose(precision_report(c.precision, good)), ""]
     if r.comparisons:
         out += [tabulate([[cell(x) for x in row] for row in _comparison_rows(r.comparisons)],
                          COMPARISON_HEADERS, tablefmt="github", disable_numparse=True), ""]
@@ -262,7 +269,6 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
     if logs:
         out += ["What the framework logged meanwhile:", ""]
         out += [f"- `{name}`: {line}" for name, line in logs] + [""]
-    good = [x for x in r.runs if x.error is None]
     if good:
         ref = reference_run(good)
         large = max(c.layer.in_features, c.layer.out_features) > MAX_SHOWN

@@ -76,7 +76,15 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
                if c.schedule else "")
             + (f" | accumulate {c.accumulate.micro_batches} micro-batches"
                f"{', loss divided' if c.accumulate.divide_loss else ', loss not divided'}" if c.accumulate else "")
+            + (f" | precision {precision_text(c.precision)}" if c.precision else "")
             + f" | steps {r.steps} | {frameworks}"]
+
+
+def precision_text(p) -> str:
+    """[precision] in a few words (the header lines of the reports)."""
+    return (p.dtype + (" autocast" if p.autocast else " parameters")
+            + (", master weights" if p.master_weights else "")
+            + (f", GradScaler(init_scale={p.init_scale:g})" if p.init_scale is not None else ""))
 
 
 # ---------------------------------------------------------------- terminal
@@ -361,6 +369,8 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                             for k in range(x.steps)]
         if x.logs:
             run["logs"] = x.logs
+        if r.case.precision is not None and x.error is None:
+            run.update(dtype=x.dtype, forward=x.forward)
         runs.append(run)
     comparisons = [{"a": c.a, "b": c.b, "param": c.param, "max_abs": finite_or_str(c.max_abs),
                     "max_rel": finite_or_str(c.max_rel), "max_ulp": finite_or_str(c.max_ulp),
@@ -390,6 +400,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                if r.case.fresh or r.case.loss == "zero" else {}),
             **({"lr_scale": _lr_scale_json(r.case)} if r.case.decay.lr_scales() else {}),
             **({"param_attr_lr": dict(r.case.decay.param_attr_lr)} if r.case.decay.param_attr_lr else {}),
+            **({"precision": r.case.precision.json()} if r.case.precision else {}),
             "warnings": r.warnings, "notes": r.notes, "ok": r.ok}
 
 

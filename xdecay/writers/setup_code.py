@@ -7,43 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..case import Case, Regularizer
-from ..engine.optimizers import CONSTANT_FUNCTIONS, Construction, TensorValue, construction
+from ..engine.optimizers import Construction, construction
+from ..engine.pycode import Code, grad_clip, keywords, number, regularizer, scheduler, torch_clip
 
 # Canonical parameter -> the attribute a user writes.
 ATTR = {"weight": "linear.weight", "bias": "linear.bias", "norm_gain": "norm.weight", "norm_bias": "norm.bias"}
 
 
-def _num(x: float | int) -> str:
-    """As written: an int stays an int, a float keeps its point (paddle refuses an int lr)."""
-    if isinstance(x, int):
-        return repr(x)
-    text = f"{x:g}"
-    return text if any(ch in text for ch in ".en") else text + ".0"
-
-
-def _value(framework: str, name: str, v) -> str:
-    """An argument as a user spells it (the model's markers as the framework's objects)."""
-    if isinstance(v, Regularizer):
-        return _regularizer(v)
-    if isinstance(v, TensorValue):
-        return f"torch.tensor({_num(v.value)})" if framework == "torch" else f"paddle.to_tensor({_num(v.value)})"
-    if name in CONSTANT_FUNCTIONS.get(framework, ()) and isinstance(v, (int, float)) and not isinstance(v, bool):
-        return f"lambda param: {_num(v)}"
-    if isinstance(v, (tuple, list)):
-        return "(" + ", ".join(_value(framework, "", x) for x in v) + ("," if len(v) == 1 else "") + ")"
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return _num(v)
-    return repr(v)
-
-
-def _regularizer(r: Regularizer) -> str:
-    return f"paddle.regularizer.{r.kind.upper()}Decay({_num(r.coeff)})"
-
-
 def _term(param: str, r: Regularizer) -> str:
     if r.kind == "l2":
-        return f"0.5 * {_num(r.coeff)} * {ATTR[param]}.square().sum()"
-    return f"{_num(r.coeff)} * {ATTR[param]}.abs().sum()"
+        return f"0.5 * {number(r.coeff)} * {ATTR[param]}.square().sum()"
+    return f"{number(r.coeff)} * {ATTR[param]}.abs().sum()"
 
 
 def _groups(case: Case, framework: str) -> str:
@@ -52,8 +26,8 @@ def _groups(case: Case, framework: str) -> str:
         params = ", ".join(ATTR[p] for p in g.params)
         value = f', "weight_decay": {g.weight_decay!r}' if g.has_decay else ""
         if g.lr_scale is not None:     # torch: the absolute group lr; paddle: a multiplier
-            value += (f', "lr": {_num(float(case.optimizer.lr) * g.lr_scale)}' if framework == "torch"
-                      else f', "learning_rate": {_num(g.lr_scale)}')
+            value += (f', "lr": {number(float(case.optimizer.lr) * g.lr_scale)}' if framework == "torch"
+                      else f', "learning_rate": {number(g.lr_scale)}')
         out.append(f'{{"params": [{params}]{value}}}')
     return "[" + ", ".join(out) + "]"
 
@@ -65,8 +39,8 @@ def _layers(case: Case, framework: str, attrs: dict[str, Regularizer], lrs: dict
         return lines + ([f"norm = torch.nn.LayerNorm({lay.out_features})"] if lay.norm else [])
 
     def attr(param: str) -> str:
-        words = ([f"regularizer={_regularizer(attrs[param])}"] if param in attrs else []) + \
-                ([f"learning_rate={_num(lrs[param])}"] if param in lrs else []) + \
+        words = ([f"regularizer={regularizer(attrs[param])}"] if param in attrs else []) + \
+                ([f"learning_rate={number(lrs[param])}"] if param in lrs else []) + \
                 (["need_clip=False"] if case.clip is not None and not case.clip.clips(param) else [])
         return f"paddle.ParamAttr({', '.join(words)})" if words else ""
 
@@ -95,9 +69,9 @@ def _constructor(case: Case, framework: str, params: str, built: Construction, e
     native = case.optimizer.info.native(framework)
     kwargs = dict(built.kwargs)
     given = kwargs.pop(native.lr)
-    lr = given.text if isinstance(given, _Code) else _num(given)
+    lr = given.text if isinstance(given, Code) else number(given)
     args = [params, f"lr={lr}"] if framework == "torch" else [f"learning_rate={lr}", f"parameters={params}"]
-    args += [f"{k}={_value(framework, k, v)}" for k, v in kwargs.items()]
+    args += keywords(framework, kwargs)
     module = "torch.optim" if framework == "torch" else "paddle.optimizer"
     return f"opt = {module}.{built.cls}({', '.join(args + ([extra] if extra else []))})"
 
@@ -109,9 +83,12 @@ class SetupCode:
     before_step: str | None       # what runs before each opt.step() (clipping, SGDW's explicit decay)
     after_step: str | None = None     # what runs after each opt.step() (the scheduler's step)
     accumulation: str | None = None   # how a step's backward passes are split (a comment)
+    precision: str | None = None      # what mixed precision changes in the loop (a comment)
 
     def text(self) -> str:
         parts = [self.build]
+        if self.precision:
+            parts.append(self.precision)
         if self.accumulation:
             parts.append(self.accumulation)
         if self.before_step:
@@ -124,33 +101,12 @@ class SetupCode:
         return "\n".join(parts)
 
 
-def _clip_call(case: Case, framework: str, params: str) -> str | None:
-    """torch's clip call before the step (paddle's clip is the optimizer's grad_clip)."""
-    clip = case.clip
-    if clip is None or framework != "torch":
-        return None
-    if clip.kind == "global_norm":
-        return f"torch.nn.utils.clip_grad_norm_({params}, {_num(clip.max)})"
-    if clip.kind == "norm":
-        return f"for p in {params}:\n    torch.nn.utils.clip_grad_norm_(p, {_num(clip.max)})"
-    return f"torch.nn.utils.clip_grad_value_({params}, {_num(clip.max)})"
-
-
-def _grad_clip(case: Case) -> str:
-    kind = {"global_norm": "ClipGradByGlobalNorm", "norm": "ClipGradByNorm", "value": "ClipGradByValue"}
-    return f"grad_clip=paddle.nn.{kind[case.clip.kind]}({_num(case.clip.max)})"
-
-
-def _scheduler(case: Case, framework: str) -> str:
-    return f"sched = {case.schedule.native(framework, case.optimizer.lr).code(framework, 'opt')}"
-
-
 def setup_code(case: Case, framework: str, way: str) -> SetupCode:
     """The code that builds the layer and optimizer of one run, and the loss term or
     step it adds; a user's training loop goes around it (tests/test_setup_code.py runs
     it in that loop and gets the run's updates)."""
     d = case.decay
-    c = _num(d.coeff)
+    c = number(d.coeff)
     everything = "model.parameters()"
     base = way.partition("+")[0]
     attrs = d.param_attr if framework == "paddle" and "param_attr" in way else {}
@@ -173,18 +129,26 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
             names = " or ".join(f"name == {ATTR[p]}.name" for p in d.decay_params)
             extra = f"apply_decay_param_fun=lambda name: {names}"
     if case.clip is not None and framework == "paddle":
-        extra = ", ".join(e for e in (extra, _grad_clip(case)) if e)
+        extra = ", ".join(e for e in (extra, f"grad_clip={grad_clip(case.clip)}") if e)
     if case.schedule is not None and framework == "paddle":
-        lines.append(_scheduler(case, framework))
-        built = Construction(built.cls, {**built.kwargs, "learning_rate": _Code("sched")}, built.explicit_decoupled)
+        lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
+        built = Construction(built.cls, {**built.kwargs, "learning_rate": Code("sched")}, built.explicit_decoupled)
+    amp = case.precision
+    if amp is not None and not amp.autocast and framework == "torch":
+        # Cast before the optimizer is built: it keeps the parameters it is given.
+        lines.append(f"{'model' if case.layer.norm else 'linear'}.to(torch.{amp.dtype})")
     lines.append(_constructor(case, framework, params, built, extra))
+    if amp is not None and not amp.autocast and framework == "paddle":
+        model = "model" if case.layer.norm else "linear"
+        lines.append(f"{model}, opt = paddle.amp.decorate(models={model}, optimizers=opt, level=\"O2\", "
+                     f"dtype=\"{amp.dtype}\", master_weight={amp.master_weights})")
     if case.schedule is not None and framework == "torch":
-        lines.append(_scheduler(case, framework))
+        lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
     clipped = everything if case.clip is None or case.clip.params is None else \
         "[" + ", ".join(ATTR[p] for p in case.clip.params) + "]"
-    before = [_clip_call(case, framework, clipped)]
+    before = [torch_clip(case.clip, clipped) if case.clip is not None and framework == "torch" else None]
     if built.explicit_decoupled:
-        lr = _num(case.optimizer.lr) if case.schedule is None else (
+        lr = number(case.optimizer.lr) if case.schedule is None else (
             'opt.param_groups[0]["lr"]' if framework == "torch" else "opt.get_lr()")
         before.append("# SGDW: neither SGD has the option\n" + (f"with torch.no_grad():\n    for p in {everything}:\n        p.mul_(1 - {lr} * {c})"
                       if framework == "torch" else
@@ -196,13 +160,23 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
         f"# each step: {a.micro_batches} micro-batches of {case.batch // a.micro_batches} rows, one backward each "
         f"(loss{' / ' + str(a.micro_batches) if a.divide_loss else ', not divided'}), then one opt.step()")
     return SetupCode("\n".join(lines), loss_term, before_step,
-                     "sched.step()" if case.schedule is not None else None, accumulation)
+                     "sched.step()" if case.schedule is not None else None, accumulation,
+                     None if amp is None else _precision_loop(amp, framework))
 
 
-@dataclass(frozen=True)
-class _Code:
-    """An argument written as code (the scheduler's name), not as a value."""
-    text: str
-
-    def __repr__(self) -> str:
-        return self.text
+def _precision_loop(p, framework: str) -> str:
+    """What [precision] changes in the user's loop (a comment, as the accumulation's)."""
+    if framework == "torch":
+        lines = [f"# the inputs cast to torch.{p.dtype} too" if not p.autocast else
+                 f'# forward and loss under torch.autocast("cpu", dtype=torch.{p.dtype})']
+        if p.init_scale is not None:
+            lines.append(f'# scaler = torch.amp.GradScaler("cpu", init_scale={number(p.init_scale)}): '
+                         "scaler.scale(loss).backward(); scaler.unscale_(opt) before clipping; "
+                         "scaler.step(opt); scaler.update() instead of opt.step()")
+        return "\n".join(lines)
+    level = "O1" if p.autocast else "O2"
+    lines = [f'# forward and loss under paddle.amp.auto_cast(level="{level}", dtype="{p.dtype}")']
+    if p.init_scale is not None:
+        lines.append(f"# scaler = paddle.amp.GradScaler(init_loss_scaling={number(p.init_scale)}): "
+                     "scaler.scale(loss).backward(); scaler.step(opt); scaler.update() instead of opt.step()")
+    return "\n".join(lines)
