@@ -329,7 +329,7 @@ COMMAND_LINES = [
                                       "decoupled_weight_decay=True)", "--lr-scale", "norm=0.1"],
      "--lr-scale with decoupled_weight_decay=True ", "is not ported"),
     ("port-lr-scale-with-schedule", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm=0.1",
-                                     "--schedule", "StepLR(o, step_size=2)"],
+                                     "--schedule", "OneCycleLR(o, max_lr=0.1, total_steps=10)"],
      "--lr-scale norm=0.1: ", "cannot be combined with --schedule"),
     # list and the top level
     ("list-extra-argument", ["list", "extra"], "xdecay: ", "unrecognized arguments: extra"),
