@@ -54,7 +54,8 @@ class Clip:
         if framework == "torch":
             every = "model.parameters()" if self.params is None else f"[{', '.join(self.params)}]"
             return {"global_norm": f"clip_grad_norm_({every}, {self.max})",
-                    "norm": f"clip_grad_norm_(p, {self.max}) for each p in {every}",
+                    "norm": f"clip_grad_norm_(p, {self.max}) for each p"
+                            + ("" if self.params is None else f" in {every}"),
                     "value": f"clip_grad_value_({every}, {self.max})"}[self.kind]
         grad_clip = {"global_norm": f"grad_clip=ClipGradByGlobalNorm({self.max})",
                      "norm": f"grad_clip=ClipGradByNorm({self.max})",

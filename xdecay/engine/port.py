@@ -863,9 +863,8 @@ REPORT_SCHEDULES: dict[str, dict[str, Any]] = {
     "cosine": {"t_max": 10, "eta_min": 0.001},
     "cosine_restarts": {"t_0": 4, "t_mult": 2, "eta_min": 0.001},
     "linear": {"start_factor": 0.5, "end_factor": 1.0, "total_steps": 4},
-    # torch's default cycle_momentum=True: the row shows what porting it to paddle loses.
-    "onecycle": {"total_steps": 10, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4,
-                 "anneal_strategy": "cos", "three_phase": False, "cycle_momentum": True},
+    # torch's defaults (cycle_momentum=True): the row shows what porting it to paddle loses.
+    "onecycle": {"total_steps": 10},
 }
 REPORT_LOOP_LR = 0.01       # REPORT_LOOP_CALL's lr: OneCycleLR's max_lr
 
