@@ -19,7 +19,8 @@ from .engine.precision import DTYPES, Precision
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
 from .engine.regularizers import Regularizer
 from .engine.rules import FLOAT32_MAX, RULE_FAMILIES, canonical_rule, float32_problem, parse_decimal
-from .engine.spec import PARAMS, Spec, build_spec
+from .engine.layers import KINDS, Layer, packed_together
+from .engine.spec import Spec, build_layer_spec, build_spec
 from .errors import CaseError, UsageError
 
 FRAMEWORKS = ("torch", "paddle")
@@ -50,19 +51,6 @@ MAX_FEATURES = 4096
 MAX_BATCH = 4096
 MAX_STEPS = 10_000
 MAX_SNAPSHOT_BYTES = 16 * 2**30   # every run's snapshots of a case, together
-
-
-@dataclass(frozen=True)
-class Layer:
-    in_features: int
-    out_features: int
-    bias: bool
-    norm: bool            # a LayerNorm(out_features) after the Linear
-
-    @property
-    def params(self) -> tuple[str, ...]:
-        return tuple(p for p in PARAMS if p == "weight" or (p == "bias" and self.bias)
-                     or (p.startswith("norm_") and self.norm))
 
 
 @dataclass(frozen=True)
@@ -171,8 +159,7 @@ class Case:
     def snapshot_bytes(self, steps: int | None = None) -> int:
         """What every run's float32 parameter snapshots take together (workers write them
         to files the parent maps): a case must keep it within MAX_SNAPSHOT_BYTES."""
-        per_step = self.layer.in_features * self.layer.out_features + self.layer.out_features * (
-            self.layer.bias + 2 * self.layer.norm)
+        per_step = self.layer.element_count()
         return 4 * per_step * ((steps or self.steps) + 1) * len(self.run_names())
 
     def check_size(self, steps: int | None = None, option: str = "--steps") -> None:
@@ -186,10 +173,13 @@ class Case:
                 raise CaseError(self.path, "steps", problem)
             raise UsageError(f"{option}: {self.path}: {problem}")
 
-    def spec(self) -> Spec:
+    def spec(self, loss: str | None = None) -> Spec:
+        """The start of every run (with another loss: what power.py's replays start from)."""
+        target = (loss or self.loss) == "mse"
+        if self.layer.kind != "linear":
+            return build_layer_spec(self.layer, self.seed, self.batch, target)
         return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
-                          bias=self.layer.bias, norm=self.layer.norm, target=self.loss == "mse",
-                          fresh=self.fresh)
+                          bias=self.layer.bias, norm=self.layer.norm, target=target, fresh=self.fresh)
 
 
 class _Table:
@@ -516,12 +506,13 @@ def _param_list(t: _Table, key: str, value: Any, params: tuple[str, ...]) -> tup
     return tuple(value)
 
 
-def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ...]:
-    """[[decay.groups]]: params = [...], weight_decay = number | "None" | absent."""
+def _groups(t: _Table, params: tuple[str, ...], weights: tuple[str, ...], coeff: float) -> tuple[Group, ...]:
+    """[[decay.groups]]: params = [...], weight_decay = number | "None" | absent. The
+    default: the layer's weights (seed 001) decayed by coeff, the rest without the key."""
     if "groups" not in t.data:
         t.used.add("groups")
-        rest = tuple(p for p in params if p != "weight")
-        return (Group(("weight",), True, coeff),) + ((Group(rest, False),) if rest else ())
+        rest = tuple(p for p in params if p not in weights)
+        return (Group(weights, True, coeff),) + ((Group(rest, False),) if rest else ())
     data = t.get("groups", list)
     groups, seen = [], []
     for i, item in enumerate(data):
@@ -546,14 +537,15 @@ def _groups(t: _Table, params: tuple[str, ...], coeff: float) -> tuple[Group, ..
     return tuple(groups)
 
 
-def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
+def _decay(t: _Table, layer: Layer) -> Decay:
+    params, weights = layer.params, layer.roles("weight")
     coeff = _number(t, "coeff", as_written=True)
     pa = _number(t, "param_attr_coeff", coeff)
-    param_attr = _param_map(t, "param_attr", params, {"weight": Regularizer("l2", pa)})
+    param_attr = _param_map(t, "param_attr", params, {w: Regularizer("l2", pa) for w in weights})
     manual = _param_map(t, "manual", params, {p: Regularizer("l2", coeff) for p in params})
-    groups = _groups(t, params, coeff)
+    groups = _groups(t, params, weights, coeff)
     decay_params = (_param_list(t, "decay_params", t.get("decay_params", list), params)
-                    if "decay_params" in t.data else ("weight",))
+                    if "decay_params" in t.data else weights)
     t.used.add("decay_params")
     param_attr_lr = {}
     if "param_attr_lr" in t.data:
@@ -565,7 +557,7 @@ def _decay(t: _Table, params: tuple[str, ...]) -> Decay:
     return Decay(coeff, param_attr, manual, groups, decay_params, param_attr_lr)
 
 
-def _clip(t: _Table, params: tuple[str, ...] = PARAMS) -> Clip:
+def _clip(t: _Table, params: tuple[str, ...] = ()) -> Clip:
     """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0, params = the
     parameters clipped (default: all; paddle's ParamAttr(need_clip=False) on the others)."""
     clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True),
@@ -636,6 +628,43 @@ def _accumulate(t: _Table, batch: int) -> Accumulate:
     return Accumulate(m, divide)
 
 
+def _layer(t: _Table) -> Layer:
+    """[layer]: kind (default "linear") and that kind's keys (engine/layers.py KINDS)."""
+    kind = _choice(t, "kind", tuple(KINDS), default="linear")
+    values = {}
+    for key in KINDS[kind].keys:
+        values[key.name] = (_int_in(t, key.name, key.low, MAX_FEATURES) if key.kind == "int"
+                            else t.get(key.name, bool, default=key.default, required=key.default is None))
+    t.finish()
+    if kind == "linear":
+        return Layer(**values)
+    layer = Layer(kind=kind, sizes=tuple(values.items()))
+    problem = layer.check()
+    if problem:
+        key, _, words = problem.partition(": ")
+        raise t.error(key, words)
+    return layer
+
+
+def _check_layer_runs(path: str, layer: Layer, runs: dict[str, tuple[str, ...]], decay: Decay) -> None:
+    """What a layer kind cannot build: a ParamAttr per parameter where paddle's constructor
+    takes one for several (layers.Kind.param_attr); a parameter group splitting a packed
+    native parameter (torch's in_proj_weight holds q, k and v)."""
+    if not KINDS[layer.kind].param_attr:
+        for way in runs.get("paddle", ()):
+            if way.startswith("param_attr"):
+                raise CaseError(path, "runs.paddle", f"way {way!r}: paddle's {layer.kind} constructor takes one "
+                                f"ParamAttr for several parameters, not one per parameter")
+    for fw, ways in runs.items():
+        if not any("groups" in w for w in ways):     # groups, groups+weight_decay, after_groups, ...
+            continue
+        for packed in packed_together(layer, fw):
+            groups = {next(i for i, g in enumerate(decay.groups) if p in g.params) for p in packed}
+            if len(groups) > 1:
+                raise CaseError(path, "decay.groups", f"{fw} holds {', '.join(packed)} in one parameter: "
+                                f"they must be in the same group")
+
+
 def _precision(t: _Table, runs: dict[str, tuple[str, ...]]) -> Precision:
     """[precision]: dtype, autocast (default false), master_weights (default false; paddle's
     float32 master copy, so it needs stored low-precision parameters and no torch runs:
@@ -696,11 +725,7 @@ def load_case(path: str | Path) -> Case:
             raise top.error("min_power", f"must be a relative coefficient error in (0, 1], got {min_power}")
     top.used.add("min_power")
 
-    lt = top.table("layer")
-    layer = Layer(_int_in(lt, "in_features", 1, MAX_FEATURES),
-                  _int_in(lt, "out_features", 1, MAX_FEATURES),
-                  lt.get("bias", bool, default=False), lt.get("norm", bool, default=False))
-    lt.finish()
+    layer = _layer(top.table("layer"))
 
     dt = top.table("data")
     batch = _int_in(dt, "batch", 1, MAX_BATCH)
@@ -710,14 +735,26 @@ def load_case(path: str | Path) -> Case:
 
     optimizer = _optimizer(top.table("optimizer"))
 
-    decay = _decay(top.table("decay"), layer.params)
+    decay = _decay(top.table("decay"), layer)
 
     runs = _runs(top.table("runs"), optimizer)
+    _check_layer_runs(shown, layer, runs, decay)
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
     expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 
     clip = _clip(top.table("clip", required=False), layer.params) if "clip" in top.data else None
     top.used.add("clip")
+    if clip is not None and clip.kind == "norm" and any(packed_together(layer, fw) for fw in runs):
+        raise CaseError(shown, "clip.kind", f"\"norm\" clips each native parameter by its own norm, and "
+                        f"{layer.kind} packs several canonical ones into one: use \"global_norm\" or \"value\"")
+    if clip is not None and clip.params is not None:
+        if "paddle" in runs and not KINDS[layer.kind].param_attr:
+            raise CaseError(shown, "clip.params", f"paddle's {layer.kind} constructor takes one ParamAttr for "
+                            "several parameters: need_clip=False cannot exempt some of them")
+        for packed in (p for fw in runs for p in packed_together(layer, fw)):
+            if 0 < len(set(packed) & set(clip.params)) < len(packed):
+                raise CaseError(shown, "clip.params", f"{', '.join(packed)} are one native parameter: "
+                                "clip all of them or none")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")
     if schedule is not None and schedule.kind == "onecycle" and decay.lr_scales():
@@ -731,6 +768,12 @@ def load_case(path: str | Path) -> Case:
         # The replay casts the case's one batch to the stored dtype (precision.as_stored), not each new one.
         raise CaseError(shown, "data.fresh", "cannot be combined with [precision] (a new batch every step "
                         "is not replayed at the stored precision)")
+    if precision is not None and layer.kind != "linear":
+        # Its casts, master weights and low-precision replays are written for the Linear.
+        raise CaseError(shown, "precision", f"is built for [layer] kind \"linear\" only (got kind {layer.kind!r})")
+    if fresh and layer.kind != "linear":
+        # A new batch is drawn as the Linear's input (uniform floats), not another kind's.
+        raise CaseError(shown, "data.fresh", f"is built for [layer] kind \"linear\" only (got kind {layer.kind!r})")
 
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None

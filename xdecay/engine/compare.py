@@ -6,7 +6,8 @@ update formula differ, per step and element, by
     weight (0.5 each), and
   * the rounding inside the update, bounded by gamma_n = n*u relative to |delta|
     per run (Higham), u = eps32/2, where n = in_features + batch + 16 is the
-    longest chain of float32 operations feeding one update (operation_count);
+    longest chain of float32 operations feeding one update (layers.Layer.operation_count;
+    other layers count theirs);
     for two runs that is n*eps32.
   * where the gradient's terms cancel, its rounding is gamma_n of the terms, not of
     the gradient, and an adaptive optimizer's normalisation carries that into the
@@ -94,8 +95,7 @@ class Tolerance:
     @classmethod
     def for_case(cls, case: Case, atol: float | None = None, rtol: float | None = None):
         p = case.precision
-        return cls(ops=operation_count(case.layer.in_features, case.batch, case.layer.out_features,
-                                       case.layer.norm),
+        return cls(ops=case.layer.operation_count(case.batch),
                    atol=atol if atol is not None else case.atol,
                    rtol=rtol if rtol is not None else case.rtol,
                    stored=p.stored if p else "float32", computed=p.dtype if p else "float32")
@@ -156,13 +156,6 @@ class Tolerance:
 def coarser(a: str, b: str) -> str:
     """The dtype with the larger eps of two."""
     return a if dtype_eps(a) >= dtype_eps(b) else b
-
-
-def operation_count(in_features: int, batch: int, out_features: int, norm: bool) -> int:
-    """n of gamma_n: the output's dot product (in_features), the gradient's sum over the
-    batch, at most 16 operations of the rule; a LayerNorm adds its reductions over the
-    features (out_features) and at most 16 operations of its own."""
-    return in_features + batch + 16 + (out_features + 16 if norm else 0)
 
 
 def ulp32(x: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ from itertools import product
 import numpy as np
 
 from ..frameworks.records import RunRecord
-from .compare import Tolerance, operation_count
+from .compare import Tolerance
+from .layers import Layer
 from .loop import Loop
 from .precision import round_to
 from .reference import (
@@ -145,7 +146,7 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     steps = run.steps
     at = [{n: v[k] for n, v in run.params.items()} for k in range(steps)]
     sample = None
-    if rule.__name__ not in MIXING_RULES and not loop.whole and not loop.accumulates:
+    if spec.layer is None and rule.__name__ not in MIXING_RULES and not loop.whole and not loop.accumulates:
         sample = layer_sample(run.params)
     if sample is None:
         grads, bounds = _loss_grads(at, spec, loss, loop, clip_as or reference[0])
@@ -158,9 +159,9 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
-        found = _infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                             [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper),
-                             clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None)
+        found = infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
+                            [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper),
+                            clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None)
         out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
     return out
 
@@ -369,10 +370,11 @@ def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
 
 def _tolerance(spec: Spec, run: RunRecord) -> Tolerance:
     """The comparison tolerance at the precision the run stored its parameters and
-    computed its forward in (float32 but under [precision], engine/precision.py)."""
-    batch, in_features = spec.x.shape
-    return Tolerance(ops=operation_count(in_features, batch, spec.params["weight"].shape[0], spec.has_norm),
-                     stored=run.dtype, computed=run.forward)
+    computed its forward in (float32 but under [precision], engine/precision.py), with
+    the operation count of the run's layer (layers.Layer.operation_count)."""
+    batch = len(spec.x)
+    layer = spec.layer or Layer(spec.x.shape[1], spec.params["weight"].shape[0], norm=spec.has_norm)
+    return Tolerance(ops=layer.operation_count(batch), stored=run.dtype, computed=run.forward)
 
 
 def _stored(predicted: np.ndarray, tol: Tolerance) -> np.ndarray:
@@ -391,9 +393,14 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
     return sorted(values)
 
 
-def _infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
-                 grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
-                 candidates: list[float], grads_for: GradsFor | None = None) -> Inferred:
+def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
+                grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
+                candidates: list[float], grads_for: GradsFor | None = None) -> Inferred:
+    """One parameter's rule, from its own arrays only: float32 snapshots [steps + 1, ...]
+    in any layout, the gradient the optimizer got at each step and its rounding scale,
+    the tolerance of its layer (Tolerance(ops=n)); under a clip, `grads_for` gives the
+    gradients of the clipped_l2 candidates. Nothing here knows the layer: a caller with
+    captured gradients (a user's model) can replay any parameter."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clipping import EPS32, Clip, clip_grads
-from .reference import gradient_bounds, model_grads
+from .reference import layer_grads
 from .spec import Spec
 
 
@@ -89,13 +89,12 @@ class Loop:
 def _accumulated(params: dict[str, np.ndarray], spec: Spec, loss: str, m: int,
                  divide: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     if m == 1:
-        return model_grads(params, spec.x, spec.target, loss), gradient_bounds(params, spec.x, spec.target, loss)
+        return layer_grads(spec.layer, params, spec.x, spec.target, loss)
     rows = len(spec.x) // m
     parts = [(spec.x[i * rows:(i + 1) * rows], None if spec.target is None else spec.target[i * rows:(i + 1) * rows])
              for i in range(m)]
     scale = 1.0 / m if divide else 1.0
-    grads = [model_grads(params, x, t, loss) for x, t in parts]
-    bounds = [gradient_bounds(params, x, t, loss) for x, t in parts]
+    grads, bounds = zip(*(layer_grads(spec.layer, params, x, t, loss) for x, t in parts))
     total = {n: sum(g[n] for g in grads) * scale for n in params}
     eps32 = float(np.finfo(np.float32).eps)
     bound = {n: sum(b[n] for b in bounds) * scale

@@ -39,7 +39,6 @@ from .compare import Pair, Tolerance
 from .infer import Inferred, ParamReplay
 from .rules import Fit, parse_rule, rule_name
 from .separate import NONE, SCALES, SEARCH_STEPS, Separator
-from .spec import build_spec
 
 # Relative coefficient errors tried: 1-2-5 from 1e-5 to 1.
 GRID = tuple(m * 10.0 ** e for e in range(-5, 0) for m in (1, 2, 5)) + (1.0,)
@@ -92,6 +91,11 @@ def visibility(inferred: Inferred) -> tuple[bool | None, float | None]:
 
 def _decay_fits(inferred: Inferred) -> list[Fit]:
     return [(f, cs) for f, cs in inferred.fits if f != ("none",)]
+
+
+def _doubled(fit: Fit) -> Fit:
+    family, cs = fit
+    return family, tuple(2 * c for c in cs)
 
 
 def _measured_fits(inferred: Inferred) -> list[Fit]:
@@ -191,10 +195,7 @@ class CasePower:
         self._params: dict[tuple[str, str], ParamPower] = {}
         c = case
         self.separator = Separator(
-            lambda loss: build_spec(c.seed, c.layer.in_features, c.layer.out_features, c.batch,
-                                    bias=c.layer.bias, norm=c.layer.norm, target=loss == "mse",
-                                    fresh=c.fresh),
-            c.loss, c.layer.in_features * c.layer.out_features)
+            c.spec, c.loss, max(int(np.prod(s)) for s in c.layer.shapes().values()))
 
     def _inferred(self, run: str, param: str) -> Inferred:
         return self.sensitivity[run].inferred[param]
@@ -268,8 +269,9 @@ class CasePower:
                 for fit in fits:
                     d = power.coeff_error(fit, margin)
                     if d is None:
-                        blind.append(f"{r.name} {param} (its decay moves it by at most "
-                                     f"{power.effect(fit, margin):.3g}x what the check tolerates)")
+                        words = (f"{r.name} {param} (its decay moves it by at most "
+                                 f"{power.effect(fit, margin):.3g}x what the check tolerates)")
+                        blind.append((r, param, fit, words))
                     errors.append((r.name, param, d))
                     for name, caught in power.rules(fit, margin).items():
                         rules[name] = rules.get(name, True) and caught
@@ -281,8 +283,11 @@ class CasePower:
                          self._suggest_all([(r, p, NONE, fit) for r, p, i, _ in invisible
                                             for fit in _decay_fits(i)]))
         if blind:
+            # Blind to the coefficient (Adam's first step is lr*sign(g + c*w): c and 2c alike),
+            # so the suggestion is what separates the fit from its double.
             return Power("inconclusive", None, rules, seen_ratio,
-                         f"would pass with the decay of {', '.join(blind)} left out or doubled")
+                         f"would pass with the decay of {', '.join(b[-1] for b in blind)} left out or doubled",
+                         self._suggest_all([(r, p, fit, _doubled(fit)) for r, p, fit, _ in blind]))
         if unknown and not errors:
             return Power("unknown", None, rules, seen_ratio,
                          f"no reference rule fits {', '.join(unknown)}: power not measured")
@@ -365,7 +370,9 @@ class CasePower:
                     rules[name] = rules.get(name, True) and caught
             if None in errors:
                 return Power("inconclusive", None, rules, ratio,
-                             f"would pass with the decay of {run.name} {param} left out or doubled")
+                             f"would pass with the decay of {run.name} {param} left out or doubled",
+                             self._suggest_all([(run, param, f, _doubled(f)) for f, e in zip(fits, errors)
+                                                if e is None]))
             return Power("conclusive", max(errors), rules, ratio)
         # Inference names each family's best coefficient only: the expected rule may fit
         # the run as well as the rules named (the data cannot exclude it).

@@ -35,6 +35,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .layers import Layer
+from .nets import grads_and_bounds
+
 Rule = Callable[..., np.ndarray]
 
 
@@ -569,6 +572,15 @@ def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray
     if "bias" in p:
         grads["bias"] = dy.sum(axis=0)
     return grads
+
+
+def layer_grads(layer: Layer | None, params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,
+                loss: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """model_grads and gradient_bounds of a spec's layer: the Linear's (layer None) or
+    another kind's (engine/nets.py), by canonical parameter name."""
+    if layer is None:
+        return model_grads(params, x, target, loss), gradient_bounds(params, x, target, loss)
+    return grads_and_bounds(layer, params, x, target, loss)
 
 
 def gradient_bounds(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .infer import Inferred, ParamReplay, _at_step, _ratios, rule_args, step
-from .reference import gradient_bounds, hyper_value, model_grads
+from .reference import hyper_value, layer_grads
 from .rules import Fit
 from .spec import Spec
 
@@ -143,8 +143,7 @@ def free_run(replays: dict[str, ParamReplay], hypothesis: dict[str, Fit], spec: 
     with np.errstate(all="ignore"):
         for k in range(1, steps + 1):
             data = spec.step(k - 1)
-            g, b = (model_grads(params, data.x, data.target, loss),
-                    gradient_bounds(params, data.x, data.target, loss))
+            g, b = layer_grads(spec.layer, params, data.x, data.target, loss)
             new = {}
             for n, rp in replays.items():
                 args, lr_n, decay = setups[n]

@@ -6,29 +6,41 @@ values. Arrays are in the canonical layout: weight [out, in] (torch's).
 
 Parameters, by canonical name: "weight" and "bias" of the Linear, and with a
 LayerNorm after it "norm_gain" and "norm_bias" (a gain and a bias that decay
-setups usually exclude, seed 001).
+setups usually exclude, seed 001). Other layers (engine/layers.py) name theirs in
+their table and carry it as `layer`.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from .layers import Layer, draw
+
 PARAMS = ("weight", "bias", "norm_gain", "norm_bias")
-LAYER_NORM_EPS = 1e-5     # both frameworks' default
 
 
 @dataclass(frozen=True)
 class Spec:
     params: dict[str, np.ndarray]   # float32, canonical names and layout, in PARAMS order
-    x: np.ndarray                   # float32 [batch, in], the batch of the first step
+    x: np.ndarray                   # float32 [batch, in] (other layers: layers.draw), the first step's
     target: np.ndarray | None       # float32 [batch, out] for loss "mse"
-    fresh: int | None = None        # [data] fresh: the case's seed, drawing a new batch every step
+    layer: Layer | None = None      # a non-Linear kind (None: the Linear of build_spec)
+    fresh: int | None = None        # [data] fresh (Linear only): the case's seed, drawing a new batch every step
 
     @property
     def has_norm(self) -> bool:
         return "norm_gain" in self.params
+
+    @property
+    def model(self) -> Layer:
+        """The layer to build: `layer`, or the Linear its arrays describe."""
+        if self.layer is not None:
+            return self.layer
+        out_f, in_f = self.params["weight"].shape
+        return Layer(in_f, out_f, "bias" in self.params, self.has_norm)
 
     def step(self, k: int) -> Spec:
         """The data of step k (from 0): x and target, the same every step unless fresh,
@@ -37,7 +49,7 @@ class Spec:
         if self.fresh is None or k == 0:
             return self
         x, target = _fresh_batch(self.fresh, k, self.x.shape, None if self.target is None else self.target.shape)
-        return Spec(self.params, x, target, self.fresh)
+        return dataclasses.replace(self, x=x, target=target)
 
 
 @functools.lru_cache(maxsize=64)
@@ -65,4 +77,11 @@ def build_spec(seed: int, in_features: int, out_features: int, batch: int, *, bi
         # Not the frameworks' 1 and 0: a zero bias would hide its decay on the first step.
         params["norm_gain"] = rng.uniform(0.5, 1.5, out_features).astype(np.float32)
         params["norm_bias"] = rng.uniform(-0.5, 0.5, out_features).astype(np.float32)
-    return Spec(params, x, y, seed if fresh else None)
+    return Spec(params, x, y, fresh=seed if fresh else None)
+
+
+@functools.lru_cache(maxsize=4)
+def build_layer_spec(layer: Layer, seed: int, batch: int, target: bool) -> Spec:
+    """The start of a non-Linear layer (layers.draw), from the case's seed."""
+    params, x, y = draw(layer, np.random.default_rng(seed), batch, target)
+    return Spec(params, x, y, layer)

@@ -29,7 +29,8 @@ from ..engine.optimizers import (
     explain_construction,
     explain_manual,
 )
-from ..engine.spec import LAYER_NORM_EPS, Spec
+from ..engine.layers import LAYER_NORM_EPS, Layer, Native, to_native
+from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
@@ -77,44 +78,59 @@ def isolated() -> Iterator[None]:
 
 
 class Model(paddle.nn.Layer):
-    """Linear, then optionally LayerNorm; parameters by canonical name, ParamAttr per name."""
+    """The case's layer (engine/layers.py), loaded from the spec's canonical values;
+    parameters by canonical name, ParamAttr per name (the Linear's ways)."""
 
     def __init__(self, spec: Spec, attrs: dict[str, Any] | None = None):
         super().__init__()
-        attrs = attrs or {}
-        out_f, in_f = spec.params["weight"].shape
-        has_bias = "bias" in spec.params
-        self.linear = paddle.nn.Linear(in_f, out_f, weight_attr=attrs.get("weight"),
-                                       bias_attr=attrs.get("bias") if has_bias else False)
-        self.norm = (paddle.nn.LayerNorm(out_f, epsilon=LAYER_NORM_EPS,
-                                         weight_attr=attrs.get("norm_gain"),
-                                         bias_attr=attrs.get("norm_bias"))
-                     if spec.has_norm else None)
-        for name, p in self.named().items():
-            p.set_value(_to_paddle(name, spec.params[name]))
+        self.layer = spec.model
+        for name, module in _modules(self.layer, attrs or {}).items():
+            setattr(self, name, module)
+        own = dict(self.named_parameters())
+        for name, value in to_native(self.layer, FRAMEWORK, spec.params).items():
+            own[name].set_value(value)
 
     def named(self) -> dict[str, Any]:
-        out = {"weight": self.linear.weight}
-        if self.linear.bias is not None:
-            out["bias"] = self.linear.bias
-        if self.norm is not None:
-            out.update(norm_gain=self.norm.weight, norm_bias=self.norm.bias)
-        return out
+        own = dict(self.named_parameters())
+        return {d.name: own[d.paddle.name] for d in self.layer.defs}
 
     def forward(self, x):
-        y = self.linear(x)
-        return y if self.norm is None else self.norm(y)
+        for module in self.children():
+            x = module(x)     # MultiHeadAttention(query): key and value default to the query
+        return x
 
 
-def _to_paddle(name: str, value: np.ndarray) -> np.ndarray:
-    return value.T.copy() if name == "weight" else value     # paddle's weight is [in, out]
+def _modules(layer: Layer, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The paddle layers of a layer kind, in forward order, named as layers.KINDS says,
+    each parameter with its ParamAttr by canonical name (None: paddle's default). Not
+    MultiHeadAttention (layers.Kind.param_attr: one attr for all four projections)."""
+    g, nn, a = layer.get, paddle.nn, attrs.get
+    if layer.kind == "linear":
+        out = {"linear": nn.Linear(layer.in_features, layer.out_features, weight_attr=attrs.get("weight"),
+                                   bias_attr=attrs.get("bias") if layer.bias else False)}
+        if layer.norm:
+            out["norm"] = nn.LayerNorm(layer.out_features, epsilon=LAYER_NORM_EPS,
+                                       weight_attr=attrs.get("norm_gain"), bias_attr=attrs.get("norm_bias"))
+        return out
+    if layer.kind == "conv2d":
+        return {"conv": nn.Conv2D(g("in_channels"), g("out_channels"), g("kernel_size"), weight_attr=a("weight"),
+                                  bias_attr=a("bias") if g("bias") else False)}
+    if layer.kind == "embedding":
+        return {"embedding": nn.Embedding(g("num_embeddings"), g("embedding_dim"), sparse=g("sparse"),
+                                          weight_attr=a("weight"))}
+    if layer.kind == "block":
+        return {"fc1": nn.Linear(g("in_features"), g("hidden"), weight_attr=a("fc1_weight"), bias_attr=a("fc1_bias")),
+                "norm": nn.LayerNorm(g("hidden"), epsilon=LAYER_NORM_EPS, weight_attr=a("norm_gain"),
+                                     bias_attr=a("norm_bias")),
+                "fc2": nn.Linear(g("hidden"), g("out_features"), weight_attr=a("fc2_weight"), bias_attr=a("fc2_bias"))}
+    return {"attention": nn.MultiHeadAttention(g("embed_dim"), g("num_heads"))}
 
 
-def _canonical(name: str, p) -> np.ndarray:
+def _canonical(native: Native, p) -> np.ndarray:
     if p.dtype != paddle.float32:     # a low-precision parameter: float32 holds it exactly
         p = p.astype("float32")
     # paddle's own transpose: numpy's copy of a transposed view is ~6x slower at 4096x4096.
-    return paddle.transpose(p, [1, 0]).numpy() if name == "weight" else p.numpy()
+    return paddle.transpose(p, [1, 0]).numpy() if native.transpose else p.numpy()
 
 
 @contextlib.contextmanager
@@ -198,11 +214,12 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
     step and `lrs` gets each step's lr."""
     amp = amp or Amp()
     params = model.named()
+    natives = {d.name: d.paddle for d in model.layer.defs}
     x = paddle.to_tensor(spec.x)
     target = None if spec.target is None else paddle.to_tensor(spec.target)
     snaps = {n: allocate((steps + 1, *spec.params[n].shape)) for n in params}
     for n, p in params.items():
-        snaps[n][0] = _canonical(n, p)
+        snaps[n][0] = _canonical(natives[n], p)
     for k in range(1, steps + 1):
         if spec.fresh is not None and k > 1:      # [data] fresh: a new batch every step
             data = spec.step(k - 1)
@@ -238,7 +255,7 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
         if scheduler is not None:
             scheduler.step()
         for n, p in params.items():
-            snaps[n][k] = _canonical(n, p)
+            snaps[n][k] = _canonical(natives[n], p)
     return snaps
 
 
@@ -293,7 +310,7 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
             optimizer, cls = _build(built, _groups(job.decay, named) if "groups" in way
                                     else list(named.values()), job.clip)
             model, optimizer = amp.decorate(model, optimizer)
-            record.dtype = _dtype(named["weight"])
+            record.dtype = _dtype(next(iter(named.values())))
             # The base lr as given (a scheduler's lr of each step is its series["lr"]).
             record.optimizer, record.hyper = built.cls, [_effective(cls, given)]
             lrs: list[float] = []

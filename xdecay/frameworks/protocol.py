@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..case import Accumulate, Decay, Group, Regularizer
+from ..engine.layers import Layer
 from ..engine.spec import PARAMS, Spec
 from ..files import atomic
 from ..engine.clipping import Clip
@@ -35,10 +36,13 @@ def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_spec(data, prefix: str) -> Spec:
-    params = {n: data[f"{prefix}/params/{n}"] for n in PARAMS if f"{prefix}/params/{n}" in data}
+def _read_spec(data, prefix: str, layer: dict | None = None) -> Spec:
+    kind = None if layer is None else Layer(**{**layer, "sizes": tuple(tuple(kv) for kv in layer["sizes"])})
+    names = PARAMS if kind is None else kind.params
+    params = {n: data[f"{prefix}/params/{n}"] for n in names if f"{prefix}/params/{n}" in data}
     fresh = _get(data, f"{prefix}/fresh")
-    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"), None if fresh is None else int(fresh))
+    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"), kind,
+                None if fresh is None else int(fresh))
 
 
 def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> None:
@@ -60,7 +64,8 @@ def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> Non
              "clip": None if job.clip is None else dataclasses.asdict(job.clip),
              "schedule": None if job.schedule is None else dataclasses.asdict(job.schedule),
              "accumulate": None if job.accumulate is None else dataclasses.asdict(job.accumulate),
-             "precision": None if job.precision is None else dataclasses.asdict(job.precision)}
+             "precision": None if job.precision is None else dataclasses.asdict(job.precision),
+             **({} if job.spec.layer is None else {"layer": dataclasses.asdict(job.spec.layer)})}
             for job in request]}
         arrays = {k: v for i, job in enumerate(request) for k, v in _spec_arrays(str(i), job.spec).items()}
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
@@ -79,7 +84,7 @@ def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
                               items=tuple(ExplainItem(**i) for i in meta["items"]))
         return [Job(case=m["case"], optimizer=m["optimizer"], lr=m["lr"], hyper=m["hyper"], native=m["native"],
                     decay=_decay(m["decay"]), loss=m["loss"],
-                    steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i)),
+                    steps=m["steps"], ways=tuple(m["ways"]), spec=_read_spec(data, str(i), m.get("layer")),
                     clip=None if m["clip"] is None else Clip(**m["clip"]),
                     schedule=None if m["schedule"] is None else Schedule(**m["schedule"]),
                     accumulate=None if m["accumulate"] is None else Accumulate(**m["accumulate"]),

@@ -108,7 +108,7 @@ class RunRecord:
 
     @property
     def steps(self) -> int:
-        return len(self.params["weight"]) - 1
+        return len(next(iter(self.params.values()))) - 1
 
     def delta(self, param: str) -> np.ndarray:
         """Per-step deltas in float64 (exact: both snapshots are float32)."""

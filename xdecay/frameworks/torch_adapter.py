@@ -22,7 +22,8 @@ from ..engine.optimizers import (
     explain_construction,
     explain_manual,
 )
-from ..engine.spec import LAYER_NORM_EPS, Spec
+from ..engine.layers import LAYER_NORM_EPS, Layer, canonical_view, to_native
+from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
@@ -47,28 +48,53 @@ def isolated() -> Iterator[None]:
 
 
 class Model(torch.nn.Module):
-    """Linear, then optionally LayerNorm; parameters by canonical name."""
+    """The case's layer (engine/layers.py), loaded from the spec's canonical values;
+    parameters by canonical name (named: views of packed ones) and as torch holds them
+    (native: what optimizers, groups and clips get)."""
 
     def __init__(self, spec: Spec):
         super().__init__()
-        out_f, in_f = spec.params["weight"].shape
-        self.linear = torch.nn.Linear(in_f, out_f, bias="bias" in spec.params)
-        self.norm = torch.nn.LayerNorm(out_f, eps=LAYER_NORM_EPS) if spec.has_norm else None
+        self.layer = spec.model
+        for name, module in _modules(self.layer).items():
+            setattr(self, name, module)
+        own = dict(self.named_parameters())
         with torch.no_grad():
-            for name, p in self.named().items():
-                p.copy_(torch.from_numpy(spec.params[name]))
+            for name, value in to_native(self.layer, FRAMEWORK, spec.params).items():
+                own[name].copy_(torch.from_numpy(value))
 
-    def named(self) -> dict[str, torch.nn.Parameter]:
-        out = {"weight": self.linear.weight}
-        if self.linear.bias is not None:
-            out["bias"] = self.linear.bias
-        if self.norm is not None:
-            out.update(norm_gain=self.norm.weight, norm_bias=self.norm.bias)
-        return out
+    def named(self) -> dict[str, torch.Tensor]:
+        own = dict(self.named_parameters())
+        return {d.name: canonical_view(d.torch, own[d.torch.name]) for d in self.layer.defs}
+
+    def native(self, names: tuple[str, ...] | None = None) -> list[torch.nn.Parameter]:
+        """The native parameters holding these canonical ones (all: every one), once each."""
+        own = dict(self.named_parameters())
+        wanted = [d.torch.name for d in self.layer.defs if names is None or d.name in names]
+        return [own[n] for n in dict.fromkeys(wanted)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.linear(x)
-        return y if self.norm is None else self.norm(y)
+        if self.layer.kind == "mha":
+            return self.attention(x, x, x, need_weights=False)[0]
+        for module in self.children():
+            x = module(x)
+        return x
+
+
+def _modules(layer: Layer) -> dict[str, torch.nn.Module]:
+    """The torch modules of a layer kind, in forward order, named as layers.KINDS says."""
+    g = layer.get
+    if layer.kind == "linear":
+        out = {"linear": torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)}
+        return out | ({"norm": torch.nn.LayerNorm(layer.out_features, eps=LAYER_NORM_EPS)} if layer.norm else {})
+    if layer.kind == "conv2d":
+        return {"conv": torch.nn.Conv2d(g("in_channels"), g("out_channels"), g("kernel_size"), bias=g("bias"))}
+    if layer.kind == "embedding":
+        return {"embedding": torch.nn.Embedding(g("num_embeddings"), g("embedding_dim"), sparse=g("sparse"))}
+    if layer.kind == "block":
+        return {"fc1": torch.nn.Linear(g("in_features"), g("hidden")),
+                "norm": torch.nn.LayerNorm(g("hidden"), eps=LAYER_NORM_EPS),
+                "fc2": torch.nn.Linear(g("hidden"), g("out_features"))}
+    return {"attention": torch.nn.MultiheadAttention(g("embed_dim"), g("num_heads"), batch_first=True)}
 
 
 class Amp:
@@ -145,7 +171,7 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
             amp.backward(loss)       # gradients add up over the micro-batches
         amp.unscale(optimizer)       # clipping (and the optimizer's decay) see unscaled gradients
         if clip is not None:
-            _clip(clip, [p for n, p in params.items() if clip.clips(n)])
+            _clip(clip, model.native(clip.params))
         lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
         if lrs is not None:
             lrs.append(lr / lr_scale)
@@ -194,15 +220,15 @@ def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
 def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
     amp = Amp(job.precision)
     model = amp.cast(Model(job.spec))     # before the optimizer is built, as users do
-    named = model.named()
-    record = RunRecord(FRAMEWORK, way, dtype=str(named["weight"].dtype).removeprefix("torch."))
+    first = next(iter(model.named().values()))
+    record = RunRecord(FRAMEWORK, way, dtype=str(first.dtype).removeprefix("torch."))
     try:
         if way == "after_groups":
             # Building an optimizer must not change the parameters for a later one.
-            _build(_construction(job, "groups"), _groups(job.decay, named, job.lr))
+            _build(_construction(job, "groups"), _groups(job.decay, model, job.lr))
         built = _construction(job, way)
-        optimizer = _build(built, _groups(job.decay, named, job.lr) if way.startswith("groups")
-                           else list(named.values()))
+        optimizer = _build(built, _groups(job.decay, model, job.lr) if way.startswith("groups")
+                           else model.native())
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
         scheduler, lrs = _scheduler(job.schedule, optimizer, job.lr), []
         first = job.decay.groups[0].lr_scale if way.startswith("groups") else None
@@ -222,10 +248,10 @@ def _construction(job: Job, way: str) -> Construction:
     return construction(OPTIMIZERS[job.optimizer], FRAMEWORK, job.lr, job.hyper, job.native, way, job.coeff)
 
 
-def _groups(decay: Decay, params: dict[str, torch.nn.Parameter], lr: float) -> list[dict[str, Any]]:
+def _groups(decay: Decay, model: Model, lr: float) -> list[dict[str, Any]]:
     """Groups as users write them: a group without the key gets the optimizer's default.
     A group's lr_scale becomes torch's absolute group lr = lr_scale * lr."""
-    return [{"params": [params[n] for n in g.params],
+    return [{"params": model.native(g.params),
              **({"weight_decay": g.weight_decay} if g.has_decay else {}),
              **({"lr": float(lr) * g.lr_scale} if g.lr_scale is not None else {})} for g in decay.groups]
 

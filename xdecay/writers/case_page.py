@@ -21,7 +21,7 @@ from ..engine.precision import report as precision_report
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
 from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, POWER_NOTE, _comparison_rows, _num, _params,
-                             _setup_rows, _shown_steps, _verdict, precision_text, rule_check_table)
+                             _setup_rows, _shown_steps, _verdict, layout_note, precision_text, rule_check_table)
 from .markdown import cell, prose
 from .setup_code import setup_code
 
@@ -100,7 +100,10 @@ def takeaway(r: CaseResult) -> str:
 # ---------------------------------------------------------------- code
 
 def _code_blocks(r: CaseResult) -> list[str]:
-    """Each group of runs found equal across frameworks, as the code of each setup."""
+    """Each group of runs found equal across frameworks, as the code of each setup
+    (writers/setup_code.py writes the Linear's)."""
+    if r.case.layer.kind != "linear":
+        return []
     good = {x.name for x in r.runs if x.error is None}
     classes: list[set[str]] = []
     for c in r.comparisons:
@@ -249,8 +252,7 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
                 "Each group of runs below gave the same updates within tolerance; the code is what each "
                 "run built (the training loop goes around it).", ""] + code
     logs = [(x.name, line) for x in r.runs if x.error is None for line in x.logs]
-    out += ["## Comparisons", "", f"Case `{shown(c.path)}`: Linear({c.layer.in_features}->"
-            f"{c.layer.out_features}{', bias' if c.layer.bias else ''}{', LayerNorm' if c.layer.norm else ''}), "
+    out += ["## Comparisons", "", f"Case `{shown(c.path)}`: {c.layer.describe()}, "
             f"batch {c.batch}, loss {c.loss}, {o.name}(lr={o.lr}{', ' + hyper if hyper else ''}), coeff "
             f"{c.decay.coeff}, {r.steps} steps"
             + (f", precision {precision_text(c.precision)}" if c.precision else "")
@@ -271,11 +273,12 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
         out += [f"- `{name}`: {line}" for name, line in logs] + [""]
     if good:
         ref = reference_run(good)
-        large = max(c.layer.in_features, c.layer.out_features) > MAX_SHOWN
+        large = c.layer.largest_side() > MAX_SHOWN
         out += ["## Deltas", "", f"after − before per element and step. `{ref.name}` is the reference: its "
                 "own delta is shown; every other run as its difference from it, in float32 ULPs of the "
-                "weight (0: the same float32 result). Weights in the canonical layout [out, in] (paddle's "
-                "[in, out] weight is transposed)." +
+                "weight (0: the same float32 result). " +
+                ("Weights in the canonical layout [out, in] (paddle's [in, out] weight is transposed)."
+                 if c.layer.kind == "linear" else f"The {layout_note(c.layer)}.") +
                 (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has every element." if large else ""),
                 ""]
         for k in _shown_steps(r.steps):

@@ -13,6 +13,7 @@ from .. import __version__
 from ..case_files import shown
 from ..engine.baseline import Drift
 from ..engine.compare import Comparison
+from ..engine.layers import Layer
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
@@ -64,7 +65,8 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
     hyper = ", ".join(f"{k}={v}" for k, v in o.hyper.items())
     native = "".join(f"; {fw}: " + ", ".join(f"{k}={v!r}" for k, v in args.items())
                      for fw, args in o.native.items())
-    layer = f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
+    layer = (f"Linear({c.layer.in_features}->{c.layer.out_features}{', bias' if c.layer.bias else ''})"
+             if c.layer.kind == "linear" else c.layer.describe())
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
             f"{shown(c.path)} | {layer} | batch {c.batch}{' (a new one every step)' if c.fresh else ''} | "
@@ -89,8 +91,37 @@ def precision_text(p) -> str:
 
 # ---------------------------------------------------------------- terminal
 
+def _layout(layer: Layer, param: str) -> str:
+    """A parameter's canonical layout, as the delta tables title it."""
+    if layer.kind == "linear":
+        return (f"canonical layout [out={layer.out_features}, in={layer.in_features}] (paddle's [in, out] "
+                f"transposed)" if param == "weight" else f"[{layer.out_features}]")
+    d = next(d for d in layer.defs if d.name == param)
+    moved = [f"{fw} {d.native(fw).name}" + (" transposed" if d.native(fw).transpose else "")
+             + (f" rows {d.native(fw).part[0] + 1} of {d.native(fw).part[1]}" if d.native(fw).part else "")
+             for fw in ("torch", "paddle")]
+    return f"canonical layout {d.layout} = {list(layer.shapes()[param])} ({', '.join(moved)})"
+
+
+def layout_note(layer: Layer) -> str:
+    """The markdown pages' words on the layouts of the deltas."""
+    if layer.kind == "linear":
+        return "weight in the canonical layout [out, in] (paddle's [in, out] weight is transposed)"
+    return prose("canonical layouts: " + "; ".join(f"{p}: {_layout(layer, p)}" for p in layer.params))
+
+
+def layer_json(layer: Layer) -> dict[str, Any]:
+    """A non-Linear layer in the JSON: its keys, and per parameter the layout table's entry."""
+    shapes = layer.shapes()
+    return {"kind": layer.kind, **dict(layer.sizes),
+            "params": {d.name: {"role": d.role, "layout": d.layout, "shape": list(shapes[d.name]),
+                                **{fw: dataclasses.asdict(d.native(fw)) for fw in ("torch", "paddle")}}
+                       for d in layer.defs}}
+
+
 def _matrix_block(title: str, m: np.ndarray) -> list[str]:
     m = np.atleast_2d(m)
+    m = m.reshape(len(m), -1)       # a kernel [out, in, kh, kw]: one row per output channel
     rows, cols = m.shape
     cells = [[_num(v) for v in row[:MAX_SHOWN]] + (["..."] if cols > MAX_SHOWN else [])
              for row in m[:MAX_SHOWN]]
@@ -186,11 +217,9 @@ def table(outcome: Outcome) -> str:
                 f"{c.run}: FAIL expected a rejection saying {c.words!r}, got "
                 f"{c.error or 'no error'}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
-        out_f, in_f = r.case.layer.out_features, r.case.layer.in_features
         for k in _shown_steps(r.steps) if good else []:
             for param in r.case.layer.params:
-                shape = (f"canonical layout [out={out_f}, in={in_f}] (paddle's [in, out] transposed)"
-                         if param == "weight" else f"[{out_f}]")
+                shape = _layout(r.case.layer, param)
                 out += ["", f"delta_{param} = after - before, step {k + 1} of {r.steps}, {shape}"]
                 # One element more than shown: the block's shape tells whether to print "...".
                 out += _side_by_side([_matrix_block(x.name, x.step_delta(param, k, MAX_SHOWN + 1))
@@ -276,10 +305,9 @@ def markdown(outcome: Outcome) -> str:
                 f"{c.error or 'no error'}" for c in r.reject_checks]
         good = [x for x in r.runs if x.error is None]
         for k in _shown_steps(r.steps) if good else []:
-            large = max(r.case.layer.in_features, r.case.layer.out_features) > MAX_SHOWN
+            large = r.case.layer.largest_side() > MAX_SHOWN
             out += [f"### Deltas, step {k + 1} of {r.steps}", "",
-                    "after − before per element, one column per run; weight in the canonical "
-                    "layout [out, in] (paddle's [in, out] weight is transposed)." +
+                    f"after − before per element, one column per run; {layout_note(r.case.layer)}." +
                     (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has every element."
                      if large else ""), ""]
             out.append(_element_table(good, k))
@@ -362,7 +390,7 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             run.update(steps=[], error=x.error)
         else:
             deltas = {p: x.delta(p) for p in x.params}
-            run["steps"] = [{"delta_weight": _array(deltas["weight"][k]),
+            run["steps"] = [{"delta_weight": _array(deltas["weight"][k]) if "weight" in deltas else None,
                              "delta_bias": _array(deltas["bias"][k]) if "bias" in deltas else None,
                              **{f"delta_{p}": _array(d[k]) for p, d in deltas.items()
                                 if p not in ("weight", "bias")}}
@@ -378,7 +406,9 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
                     "verdict": c.verdict, "power": _power_json(c.power),
                     **({"problem": c.problem} if c.problem else {})} for c in r.comparisons]
     return {"case": r.case.name, "description": r.case.description, "steps_run": r.steps,
-            "layout": "delta_weight is [out, in]", "tolerance": r.tolerance.describe(),
+            "layout": "delta_weight is [out, in]" if r.case.layer.kind == "linear" else
+            "each delta_PARAM in its canonical layout (layer.params)", "tolerance": r.tolerance.describe(),
+            **({} if r.case.layer.kind == "linear" else {"layer": layer_json(r.case.layer)}),
             "runs": runs, "comparisons": comparisons,
             "rules": [{"run": run, "param": param, "rule": rule} for run, param, rule in r.rules],
             "rule_checks": [{"run": c.run, "param": c.param, "expected": c.expected, "rule": c.got,
