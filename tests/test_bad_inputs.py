@@ -60,7 +60,7 @@ def no_workers(monkeypatch):
     def tripwire(*args, **kwargs):
         raise AssertionError("bad input reached a framework run")
 
-    for name in ("run_cases", "run_batch", "run_training", "explain"):
+    for name in ("run_cases", "run_batch", "run_training", "explain", "run_audit"):
         monkeypatch.setattr(cli, name, tripwire)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}   # main() installs its own
     yield
@@ -331,6 +331,17 @@ COMMAND_LINES = [
     ("port-lr-scale-with-schedule", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm=0.1",
                                      "--schedule", "OneCycleLR(o, max_lr=0.1, total_steps=10)"],
      "--lr-scale norm=0.1: ", "cannot be combined with --schedule"),
+    # audit: refused before the user's factory runs
+    ("audit-no-factory", ["audit", "--no-decay", "bias"], "audit: ", "give --torch MOD:FUNC, --paddle MOD:FUNC or both"),
+    ("audit-name-map-one-framework", ["audit", "--torch", "m:make", "--name-map", "{tmp}/file"],
+     "--name-map {tmp}/file: ", "give both --torch and --paddle"),
+    ("audit-bad-pattern", ["audit", "--torch", "m:make", "--decay", "norm("], "--decay 'norm(': ",
+     "not a regular expression"),
+    ("audit-steps-zero", ["audit", "--torch", "m:make", "--steps", "0"], "--steps: ", "must be in [1, "),
+    ("audit-name-map-missing", ["audit", "--torch", "m:make", "--paddle", "m:make", "--name-map", "{tmp}/no.toml"],
+     "--name-map {tmp}/no.toml: ", "no such file"),
+    ("audit-name-map-not-toml", ["audit", "--torch", "m:make", "--paddle", "m:make", "--name-map", "{tmp}/file"],
+     "--name-map {tmp}/file: ", "expected a .toml or .json file"),
     # list and the top level
     ("list-extra-argument", ["list", "extra"], "xdecay: ", "unrecognized arguments: extra"),
     ("no-command", [], "xdecay: ", "the following arguments are required: command"),

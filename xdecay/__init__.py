@@ -1,7 +1,7 @@
 """xdecay: a cross-framework equivalence verifier for weight decay."""
 __version__ = "0.1.0"
 
-__all__ = ["run_case", "run_port", "Session", "__version__"]
+__all__ = ["run_case", "run_port", "run_audit", "Session", "__version__"]
 
 
 def __getattr__(name: str):
@@ -16,4 +16,7 @@ def __getattr__(name: str):
     if name == "run_port":
         from .api import run_port
         return run_port
+    if name == "run_audit":
+        from .api import run_audit
+        return run_audit
     raise AttributeError(f"module 'xdecay' has no attribute {name!r}")

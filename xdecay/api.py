@@ -5,6 +5,10 @@
     assert result.ok, result.comparisons
     assert ("paddle:param_attr", "weight", "coupled_l2@0.5") in result.rules
 
+    from xdecay import run_audit
+    audit = run_audit(torch="mypkg.train:make", no_decay=("bias|norm",))
+    assert audit.exit_code == 0, audit.flags   # each row: audit.audits["torch"].rows
+
     from xdecay import run_port
     port = run_port(torch="AdamW(params, lr=1e-3, weight_decay=0.05)", no_decay="bias|norm")
     assert port.ok, port.result.notes      # verified equal
@@ -17,6 +21,7 @@ from typing import Any
 
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import find_case
+from .engine import audit as _audit
 from .engine.pipeline import CaseResult, run_cases, unchecked
 from .engine.port import PortResult, check_pattern, loop_calls, parse_call, parse_lr_scales, translate, verify
 from .errors import UsageError
@@ -91,3 +96,17 @@ def run_port(*, torch: str | None = None, paddle: str | None = None, torch_optim
     call = torch if torch is not None else paddle
     return verify(translate(parse_call(framework, call, no_decay, loop, lr_scales), call, loop),
                   in_process=in_process)
+
+
+def run_audit(*, torch: str | None = None, paddle: str | None = None, steps: int = _audit.DEFAULT_STEPS,
+              no_decay: tuple[str, ...] = (), decay: tuple[str, ...] = (), name_map: str | None = None,
+              in_process: bool = False) -> _audit.AuditResult:
+    """`xdecay audit`: your factory MOD:FUNC (or FILE.py:FUNC) returning (model, optimizer,
+    inputs), run in each framework's worker (in_process=True: in this process), the rule
+    each parameter got inferred by float64 replay. `.exit_code` (0 fine, 1 flagged),
+    `.flags`, `.audits[framework].rows` (name, rule, lr, sources, power, ...), `.pairs`.
+    A problem with the factory or the arguments is a UsageError."""
+    factories = {fw: spec for fw, spec in (("torch", torch), ("paddle", paddle)) if spec is not None}
+    mapping = _audit.checked_arguments(factories, steps, tuple(no_decay), tuple(decay), name_map)
+    return _audit.run_audit(factories, steps=steps, no_decay=tuple(no_decay), decay=tuple(decay),
+                            name_map=mapping, name_map_path=name_map or "", in_process=in_process)

@@ -1,4 +1,4 @@
-"""Command line: `xdecay list | compare | explain | report | train | matrix | port` (README, "Use")."""
+"""Command line: `xdecay list | compare | explain | report | train | matrix | port | audit` (README, "Use")."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,8 @@ from . import __version__
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
+from .engine.audit import DEFAULT_STEPS as DEFAULT_AUDIT_STEPS
+from .engine.audit import checked_arguments, run_audit
 from .engine.baseline import baseline_files, baseline_versions, find_drift, load_baseline, skipped_frameworks
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
 from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
@@ -25,8 +27,10 @@ from .frameworks import interpreter, venvs
 from .frameworks.factory import load_factory, read_factory, torch_call
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
-from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
+from .writers.audit_report import EXTENSIONS as AUDIT_EXTENSIONS
+from .writers.audit_report import WRITERS as AUDIT_WRITERS
 from .writers.case_page import write_case_plot
+from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS
@@ -171,6 +175,25 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
                    help="run FRAMEWORK's worker under another interpreter")
     o.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
+    a = sub.add_parser("audit", help="the decay each parameter of your own model really gets from your optimizer")
+    a.add_argument("--torch", action=_Once, metavar="MOD:FUNC",
+                   help="MODULE:FUNCTION (found from the current folder) or FILE.py:FUNCTION returning "
+                        "(model, optimizer, inputs); run in the torch worker")
+    a.add_argument("--paddle", action=_Once, metavar="MOD:FUNC", help="the same for paddle")
+    a.add_argument("--name-map", action=_Once, metavar="FILE",
+                   help="a .toml or .json table: torch parameter name = paddle name(s), for pairs not "
+                        "inferred from names and shapes")
+    a.add_argument("--no-decay", action="append", default=[], metavar="PATTERN",
+                   help="a regular expression on parameter names: a matching parameter that is decayed is flagged")
+    a.add_argument("--decay", action="append", default=[], metavar="PATTERN",
+                   help="a regular expression on parameter names: a matching parameter not decayed is flagged")
+    a.add_argument("--steps", action=_Once, type=int, default=DEFAULT_AUDIT_STEPS,
+                   help=f"optimizer steps (default {DEFAULT_AUDIT_STEPS})")
+    a.add_argument("--format", action=_Once, choices=sorted(AUDIT_WRITERS), default="table")
+    a.add_argument("--out", action=_Once, help="write audit.txt|md|json into this directory (created if need be)")
+    a.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
+                   help="run FRAMEWORK's worker under another interpreter")
+    a.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     return p
 
 
@@ -190,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             return _matrix(args)
         if args.command == "port":
             return _port(args)
+        if args.command == "audit":
+            return _audit(args)
         return _compare(args)
     except UsageError as exc:
         print(f"xdecay: error: {exc}", file=sys.stderr)
@@ -649,6 +674,26 @@ def _port(args: argparse.Namespace) -> int:
     if out_dir is None:
         sys.stdout.write(text)
     else:
+        _write_atomic(out_dir / name, text, args.out)
+        print(f"wrote {out_dir / name}", file=sys.stderr)
+    return result.exit_code
+
+
+def _audit(args: argparse.Namespace) -> int:
+    factories = {fw: spec for fw, spec in (("torch", args.torch), ("paddle", args.paddle)) if spec is not None}
+    _timeout(args.timeout)
+    name_map = checked_arguments(factories, args.steps, tuple(args.no_decay), tuple(args.decay), args.name_map)
+    out_dir = _out_dir(args.out)
+    name = f"audit.{AUDIT_EXTENSIONS[args.format]}"
+    _out_files(args.out, out_dir, [name])
+    pythons = _pythons(args.python, tuple(factories))
+    result = run_audit(factories, steps=args.steps, no_decay=tuple(args.no_decay), decay=tuple(args.decay),
+                       name_map=name_map, name_map_path=args.name_map or "", pythons=pythons, timeout=args.timeout)
+    text = AUDIT_WRITERS[args.format](result)
+    if out_dir is None:
+        sys.stdout.write(text)
+    else:
+        _make_out_dir(args.out, out_dir)
         _write_atomic(out_dir / name, text, args.out)
         print(f"wrote {out_dir / name}", file=sys.stderr)
     return result.exit_code

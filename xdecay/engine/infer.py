@@ -127,6 +127,15 @@ def layer_sample(params: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
     return {n: (rows[:, None] * in_f + cols[None, :]).ravel() if n == "weight" else rows for n in params}
 
 
+def flat_sample(size: int, rule) -> np.ndarray | None:
+    """The flat elements inference looks at in any parameter of `size` elements (xdecay
+    audit's models): all of them (None) up to SAMPLE_SIDE**2 or under a rule that mixes
+    elements, else SAMPLE_SIDE**2 evenly spaced ones -- as many as a large layer's sample."""
+    if size <= SAMPLE_SIDE ** 2 or rule.__name__ in MIXING_RULES:
+        return None
+    return _spaced(size, SAMPLE_SIDE ** 2)
+
+
 def _spaced(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(np.int64))
 
@@ -428,9 +437,12 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
         if r <= 1:
             fits.append((family, cs, r))
     if not fits:
-        # No coefficient in play explains the run: fit one (a default we did not know of).
-        for family in [f for f in best if len(f) == 1 and f != ("none",)]:
-            r, cs = min(best[family], _fit(lambda c, f=family: residual(f, (c,))))
+        # No coefficient in play explains the run: fit one (a default we did not know of;
+        # with none in play at all -- an audited optimizer naming no decay -- every family).
+        singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",)
+                   and ("lamb_trust" not in f or "lamb_weight_decay" in kwargs)]
+        for family in singles:
+            r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
             best[family] = (r, cs)
             if r <= 1:
                 fits.append((family, cs, r))

@@ -5,7 +5,7 @@ import importlib
 from types import ModuleType
 
 from ..training import TrainJob
-from .records import Allocate, ExplainJob, Job, RunRecord, in_memory
+from .records import Allocate, AuditJob, ExplainJob, Job, RunRecord, in_memory
 
 ADAPTERS = {"torch": "xdecay.frameworks.torch_adapter", "paddle": "xdecay.frameworks.paddle_adapter"}
 
@@ -15,10 +15,12 @@ def load_adapter(framework: str) -> ModuleType:
     return importlib.import_module(ADAPTERS[framework])
 
 
-def execute(adapter: ModuleType, request: list[Job] | ExplainJob | TrainJob,
+def execute(adapter: ModuleType, request: list[Job] | ExplainJob | TrainJob | AuditJob,
             allocate: Allocate = in_memory) -> list[list[RunRecord]]:
-    """Run a request with an adapter: per compare job its ways; an explain or a training
-    job is one list. Compare snapshots go where `allocate` puts them."""
+    """Run a request with an adapter: per compare job its ways; an explain, a training or
+    an audit job is one list. Compare snapshots go where `allocate` puts them."""
+    if isinstance(request, AuditJob):
+        return [[adapter.run_audit(request)]]
     if isinstance(request, TrainJob):
         return [adapter.run_train(request)]
     if isinstance(request, ExplainJob):

@@ -1,4 +1,5 @@
-"""`xdecay port --torch-file F:FUNC`: the user's own factory, imported only when asked.
+"""The user's own factory, imported only when asked: `xdecay port --torch-file F:FUNC`
+(here) and `xdecay audit --torch MOD:FUNC` (call_factory, in the framework's worker).
 
 FUNC() returns what a training script builds before its loop, in one of three shapes:
 an optimizer; a tuple (optimizer, scheduler); or a dict {"optimizer": ..., "scheduler":
@@ -14,11 +15,13 @@ translation a call would not.
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ..engine.optimizers import OPTIMIZERS, same_value
@@ -93,16 +96,23 @@ def load_factory(spec: str) -> Any:
     file, sep, func = spec.rpartition(":")
     if not sep or not file or not func.isidentifier():
         raise UsageError(f"{opt}: expected FILE.py:FUNCTION")
-    path = Path(file)
-    if not path.is_file():
+    if not Path(file).is_file():
         raise UsageError(f"{opt}: no such file {file}")
-    module_spec = importlib.util.spec_from_file_location(f"xdecay_factory_{path.stem}", path)
-    if module_spec is None or module_spec.loader is None:
-        raise UsageError(f"{opt}: cannot import {file} (not a Python file)")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.path.insert(0, str(path.resolve().parent))    # the factory's own imports, as `python FILE` has
+    return call_factory(spec, opt)
+
+
+def call_factory(spec: str, opt: str, search: tuple[str, ...] = ()) -> Any:
+    """FUNC() of FILE.py:FUNC (the file imported, its folder on sys.path meanwhile, as
+    `python FILE` has it) or of MODULE:FUNC (imported from sys.path and `search`, as
+    `python -m` finds it from the current folder). The user's code failing -- at import
+    or inside FUNC -- is a UsageError naming `opt`, in one line."""
+    file, sep, func = spec.rpartition(":")
+    if not sep or not file or not func.isidentifier():
+        raise UsageError(f"{opt}: expected MODULE:FUNCTION or FILE.py:FUNCTION")
+    added = [str(Path(file).resolve().parent)] if _is_file(file) else list(search)
+    sys.path[:0] = added
     try:
-        module_spec.loader.exec_module(module)
+        module = _import(file, opt)
         factory = getattr(module, func, None)
         if not callable(factory):
             raise UsageError(f"{opt}: {file} has no function {func}")
@@ -112,7 +122,29 @@ def load_factory(spec: str) -> Any:
     except Exception as exc:      # the user's code: its failure is bad input, in one line
         raise UsageError(f"{opt}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     finally:
-        sys.path.remove(str(path.resolve().parent))
+        for entry in added:
+            sys.path.remove(entry)
+
+
+def _is_file(name: str) -> bool:
+    """FILE.py, or a path; else a dotted module name."""
+    return name.endswith(".py") or not all(part.isidentifier() for part in name.split("."))
+
+
+def _import(file: str, opt: str) -> ModuleType:
+    if not _is_file(file):
+        return importlib.import_module(file)
+    path = Path(file)
+    if not path.is_file():
+        raise UsageError(f"{opt}: no such file {file}")
+    module_spec = importlib.util.spec_from_file_location(f"xdecay_factory_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise UsageError(f"{opt}: cannot import {file} (not a Python file)")
+    module = importlib.util.module_from_spec(module_spec)
+    # Registered as an import would be: a dataclass in the file looks its module up there.
+    sys.modules[module_spec.name] = module
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def torch_call(optimizer: Any, spec: str, no_decay: str, lr_scales: tuple[tuple[str, float], ...] = ()) -> str:

@@ -32,7 +32,8 @@ from ..engine.optimizers import (
 from ..engine.layers import LAYER_NORM_EPS, Layer, Native, to_native
 from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
-from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
+from . import audit_capture
+from .records import Allocate, AuditJob, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "paddle"
 
@@ -499,3 +500,113 @@ def _schedule(job: TrainJob, decoupled: bool) -> RunRecord:
     return RunRecord(FRAMEWORK, "adamw" if decoupled else "adam",
                      {"weight": np.stack([s[0] for s in snaps]), "bias": np.stack([s[1] for s in snaps])},
                      series={"lr": np.array(lrs)})
+
+
+# ---------------------------------------------------------------- xdecay audit (the user's own model)
+
+def run_audit(job: AuditJob) -> RunRecord:
+    return audit_capture.run_audit(job, AUDIT_HOOKS)
+
+
+def _take(t, idx: np.ndarray | None) -> np.ndarray:
+    with paddle.no_grad():
+        flat = t.reshape([-1])
+        if idx is not None:
+            flat = paddle.gather(flat, paddle.to_tensor(idx))
+        return np.array(flat.astype("float32").numpy(), np.float32)
+
+
+def _optimizer_params(optimizer: Any) -> list[tuple[Any, int]] | None:
+    if not isinstance(optimizer, paddle.optimizer.Optimizer):
+        return None
+    groups = optimizer._param_groups or []
+    if groups and isinstance(groups[0], dict):
+        return [(p, g) for g, group in enumerate(groups) for p in group["params"]]
+    return [(p, 0) for p in optimizer._parameter_list or []]
+
+
+def _refusal(optimizer: Any, params: list) -> str | None:
+    # grad_clip runs inside step(), before the decay: the gradient the decay joins is not
+    # the one captured after backward().
+    if optimizer._grad_clip is not None:
+        return "the optimizer clips gradients inside step() (grad_clip): audit it without grad_clip"
+    if optimizer._accumulators:
+        return "the optimizer has already stepped (its accumulators exist): return a fresh one"
+    if getattr(optimizer, "_multi_precision", False) and any(p.dtype != paddle.float32 for p in params):
+        # The optimizer steps a float32 master copy the audit does not see; the parameter
+        # is that copy rounded, so replaying from it would not be the step taken.
+        return "multi_precision keeps float32 master weights of the low-precision parameters: audit it without"
+    return None
+
+
+def _regularizer_text(reg: Any) -> str:
+    return f"{type(reg).__name__}({reg._coeff!r})"
+
+
+def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, Any], list[tuple[str, float | None]]]:
+    """Paddle's places for decay: the optimizer's argument, the parameter's group, the
+    parameter's own regularizer (ParamAttr, or left there by an optimizer built earlier
+    with groups), AdamW's apply_decay_param_fun and Lamb's exclude_from_weight_decay_fn."""
+    cls = type(optimizer)
+    listed = optimizer._param_groups or []
+    group = listed[g] if listed and isinstance(listed[0], dict) else {}
+    hyper = {}
+    for name in inspect.signature(cls.__init__).parameters:
+        value = group.get(name, getattr(optimizer, f"_{name}", None))
+        if name not in ("self", "parameters", "learning_rate") and isinstance(value, (int, float, bool, tuple, list)):
+            hyper[name] = _plain(value)
+    sources: list[tuple[str, float | None]] = []
+    where = f"group {g}" if groups > 1 else "optimizer"
+    own = getattr(optimizer, "_weight_decay", None)
+    if isinstance(own, (int, float)) and not isinstance(own, bool) or hasattr(optimizer, "_lamb_weight_decay"):
+        # AdamW (decoupled) and Lamb (inside its trust ratio) keep a float of their own.
+        arg = "lamb_weight_decay" if hasattr(optimizer, "_lamb_weight_decay") else "weight_decay"
+        value = group.get(arg, getattr(optimizer, f"_{arg}"))
+        exclude = getattr(optimizer, "_apply_decay_param_fun", None)
+        skipped = exclude is not None and not exclude(p.name)
+        if getattr(optimizer, "_exclude_from_weight_decay_fn", None) is not None:
+            skipped = bool(optimizer._exclude_from_weight_decay_fn(p))
+        fun = "apply_decay_param_fun" if arg == "weight_decay" else "exclude_from_weight_decay_fn"
+        sources.append((f"{where}: {cls.__name__} {arg}={value!r}" + (f", off by {fun}({p.name})" if skipped else ""),
+                        None if skipped else float(value)))
+    elif group.get("regularization_method", getattr(optimizer, "_regularization_method", "")) == "l2_decay":
+        # Momentum takes an L2 weight_decay into its own kernel (per group) instead of `regularization`.
+        coeff = group.get("regularization_coeff", getattr(optimizer, "_regularization_coeff", 0.0))
+        sources.append((f"{where}: {cls.__name__} weight_decay=L2Decay({coeff!r}), in its kernel", float(coeff)))
+    elif group.get("weight_decay") is not None:
+        decay = group["weight_decay"]
+        sources.append((f"group {g}: weight_decay={_describe_decay(decay)}", float(getattr(decay, "_coeff", decay))))
+    elif optimizer.regularization is not None:
+        sources.append((f"optimizer: weight_decay={_regularizer_text(optimizer.regularization)}",
+                        float(optimizer.regularization._coeff)))
+    if p.regularizer is not None and group.get("weight_decay") is None:
+        text = f"param.regularizer {_regularizer_text(p.regularizer)} (ParamAttr, or an earlier optimizer's group)"
+        sources.append((text, float(p.regularizer._coeff)))
+    return hyper, sources
+
+
+def _describe_decay(value: Any) -> str:
+    return _regularizer_text(value) if hasattr(value, "_coeff") else repr(value)
+
+
+def _lr(optimizer: Any, p: Any, g: int) -> float:
+    """The lr the parameter steps with: the optimizer's (float32) times the parameter's
+    multiplier (ParamAttr learning_rate, or its group's), multiplied in float32."""
+    return float(np.float32(optimizer.get_lr()) * np.float32(p.optimize_attr.get("learning_rate", 1.0)))
+
+
+AUDIT_HOOKS = audit_capture.Hooks(
+    framework=FRAMEWORK,
+    is_model=lambda m: isinstance(m, paddle.nn.Layer),
+    is_tensor=lambda t: isinstance(t, paddle.Tensor),
+    is_float=lambda t: paddle.is_floating_point(t),
+    dtype=lambda t: str(t.dtype).removeprefix("paddle."),
+    trainable=lambda p: not p.stop_gradient,
+    take=_take,
+    constant=lambda a, like: paddle.to_tensor(a, dtype=like.dtype),
+    optimizer_params=_optimizer_params,
+    refusal=_refusal,
+    zero_grad=lambda o: o.clear_grad(),
+    lr=_lr,
+    describe=_describe,
+)

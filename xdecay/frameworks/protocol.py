@@ -23,7 +23,7 @@ from ..engine.clipping import Clip
 from ..engine.precision import Precision
 from ..engine.schedules import Schedule
 from ..training import TrainJob
-from .records import ExplainItem, ExplainJob, Job, RunRecord
+from .records import AuditJob, ExplainItem, ExplainJob, Job, RunRecord
 
 
 def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:
@@ -45,9 +45,11 @@ def _read_spec(data, prefix: str, layer: dict | None = None) -> Spec:
                 None if fresh is None else int(fresh))
 
 
-def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> None:
-    """A compare request (one Job per case), an explain request or a training request."""
-    if isinstance(request, TrainJob):
+def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob | AuditJob) -> None:
+    """A compare request (one Job per case), an explain, a training or an audit request."""
+    if isinstance(request, AuditJob):
+        meta, arrays = {"kind": "audit", "job": dataclasses.asdict(request)}, {}
+    elif isinstance(request, TrainJob):
         meta = {"kind": "train", "config": request.config}
         arrays = {f"train/{k}": v for k, v in request.arrays.items()}
     elif isinstance(request, ExplainJob):
@@ -71,9 +73,11 @@ def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob) -> Non
     _save(path, {"meta": np.array(json.dumps(meta)), **arrays})
 
 
-def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob:
+def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob | AuditJob:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
+        if meta["kind"] == "audit":
+            return AuditJob(**{**meta["job"], "search": tuple(meta["job"]["search"])})
         if meta["kind"] == "train":
             return TrainJob(meta["config"]["kind"], meta["config"],
                             {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("train/")})

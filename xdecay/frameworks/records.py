@@ -75,6 +75,22 @@ class ExplainJob:
     items: tuple[ExplainItem, ...]
 
 
+@dataclass(frozen=True)
+class AuditJob:
+    """`xdecay audit`: the user's factory (MODULE:FUNC or FILE.py:FUNC, as given with
+    `option`) run in this framework's worker for `steps` steps (frameworks/audit_capture.py).
+    Its answer is one RunRecord (way "audit"): per parameter, params[name] the weights
+    [steps + 1, k] and series["grad:" + name] the gradients [steps, k] on the flat
+    elements inference looks at (infer.flat_sample), series["lr:" + name] its lr per
+    step, hyper[i] the i-th parameter's hyper-parameters (native names) and
+    options["params"][i] what the objects say about it (AuditParam)."""
+    factory: str
+    option: str
+    search: tuple[str, ...]           # the caller's folder: where MODULE is found, as `python -m` does
+    steps: int
+    seed: int
+
+
 @dataclass
 class RunRecord:
     """One (framework, way) run: float32 parameter snapshots, canonical names and layout.

@@ -27,7 +27,7 @@ from ..training import TrainJob
 from .adapters import execute, load_adapter
 from .lifeline import LIFELINE_ENV, SCRATCH_ENV
 from .protocol import read_result, write_request
-from .records import ExplainJob, Job, RunRecord
+from .records import AuditJob, ExplainJob, Job, RunRecord
 
 if TYPE_CHECKING:
     from .warm import WarmWorkers
@@ -44,7 +44,7 @@ class FrameworkResult:
     error: str | None = None
 
 
-Request = list[Job] | ExplainJob | TrainJob
+Request = list[Job] | ExplainJob | TrainJob | AuditJob
 
 
 # Called with a framework's results as soon as its worker is done (the parent can

@@ -25,7 +25,8 @@ from ..engine.optimizers import (
 from ..engine.layers import LAYER_NORM_EPS, Layer, canonical_view, to_native
 from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
-from .records import Allocate, ExplainItem, ExplainJob, Job, RunRecord, in_memory
+from . import audit_capture
+from .records import Allocate, AuditJob, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "torch"
 
@@ -375,3 +376,58 @@ def _schedule(job: TrainJob, decoupled: bool) -> RunRecord:
     return RunRecord(FRAMEWORK, "adamw" if decoupled else "adam",
                      {"weight": np.stack([s[0] for s in snaps]), "bias": np.stack([s[1] for s in snaps])},
                      series={"lr": np.array(lrs)})
+
+
+# ---------------------------------------------------------------- xdecay audit (the user's own model)
+
+def run_audit(job: AuditJob) -> RunRecord:
+    return audit_capture.run_audit(job, AUDIT_HOOKS)
+
+
+def _take(t: torch.Tensor, idx: np.ndarray | None) -> np.ndarray:
+    # A sparse gradient (Embedding(sparse=True)) as the dense one the reference replays.
+    flat = (t.to_dense() if t.is_sparse else t).detach().reshape(-1)
+    return (flat if idx is None else flat[torch.from_numpy(idx)]).float().numpy().copy()
+
+
+def _optimizer_params(optimizer: Any) -> list[tuple[Any, int]] | None:
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return None
+    return [(p, g) for g, group in enumerate(optimizer.param_groups) for p in group["params"]]
+
+
+def _describe(optimizer: torch.optim.Optimizer, p: torch.Tensor, g: int,
+              groups: int) -> tuple[dict[str, Any], list[tuple[str, float | None]]]:
+    """Torch has one place for decay, the parameter's group (defaults filled in)."""
+    group = optimizer.param_groups[g]
+    decay = group.get("weight_decay", 0)
+    decay = decay.item() if isinstance(decay, torch.Tensor) else decay
+    decoupled = type(optimizer).__name__ == "AdamW" or bool(group.get("decoupled_weight_decay"))
+    where = f"group {g}" if groups > 1 else "optimizer"
+    source = f"{where}: {type(optimizer).__name__} weight_decay={decay!r}" + (" (decoupled)" if decoupled else "")
+    return _effective(optimizer)[g], [(source, float(decay) or None)]
+
+
+def _refusal(optimizer: torch.optim.Optimizer, params: list) -> str | None:
+    # Its state would have to be replayed too; a fresh optimizer is what training starts from.
+    # (Adagrad fills its state at construction, with step 0.)
+    if any(float(s.get("step", 0)) > 0 for s in optimizer.state.values()):
+        return "the optimizer has already stepped (its state holds steps): return a fresh one"
+    return None
+
+
+AUDIT_HOOKS = audit_capture.Hooks(
+    framework=FRAMEWORK,
+    is_model=lambda m: isinstance(m, torch.nn.Module),
+    is_tensor=lambda t: isinstance(t, torch.Tensor),
+    is_float=lambda t: t.is_floating_point(),
+    dtype=lambda t: str(t.dtype).removeprefix("torch."),
+    trainable=lambda p: p.requires_grad,
+    take=_take,
+    constant=lambda a, like: torch.from_numpy(a).to(like.dtype),
+    optimizer_params=_optimizer_params,
+    refusal=_refusal,
+    zero_grad=lambda o: o.zero_grad(set_to_none=True),
+    lr=lambda o, p, g: float(o.param_groups[g]["lr"]),
+    describe=_describe,
+)
