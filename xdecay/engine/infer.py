@@ -422,12 +422,13 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
         return _residual(rule, kwargs, lr, family, cs, actual,
                          *_family_grads(family, cs, grads, bounds, grads_for), tol)
 
+    def tried(family: tuple[str, ...]) -> bool:
+        """Families the run can have: Lamb's trust-ratio decay in Lamb, a term inside a clip under one."""
+        return (("lamb_trust" not in family or "lamb_weight_decay" in kwargs)
+                and ("clipped_l2" not in family or grads_for is not None))
+
     fits, best = [], {}
-    for family in FAMILIES:
-        if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
-            continue
-        if "clipped_l2" in family and grads_for is None:
-            continue
+    for family in filter(tried, FAMILIES):
         options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
         scored = [(residual(family, cs), cs) for cs in options]
         if not scored:
@@ -439,8 +440,7 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
     if not fits:
         # No coefficient in play explains the run: fit one (a default we did not know of;
         # with none in play at all -- an audited optimizer naming no decay -- every family).
-        singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",)
-                   and ("lamb_trust" not in f or "lamb_weight_decay" in kwargs)]
+        singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]
         for family in singles:
             r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
             best[family] = (r, cs)
