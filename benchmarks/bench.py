@@ -1,6 +1,6 @@
 """xdecay's speed and memory, as ratios measured in one run on this machine (issues 6, 17).
 
-    python benchmarks/bench.py [--repeat N] [--skip-large] [--large-repeat N]
+    python benchmarks/bench.py [--repeat N] [--skip-large | --only-large] [--large-repeat N]
     python benchmarks/bench.py --sweep [--sizes 64,256,1024,4096] [--steps 1,10,100]
 
 floor  `python -c "import torch, paddle; <build one torch optimizer>"`: what any program
@@ -23,7 +23,9 @@ Other engineers share the machine, so absolute times drift: the commands run in 
 (A B C ... A B C ...), a ratio is taken within each round, and the median over rounds is
 reported, with the load average at each round. Every command runs as its own process from
 the repository root, output discarded. Peak memory is each process's VmHWM from /proc,
-sampled every 10 ms while it runs (the last sample before it exits).
+sampled every 10 ms while it runs (the last sample before it exits), and so is its CPU
+time (user + system, /proc/PID/stat): under load a process's CPU seconds drift far less
+than its wall time.
 """
 from __future__ import annotations
 
@@ -68,6 +70,19 @@ class Measured:
     wall: float
     peak_kib: dict[str, int] = field(default_factory=dict)   # process label -> VmHWM
     returncode: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)      # process label -> CPU seconds
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float | None:
+    """utime + stime of a process, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def _hwm(pid: int) -> int | None:
@@ -106,20 +121,25 @@ def measure(cmd: list[str]) -> Measured:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peaks: dict[int, tuple[str, int]] = {}
+    cpu: dict[int, float] = {}
     while proc.poll() is None:
         for pid in [proc.pid, *_children(proc.pid)]:
-            hwm = _hwm(pid)
+            hwm, used = _hwm(pid), _cpu(pid)
             if hwm is not None:
                 # Labelled at every sample: a worker's first sample may precede its exec.
                 peaks[pid] = (_label(pid), max(hwm, peaks.get(pid, ("", 0))[1]))
+            if used is not None:
+                cpu[pid] = used
         time.sleep(SAMPLE_EVERY)
     wall = time.perf_counter() - start
     by_label: dict[str, int] = {}
-    for label, kib in peaks.values():
+    cpu_by_label: dict[str, float] = {}
+    for pid, (label, kib) in peaks.items():
         by_label[label] = max(kib, by_label.get(label, 0))
+        cpu_by_label[label] = cpu_by_label.get(label, 0.0) + cpu.get(pid, 0.0)
     if proc.returncode not in (0, 1):
         sys.exit(f"bench: {' '.join(cmd)} exited with {proc.returncode}")
-    return Measured(wall, by_label, proc.returncode)
+    return Measured(wall, by_label, proc.returncode, cpu_by_label)
 
 
 def loadavg() -> str:
@@ -156,11 +176,12 @@ def report(runs: dict[str, list[Measured]], ratios: list[tuple[str, str, str, fl
 
 
 def memory(runs: dict[str, list[Measured]]) -> None:
-    print("peak resident memory (VmHWM, largest over the rounds)")
+    print("peak resident memory (VmHWM, largest over the rounds); CPU seconds (median over the rounds)")
     for name, ms in runs.items():
         labels = sorted({label for m in ms for label in m.peak_kib})
         print(f"  {name:<12} " + ", ".join(
-            f"{label} {_mib(max(m.peak_kib.get(label, 0) for m in ms))}" for label in labels))
+            f"{label} {_mib(max(m.peak_kib.get(label, 0) for m in ms))} "
+            f"{statistics.median(m.cpu.get(label, 0.0) for m in ms):.1f} s" for label in labels))
 
 
 def sweep(sizes: list[int], steps_list: list[int]) -> None:
@@ -193,6 +214,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=5, help="rounds of the small commands (default 5)")
     p.add_argument("--skip-large", action="store_true", help="leave out P2 (about 80 s a round, 4-5 GB)")
+    p.add_argument("--only-large", action="store_true", help="only P2")
     p.add_argument("--large-repeat", type=int, default=1, help="rounds of P2 (default 1)")
     p.add_argument("--sweep", action="store_true", help="only the cost growth sweep")
     p.add_argument("--sizes", default="64,256,1024,4096", help="--sweep: layer sizes (square)")
@@ -206,8 +228,9 @@ def main() -> None:
         return
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}")
     print(f"load average at start: {loadavg()}")
-    small = rounds(COMMANDS, args.repeat)
-    report(small, RATIOS)
+    small = {} if args.only_large else rounds(COMMANDS, args.repeat)
+    if small:
+        report(small, RATIOS)
     if not args.skip_large:
         large = rounds(LARGE, args.large_repeat)
         report(large, LARGE_RATIOS)

@@ -5,9 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xdecay.case import load_case
-from xdecay.engine.compare import EPS32, Tolerance, compare_pair, ulp32
+from xdecay.engine.compare import EPS32, Tolerance, _ulp_of_larger, compare_pair, ulp32
 from xdecay.engine.pipeline import Outcome, compare_case
 from xdecay.frameworks.records import RunRecord
 from xdecay.writers.compare_report import json_report, markdown, table
@@ -112,3 +114,48 @@ def test_markdown_and_table_name_the_layout(momentum_outcome):
     assert "[out, in]" in md and "| element" in md and "**Verdict:** OK" in md
     txt = table(momentum_outcome)
     assert "canonical layout [out=4, in=3]" in txt and "verdict: OK" in txt
+
+
+FLOATS32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
+
+
+@given(st.lists(st.tuples(FLOATS32, FLOATS32), min_size=1, max_size=40))
+def test_the_ulp_of_the_larger_weight_is_np_spacing(values):
+    # compare reads the spacing from the exponent bits: it must be np.spacing exactly,
+    # at zero, subnormals, the largest float32, Inf and NaN too.
+    before, after = (np.array(v, np.float32) for v in zip(*values))
+    with np.errstate(all="ignore"):
+        expected = np.spacing(np.maximum(np.abs(before), np.abs(after))).astype(np.float64)
+    assert np.array_equal(_ulp_of_larger(before, after), expected, equal_nan=True)
+
+
+def _plain(a: np.ndarray, b: np.ndarray, ops: int) -> tuple[float, ...]:
+    """A comparison's maxima written out plainly, whole arrays at once: what the chunked,
+    fused pass of compare_pair must reproduce bit for bit."""
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    da, db = np.diff(a.astype(np.float64), axis=0), np.diff(b.astype(np.float64), axis=0)
+    ulp = np.spacing(np.maximum(np.abs(a[:-1]), np.abs(a[1:]))).astype(np.float64)
+    diff, mag = np.abs(da - db), np.maximum(np.abs(da), np.abs(db))
+    k = np.arange(1, len(da) + 1)[:, None]
+    with np.errstate(all="ignore"):
+        return (np.max(diff), np.max(np.where(mag > 0, diff / mag, 0.0)), np.max(diff / ulp),
+                np.max(diff / (k * (ulp + ops * EPS32 * mag))))
+
+
+@settings(max_examples=60)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-7, 1e-3]), st.booleans())
+def test_the_fused_chunked_pass_equals_the_plain_formulas(seed, noise, bad):
+    rng = np.random.default_rng(seed)
+    a = np.cumsum(rng.standard_normal((4, 9, 7)) * 1e-2, axis=0).astype(np.float32)
+    b = (a * (1 + noise * rng.standard_normal(a.shape))).astype(np.float32)
+    b[:, 0, :3] = a[:, 0, :3]              # zero differences, and zero deltas below
+    a[1:, 1, :2] = a[0, 1, :2]
+    b[1:, 1, :2] = b[0, 1, :2]
+    if bad:
+        b[2, 3, 4] = rng.choice([np.nan, np.inf])
+    tol = Tolerance(ops=7)
+    got = compare_pair(RunRecord("torch", "x", {"weight": a}), RunRecord("paddle", "y", {"weight": b}),
+                       "equal", tol)
+    expected = _plain(a, b, tol.ops)
+    assert got.ok == (not bad and expected[3] <= 1)
+    assert [got.max_abs, got.max_rel, got.max_ulp, got.excess] == pytest.approx(expected, rel=0, abs=0, nan_ok=True)

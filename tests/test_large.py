@@ -3,17 +3,22 @@ replayed sensitivity, chunked comparisons, snapshots through mapped files. Each 
 is checked against the whole computation it replaces, with real torch and paddle."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from xdecay.case import load_case
-from xdecay.engine import compare, infer
+from xdecay.case_files import find_cases
+from xdecay.engine import compare, infer, pipeline
 from xdecay.engine.compare import Pair, PairSensitivity, Tolerance, compare_pairs, pairs, ulp32
 from xdecay.engine.infer import RunSensitivity, infer_run, layer_sample
 from xdecay.engine.pipeline import run_cases
 from xdecay.engine.reference import gradient_bounds, grads_at, model_grads
-from xdecay.frameworks.protocol import ResultFiles, read_result
+from xdecay.frameworks.protocol import ResultFiles, read_result, release
+from xdecay.frameworks import runner
 from xdecay.frameworks.records import RunRecord
+from xdecay.writers.compare_report import json_report
 
 from .conftest import write_case
 
@@ -199,3 +204,73 @@ def test_a_view_of_a_mapped_snapshot_is_written_as_itself(tmp_path):
     files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps[:2]})]])
     (((run,),)) = read_result(tmp_path / "result")[2]
     assert np.array_equal(run.params["weight"], snaps[:2])
+
+
+def _figures(outcome):
+    r = outcome.results[0]
+    return ([(c.a, c.b, c.max_abs, c.max_rel, c.max_ulp, c.excess, c.verdict, c.power and c.power.json())
+             for c in r.comparisons], r.rules, [c.verdict for c in r.rule_checks], r.notes)
+
+
+def test_runs_requested_one_way_at_a_time_give_the_case_run_at_once(large, monkeypatch):
+    # A large layer's ways go to the worker one request each (isolated from each other,
+    # as a new worker would run them), and each pair is compared as its runs arrive:
+    # every figure must be the one of the whole case in one request, compared at the end.
+    case, _ = large
+    requests, owners = pipeline._requests([case], ("torch", "paddle"), None)
+    assert [len(r) for r in requests.values()] == [len(case.runs[fw]) for fw in requests]
+    assert all(owner == [0] * len(case.runs[fw]) for fw, owner in owners.items())
+    arrived = []
+    real = pipeline.Analyses._compare_arrived
+    monkeypatch.setattr(pipeline.Analyses, "_compare_arrived",
+                        lambda self, index: arrived.append(len(self.arrived[index])) or real(self, index))
+    split = run_cases([case])
+    assert arrived == sorted(arrived) and arrived[0] < len(case.run_names())   # compared as they came
+    monkeypatch.setattr(pipeline, "_large", lambda case: False)
+    whole = run_cases([case])
+    assert _figures(split) == _figures(whole)
+    assert split.exit_code == whole.exit_code == 0
+
+
+def test_a_released_snapshot_reads_the_same(tmp_path):
+    files = ResultFiles(tmp_path / "result")
+    snaps = files.allocate((3, 300, 400))
+    snaps[:] = np.random.default_rng(0).standard_normal((3, 300, 400)).astype(np.float32)
+    files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps})]])
+    (((run,),)) = read_result(tmp_path / "result")[2]
+    before = np.array(run.params["weight"])
+    release(run.params["weight"])
+    assert np.array_equal(run.params["weight"], before)
+    release(before)                              # an array in memory: nothing to do
+
+
+def test_cases_compared_as_they_arrive_give_the_cases_compared_at_the_end(monkeypatch):
+    # Each case is compared (power, causes, notes) as soon as both workers delivered it,
+    # while they run the next: the report must be the one of comparing them all at the end.
+    cases = [load_case(p) for name in ("sgd", "adamw", "adadelta", "clip_global_norm") for p in find_cases(name)]
+    late = []
+    real = pipeline._compare_now
+    monkeypatch.setattr(pipeline, "_compare_now", lambda *a: late.append(a[0].name) or real(*a))
+    early = run_cases(cases)
+    assert late == []                                       # every case was compared on arrival
+    monkeypatch.setattr(pipeline.Analyses, "result", lambda *a: None)
+    at_the_end = run_cases(cases)
+    assert late == [c.name for c in cases]
+    assert json_report(early) == json_report(at_the_end)
+
+
+def test_a_case_compared_early_is_dropped_when_a_framework_failed_after():
+    case = load_case(find_cases("sgd")[0])
+    owners = {"torch": [0], "paddle": [0]}
+    analyses = pipeline.Analyses([case], owners, pipeline.Settings())
+    done = run_cases([case], in_process=True)       # the runs, to deliver by hand
+    runs = {fw: [r for r in done.results[0].runs if r.framework == fw] for fw in owners}
+    for fw in owners:
+        analyses.add_part(fw, 0, runner.FrameworkResult(fw, "v", [runs[fw]]))
+    ok = {fw: runner.FrameworkResult(fw, "v", [runs[fw]]) for fw in owners}
+    assert analyses.result(0, ok, pipeline.Settings()) is not None
+    assert analyses.result(0, ok, pipeline.Settings(atol=1e-3)) is None            # other settings
+    failed = {**ok, "paddle": runner.FrameworkResult("paddle", error="worker killed by signal SIGSEGV")}
+    assert analyses.result(0, failed, pipeline.Settings()) is None
+    rerun = {**ok, "torch": runner.FrameworkResult("torch", "v", [[dataclasses.replace(r) for r in runs["torch"]]])}
+    assert analyses.result(0, rerun, pipeline.Settings()) is None                  # not the runs compared

@@ -44,11 +44,12 @@ import numpy as np
 
 from ..case import Case, Expectation
 from ..frameworks.records import RunRecord
+from .blas import one_thread_here
 from .precision import eps as dtype_eps
 from .precision import ulp as dtype_ulp
 
 EPS32 = float(np.finfo(np.float32).eps)
-CHUNK = 1 << 17          # elements compared at a time (fastest here: 1 MiB float64 temporaries, reused)
+CHUNK = 1 << 14          # elements compared at a time (fastest here: 128 KiB float64 buffers stay in the core's cache)
 MAX_REPLAYED = 1 << 16   # elements beyond the plain bound whose sensitivity is replayed
 REPLAY_BATCH = 1 << 10   # the first batch of them
 
@@ -139,6 +140,18 @@ class Tolerance:
             return (self.atol or 0.0) + (self.rtol or 0.0) * mag
         return step * (ulp + self.ops * self.eps * mag)
 
+    def allowed_into(self, out: np.ndarray, ulp: np.ndarray, mag: np.ndarray, step: int) -> None:
+        """allowed_from(ulp, mag, step) for one step, written into `out`: the same
+        operations on the same operands (products and sums commute exactly)."""
+        if self.fixed:
+            np.multiply(mag, self.rtol or 0.0, out=out)
+            out += self.atol or 0.0
+            return
+        np.multiply(mag, self.ops * self.eps, out=out)
+        out += ulp
+        if step != 1:           # 1 * x is x
+            out *= step
+
     def describe(self) -> str:
         if self.fixed:
             return f"|da-db| <= {self.atol or 0.0:g} + {self.rtol or 0.0:g}*|delta|"
@@ -156,6 +169,24 @@ class Tolerance:
 def coarser(a: str, b: str) -> str:
     """The dtype with the larger eps of two."""
     return a if dtype_eps(a) >= dtype_eps(b) else b
+
+
+EXPONENT32 = np.int32(0x7f800000)
+FLOAT32_MAX = np.finfo(np.float32).max
+
+
+def _ulp_of_larger(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """ulp32 of the larger of |before| and |after| (the stored weight is rounded at that
+    magnitude), as float64. np.spacing is twice as slow as this: the exponent bits of a
+    normal float32 m are 2**floor(log2 m), times 2**-23 its spacing (exact: a power of
+    two >= 2**-149), and below the normal range the spacing is 2**-149. np.spacing
+    stays where this would differ: NaN, Inf, and the largest float32 (spacing Inf)."""
+    m = np.maximum(np.abs(before), np.abs(after))
+    if m.size and not np.maximum.reduce(m) < FLOAT32_MAX:    # (a NaN too)
+        return np.spacing(m).astype(np.float64)
+    p = np.bitwise_and(m.view(np.int32), EXPONENT32).view(np.float32)
+    p *= np.float32(2.0 ** -23)
+    return np.maximum(p, np.float32(2.0 ** -149), out=p).astype(np.float64)
 
 
 def ulp32(x: np.ndarray) -> np.ndarray:
@@ -221,7 +252,8 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
                 suspects[i][name] = _Suspects()
         snaps = {r.name: r.params[name] for i in mine for r in (pairs[i].a, pairs[i].b)}
         steps = len(next(iter(snaps.values()))) - 1
-        snaps = {n: v.reshape(steps + 1, -1) for n, v in snaps.items()}
+        # Plain views of the mapped files: numpy's memmap subclass costs on every slice.
+        snaps = {n: np.asarray(v).reshape(steps + 1, -1) for n, v in snaps.items()}
         size = next(iter(snaps.values())).shape[1]
         units = _chunks(steps, size)
 
@@ -229,13 +261,13 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
             return _compare_chunk(*u, snaps, [(i, pairs[i], full.get(i)) for i in mine], tol,
                                   {i: suspects[i][name].threshold for i in mine if name in suspects[i]})
 
-        for part in _on_cores(unit, units):
+        for part in on_cores(unit, units, small=steps * size <= CHUNK):
             for i, values, far in part:
                 worst[i].add(**values)
                 if far is not None:
                     suspects[i][name].add(*far)
         lazy = [i for i in mine if name in suspects[i] and suspects[i][name].count]
-        replayed = list(_on_cores(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy))
+        replayed = list(on_cores(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy))
         for i, (excess, settled) in zip(lazy, replayed):
             if not settled:
                 excess = _replay_everywhere(pairs[i], name, snaps, units, tol)
@@ -258,7 +290,7 @@ def _replay_everywhere(pair: Pair, name: str, snaps: dict[str, np.ndarray], unit
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.maximum(values["excess"], _max(diff / (allowed + sens)))
 
-    return np.max(list(_on_cores(chunk, units)))
+    return np.max(list(on_cores(chunk, units)))
 
 
 def _chunks(steps: int, size: int) -> list[tuple[int, slice]]:
@@ -266,9 +298,16 @@ def _chunks(steps: int, size: int) -> list[tuple[int, slice]]:
     return [(k, slice(s, s + CHUNK)) for k in range(1, steps + 1) for s in range(0, size, CHUNK)]
 
 
-def _on_cores(fn, items: list):
-    """fn over items on every core (numpy releases the GIL), results in items' order."""
-    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
+def on_cores(fn, items: list, small: bool = False):
+    """fn over items on every core (numpy releases the GIL), results in items' order;
+    in this thread if `small` (or one item): starting threads costs more than tiny work
+    gains from them (1-5 ms a thread at load 10 here)."""
+    if small or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    # One BLAS thread per pool thread: the pool already fills the cores (blas.py).
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1)),
+                            initializer=one_thread_here) as pool:
         yield from pool.map(fn, items)
 
 
@@ -278,34 +317,38 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
     pair whose sensitivity is replayed lazily, its elements beyond the plain bound."""
     runs = {}
     for name in dict.fromkeys(n for _, p, _ in pairs for n in (p.a.name, p.b.name)):
-        before, after = np.asarray(snaps[name][k - 1, cut]), np.asarray(snaps[name][k, cut])
-        delta = np.asarray(after, np.float64) - np.asarray(before, np.float64)
-        # The stored weight is rounded at the larger of |w| before and after the step.
-        top = np.maximum(np.abs(before), np.abs(after))
-        ulp = np.spacing(top).astype(np.float64)
+        before, after = snaps[name][k - 1, cut], snaps[name][k, cut]
+        delta = np.subtract(after, before, dtype=np.float64)
+        ulp = _ulp_of_larger(before, after)
         if tol.stored != "float32":       # [precision]: the ULP of each dtype pairs may use
+            top = np.maximum(np.abs(before), np.abs(after))
             ulp = {d: ulp if d == "float32" else tol.ulp(top) for d in ("float32", tol.stored)}
-        runs[name] = (delta, np.abs(delta), ulp, bool(np.isfinite(delta).all()))
+        runs[name] = (delta, np.abs(delta), ulp)
     out = []
+    diff, mag, allowed, excess, scratch = (np.empty(len(before)) for _ in range(5))
     for i, p, full in pairs:
-        da, abs_a, ulp, finite_a = runs[p.a.name]
-        db, abs_b, _, finite_b = runs[p.b.name]
+        da, abs_a, ulp = runs[p.a.name]
+        db, abs_b, _ = runs[p.b.name]
         pair_tol = tol.for_runs(p.a, p.b)
         if isinstance(ulp, dict):
             ulp = ulp[pair_tol.stored]
         with np.errstate(invalid="ignore", divide="ignore"):
-            diff = np.abs(da - db)
-            mag = np.maximum(abs_a, abs_b)
-            allowed = pair_tol.allowed_from(ulp, mag, k)
+            # One buffer per quantity, reused by every pair: no float64 temporaries.
+            np.abs(np.subtract(da, db, out=diff), out=diff)
+            np.maximum(abs_a, abs_b, out=mag)
+            pair_tol.allowed_into(allowed, ulp, mag, k)
             if full is not None:
-                allowed = allowed + full[k - 1, cut]
-            excess = diff / allowed
+                allowed += full[k - 1, cut]
+            np.divide(diff, allowed, out=excess)
             if tol.fixed:                       # 0/0 where a fixed tolerance allows 0
-                excess = np.where(diff == 0, 0.0, excess)
-            # Reduced here, in the worker thread; np.max keeps a NaN.
-            values = dict(abs=_max(diff), rel=_max(np.where(mag > 0, diff / mag, 0.0)),
-                          ulp=_max(diff / ulp))
-        far, top = None, _max(excess)
+                excess[diff == 0] = 0.0
+            # Reduced here, in the worker thread; np.max keeps a NaN. A run's delta is
+            # finite (a float32 difference fits in float64) iff every |da - db| is.
+            top_diff = np.maximum.reduce(diff)
+            finite = bool(np.isfinite(top_diff))
+            values = {"abs": top_diff, "rel": _rel(diff, mag, scratch, finite),
+                      "ulp": np.maximum.reduce(np.divide(diff, ulp, out=scratch))}
+        far, top = None, np.maximum.reduce(excess)
         if i in thresholds and not top <= 1:     # (a NaN goes in too, and stays in top)
             # Beyond the plain bound: kept for the replay if beyond the pair's threshold,
             # else only their largest ratio is kept (it bounds what is not replayed).
@@ -317,14 +360,23 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             dropped = 0.0 if kept is beyond_plain else np.max(excess, where=beyond_plain & ~kept, initial=0.0)
             far = (k, idx + cut.start, diff[idx], allowed[idx], excess[idx], dropped)
             top = np.max(excess, where=~beyond_plain, initial=0.0)
-        values.update(excess=top, finite=finite_a and finite_b)
+        values.update(excess=top, finite=finite)
         out.append((i, values, far))
     return out
 
 
+def _rel(diff: np.ndarray, mag: np.ndarray, out: np.ndarray, finite: bool) -> np.float64:
+    """max |da-db| / max(|da|, |db|), 0 where both deltas are 0. With finite deltas a
+    zero magnitude means a zero difference, whose 0/0 fmax skips (NaN: all were 0)."""
+    if not finite:          # a NaN magnitude counts as 0 there, as before
+        return _max(np.where(mag > 0, diff / mag, 0.0))
+    top = np.fmax.reduce(np.divide(diff, mag, out=out))
+    return np.float64(0.0) if np.isnan(top) else top
+
+
 def _verdict(p: Pair, worst: "_Worst") -> Comparison:
-    c = dict(a=p.a.name, b=p.b.name, expected=p.expected, param=p.param, max_abs=float(worst.abs),
-             max_rel=float(worst.rel), max_ulp=float(worst.ulp), excess=float(worst.excess))
+    c = dict(a=p.a.name, b=p.b.name, expected=p.expected, param=p.param, max_abs=worst.top("abs"),
+             max_rel=worst.top("rel"), max_ulp=worst.top("ulp"), excess=worst.top("excess"))
     if not worst.finite:
         return Comparison(**c, ok=False, problem="NaN/Inf in a run")
     if p.expected == "equal" and c["excess"] > 1.0:
@@ -340,16 +392,21 @@ def _max(x: np.ndarray) -> np.float64:
 
 
 class _Worst:
-    """Running maxima of a comparison (np.maximum: a NaN is kept, never hidden)."""
+    """The maxima of a comparison: each part's, reduced once at the end (np.maximum: a
+    NaN is kept, never hidden). Kept as lists: a chunk's add costs an append, not a
+    numpy call per quantity."""
 
     def __init__(self):
-        self.abs = self.rel = self.ulp = self.excess = np.float64(0.0)
+        self.parts: dict[str, list] = {key: [0.0] for key in ("abs", "rel", "ulp", "excess")}
         self.finite = True
 
-    def add(self, finite: bool = True, **values: np.ndarray) -> None:
+    def add(self, finite: bool = True, **values) -> None:
         self.finite &= finite
         for key, v in values.items():
-            setattr(self, key, np.maximum(getattr(self, key), _max(v)))
+            self.parts[key].append(v)
+
+    def top(self, key: str) -> float:
+        return float(np.maximum.reduce(np.asarray(self.parts[key], np.float64)))
 
 
 class _Suspects:

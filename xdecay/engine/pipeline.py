@@ -5,13 +5,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..case import FRAMEWORKS, Case
+from ..frameworks.protocol import release
 from ..frameworks.records import Job, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run_batch
 from ..frameworks.warm import WarmWorkers
+from .blas import one_thread as one_blas_thread
 from .causes import cause
 from .clipping import report as clip_report
-from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, pairs
-from .infer import Inferred, RunSensitivity, infer_run, rule_holds
+from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, on_cores, pairs
+from .infer import SAMPLE_SIDE, Inferred, RunSensitivity, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
 from .precision import as_stored
@@ -143,22 +145,48 @@ def run_cases(cases: list[Case], *, steps: int | None = None,
     """Run every case in one worker per framework (in `warm` workers if given, or in
     this process), then compare; `min_power` (else each case's own) is the relative
     coefficient error every check must catch."""
-    analyses = Analyses(cases)
-    # One request per case: the parent analyses a case's runs while the worker runs the next.
-    requests = {fw: [[job] for job in jobs] for fw, jobs in compare_jobs(cases, frameworks, steps).items()}
-    done = run_batch(requests, pythons, timeout, in_process, warm=warm,
-                     on_done=lambda fw, results: analyses.add(fw, _joined(fw, results)),
-                     on_part=analyses.add_part)
-    return outcome_from(cases, {fw: _joined(fw, results) for fw, results in done.items()},
-                        steps, atol, rtol, analyses, min_power)
+    requests, owners = _requests(cases, frameworks, steps)
+    analyses = Analyses(cases, owners, Settings(steps, atol, rtol, min_power))
+    with one_blas_thread():      # next to the workers (blas.py)
+        done = run_batch(requests, pythons, timeout, in_process, warm=warm,
+                         on_done=lambda fw, results: analyses.add(fw, _joined(fw, results, owners[fw])),
+                         on_part=analyses.add_part)
+        return outcome_from(cases, {fw: _joined(fw, results, owners[fw]) for fw, results in done.items()},
+                            steps, atol, rtol, analyses, min_power)
 
 
-def _joined(framework: str, results: list[FrameworkResult]) -> FrameworkResult:
-    """A worker's per-case results as one result: one job per case, or its first error."""
+def _large(case: Case) -> bool:
+    """A layer that rule inference samples (infer.layer_sample): its snapshots are large."""
+    return case.layer.in_features * case.layer.out_features > SAMPLE_SIDE ** 2
+
+
+def _requests(cases: list[Case], frameworks: tuple[str, ...],
+              steps: int | None) -> tuple[dict[str, list[list[Job]]], dict[str, list[int]]]:
+    """Each framework's requests and the index of each request's case: one request per
+    case, so the parent analyses a case's runs while the worker runs the next; one per
+    way for a large layer, so its runs are analysed and compared as they arrive."""
+    requests: dict[str, list[list[Job]]] = {}
+    owners: dict[str, list[int]] = {}
+    for fw, jobs in compare_jobs(cases, frameworks, steps).items():
+        requests[fw], owners[fw] = [], []
+        for index, (case, job) in enumerate(zip(cases, jobs)):
+            parts = [dataclasses.replace(job, ways=(w,)) for w in job.ways] \
+                if _large(case) and len(job.ways) > 1 else [job]
+            requests[fw] += [[part] for part in parts]
+            owners[fw] += [index] * len(parts)
+    return requests, owners
+
+
+def _joined(framework: str, results: list[FrameworkResult], owner: list[int]) -> FrameworkResult:
+    """A worker's results as one result with each case's runs (its requests' runs, in
+    order; `owner`: each request's case), or its first error."""
     error = next((r.error for r in results if r.error), None)
     if error is not None:
         return FrameworkResult(framework, error=error)
-    return FrameworkResult(framework, results[0].version, [r.records[0] for r in results])
+    records: list[list[RunRecord]] = [[] for _ in range(max(owner, default=-1) + 1)]
+    for index, r in zip(owner, results):
+        records[index] += r.records[0]
+    return FrameworkResult(framework, results[0].version, records)
 
 
 def compare_jobs(cases: list[Case], frameworks: tuple[str, ...] = FRAMEWORKS,
@@ -183,28 +211,118 @@ def unchecked(case: Case, frameworks: tuple[str, ...]) -> str | None:
     return f"no expectation {' and '.join(frameworks)} alone can check"
 
 
-class Analyses:
-    """Each successful run's inferred rules and sensitivity to gradient rounding. add()
-    takes a framework's results as soon as its worker is done, so this work overlaps
-    the frameworks still running; get() computes whatever was not added."""
+@dataclass(frozen=True)
+class Settings:
+    """How outcome_from compares each case (run_cases' arguments)."""
+    steps: int | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    min_power: float | None = None
 
-    def __init__(self, cases: list[Case]):
+    def of(self, case: Case) -> tuple[int, Tolerance, float | None]:
+        """compare_case's steps, tolerance and min_power for this case."""
+        return (self.steps or case.steps, Tolerance.for_case(case, self.atol, self.rtol),
+                self.min_power if self.min_power is not None else case.min_power)
+
+
+class Analyses:
+    """The parent's work on the runs as they arrive, overlapping the frameworks still
+    running: each successful run's inferred rules and sensitivity to gradient rounding
+    (add() takes a framework's results when its worker is done, add_part() a request's
+    as soon as it is written; get() computes whatever was not added). With `settings`
+    (run_cases): a large case's pairs are compared as soon as both runs are in
+    (compare() hands them out), and each case is compared whole (compare_case) as soon
+    as every framework has delivered it (result() hands it out)."""
+
+    def __init__(self, cases: list[Case], owners: dict[str, list[int]] | None = None,
+                 settings: Settings | None = None):
         self.cases = cases
+        self.owners = owners or {}            # framework -> each request's case index
+        self.settings = settings
         self.found: dict[tuple[int, str], tuple[list[Inferred], RunSensitivity]] = {}
+        self.arrived: dict[int, dict[str, RunRecord]] = {}
+        self.compared: dict[tuple, Comparison] = {}
+        # case -> framework -> request -> its runs; then the case's runs per framework
+        self.parts: dict[int, dict[str, dict[int, list[RunRecord]]]] = {}
+        self.delivered: dict[int, dict[str, list[RunRecord]]] = {}
+        self.results: dict[int, CaseResult] = {}
 
     def add(self, framework: str, result: FrameworkResult) -> None:
         if result.error is None:
             for index, runs in enumerate(result.records):
                 self._add_runs(index, runs)
+                self._deliver(index, framework, runs)
 
-    def add_part(self, framework: str, index: int, result: FrameworkResult) -> None:
-        """Case `index`'s runs alone (a request of one job), as soon as they arrive."""
-        self._add_runs(index, result.records[0])
+    def add_part(self, framework: str, request: int, result: FrameworkResult) -> None:
+        """One request's runs (a request of one job), as soon as they arrive."""
+        owner = self.owners.get(framework)
+        index = request if owner is None else owner[request]
+        runs = result.records[0]
+        self._add_runs(index, runs)
+        if owner is not None:
+            parts = self.parts.setdefault(index, {}).setdefault(framework, {})
+            parts[request] = runs
+            if len(parts) == owner.count(index):
+                self._deliver(index, framework, [r for _, got in sorted(parts.items()) for r in got])
 
     def _add_runs(self, index: int, runs: list[RunRecord]) -> None:
-        for r in runs:
-            if r.error is None:
-                self.get(self.cases[index], index, r)
+        """The runs' analyses, and what their replays will need (prepare); then a large
+        case's pairs whose runs are both in."""
+        good = [r for r in runs if r.error is None]
+        large = _large(self.cases[index])
+        for _ in on_cores(lambda r: self.get(self.cases[index], index, r)[1].prepare(), good, small=not large):
+            pass
+        if self.settings is not None and large and good:
+            arrived = self.arrived.setdefault(index, {})
+            arrived.update((r.name, r) for r in good)
+            self._compare_arrived(index)
+            # What was compared is read again only where a later pair needs it.
+            for r in arrived.values():
+                for snaps in r.params.values():
+                    release(snaps)
+
+    def _deliver(self, index: int, framework: str, runs: list[RunRecord]) -> None:
+        """A framework's runs of a case are all in: compare the case once every framework's are."""
+        delivered = self.delivered.setdefault(index, {})
+        delivered.setdefault(framework, runs)
+        if self.settings is None or index in self.results or set(delivered) != set(self.owners):
+            return
+        done = {fw: FrameworkResult(fw, records=[[]] * index + [delivered[fw]]) for fw in self.owners}
+        steps, tol, min_power = self.settings.of(self.cases[index])
+        self.results[index] = compare_case(self.cases[index], index, done, steps, tol, self, min_power)
+
+    def result(self, index: int, done: dict[str, FrameworkResult], settings: Settings) -> CaseResult | None:
+        """Case `index` compared as it arrived, if that is what `done` holds: every
+        framework succeeded, with the very runs compared, under the same settings (else
+        None: compare it now)."""
+        early = self.results.get(index)
+        if (early is None or settings != self.settings or list(done) != list(self.owners)
+                or any(r.error for r in done.values())):
+            return None
+        same = all(len(done[fw].records[index]) == len(self.delivered[index][fw]) and
+                   all(a is b for a, b in zip(done[fw].records[index], self.delivered[index][fw]))
+                   for fw in done)
+        return early if same else None
+
+    def _compare_arrived(self, index: int) -> None:
+        case, arrived = self.cases[index], self.arrived[index]
+        tol = self.settings.of(case)[1]
+        todo: dict[tuple, Pair] = {}
+        for e in case.expectations:
+            if e.kind in ("rule", "rejects"):
+                continue
+            for a, b in pairs(e):
+                key = (index, a, b, e.kind, e.param, tol)
+                if a in arrived and b in arrived and key not in self.compared:
+                    todo[key] = Pair(arrived[a], arrived[b], e.kind, e.param, PairSensitivity(
+                        self.found[(index, a)][1], self.found[(index, b)][1]))
+        self.compared.update(zip(todo, compare_pairs(list(todo.values()), tol)))
+
+    def compare(self, index: int, to_compare: list[Pair], tol: Tolerance) -> list[Comparison]:
+        """compare_pairs(to_compare, tol) for case `index`, taking those compared already."""
+        keys = [(index, p.a.name, p.b.name, p.expected, p.param, tol) for p in to_compare]
+        fresh = iter(compare_pairs([p for p, k in zip(to_compare, keys) if k not in self.compared], tol))
+        return [self.compared[k] if k in self.compared else next(fresh) for k in keys]
 
     def get(self, case: Case, index: int, r: RunRecord) -> tuple[list[Inferred], RunSensitivity]:
         key = (index, r.name)
@@ -224,10 +342,16 @@ def outcome_from(cases: list[Case], done: dict[str, FrameworkResult], steps: int
     """Compare what the frameworks did with compare_jobs' request."""
     versions = {fw: r.version for fw, r in done.items() if r.version}
     analyses = analyses or Analyses(cases)
-    results = [compare_case(case, i, done, steps or case.steps, Tolerance.for_case(case, atol, rtol),
-                            analyses, min_power if min_power is not None else case.min_power)
+    settings = Settings(steps, atol, rtol, min_power)
+    results = [analyses.result(i, done, settings) or _compare_now(case, i, done, settings, analyses)
                for i, case in enumerate(cases)]
     return Outcome(versions, results)
+
+
+def _compare_now(case: Case, index: int, done: dict[str, FrameworkResult], settings: Settings,
+                 analyses: Analyses) -> CaseResult:
+    steps, tol, min_power = settings.of(case)
+    return compare_case(case, index, done, steps, tol, analyses, min_power)
 
 
 def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps: int,
@@ -261,10 +385,11 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             else:
                 to_compare.append(Pair(by_name[a], by_name[b], e.kind, e.param,
                                        PairSensitivity(sensitivity[a], sensitivity[b])))
-    # All pairs at once: each run's float64 quantities are computed once per chunk.
+    # The pairs not compared as their runs arrived, at once: each run's float64
+    # quantities are computed once per chunk.
     power = CasePower(case, tol, sensitivity, steps)
     result.comparisons = [_with_power(c, p, power, min_power)
-                          for c, p in zip(compare_pairs(to_compare, tol), to_compare)]
+                          for c, p in zip(analyses.compare(index, to_compare, tol), to_compare)]
     inferred = {(run, param): rule for run, param, rule in result.rules}
     for e in case.expectations:
         if e.kind == "rule":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,16 @@ def read_result(path: Path) -> tuple[str, str, list[list[RunRecord]]]:
                           series={n: np.array(load(f)) for n, f in r["series"].items()})
                 for r in job] for job in meta["runs"]]
     return framework, meta["version"], records
+
+
+def release(array: np.ndarray) -> None:
+    """Drop this process's pages of a mapped snapshot file (read_result): they stop
+    counting in its memory, the page cache keeps them, and the next read maps them
+    again. A large case's runs are read pair by pair: without this the parent holds
+    every page it ever read, all runs' snapshots at once. Nothing for an array in memory."""
+    mapping = getattr(array, "_mmap", None)      # numpy.memmap's file mapping
+    if mapping is not None and not mapping.closed:
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def _decay(d: dict) -> Decay:
