@@ -11,8 +11,9 @@ from tabulate import tabulate
 
 from .. import __version__
 from ..case_files import shown
-from ..engine.baseline import Drift
+from ..engine.baseline import Drift, recorded_sample
 from ..engine.compare import Comparison
+from ..engine.infer import SAMPLE_SIDE
 from ..engine.layers import Layer
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
@@ -306,7 +307,7 @@ def markdown(outcome: Outcome) -> str:
             large = r.case.layer.largest_side() > MAX_SHOWN
             out += [f"### Deltas, step {k + 1} of {r.steps}", "",
                     f"after − before per element, one column per run; {layout_note(r.case.layer)}." +
-                    (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has every element."
+                    (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has {json_elements(r.case, good)}."
                      if large else ""), ""]
             out.append(_element_table(good, k))
             out.append("")
@@ -380,6 +381,35 @@ def _array(a: np.ndarray | None) -> Any:
     return np.vectorize(finite_or_str, otypes=[object])(a).tolist()
 
 
+def json_elements(case, runs: list[RunRecord]) -> str:
+    """What --format json holds of the deltas of these (successful) runs."""
+    if not recorded_sample(case.layer.kind, runs[0].params):
+        return "every element"
+    return (f"every element of a parameter up to {SAMPLE_SIDE}x{SAMPLE_SIDE}, of a larger one an evenly "
+            f"spaced sample of {SAMPLE_SIDE ** 2} and each step's exact max |delta| and norm")
+
+
+def _recorded_deltas(x: RunRecord, param: str, idx: np.ndarray | None) -> np.ndarray:
+    """[steps, ...] the deltas the JSON records: every element, or [steps, len(idx)] on
+    a large parameter's sample (taken before the float64 copy: it never holds the layer)."""
+    if idx is None:
+        return x.delta(param)
+    return np.diff(x.params[param].reshape(x.steps + 1, -1)[:, idx].astype(np.float64), axis=0)
+
+
+def _sample_json(x: RunRecord, param: str, idx: np.ndarray) -> dict[str, Any]:
+    """Which elements a sampled parameter's deltas are, and per step the exact max |delta|
+    and L2 norm over all of its elements (one step's float64 delta in memory at a time)."""
+    shape = list(x.params[param].shape[1:])
+    max_abs, norm = [], []
+    for k in range(x.steps):
+        d = x.step_delta(param, k)
+        max_abs.append(finite_or_str(float(np.max(np.abs(d)))))
+        norm.append(finite_or_str(float(np.linalg.norm(d.ravel()))))
+    return {"of": int(np.prod(shape, dtype=np.int64)), "shape": shape, "indices": idx.tolist(),
+            "max_abs": max_abs, "norm": norm}
+
+
 def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
     runs = []
     for x in r.runs:
@@ -387,12 +417,15 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
         if x.error is not None:
             run.update(steps=[], error=x.error)
         else:
-            deltas = {p: x.delta(p) for p in x.params}
+            sampled = recorded_sample(r.case.layer.kind, x.params)
+            deltas = {p: _recorded_deltas(x, p, sampled.get(p)) for p in x.params}
             run["steps"] = [{"delta_weight": _array(deltas["weight"][k]) if "weight" in deltas else None,
                              "delta_bias": _array(deltas["bias"][k]) if "bias" in deltas else None,
                              **{f"delta_{p}": _array(d[k]) for p, d in deltas.items()
                                 if p not in ("weight", "bias")}}
                             for k in range(x.steps)]
+            if sampled:
+                run["sampled"] = {p: _sample_json(x, p, idx) for p, idx in sampled.items()}
         if x.logs:
             run["logs"] = x.logs
         if r.case.precision is not None and x.error is None:
