@@ -6,12 +6,13 @@ import json
 import numpy as np
 import pytest
 
+from xdecay import __version__
 from xdecay.case import load_case
 from xdecay.engine.baseline import find_drift, load_baseline
 from xdecay.engine.infer import SAMPLE_SIDE, layer_sample
 from xdecay.engine.pipeline import run_cases
 from xdecay.errors import UsageError
-from xdecay.writers.compare_report import WRITERS, json_report
+from xdecay.writers.compare_report import WRITERS, case_json, json_chunks, json_report
 
 from .conftest import write_case
 from .test_cli import xdecay
@@ -145,3 +146,14 @@ def test_text_reports_of_a_large_layer_say_what_the_json_holds(large):
     assert "--format json has every element of a parameter up to 64x64, of a larger one an evenly spaced " \
            "sample of 4096" in text
     assert "every element." not in text
+
+
+def test_json_written_in_pieces_is_the_whole_document_encoded_at_once(outcome, large):
+    # Every shipped case in one document (runs nested deepest), and a large case alone.
+    for o in (outcome, large[0]):
+        body = ({"cases": [case_json(r, o.versions) for r in o.results], "ok": all(r.ok for r in o.results)}
+                if len(o.results) > 1 else case_json(o.results[0], o.versions))
+        whole = {"xdecay": __version__, "frameworks": dict(sorted(o.versions.items())), **body}
+        pieces = list(json_chunks(o))
+        assert "".join(pieces) == json.dumps(whole, indent=1, allow_nan=False) + "\n"
+        assert len(pieces) > 2 * sum(len(r.runs) for r in o.results)    # a piece per step at least
