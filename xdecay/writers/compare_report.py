@@ -19,6 +19,7 @@ from ..engine.infer import SAMPLE_SIDE
 from ..engine.layers import Layer
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
+from ..frameworks.protocol import release
 from ..frameworks.records import RunRecord
 from .markdown import cell, prose
 
@@ -408,6 +409,9 @@ def _sample_json(x: RunRecord, param: str, idx: np.ndarray) -> dict[str, Any]:
         d = x.step_delta(param, k)
         max_abs.append(finite_or_str(float(np.max(np.abs(d)))))
         norm.append(finite_or_str(float(np.linalg.norm(d.ravel()))))
+    # As the pipeline does after comparing: the pages read stop counting in this
+    # process's memory (else a document holds every run's snapshots at once).
+    release(x.params[param])
     return {"of": int(np.prod(shape, dtype=np.int64)), "shape": shape, "indices": idx.tolist(),
             "max_abs": max_abs, "norm": norm}
 
