@@ -213,6 +213,9 @@ COMMAND_LINES = [
      "--baseline {tmp}/array.json: ", "not an xdecay compare JSON document"),
     ("baseline-train-report", ["compare", "--case", "momentum", "--baseline", "{tmp}/train.json"],
      "--baseline {tmp}/train.json: ", "a `xdecay train` report"),
+    ("baseline-sample-index-beyond-the-parameter", ["compare", "--case", "momentum", "--baseline",
+                                                    "{tmp}/sampled.json"], "--baseline {tmp}/sampled.json: ",
+     "(torch:none sampled.weight: `indices` must be element indices below 4)"),
     ("baseline-empty-folder", ["compare", "--case", "momentum", "--baseline", "{out}"], "--baseline {out}: ",
      "no .json files in the directory"),
     ("baseline-name-too-long", ["compare", "--case", "momentum", "--baseline", "{tmp}/" + LONG],
@@ -385,6 +388,9 @@ def scratch(tmp_path: Path) -> dict[str, str]:
     (tmp / "bad.json").write_text('{"xdecay": "0.1", "frameworks": {')
     (tmp / "array.json").write_text("[1, 2]\n")
     (tmp / "train.json").write_text('{"xdecay": "0.1", "kind": "overfit", "frameworks": {}}\n')
+    (tmp / "sampled.json").write_text('{"xdecay": "0.1", "frameworks": {}, "case": "momentum", "runs": [{"run": '
+                                      '"torch:none", "sampled": {"weight": {"of": 4, "shape": [2, 2], "indices": '
+                                      '[4]}}, "steps": [{"delta_weight": [0.0]}]}]}\n')
     (tmp / "clash" / "momentum.json").mkdir(parents=True)
     (tmp / "pages").mkdir()
     (tmp / "pages" / "cases").write_text("not a folder\n")

@@ -131,9 +131,15 @@ def flat_sample(size: int, rule) -> np.ndarray | None:
     """The flat elements inference looks at in any parameter of `size` elements (xdecay
     audit's models): all of them (None) up to SAMPLE_SIDE**2 or under a rule that mixes
     elements, else SAMPLE_SIDE**2 evenly spaced ones -- as many as a large layer's sample."""
-    if size <= SAMPLE_SIDE ** 2 or rule.__name__ in MIXING_RULES:
+    if rule.__name__ in MIXING_RULES:
         return None
-    return _spaced(size, SAMPLE_SIDE ** 2)
+    return spaced_sample(size)
+
+
+def spaced_sample(size: int) -> np.ndarray | None:
+    """All of `size` elements (None) up to SAMPLE_SIDE**2, else SAMPLE_SIDE**2 evenly
+    spaced flat indices."""
+    return None if size <= SAMPLE_SIDE ** 2 else _spaced(size, SAMPLE_SIDE ** 2)
 
 
 def _spaced(n: int, k: int) -> np.ndarray:
