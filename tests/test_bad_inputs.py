@@ -213,6 +213,9 @@ COMMAND_LINES = [
      "--baseline {tmp}/array.json: ", "not an xdecay compare JSON document"),
     ("baseline-train-report", ["compare", "--case", "momentum", "--baseline", "{tmp}/train.json"],
      "--baseline {tmp}/train.json: ", "a `xdecay train` report"),
+    ("baseline-sample-index-beyond-the-parameter", ["compare", "--case", "momentum", "--baseline",
+                                                    "{tmp}/sampled.json"], "--baseline {tmp}/sampled.json: ",
+     "(torch:none sampled.weight: `indices` must be element indices below 4)"),
     ("baseline-empty-folder", ["compare", "--case", "momentum", "--baseline", "{out}"], "--baseline {out}: ",
      "no .json files in the directory"),
     ("baseline-name-too-long", ["compare", "--case", "momentum", "--baseline", "{tmp}/" + LONG],
@@ -298,8 +301,8 @@ COMMAND_LINES = [
      "--clip 'ClipGradByValue(max=0)': ", "max must be a finite number > 0, got 0"),
     ("port-grad-clip-without-clip", ["port", "--paddle", "SGD(learning_rate=0.1, grad_clip=clip)"],
      "--paddle 'SGD(learning_rate=0.1, grad_clip=clip)': ", "grad_clip is ported with --clip"),
-    ("port-schedule-unknown", ["port", "--torch", "SGD(params, lr=0.1)", "--schedule", "OneCycleLR(opt, max_lr=1.0)"],
-     "--schedule 'OneCycleLR(opt, max_lr=1.0)': ", "unknown torch lr scheduler 'OneCycleLR'"),
+    ("port-schedule-unknown", ["port", "--torch", "SGD(params, lr=0.1)", "--schedule", "CyclicLR(opt, base_lr=0.01, max_lr=1.0)"],
+     "--schedule 'CyclicLR(opt, base_lr=0.01, max_lr=1.0)': ", "unknown torch lr scheduler 'CyclicLR'"),
     ("port-schedule-unknown-argument", ["port", "--torch", "SGD(params, lr=0.1)", "--schedule",
                                         "StepLR(opt, step_size=2, foo=1)"],
      "--schedule 'StepLR(opt, step_size=2, foo=1)': ", "StepLR argument 'foo' cannot be ported"),
@@ -329,7 +332,7 @@ COMMAND_LINES = [
                                       "decoupled_weight_decay=True)", "--lr-scale", "norm=0.1"],
      "--lr-scale with decoupled_weight_decay=True ", "is not ported"),
     ("port-lr-scale-with-schedule", ["port", "--torch", "SGD(params, lr=0.1)", "--lr-scale", "norm=0.1",
-                                     "--schedule", "StepLR(o, step_size=2)"],
+                                     "--schedule", "OneCycleLR(o, max_lr=0.1, total_steps=10)"],
      "--lr-scale norm=0.1: ", "cannot be combined with --schedule"),
     # audit: refused before the user's factory runs
     ("audit-no-factory", ["audit", "--no-decay", "bias"], "audit: ", "give --torch MOD:FUNC, --paddle MOD:FUNC or both"),
@@ -385,6 +388,9 @@ def scratch(tmp_path: Path) -> dict[str, str]:
     (tmp / "bad.json").write_text('{"xdecay": "0.1", "frameworks": {')
     (tmp / "array.json").write_text("[1, 2]\n")
     (tmp / "train.json").write_text('{"xdecay": "0.1", "kind": "overfit", "frameworks": {}}\n')
+    (tmp / "sampled.json").write_text('{"xdecay": "0.1", "frameworks": {}, "case": "momentum", "runs": [{"run": '
+                                      '"torch:none", "sampled": {"weight": {"of": 4, "shape": [2, 2], "indices": '
+                                      '[4]}}, "steps": [{"delta_weight": [0.0]}]}]}\n')
     (tmp / "clash" / "momentum.json").mkdir(parents=True)
     (tmp / "pages").mkdir()
     (tmp / "pages" / "cases").write_text("not a folder\n")

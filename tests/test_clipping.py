@@ -14,7 +14,7 @@ import pytest
 from xdecay.case import load_case
 from xdecay.engine.clipping import Clip
 from xdecay.engine.compare import Tolerance
-from xdecay.engine.infer import infer_run
+from xdecay.engine.infer import infer_run, rule_holds
 from xdecay.engine.loop import Loop
 from xdecay.engine.pipeline import compare_case
 from xdecay.frameworks.protocol import read_request, write_request
@@ -54,9 +54,13 @@ def test_optimizer_decay_joins_after_the_clip(global_norm, name):
 @pytest.mark.parametrize("fw", ["torch", "paddle"])
 def test_manual_term_is_inside_the_clip(global_norm, fw):
     """grad = clip(g + c*w): no decay added after a clip of the loss gradient fits it,
-    while without clipping the same term is coupled_l2@c (cases/momentum.toml)."""
+    only the term inside the clip (clipped_l2@c); without clipping the same term is
+    coupled_l2@c (cases/momentum.toml)."""
     case, done = global_norm
-    assert set(_rules(case, _record(done, f"{fw}:manual"), case.clip).values()) == {"unexplained"}
+    found = infer_run(_record(done, f"{fw}:manual"), case.spec(), case.loss, case.decay.coefficients(),
+                      loop=Loop(case.clip))
+    assert [i.rule for i in found] == ["clipped_l2@0.1"] * 2
+    assert all(i.residuals["coupled_l2@0.1"] > 1 for i in found)
     unclipped = dataclasses.replace(case, clip=None)
     assert set(_rules(unclipped, _record(run(unclipped), f"{fw}:manual"), None).values()) == {"coupled_l2@0.1"}
 
@@ -84,7 +88,7 @@ def test_value_clip_removes_a_saturated_manual_term():
     case = load_case(CASES / "clip_value.toml")
     done = run(case)
     for fw in ("torch", "paddle"):
-        assert _rules(case, _record(done, f"{fw}:manual"), case.clip)["bias"] == "none"
+        assert _rules(case, _record(done, f"{fw}:manual"), case.clip)["bias"] == "ambiguous(none|clipped_l2@0.1)"
         assert _rules(case, _record(done, f"{fw}:weight_decay"), case.clip)["bias"] == "coupled_l2@0.1"
 
 
@@ -104,3 +108,38 @@ def test_clip_survives_the_worker_request(tmp_path, global_norm):
     write_request(path, [Job.from_case(case, "torch")])
     (job,) = read_request(path)
     assert job.clip == Clip("global_norm", 0.1)
+
+
+@pytest.mark.parametrize("fw", ["torch", "paddle"])
+def test_need_clip_false_is_a_clip_of_the_subset(fw):
+    """cases/clip_need_clip.toml: paddle's ParamAttr(need_clip=False) on the bias and
+    torch's clip_grad_norm_([weight]) are both explained by the weight clipped by its
+    own norm and the bias left whole; replayed as a clip of every parameter (the bias's
+    gradient counted in the norm and scaled) neither run fits."""
+    case = load_case(CASES / "clip_need_clip.toml")
+    assert case.clip == Clip("global_norm", 0.1, ("weight",))
+    record = _record(run(case), f"{fw}:weight_decay")
+    assert _rules(case, record, case.clip) == {"weight": "coupled_l2@0.1", "bias": "coupled_l2@0.1"}
+    assert _rules(case, record, Clip("global_norm", 0.1)) == {"weight": "unexplained", "bias": "unexplained"}
+
+
+def test_clip_params_survive_the_worker_request(tmp_path):
+    case = load_case(CASES / "clip_need_clip.toml")
+    path = tmp_path / "request.npz"
+    write_request(path, [Job.from_case(case, "paddle")])
+    (job,) = read_request(path)
+    assert job.clip == case.clip and job.clip.params == ("weight",)
+
+
+def test_manual_under_a_clip_has_detection_power(global_norm):
+    """The manual pair's power comes from what-if replays of clipped_l2@c (it read
+    "unknown" while the term inside the clip fitted no rule): conclusive, and a claim of
+    another coefficient inside the clip fails the rule check."""
+    case, done = global_norm
+    result = compare_case(case, 0, done, case.steps, Tolerance.for_case(case))
+    (pair,) = [c for c in result.comparisons if {c.a, c.b} == {"torch:manual", "paddle:manual"}]
+    assert pair.ok and pair.power.verdict == "conclusive" and pair.power.coeff_error <= 0.01, pair.power
+    assert pair.power.rules.get("coupled_l2@0.1") is True, pair.power.rules
+    analysis = result.sensitivity["torch:manual"]
+    assert rule_holds(analysis, "weight", "clipped_l2@0.1")
+    assert not rule_holds(analysis, "weight", "clipped_l2@0.2")

@@ -203,3 +203,18 @@ def test_markdown_reads_as_a_docs_page(explained):
     assert md.startswith("# Which weight decay")
     assert md.index("## Rule names") < md.index("## torch") < md.index("## Same optimizer")
     assert "| `coupled_l2@c` |" in md and "rejected" in md
+
+
+CLIPPED = [(fw, cls) for fw in ("torch", "paddle") for cls, variant, _ in catalogue.ENTRIES[fw]
+           if not variant and cls != "Rprop"]
+
+
+@pytest.mark.parametrize("framework,optimizer", CLIPPED, ids=[f"{f}-{o}" for f, o in CLIPPED])
+def test_a_clip_changes_the_rule_of_the_loss_term_only(explained, framework, optimizer):
+    """Under the clip ways a manual L2 term is clipped with the gradient (clipped_l2@0.1)
+    for every optimizer, while the optimizer's own decay keeps the rule it has without a
+    clip (Rprop, a sign step, cannot show the term: ambiguous(none|clipped_l2@0.1))."""
+    assert set(rules_of(explained, framework, optimizer, "", "clip+manual").values()) == {"clipped_l2@0.1"}
+    clipped = rules_of(explained, framework, optimizer, "", "clip+weight_decay")
+    plain = rules_of(explained, framework, optimizer, "", "weight_decay")
+    assert clipped == plain, (clipped, plain)

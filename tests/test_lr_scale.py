@@ -15,7 +15,7 @@ from xdecay.case import load_case
 from xdecay.engine.infer import infer_run
 from xdecay.engine.loop import Loop
 
-from .conftest import ROOT, run
+from .conftest import ROOT, TEST_CASES, run
 
 CASES = {"lr_scale_coupled": "coupled_l2@0.1", "lr_scale_adamw": "decoupled_lr@0.1"}
 
@@ -93,3 +93,16 @@ def test_ways_without_groups_step_at_the_optimizer_lr():
     assert attr.lr_scale("paddle", "param_attr", "weight") == 2.0
     assert attr.lr_scale("paddle", "weight_decay", "weight") == 1.0
     assert attr.lr_scale("torch", "weight_decay", "weight") == 1.0
+
+
+def test_torch_group_hyper_parameters_are_found_by_membership():
+    """Groups listed out of the parameters' order (norm_* first, at lr_scale 0.1; then
+    weight and bias at the optimizer's lr): each torch parameter is replayed with its
+    own group's lr, not the group at its position (which put the weight at 0.1 * lr)."""
+    case = load_case(TEST_CASES / "groups_out_of_order.toml")
+    record = _record(run(case), "torch")
+    loop = case.loop(case.steps)
+    assert loop.group("torch", "groups", "weight", 0) == 1 and loop.group("paddle", "groups", "weight", 0) == 0
+    assert _rules(case, record, loop) == ["decoupled_lr@0.1"] * 4
+    positional = dataclasses.replace(loop, group_of=None)
+    assert _rules(case, record, positional)[0] == "unexplained"

@@ -25,7 +25,7 @@ from xdecay.frameworks.records import Job
 from .conftest import ROOT, run
 
 NAMES = ["schedule_step", "schedule_multistep", "schedule_cosine", "schedule_cosine_restarts",
-         "schedule_linear_warmup"]
+         "schedule_linear_warmup", "schedule_onecycle_aligned", "schedule_warmup_cosine"]
 
 
 @pytest.fixture(scope="module")

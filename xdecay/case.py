@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.clipping import KINDS as CLIP_KINDS, Clip
-from .engine.schedules import KINDS as SCHEDULE_KINDS, Schedule
+from .engine.schedules import KINDS as SCHEDULE_KINDS, WARMUP, Schedule
 from .engine.loop import Loop
 from .engine.precision import DTYPES, Precision
 from .engine.optimizers import OPTIMIZERS, OptimizerInfo, Word, defines
@@ -24,7 +24,8 @@ from .engine.spec import Spec, build_layer_spec, build_spec
 from .errors import CaseError, UsageError
 
 FRAMEWORKS = ("torch", "paddle")
-LOSSES = ("mean", "mse")
+# "zero": mean(output) * 0, a zero loss gradient (the decay acting alone).
+LOSSES = ("mean", "mse", "zero")
 
 # The ways each adapter implements (README, "Ways"). The configurable parts — which
 # ParamAttr regularizers, which manual terms, which groups — come from [decay]; which
@@ -142,13 +143,15 @@ class Case:
     accumulate: Accumulate | None = None      # [accumulate]: micro-batches per step
     precision: Precision | None = None        # [precision]: low-precision parameters or autocast
     min_power: float | None = None            # every check must catch this relative coefficient error
+    fresh: bool = False                       # [data] fresh: a new batch every step (Spec.step)
 
     def loop(self, steps: int) -> Loop:
         """What rule inference must replay of the loop around the step, for `steps` steps."""
         a = self.accumulate or Accumulate(1, True)
         return Loop(self.clip, self.schedule.lrs(float(self.optimizer.lr), steps) if self.schedule else None,
                     a.micro_batches, a.divide_loss, self.decay.lr_scales(), float(self.optimizer.lr),
-                    {p: float(k) for p, k in self.decay.param_attr_lr.items()})
+                    {p: float(k) for p, k in self.decay.param_attr_lr.items()},
+                    {p: i for i, g in enumerate(self.decay.groups) for p in g.params})
 
     def run_names(self) -> list[str]:
         return [f"{fw}:{way}" for fw, ways in self.runs.items() for way in ways]
@@ -176,7 +179,7 @@ class Case:
         if self.layer.kind != "linear":
             return build_layer_spec(self.layer, self.seed, self.batch, target)
         return build_spec(self.seed, self.layer.in_features, self.layer.out_features, self.batch,
-                          bias=self.layer.bias, norm=self.layer.norm, target=target)
+                          bias=self.layer.bias, norm=self.layer.norm, target=target, fresh=self.fresh)
 
 
 class _Table:
@@ -554,9 +557,12 @@ def _decay(t: _Table, layer: Layer) -> Decay:
     return Decay(coeff, param_attr, manual, groups, decay_params, param_attr_lr)
 
 
-def _clip(t: _Table) -> Clip:
-    """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0."""
-    clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True))
+def _clip(t: _Table, params: tuple[str, ...] = ()) -> Clip:
+    """[clip]: kind = "global_norm" | "norm" | "value", max = a number > 0, params = the
+    parameters clipped (default: all; paddle's ParamAttr(need_clip=False) on the others)."""
+    clip = Clip(_choice(t, "kind", CLIP_KINDS), _number(t, "max", positive=True),
+                _param_list(t, "params", t.get("params", list), params) if "params" in t.data else None)
+    t.used.add("params")
     t.finish()
     return clip
 
@@ -590,6 +596,24 @@ def _schedule(t: _Table) -> Schedule:
         for key in ("start_factor", "end_factor"):
             if words[key] > 1:
                 raise t.error(key, f"must be <= 1, got {words[key]}")
+    if kind == "onecycle":
+        # torch OneCycleLR's words and defaults; paddle's end_learning_rate follows from them.
+        words["total_steps"] = _int_in(t, "total_steps", 2, MAX_STEPS)
+        words["pct_start"] = _number(t, "pct_start", 0.3, positive=True, below_one=True)
+        words["div_factor"] = _number(t, "div_factor", 25.0, positive=True)
+        words["final_div_factor"] = _number(t, "final_div_factor", 1e4, positive=True)
+        words["anneal_strategy"] = _choice(t, "anneal_strategy", ("cos", "linear"), default="cos")
+        words["three_phase"] = t.get("three_phase", bool, default=False)
+        words["cycle_momentum"] = t.get("cycle_momentum", bool, default=True)
+    if WARMUP[0] in t.data:
+        if kind == "onecycle":
+            raise t.error(WARMUP[0], "cannot warm up onecycle (it warms up itself)")
+        words[WARMUP[0]] = _int_in(t, WARMUP[0], 1, MAX_STEPS)
+        words[WARMUP[1]] = _number(t, WARMUP[1], 1 / 3, positive=True)
+        if words[WARMUP[1]] > 1:
+            raise t.error(WARMUP[1], f"must be <= 1, got {words[WARMUP[1]]}")
+    elif WARMUP[1] in t.data:
+        raise t.error(WARMUP[1], f"needs {WARMUP[0]}")
     t.finish()
     return Schedule(kind, words)
 
@@ -706,6 +730,7 @@ def load_case(path: str | Path) -> Case:
     dt = top.table("data")
     batch = _int_in(dt, "batch", 1, MAX_BATCH)
     loss = _choice(dt, "loss", LOSSES, default="mean")
+    fresh = dt.get("fresh", bool, default=False)
     dt.finish()
 
     optimizer = _optimizer(top.table("optimizer"))
@@ -717,27 +742,38 @@ def load_case(path: str | Path) -> Case:
     known = {f"{fw}:{way}" for fw, ways in runs.items() for way in ways}
     expectations = _expectations(shown, top.get("expect", list, default=[]), known, layer.params)
 
-    clip = _clip(top.table("clip", required=False)) if "clip" in top.data else None
+    clip = _clip(top.table("clip", required=False), layer.params) if "clip" in top.data else None
     top.used.add("clip")
     if clip is not None and clip.kind == "norm" and any(packed_together(layer, fw) for fw in runs):
         raise CaseError(shown, "clip.kind", f"\"norm\" clips each native parameter by its own norm, and "
                         f"{layer.kind} packs several canonical ones into one: use \"global_norm\" or \"value\"")
+    if clip is not None and clip.params is not None:
+        if "paddle" in runs and not KINDS[layer.kind].param_attr:
+            raise CaseError(shown, "clip.params", f"paddle's {layer.kind} constructor takes one ParamAttr for "
+                            "several parameters: need_clip=False cannot exempt some of them")
+        for packed in (p for fw in runs for p in packed_together(layer, fw)):
+            if 0 < len(set(packed) & set(clip.params)) < len(packed):
+                raise CaseError(shown, "clip.params", f"{', '.join(packed)} are one native parameter: "
+                                "clip all of them or none")
     schedule = _schedule(top.table("schedule", required=False)) if "schedule" in top.data else None
     top.used.add("schedule")
-    if schedule is not None and decay.param_attr_lr:
-        raise CaseError(shown, "decay.param_attr_lr", "cannot be combined with [schedule] "
-                        "(a per-parameter lr under a schedule is not replayed)")
-    if schedule is not None and decay.lr_scales():
-        # A schedule's lrs replace the lr in inference, one series for every parameter.
-        raise CaseError(shown, "decay.groups.lr_scale", "cannot be combined with [schedule] "
-                        "(a per-group lr under a schedule is not replayed)")
+    if schedule is not None and schedule.kind == "onecycle" and decay.lr_scales():
+        raise CaseError(shown, "decay.groups.lr_scale", "cannot be combined with a onecycle [schedule] "
+                        "(torch's OneCycleLR sets every group's lr from its one max_lr)")
     accumulate = _accumulate(top.table("accumulate", required=False), batch) if "accumulate" in top.data else None
     top.used.add("accumulate")
     precision = _precision(top.table("precision", required=False), runs) if "precision" in top.data else None
     top.used.add("precision")
+    if fresh and precision is not None:
+        # The replay casts the case's one batch to the stored dtype (precision.as_stored), not each new one.
+        raise CaseError(shown, "data.fresh", "cannot be combined with [precision] (a new batch every step "
+                        "is not replayed at the stored precision)")
     if precision is not None and layer.kind != "linear":
         # Its casts, master weights and low-precision replays are written for the Linear.
         raise CaseError(shown, "precision", f"is built for [layer] kind \"linear\" only (got kind {layer.kind!r})")
+    if fresh and layer.kind != "linear":
+        # A new batch is drawn as the Linear's input (uniform floats), not another kind's.
+        raise CaseError(shown, "data.fresh", f"is built for [layer] kind \"linear\" only (got kind {layer.kind!r})")
 
     tt = top.table("tolerance", required=False)
     atol = _number(tt, "atol", None) if "atol" in tt.data else None
@@ -749,6 +785,6 @@ def load_case(path: str | Path) -> Case:
                 layer=layer, batch=batch, loss=loss, optimizer=optimizer, decay=decay,
                 runs=runs, expectations=expectations,
                 atol=atol, rtol=rtol, min_power=min_power, clip=clip, schedule=schedule,
-                accumulate=accumulate, precision=precision)
+                accumulate=accumulate, fresh=fresh, precision=precision)
     case.check_size()
     return case

@@ -7,6 +7,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import __version__
@@ -30,7 +31,7 @@ from .training import build_job, find_train_case, find_train_cases, load_train_c
 from .writers.audit_report import EXTENSIONS as AUDIT_EXTENSIONS
 from .writers.audit_report import WRITERS as AUDIT_WRITERS
 from .writers.case_page import write_case_plot
-from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, summary
+from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, json_chunks, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
 from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
 from .writers.matrix_report import WRITERS as MATRIX_WRITERS
@@ -437,9 +438,10 @@ def _compare(args: argparse.Namespace) -> int:
                                      if fw in frameworks}
         outcome.baseline_skipped = skipped_frameworks(baseline, names, frameworks)
         outcome.drift = find_drift(outcome, baseline, every_case=args.case == "all", frameworks=frameworks)
-    writer = WRITERS[args.format]
+    # JSON in pieces: a long or large run's text is never held whole.
+    writer = json_chunks if args.format == "json" else WRITERS[args.format]
     if out_dir is None:
-        sys.stdout.write(writer(outcome))
+        sys.stdout.writelines(writer(outcome))
     else:
         for r in outcome.results:
             path = out_dir / f"{r.case.name}.{EXTENSIONS[args.format]}"
@@ -699,11 +701,12 @@ def _audit(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _write_atomic(path: Path, text: str, option: str) -> None:
-    """All of `path` or none of it; a failing write is one line naming --out, not a traceback."""
+def _write_atomic(path: Path, text: str | Iterable[str], option: str) -> None:
+    """All of `path` or none of it (`text` whole or in pieces); a failing write is one
+    line naming --out, not a traceback."""
     try:
         with atomic(path) as f:
-            f.write(text)
+            f.writelines([text] if isinstance(text, str) else text)
     except OSError as exc:
         raise UsageError(f"--out {option}: cannot write {path} ({exc.strerror or exc})") from None
 

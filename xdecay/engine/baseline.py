@@ -5,6 +5,12 @@ file, or a directory of them as `--out DIR` writes), or one `--case all`
 document. Every difference a framework upgrade can make is a drift row with the
 old and the new value: a framework version, a run that appeared or vanished or
 started failing, a rule, a verdict, a delta that moved beyond the tolerance.
+
+A parameter of more than SAMPLE_SIDE**2 elements (infer.SAMPLE_SIDE: the size from
+which rule inference samples too) has its deltas recorded on a fixed sample of elements
+(recorded_sample), so the document grows with the steps and runs, not with the layer:
+every delta as a Python float in a list costs ~32 bytes of the writer's memory and
+~22 of text, which a 4096x4096 layer's 10 steps of 6 runs turn into tens of GB.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from .infer import rule_holds
+from .infer import layer_sample, rule_holds, spaced_sample
 from .pipeline import CaseResult, Outcome
 from .rules import canonical_rule, parse_rule
 
@@ -30,6 +36,20 @@ class Drift:
     old: str | float  # a delta row's are the element's values, the others' words
     new: str | float
     ratio: float | None = None   # a delta row's |old - new| / tolerance (NaN: a value is NaN)
+
+
+def recorded_sample(layer_kind: str, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """param -> the flat element indices its deltas are recorded at, for each parameter
+    above SAMPLE_SIDE**2 elements (`params` as a run holds them: [steps + 1, ...]). A
+    linear layer's weight is sampled where inference samples it (infer.layer_sample), so
+    a baseline check asks the run's sensitivity only at elements inference replayed;
+    any other parameter at evenly spaced flat indices."""
+    sizes = {p: int(np.prod(v.shape[1:], dtype=np.int64)) for p, v in params.items()}
+    big = {p for p, n in sizes.items() if spaced_sample(n) is not None}
+    if not big:
+        return {}
+    grid = layer_sample({p: v[0] for p, v in params.items()}) if layer_kind == "linear" else None
+    return {p: grid[p] if grid is not None else spaced_sample(sizes[p]) for p in sorted(big)}
 
 
 def baseline_files(path: Path) -> list[Path]:
@@ -74,6 +94,9 @@ def _check_case(case: dict[str, Any]) -> None:
         name = _text(run["run"])
         if run.get("error") is not None:
             _text(run["error"])
+        sampled = run.get("sampled", {})
+        for param, sample in sampled.items():
+            _check_sample(f"{name} sampled.{param}", sample)
         shapes: dict[str, tuple[int, tuple[int, ...]]] = {}
         for k, step in enumerate(run["steps"]):
             for key, value in step.items():
@@ -85,6 +108,9 @@ def _check_case(case: dict[str, Any]) -> None:
                         raise ValueError(f"{where}: not a numeric array") from None
                     # _delta_drift stacks the steps: each must have the first one's shape.
                     first = shapes.setdefault(key, (k, shape))
+                    sample = sampled.get(key[len("delta_"):])
+                    if sample is not None and shape != (len(sample["indices"]),):
+                        raise ValueError(f"{where}: shape {shape}, not one value per sampled index")
                     if shape != first[1]:
                         raise ValueError(f"{where}: shape {shape}, step {first[0]} has {first[1]}")
     for rule in case.get("rules", []):
@@ -93,6 +119,15 @@ def _check_case(case: dict[str, Any]) -> None:
             raise ValueError(f"not a rule: {rule['rule']!r}")
     for c in case.get("comparisons", []):
         _text(c["a"]), _text(c["b"]), bool(c["ok"])
+
+
+def _check_sample(where: str, sample: dict[str, Any]) -> None:
+    of, shape, indices = sample["of"], sample["shape"], sample["indices"]
+    if not (isinstance(of, int) and isinstance(shape, list) and all(isinstance(n, int) for n in shape)
+            and int(np.prod(shape, dtype=np.int64)) == of):
+        raise ValueError(f"{where}: `of` must be the element count of `shape`")
+    if not (isinstance(indices, list) and indices and all(isinstance(i, int) and 0 <= i < of for i in indices)):
+        raise ValueError(f"{where}: `indices` must be element indices below {of}")
 
 
 def baseline_versions(cases: dict[str, tuple[dict[str, str], dict[str, Any]]],
@@ -194,7 +229,8 @@ def _same_rule(r: CaseResult, key: tuple[str, str], old: str | None, new: str | 
 
 
 def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drift]:
-    """Deltas that moved beyond the comparison tolerance, per parameter."""
+    """Deltas that moved beyond the comparison tolerance, per parameter: on every
+    element, or on the elements a sampled baseline recorded."""
     steps = old["steps"]
     if len(steps) != new.steps:
         return [Drift(r.case.name, "delta", run, f"{len(steps)} steps", f"{new.steps} steps")]
@@ -205,16 +241,27 @@ def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drif
             out.append(Drift(r.case.name, "delta", f"{run} {param}", "absent", "present"))
             continue
         was = np.array([s[key] for s in steps], dtype=np.float64)
-        now = new.delta(param)
-        if was.shape != now.shape:
-            out.append(Drift(r.case.name, "delta", f"{run} {param}", f"shape {was.shape}",
-                             f"shape {now.shape}"))
+        sample = old.get("sampled", {}).get(param)
+        shape = new.params[param].shape[1:]
+        old_shape = was.shape[1:] if sample is None else tuple(sample["shape"])
+        if old_shape != shape:
+            out.append(Drift(r.case.name, "delta", f"{run} {param}", f"shape {(len(steps),) + old_shape}",
+                             f"shape {(new.steps,) + shape}"))
             continue
-        before = new.params[param][:-1].astype(np.float64)
+        if sample is None:
+            idx = np.arange(int(np.prod(shape, dtype=np.int64)))
+            snaps = new.params[param].astype(np.float64)
+        else:
+            # Only the recorded elements of the fresh run: the same indices, never the whole layer.
+            idx = np.asarray(sample["indices"], dtype=np.int64)
+            snaps = new.params[param].reshape(new.steps + 1, -1)[:, idx].astype(np.float64)
+        now = np.diff(snaps, axis=0)
+        was = was.reshape(now.shape)
+        before = snaps[:-1]
         w = np.maximum(np.abs(before), np.abs(before + now))
         # As in a comparison: the run's sensitivity to gradient rounding, for both runs.
         found = r.sensitivity.get(run)
-        sensitivity = 0.0 if found is None else 2 * found.at(param, np.arange(now[0].size)).reshape(now.shape)
+        sensitivity = 0.0 if found is None else 2 * found.at(param, idx).reshape(now.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = np.abs(was - now)
             # At the precision the run used (a [precision] run may have stayed float32).
@@ -222,9 +269,11 @@ def _delta_drift(r: CaseResult, run: str, old: dict[str, Any], new) -> list[Drif
             ratio = np.where(diff == 0, 0.0, diff / (allowed + sensitivity))
         worst = float(np.max(ratio)) if ratio.size else 0.0
         if not worst <= 1.0:      # NaN counts as drift
-            i = np.unravel_index(int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio))), ratio.shape)
-            out.append(Drift(r.case.name, "delta", f"{run} {param}{[int(j) for j in i]}",
-                             float(was[i]), float(now[i]), worst))
+            flat = ratio.reshape(len(ratio), -1)
+            k, j = np.unravel_index(int(np.nanargmax(np.where(np.isnan(flat), np.inf, flat))), flat.shape)
+            at = [int(k)] + [int(i) for i in np.unravel_index(int(idx[j]), shape)]
+            out.append(Drift(r.case.name, "delta", f"{run} {param}{at}", float(was.reshape(flat.shape)[k, j]),
+                             float(now.reshape(flat.shape)[k, j]), worst))
     return out
 
 

@@ -21,6 +21,9 @@ TORCH_WAYS = ("default", "none", "weight_decay", "decoupled", "groups", "manual"
 PADDLE_WAYS = ("default", "none", "weight_decay", "l2decay", "l1decay", "param_attr",
                "param_attr+weight_decay", "groups", "manual", "param_attr_l1", "param_attr_bias")
 WAYS = {"torch": TORCH_WAYS, "paddle": PADDLE_WAYS}
+# Under a gradient clip (optimizers.EXPLAIN_CLIP), for every plain entry: the rule a manual
+# term follows changes (clipped_l2, inside the clip), the optimizer's decay does not.
+CLIP_WAYS = ("clip+manual", "clip+weight_decay")
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def items(framework: str, optimizers: set[str] | None = None) -> list[ExplainIte
     """Every (class, variant, way) to run for a framework, optionally only some classes."""
     return [e.item(framework, way) for e in CATALOGUE if framework in e.frameworks
             if optimizers is None or OPTIMIZERS[e.optimizer].native(framework).cls.lower() in optimizers
-            for way in WAYS[framework]]
+            for way in WAYS[framework] + (() if e.variant else CLIP_WAYS)]
 
 
 def known_optimizers() -> set[str]:

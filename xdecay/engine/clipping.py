@@ -9,6 +9,11 @@ step before its regularization (optimizer._apply_optimize: grad_clip, then
 append_regularization_ops), so weight_decay / L2Decay are not clipped either. Decoupled
 decay never touches the gradient.
 
+A clip of some parameters only (`params`): torch clips that subset (clip_grad_norm_(subset)),
+paddle exempts the others with ParamAttr(need_clip=False); both leave the exempt gradients
+alone and measure a global norm over the subset only (paddle/nn/clip.py skips need_clip=False
+parameters when summing).
+
 The two global-norm clippers differ by a constant: torch scales by
 min(1, max / (norm + 1e-6)) (torch/nn/utils/clip_grad.py), paddle by max / max(norm, max)
 (paddle/nn/clip.py). The 1e-6 is a relative difference of 1e-6 / norm, visible when the
@@ -30,20 +35,33 @@ NORM_EPS = {"torch": 1e-6, "paddle": 0.0}
 
 @dataclass(frozen=True)
 class Clip:
-    """[clip]: kind "global_norm" (every parameter's gradient together), "norm" (each
-    parameter's gradient by its own norm) or "value" (each element into [-max, max])."""
+    """[clip]: kind "global_norm" (every clipped parameter's gradient together), "norm"
+    (each parameter's gradient by its own norm) or "value" (each element into [-max, max]);
+    params: the parameters clipped (None: all)."""
     kind: str
     max: float
+    params: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.params is not None:        # a list after the trip through JSON
+            object.__setattr__(self, "params", tuple(self.params))
+
+    def clips(self, param: str) -> bool:
+        return self.params is None or param in self.params
 
     def native(self, framework: str) -> str:
         """What the adapters write, in the framework's words (shown in reports)."""
         if framework == "torch":
-            return {"global_norm": f"clip_grad_norm_(model.parameters(), {self.max})",
-                    "norm": f"clip_grad_norm_(p, {self.max}) for each p",
-                    "value": f"clip_grad_value_(model.parameters(), {self.max})"}[self.kind]
-        return {"global_norm": f"grad_clip=ClipGradByGlobalNorm({self.max})",
-                "norm": f"grad_clip=ClipGradByNorm({self.max})",
-                "value": f"grad_clip=ClipGradByValue({self.max})"}[self.kind]
+            every = "model.parameters()" if self.params is None else f"[{', '.join(self.params)}]"
+            return {"global_norm": f"clip_grad_norm_({every}, {self.max})",
+                    "norm": f"clip_grad_norm_(p, {self.max}) for each p"
+                            + ("" if self.params is None else f" in {every}"),
+                    "value": f"clip_grad_value_({every}, {self.max})"}[self.kind]
+        grad_clip = {"global_norm": f"grad_clip=ClipGradByGlobalNorm({self.max})",
+                     "norm": f"grad_clip=ClipGradByNorm({self.max})",
+                     "value": f"grad_clip=ClipGradByValue({self.max})"}[self.kind]
+        return grad_clip + ("" if self.params is None else
+                            f", ParamAttr(need_clip=False) on all but {', '.join(self.params)}")
 
 
 def clip_grads(clip: Clip, framework: str, grads: dict[str, np.ndarray],
@@ -57,9 +75,11 @@ def clip_grads(clip: Clip, framework: str, grads: dict[str, np.ndarray],
     and float32 rounding of a sum of N squares, a square root and a division ((N + 3)
     eps32, the textbook bound on a recursive sum)."""
     if clip.kind == "value":
-        return ({n: np.clip(g, -clip.max, clip.max) for n, g in grads.items()}, dict(bounds))
-    groups = [list(grads)] if clip.kind == "global_norm" else [[n] for n in grads]
-    out_g, out_b = {}, {}
+        return ({n: np.clip(g, -clip.max, clip.max) if clip.clips(n) else g for n, g in grads.items()},
+                dict(bounds))
+    clipped = [n for n in grads if clip.clips(n)]
+    groups = [clipped] if clip.kind == "global_norm" else [[n] for n in clipped]
+    out_g, out_b = dict(grads), dict(bounds)
     for names in groups:
         norm = float(np.sqrt(sum(float(np.sum(grads[n] ** 2)) for n in names)))
         scale = _scale(clip.max, norm, framework)
@@ -80,7 +100,8 @@ def _scale(limit: float, norm: float, framework: str) -> float:
 
 def sizes(clip: Clip, grads: dict[str, np.ndarray]) -> dict[str, float]:
     """What the clip measures of a loss gradient: the global norm ("all"), each
-    parameter's norm, or each parameter's largest |element|."""
+    parameter's norm, or each parameter's largest |element| (of the clipped ones)."""
+    grads = {n: g for n, g in grads.items() if clip.clips(n)}
     if clip.kind == "global_norm":
         return {"all": float(np.sqrt(sum(float(np.sum(g ** 2)) for g in grads.values())))}
     if clip.kind == "norm":

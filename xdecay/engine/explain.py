@@ -19,6 +19,8 @@ from ..frameworks.runner import DEFAULT_TIMEOUT, FrameworkResult, run
 from . import catalogue, causes
 from .compare import Comparison, Tolerance, compare_pair
 from .infer import Inferred, infer_run
+from .loop import Loop
+from .optimizers import EXPLAIN_CLIP
 from .separate import Separator
 from .spec import Spec
 
@@ -100,8 +102,14 @@ def explain_jobs(frameworks: tuple[str, ...] = FRAMEWORKS, optimizers: set[str] 
 def infer_framework(fw: str, result: FrameworkResult) -> dict[tuple, list[Inferred]]:
     """The rules of one framework's successful explain runs, by (framework, class, variant, way)."""
     spec = explain_spec()
-    return {(fw, r.optimizer, r.variant, r.way): infer_run(r, spec, LOSS, (COEFF, PARAM_ATTR_COEFF))
+    return {(fw, r.optimizer, r.variant, r.way): infer_run(r, spec, LOSS, (COEFF, PARAM_ATTR_COEFF),
+                                                          loop=explain_loop(r.way))
             for r in (result.records[0] if result.error is None else []) if r.error is None}
+
+
+def explain_loop(way: str) -> Loop:
+    """The loop an explain way runs in: the clip ways under EXPLAIN_CLIP."""
+    return Loop(EXPLAIN_CLIP) if way.startswith("clip+") else Loop()
 
 
 def explanation_from(done: dict[str, FrameworkResult], steps: int,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
 
@@ -44,9 +45,13 @@ from .reference import (
 from .rules import Fit, canonical_fit, format_rule, parse_rule, rule_name
 from .spec import Spec
 
-# Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio.
+# Single decay steps; "lamb_trust" is paddle Lamb's decay inside its trust ratio,
+# "clipped_l2" an L2 term of the loss inside a gradient clip (tried under a clip only).
 FAMILIES = (("none",), ("coupled_l2",), ("decoupled_lr",), ("l1",),
-            ("coupled_l2", "decoupled_lr"), ("lamb_trust",), ("coupled_l2", "lamb_trust"))
+            ("coupled_l2", "decoupled_lr"), ("lamb_trust",), ("coupled_l2", "lamb_trust"), ("clipped_l2",))
+
+# clipped_l2@c's gradients of one parameter: c -> (per step gradient, per step bound).
+GradsFor = Callable[[float], tuple[list[np.ndarray], list[np.ndarray]]]
 
 SAMPLE_SIDE = 64
 MIXING_RULES = {"paddle_lamb", "torch_adafactor"}
@@ -65,19 +70,31 @@ class ParamReplay:
     grads: list[np.ndarray]
     bounds: list[np.ndarray]
     tol: Tolerance
+    grads_for: GradsFor | None = None    # under a clip: clipped_l2's gradients
 
     def predict(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps, ...] the parameter after each step under this decay, each step from
         the run's own weights (as inference replays it)."""
         cs = tuple(hyper_value(self.framework, c) for c in cs)
-        return _stored(_predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads), self.tol)
+        grads, _ = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
+        return _stored(_predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads), self.tol)
 
     def ratios(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps] per step, max |predicted - actual| / tolerance under this decay
         (inference's residual, step by step)."""
         cs = tuple(hyper_value(self.framework, c) for c in cs)
-        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, self.grads,
-                       self.bounds, self.tol)[0]
+        grads, bounds = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
+        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads, bounds, self.tol)[0]
+
+
+def _family_grads(family: tuple[str, ...], cs: tuple[float, ...], grads: list[np.ndarray],
+                  bounds: list[np.ndarray], grads_for: GradsFor | None) -> tuple[list, list]:
+    """The gradients a decay candidate steps with: the loss gradient as the loop gives
+    it, or for clipped_l2@c the clipped sum of it and c*w (the term is inside the
+    gradient, so the replay's own decay steps ignore that family)."""
+    if "clipped_l2" not in family:
+        return grads, bounds
+    return grads_for(cs[family.index("clipped_l2")])
 
 
 @dataclass(frozen=True)
@@ -114,9 +131,15 @@ def flat_sample(size: int, rule) -> np.ndarray | None:
     """The flat elements inference looks at in any parameter of `size` elements (xdecay
     audit's models): all of them (None) up to SAMPLE_SIDE**2 or under a rule that mixes
     elements, else SAMPLE_SIDE**2 evenly spaced ones -- as many as a large layer's sample."""
-    if size <= SAMPLE_SIDE ** 2 or rule.__name__ in MIXING_RULES:
+    if rule.__name__ in MIXING_RULES:
         return None
-    return _spaced(size, SAMPLE_SIDE ** 2)
+    return spaced_sample(size)
+
+
+def spaced_sample(size: int) -> np.ndarray | None:
+    """All of `size` elements (None) up to SAMPLE_SIDE**2, else SAMPLE_SIDE**2 evenly
+    spaced flat indices."""
+    return None if size <= SAMPLE_SIDE ** 2 else _spaced(size, SAMPLE_SIDE ** 2)
 
 
 def _spaced(n: int, k: int) -> np.ndarray:
@@ -162,18 +185,42 @@ def _param_inputs(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ..
         grads, bounds = _loss_grads(at, spec, loss, loop, clip_as or reference[0])
         snapshots = dict(run.params)
     else:
-        grads, bounds = zip(*(grads_at(p, spec.x, spec.target, loss, sample) for p in at))
+        grads, bounds = zip(*(grads_at(p, spec.step(k).x, spec.step(k).target, loss, sample)
+                              for k, p in enumerate(at)))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
+    clipped = _ClippedL2(at, spec, loss, loop, clip_as or reference[0]) if loop.clip is not None else None
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
         yield (param, sample, (run.framework, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                               [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper)))
+                               [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper),
+                               clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None))
+
+
+class _ClippedL2:
+    """clipped_l2@c's gradients of every parameter, per step, computed once per c (the
+    clip of a global norm mixes the parameters: one computation serves them all)."""
+
+    def __init__(self, at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop, framework: str):
+        self.at, self.loop, self.framework = at, loop, framework
+        # The loss gradient does not depend on c: computed once, the term added per c.
+        self._unclipped = [loop.unclipped(p, spec.step(k), loss) for k, p in enumerate(at)]
+        self._done: dict[float, list[tuple[dict, dict]]] = {}
+
+    def _steps(self, c: float) -> list[tuple[dict, dict]]:
+        if c not in self._done:
+            self._done[c] = [self.loop.l2_in_clip(p, raw, self.framework, c)
+                             for p, raw in zip(self.at, self._unclipped)]
+        return self._done[c]
+
+    def of(self, param: str, hyper: dict) -> GradsFor:
+        return lambda c: (_ascent([g[param] for g, _ in self._steps(c)], hyper),
+                          [b[param] for _, b in self._steps(c)])
 
 
 def _loss_grads(at: list[dict[str, np.ndarray]], spec: Spec, loss: str, loop: Loop,
                 framework: str) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
     """Per step, every parameter's loss gradient as the optimizer gets it, and its bound."""
-    pairs = [loop.loss_grads(p, spec, loss, framework) for p in at]
+    pairs = [loop.loss_grads(p, spec.step(k), loss, framework) for k, p in enumerate(at)]
     return [g for g, _ in pairs], [b for _, b in pairs]
 
 
@@ -184,18 +231,17 @@ def _ascent(grads: list[np.ndarray], hyper: dict) -> list[np.ndarray]:
 
 
 def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
-    """Per-group hyper-parameters (torch groups): the weight is in the first group.
+    """Per-group hyper-parameters (torch groups): the parameter's group (Loop.group).
     A schedule's lrs replace the lr: as float32 for paddle, whose kernels get it so.
     A group's lr_scale (engine/loop.py) makes the parameter's lr lr_scale * the
-    optimizer's: torch's group lr (a Python float), paddle's float32 global lr times
-    the float32 multiplier."""
-    hyper = run.hyper[min(index, len(run.hyper) - 1)] if run.hyper else {}
+    optimizer's (or the schedule's of each step): torch's group lr (a Python float),
+    paddle's float32 global lr times the float32 multiplier."""
     loop = loop or Loop()
+    param = list(run.params)[index] if run.params else ""
+    hyper = run.hyper[min(loop.group(run.framework, run.way, param, index), len(run.hyper) - 1)] if run.hyper else {}
     key = "learning_rate" if run.framework == "paddle" else "lr"
-    scale = loop.lr_scale(run.framework, run.way, list(run.params)[index]) if run.params else 1.0
-    # torch groups are recorded in the case's group order, not the parameters': a group
-    # picked by position may be another parameter's, so its lr comes from the scale.
-    if (scale != 1.0 or len(run.hyper) > 1) and key in hyper and loop.base_lr is not None:
+    scale = loop.lr_scale(run.framework, run.way, param) if run.params else 1.0
+    if scale != 1.0 and key in hyper and loop.base_lr is not None:
         if FLOAT32_HYPER[run.framework]:
             lr = float(np.float32(np.float32(loop.base_lr) * np.float32(scale)))
         else:
@@ -203,7 +249,12 @@ def _hyper(run: RunRecord, index: int, loop: Loop | None = None) -> dict:
         hyper = {**hyper, key: lr}
     if loop.lrs is None:
         return hyper
-    values = np.float32(loop.lrs).astype(np.float64) if FLOAT32_HYPER[run.framework] else np.asarray(loop.lrs, np.float64)
+    # A schedule scales each torch group's own lr (lr_scale * lr_t); paddle multiplies its
+    # float32 scheduled lr by the parameter's float32 multiplier.
+    if FLOAT32_HYPER[run.framework]:
+        values = (np.float32(loop.lrs) * np.float32(scale)).astype(np.float64)
+    else:
+        values = np.asarray(loop.lrs, np.float64) * scale
     return {**hyper, key: values}
 
 
@@ -274,7 +325,8 @@ class RunSensitivity:
         snaps = _flat_at(run.params[param], idx)
         grads, bounds = [], []
         for k, forward in enumerate(self._forward()):
-            g, b = grads_at({n: v[k] for n, v in run.params.items()}, self.spec.x, self.spec.target,
+            data = self.spec.step(k)
+            g, b = grads_at({n: v[k] for n, v in run.params.items()}, data.x, data.target,
                             self.loss, {param: idx}, forward)
             grads.append(_ascent([g[param]], hyper)[0])
             bounds.append(b[param])
@@ -299,10 +351,15 @@ class RunSensitivity:
             bounds = [b[param] for b in every_bound]
         else:
             snaps = _flat_at(run.params[param], found.sample).astype(np.float64)
-            pairs = [grads_at(p, self.spec.x, self.spec.target, self.loss, {param: found.sample}) for p in at]
+            pairs = [grads_at(p, self.spec.step(k).x, self.spec.step(k).target, self.loss, {param: found.sample})
+                     for k, p in enumerate(at)]
             grads, bounds = [g[param] for g, _ in pairs], [b[param] for _, b in pairs]
         family, cs = fit
         cs = tuple(hyper_value(run.framework, c) for c in cs)
+        grads_for = found.replay.grads_for if found.replay is not None else None
+        if "clipped_l2" in family and grads_for is None:
+            return math.inf       # a decay inside a clip, where no clip is replayed
+        grads, bounds = _family_grads(family, cs, grads, bounds, grads_for)
         return _residual(rule, kwargs, kwargs.get("lr", 0.0), family, cs, snaps, grads, bounds,
                          _tolerance(self.spec, run))[0]
 
@@ -330,7 +387,7 @@ class RunSensitivity:
         # The steps on every core: the last run's forward passes are what the parent
         # still has to do once the workers are done.
         return list(on_cores(lambda k: (rows, *linear_forward_rows(
-            params["weight"][k], None if bias is None else bias[k], self.spec.x, rows)), range(self.run.steps)))
+            params["weight"][k], None if bias is None else bias[k], self.spec.step(k).x, rows)), range(self.run.steps)))
 
 
 def rule_holds(analysis: RunSensitivity, param: str, claim: str) -> bool:
@@ -376,25 +433,32 @@ def _candidates(coeffs: tuple[float, ...], hyper: dict) -> list[float]:
 
 def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray,
                 grads: list[np.ndarray], bounds: list[np.ndarray], tol: Tolerance,
-                candidates: list[float]) -> Inferred:
+                candidates: list[float], grads_for: GradsFor | None = None) -> Inferred:
     """One parameter's rule, from its own arrays only: float32 snapshots [steps + 1, ...]
     in any layout, the gradient the optimizer got at each step and its rounding scale,
-    the tolerance of its layer (Tolerance(ops=n)). Nothing here knows the layer: a
-    caller with captured gradients (a user's model) can replay any parameter."""
+    the tolerance of its layer (Tolerance(ops=n)); under a clip, `grads_for` gives the
+    gradients of the clipped_l2 candidates. Nothing here knows the layer: a caller with
+    captured gradients (a user's model) can replay any parameter."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
+
+    def fit(family: tuple[str, ...], cs: tuple[float, ...]) -> tuple[float, np.ndarray]:
+        cs = tuple(hyper_value(framework, c) for c in cs)
+        return _residual(rule, kwargs, lr, family, cs, actual,
+                         *_family_grads(family, cs, grads, bounds, grads_for), tol)
+
     fits, best = [], {}
-    for family, r, cs in _family_fits(framework, rule, hyper, snaps, grads, bounds, tol, candidates, actual):
+    for family, r, cs in _family_fits(framework, rule, hyper, snaps, grads, bounds, tol, candidates, grads_for,
+                                      actual):
         best[family] = (r, cs)
         if r <= 1:
             fits.append((family, cs, r))
     residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
-    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
+    replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol, grads_for)
     if not fits:
         return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
-    sensitivity = np.max([_residual(rule, kwargs, lr, f, tuple(hyper_value(framework, c) for c in cs), actual,
-                                    grads, bounds, tol)[1] for f, cs, _ in fits], axis=0)
+    sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
     fitted = tuple((f, cs) for f, cs, _ in fits)
     return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted,
                     replay=replay)
@@ -402,7 +466,7 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
 
 def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
                  bounds: list[np.ndarray], tol: Tolerance, candidates: list[float],
-                 actual: np.ndarray | None = None):
+                 grads_for: GradsFor | None = None, actual: np.ndarray | None = None):
     """Yields (family, residual, coefficients): each family's best candidate among the
     coefficients in play, in FAMILIES' order; then, when none of them fits (residual <= 1),
     each single decay with a fitted coefficient (a default we did not know of; with none
@@ -415,12 +479,16 @@ def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: li
     def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
         # The ratio only: the sensitivity across frameworks is not part of it.
         cs = tuple(hyper_value(framework, c) for c in cs)
-        return _residual(rule, kwargs, lr, family, cs, actual, grads, bounds, tol, need_across=False)[0]
+        return _residual(rule, kwargs, lr, family, cs, actual,
+                         *_family_grads(family, cs, grads, bounds, grads_for), tol, need_across=False)[0]
+
+    def tried(family: tuple[str, ...]) -> bool:
+        """Families the run can have: Lamb's trust-ratio decay in Lamb, a term inside a clip under one."""
+        return (("lamb_trust" not in family or "lamb_weight_decay" in kwargs)
+                and ("clipped_l2" not in family or grads_for is not None))
 
     fitted, best = False, {}
-    for family in FAMILIES:
-        if "lamb_trust" in family and "lamb_weight_decay" not in kwargs:
-            continue
+    for family in filter(tried, FAMILIES):
         options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
         scored = [(residual(family, cs), cs) for cs in options]
         if not scored:
@@ -431,11 +499,8 @@ def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: li
         yield family, r, cs
     if fitted:
         return
-    singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",)
-               and ("lamb_trust" not in f or "lamb_weight_decay" in kwargs)]
-    for family in singles:
-        r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
-        yield family, r, cs
+    for family in [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]:
+        yield family, *min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
@@ -548,7 +613,7 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
         if rule.__name__ in MIXING_RULES:       # a rule over whole tensors: one replay each
             up, down = (_replay(rule, dict(args), lr, coeff, actual, grads, bounds, j) for j in (gamma, -gamma))
         else:
-            # The three replays in one: a third of the steps' Python overhead on small layers.
+            # Both in one replay: half the steps' Python overhead on small layers.
             up, down = _replay(rule, dict(args), lr, coeff, actual, grads, bounds, (gamma, -gamma))
         sensitivity = np.maximum(np.abs(up - raw), np.abs(down - raw))
         if "decoupled_lr" in coeff:

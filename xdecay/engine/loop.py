@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clipping import Clip, clip_grads
+from .clipping import EPS32, Clip, clip_grads
 from .reference import layer_grads
 from .spec import Spec
 
@@ -22,6 +22,15 @@ class Loop:
     lr_scales: dict[str, float] | None = None   # groups ways: a parameter's lr = lr_scale * lr
     base_lr: float | None = None       # [optimizer] lr, which lr_scales multiply
     param_attr_lr: dict[str, float] | None = None   # paddle param_attr ways: ParamAttr(learning_rate=k)
+    group_of: dict[str, int] | None = None   # torch groups ways: each parameter's group (its hyper-parameters)
+
+    def group(self, framework: str, way: str, param: str, position: int) -> int:
+        """Which of a run's recorded hyper-parameter groups `param` steps with: its
+        [[decay.groups]] entry in torch's groups ways (the groups need not follow the
+        parameters' order), else its position (paddle records one group)."""
+        if framework == "torch" and way.startswith("groups") and self.group_of and param in self.group_of:
+            return self.group_of[param]
+        return position
 
     def lr_scale(self, framework: str, way: str, param: str) -> float:
         """The factor on [optimizer] lr that `param` steps with in a run of `way`: its
@@ -57,6 +66,24 @@ class Loop:
         if self.clip is None:
             return grads, bounds
         return clip_grads(self.clip, framework, grads, bounds)
+
+
+    def unclipped(self, params: dict[str, np.ndarray], spec: Spec,
+                  loss: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The accumulated loss gradient before any clip, and its bound."""
+        return _accumulated(params, spec, loss, self.micro_batches, self.divide_loss)
+
+    def l2_in_clip(self, params: dict[str, np.ndarray], unclipped: tuple[dict, dict], framework: str,
+                   c: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The gradient a manual L2 term 0.5*c*sum(w^2) on every parameter gives under the
+        clip (rule clipped_l2@c): clip(g + c*w), the term summed into the loss gradient
+        (`unclipped`, with its bound) before the clip. Its bound adds the term's float32
+        rounding: the product c*w and its addition to g, one rounding each, within
+        eps32*(|c*w| + |g|)."""
+        grads, bounds = unclipped
+        terms = {n: c * np.asarray(params[n], np.float64) for n in grads}
+        return clip_grads(self.clip, framework, {n: g + terms[n] for n, g in grads.items()},
+                          {n: b + EPS32 * (np.abs(terms[n]) + np.abs(grads[n])) for n, b in bounds.items()})
 
 
 def _accumulated(params: dict[str, np.ndarray], spec: Spec, loss: str, m: int,

@@ -28,8 +28,8 @@ def grads_and_bounds(layer: Layer, params: dict[str, np.ndarray], x: np.ndarray,
     p = {n: np.asarray(v, np.float64) for n, v in params.items()}
     forward, backward = _PASSES[layer.kind]
     out, out_abs, cache = forward(layer, p, x)
-    if loss == "mean":
-        dout = dout_b = np.full_like(out, 1.0 / out.size)
+    if loss != "mse":          # "zero": mean(out) * 0, no gradient at all
+        dout = dout_b = np.full_like(out, (loss == "mean") / out.size)
     else:
         miss = out - np.asarray(target, np.float64)
         dout, dout_b = 2.0 * miss / out.size, 2.0 * (np.abs(miss) + out_abs) / out.size

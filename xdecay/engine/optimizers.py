@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .clipping import Clip
 from .regularizers import Regularizer
 
 
@@ -271,13 +272,17 @@ def construction(info: OptimizerInfo, framework: str, lr: float, words: dict[str
 # torch's decoupled_weight_decay=True on any class: the ones without it refuse.
 EXPLAIN_DECAY = {"none": 0.0, "param_attr": 0.0, "param_attr_l1": 0.0, "param_attr_bias": 0.0, "manual": 0.0,
                  "weight_decay": "c", "param_attr+weight_decay": "c", "decoupled": "c", "l2decay": "l2",
-                 "l1decay": "l1"}
+                 "l1decay": "l1", "clip+manual": 0.0, "clip+weight_decay": "c"}
+# explain's clip ways ("clip+WAY"): WAY under this gradient clip (the explain layer's loss
+# gradient has a global norm ~1, so the clip scales it by ~0.1 and the rule of a manual
+# term changes: clipped_l2, while the optimizer's weight_decay stays coupled_l2).
+EXPLAIN_CLIP = Clip("global_norm", 0.1)
 # Where the decay of an explain way comes from besides the optimizer: a ParamAttr
 # regularizer (parameter, kind; coefficient param_attr_coeff) or loss terms.
 EXPLAIN_ATTRS = {"param_attr": ("weight", "l2"), "param_attr+weight_decay": ("weight", "l2"),
                  "param_attr_l1": ("weight", "l1"), "param_attr_bias": ("bias", "l2")}
 # The ways whose decay comes from there alone: a class without a decay argument gets none.
-EXPLAIN_ALONE = ("param_attr", "param_attr_l1", "param_attr_bias", "manual")
+EXPLAIN_ALONE = ("param_attr", "param_attr_l1", "param_attr_bias", "manual", "clip+manual")
 
 
 def explain_manual(coeff: float) -> dict[str, Regularizer]:

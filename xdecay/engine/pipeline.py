@@ -412,8 +412,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
         at = [{n: v[k] for n, v in baseline.params.items()} for k in range(baseline.steps)]
         spec = case.spec()
         loop = dataclasses.replace(case.loop(baseline.steps), clip=None)
-        note, idle = clip_report(case.clip, [loop.loss_grads(p, spec, case.loss, baseline.framework)[0]
-                                             for p in at])
+        note, idle = clip_report(case.clip, [loop.loss_grads(p, spec.step(k), case.loss, baseline.framework)[0]
+                                             for k, p in enumerate(at)])
         result.notes.insert(0, note)
         if idle:
             result.warnings.append(idle)

@@ -28,7 +28,7 @@ from ..frameworks.runner import DEFAULT_TIMEOUT
 from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
 from .compare import Comparison, compare_pair
 from .pycode import Code, clip_class, grad_clip, keywords, number, scheduler, torch_clip
-from .schedules import NATIVE as SCHEDULES, Schedule
+from .schedules import LR_ARG, NATIVE as SCHEDULES, Schedule
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
 from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
 
@@ -191,18 +191,25 @@ def parse_schedule(framework: str, text: str, opt: str = "--schedule") -> tuple[
     kwargs = _keywords(opt, text, node)
     kwargs.pop("optimizer", None)
     lr = None
-    if framework == "paddle":
-        if "learning_rate" not in kwargs:
-            raise UsageError(f"{opt} {text!r}: give learning_rate (the optimizer's lr)")
-        lr = _number(opt, text, "learning_rate", _literal(opt, text, "learning_rate", kwargs.pop("learning_rate")),
-                     positive=True)
+    lr_arg = LR_ARG[framework].get(kind, "learning_rate" if framework == "paddle" else None)
+    if lr_arg:     # paddle's learning_rate, OneCycle's peak (torch ignores the optimizer's lr)
+        if lr_arg not in kwargs:
+            raise UsageError(f"{opt} {text!r}: give {lr_arg} (the optimizer's lr)")
+        lr = _number(opt, text, lr_arg, _literal(opt, text, lr_arg, kwargs.pop(lr_arg)), positive=True)
+    if kind == "onecycle" and framework == "paddle":
+        # paddle's OneCycleLR cycles no momentum; its end lr is torch's lr / div / final_div.
+        end, div = (_number(opt, text, arg, _literal(opt, text, arg, kwargs[arg]), positive=True)
+                    if arg in kwargs else default for arg, default in (("end_learning_rate", 1e-4),
+                                                                       ("divide_factor", 25.0)))
+        kwargs.pop("end_learning_rate", None)
+        kwargs.update(cycle_momentum=ast.Constant(False), final_div_factor=ast.Constant(lr / div / end))
     for arg in ("last_epoch", "verbose"):
         if arg in kwargs:
             value = _literal(opt, text, arg, kwargs.pop(arg))
             if (arg == "last_epoch" and value != -1) or (arg == "verbose" and value not in (False, "deprecated")):
                 raise UsageError(f"{opt} {text!r}: {arg}={value!r} cannot be ported (a fresh schedule: "
                                  f"last_epoch=-1)")
-    by_native = {names[i]: word for word, names in SCHEDULES[kind][2].items()}
+    by_native = {names[i] or word: word for word, names in SCHEDULES[kind][2].items()}
     words = {}
     for arg, value in kwargs.items():
         if arg not in by_native:
@@ -319,8 +326,10 @@ def _setup(opt: str, text: str, framework: str, info: OptimizerInfo, kwargs: dic
         if not (loop and loop.clip):
             raise UsageError(f"{opt} {text!r}: grad_clip is ported with --clip \"ClipGradBy...(...)\"")
     lr_node = kwargs.pop(native.lr)
-    if sched_lr is not None and not isinstance(lr_node, ast.Constant):
-        lr = sched_lr       # paddle: learning_rate=scheduler, the lr is the scheduler's
+    if sched_lr is not None and (framework == "torch" or not isinstance(lr_node, ast.Constant)):
+        # paddle: learning_rate=scheduler, the lr is the scheduler's; torch OneCycleLR
+        # overwrites the optimizer's lr from its max_lr.
+        lr = sched_lr
     else:
         lr = _number(opt, text, native.lr, _literal(opt, text, native.lr, lr_node), positive=True)
         if sched_lr is not None and lr != sched_lr:
@@ -528,6 +537,10 @@ def _loop_pitfalls(src: Setup, loop: LoopCalls | None, tgt_way: str) -> list[str
                    "optimizer.get_lr() -- scheduler.get_lr() steps the schedule again")
         out.append("step the scheduler once after every optimizer.step() in both frameworks "
                    "(the verification does)")
+        if loop.schedule.kind == "onecycle" and loop.schedule.words["cycle_momentum"]:
+            out.append("torch OneCycleLR cycles the momentum / beta1 too (cycle_momentum=True, its default; on an "
+                       "SGD without momentum it switches momentum on), paddle's OneCycleLR does not: "
+                       "cycle_momentum=False in torch matches paddle (cases/schedule_onecycle.toml)")
         if loop.schedule.kind == "linear":
             out.append("torch LinearLR's total_iters defaults to 5, paddle LinearLR's total_steps has no "
                        "default: written out")
@@ -850,7 +863,10 @@ REPORT_SCHEDULES: dict[str, dict[str, Any]] = {
     "cosine": {"t_max": 10, "eta_min": 0.001},
     "cosine_restarts": {"t_0": 4, "t_mult": 2, "eta_min": 0.001},
     "linear": {"start_factor": 0.5, "end_factor": 1.0, "total_steps": 4},
+    # torch's defaults (cycle_momentum=True): the row shows what porting it to paddle loses.
+    "onecycle": {"total_steps": 10},
 }
+REPORT_LOOP_LR = 0.01       # REPORT_LOOP_CALL's lr: OneCycleLR's max_lr
 
 
 def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
@@ -864,8 +880,8 @@ def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
         name = clip_class(kind, fw)
         out.append((fw, f"{name}({'model.parameters(), ' * (fw == 'torch')}{CLIP_LIMIT[name]}={limit!r})", None))
     for kind, words in REPORT_SCHEDULES.items():
-        cls, kwargs = Schedule(kind, words).native("torch")
-        out.append(("torch", None, f"{cls}(optimizer, {', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"))
+        call = Schedule(kind, words).native("torch", REPORT_LOOP_LR)
+        out.append(("torch", None, call.code("torch", "optimizer", module=False)))
     return out
 
 

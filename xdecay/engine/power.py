@@ -110,7 +110,8 @@ def _measured_fits(inferred: Inferred) -> list[Fit]:
 def alternatives(family: tuple[str, ...], cs: tuple[float, ...]) -> dict[str, Fit]:
     """The nearest other rules of a fit, by rule name (module docstring)."""
     out: dict[str, Fit] = {}
-    swaps = {"coupled_l2": ("decoupled_lr", "l1"), "decoupled_lr": ("coupled_l2", "l1"), "l1": ("coupled_l2",)}
+    swaps = {"coupled_l2": ("decoupled_lr", "l1"), "decoupled_lr": ("coupled_l2", "l1"), "l1": ("coupled_l2",),
+             "clipped_l2": ("coupled_l2",)}
     for i, f in enumerate(family):
         for other in swaps.get(f, ()):
             if other not in family:
@@ -304,6 +305,14 @@ class CasePower:
         """A differ check; `within`: the runs came out equal within the tolerance."""
         if not within:
             return Power("conclusive")
+        s = self.case.schedule
+        if s is not None and s.words.get("cycle_momentum") and "torch" in (pair.a.framework, pair.b.framework):
+            # Not replayed, so no replay can say when the cycled momentum shows (a momentum
+            # buffer starts as the first gradient: from the second step at the earliest).
+            return Power("inconclusive", reason="torch's OneCycleLR cycles the momentum / beta1 "
+                         "(cycle_momentum=True), which rule inference does not replay: the difference "
+                         "it makes shows from the second step at the earliest",
+                         suggestion="more steps (a momentum or beta1 of its own from step 2 on)")
         found = []          # (param, rule a, rule b, {(rule of a, rule of b): steps that separate})
         apart = []          # parameters whose rules inference tells apart
         for param in pair.params:

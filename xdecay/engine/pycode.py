@@ -77,10 +77,7 @@ def grad_clip(clip: Clip) -> str:
 
 
 def scheduler(schedule: Schedule, framework: str, lr: float, optimizer: str) -> str:
-    """The lr scheduler's constructor: torch's wraps `optimizer`, paddle's holds the lr
-    (and is the optimizer's learning_rate)."""
-    cls, kwargs = schedule.native(framework)
-    args = ", ".join(keywords(framework, kwargs))
-    if framework == "torch":
-        return f"torch.optim.lr_scheduler.{cls}({optimizer}, {args})"
-    return f"paddle.optimizer.lr.{cls}(learning_rate={number(lr)}, {args})"
+    """The lr scheduler's constructor (a warm-up chain nests two): torch's wrap
+    `optimizer`, paddle's hold the lr (and are the optimizer's learning_rate)."""
+    return schedule.native(framework, lr).code(framework, optimizer if framework == "torch" else None,
+                                               render=lambda k, v: value(framework, k, v))

@@ -547,6 +547,7 @@ def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray
 
     mean: L = mean(out)              -> dL/dout = 1/out.size
     mse:  L = mean((out - target)^2) -> dL/dout = 2*(out - target)/out.size
+    zero: L = mean(out) * 0          -> dL/dout = 0
     LayerNorm backward, with yh = (y - mean)/s, s = sqrt(var + eps), n features:
       d norm_gain = sum_batch(dz * yh), d norm_bias = sum_batch(dz),
       dy = (dyh - mean(dyh) - yh*mean(dyh*yh)) / s, dyh = dz * norm_gain
@@ -558,7 +559,7 @@ def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray
     out = f["out"]
     if norm:
         s, yh = f["s"], f["yh"]
-    dout = (np.ones_like(out) if loss == "mean" else 2.0 * (out - target)) / out.size
+    dout = (2.0 * (out - target) if loss == "mse" else np.ones_like(out) * (loss == "mean")) / out.size
     grads = {}
     if norm:
         grads["norm_gain"] = (dout * yh).sum(axis=0)
@@ -598,8 +599,8 @@ def gradient_bounds(params: dict[str, np.ndarray], x: np.ndarray, target: np.nda
         out_err = np.abs(p["norm_gain"]) * (y_abs + y_abs.mean(axis=1, keepdims=True)) / s
     else:
         out, out_err = exact["out"], y_abs
-    if loss == "mean":
-        dout = np.full_like(out, 1.0 / out.size)
+    if loss != "mse":
+        dout = np.full_like(out, (loss == "mean") / out.size)
     else:
         dout = 2.0 * (np.abs(out - target) + out_err) / out.size
     bounds = {}
@@ -674,8 +675,8 @@ def grads_at(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | 
         forward = (rows, *linear_forward_rows(weight, params.get("bias"), x, rows))
     rows, y, y_abs = forward
     size = len(x) * out_f
-    if loss == "mean":
-        dout = dout_abs = np.full_like(y, 1.0 / size)
+    if loss != "mse":
+        dout = dout_abs = np.full_like(y, (loss == "mean") / size)
     else:
         miss = y - np.asarray(target, np.float64)[:, rows]
         dout, dout_abs = 2.0 * miss / size, 2.0 * (np.abs(miss) + y_abs) / size

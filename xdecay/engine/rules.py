@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-RULE_FAMILIES = ("coupled_l2", "decoupled_lr", "l1", "lamb_trust")
+RULE_FAMILIES = ("coupled_l2", "decoupled_lr", "l1", "lamb_trust", "clipped_l2")
 
 Fit = tuple[tuple[str, ...], tuple[float, ...]]      # a family and its coefficients; (("none",), ())
 

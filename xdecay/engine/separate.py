@@ -142,7 +142,8 @@ def free_run(replays: dict[str, ParamReplay], hypothesis: dict[str, Fit], spec: 
         setups[n] = (rule_args(kwargs, decay), kwargs.get("lr", 0.0), decay)
     with np.errstate(all="ignore"):
         for k in range(1, steps + 1):
-            g, b = layer_grads(spec.layer, params, spec.x, spec.target, loss)
+            data = spec.step(k - 1)
+            g, b = layer_grads(spec.layer, params, data.x, data.target, loss)
             new = {}
             for n, rp in replays.items():
                 args, lr_n, decay = setups[n]

@@ -21,6 +21,7 @@ from ..engine.schedules import Schedule
 from ..engine.optimizers import (
     CONSTANT_FUNCTIONS,
     EXPLAIN_ATTRS,
+    EXPLAIN_CLIP,
     OPTIMIZERS,
     Construction,
     TensorValue,
@@ -221,12 +222,18 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
     for n, p in params.items():
         snaps[n][0] = _canonical(natives[n], p)
     for k in range(1, steps + 1):
+        if spec.fresh is not None and k > 1:      # [data] fresh: a new batch every step
+            data = spec.step(k - 1)
+            x = paddle.to_tensor(data.x)
+            target = None if data.target is None else paddle.to_tensor(data.target)
         optimizer.clear_grad()
         for part in _micro_batches(len(spec.x), accumulate):
             with amp.autocast():
                 out = model(x[part])
                 amp.forward = _dtype(out)
-                loss = paddle.mean(out) if loss_kind == "mean" else paddle.mean((out - target[part]) ** 2)
+                loss = paddle.mean((out - target[part]) ** 2) if loss_kind == "mse" else paddle.mean(out)
+                if loss_kind == "zero":
+                    loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
                 if manual:
                     for name, reg in decay.manual.items():
                         p = params[name]
@@ -268,13 +275,19 @@ def _regularizer(reg: Regularizer):
 
 
 def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
-    attrs = {}
+    words: dict[str, dict[str, Any]] = {}
     if way.startswith("param_attr"):
         # ParamAttr's regularizer and its learning_rate (a multiplier on the optimizer's lr).
-        pa, lrs = job.decay.param_attr, job.decay.param_attr_lr
-        attrs = {n: paddle.ParamAttr(regularizer=_regularizer(pa[n]) if n in pa else None,
-                                     **({"learning_rate": lrs[n]} if n in lrs else {}))
-                 for n in (*pa, *(n for n in lrs if n not in pa))}
+        for n, reg in job.decay.param_attr.items():
+            words.setdefault(n, {})["regularizer"] = _regularizer(reg)
+        for n, k in job.decay.param_attr_lr.items():
+            words.setdefault(n, {})["learning_rate"] = k
+    if job.clip is not None:
+        # A parameter the clip leaves out: exempt from grad_clip, in every way.
+        for n in job.spec.params:
+            if not job.clip.clips(n):
+                words.setdefault(n, {})["need_clip"] = False
+    attrs = {n: paddle.ParamAttr(**w) for n, w in words.items()}
     # A fresh model per way: state set on one layer's parameters must not reach another run.
     model = Model(job.spec, attrs)
     named = model.named()
@@ -317,8 +330,7 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
 
 def _scheduler(schedule: Schedule, lr: float):
     """The schedule as paddle's LRScheduler, given to the optimizer as its learning_rate."""
-    cls, kwargs = schedule.native(FRAMEWORK)
-    return getattr(paddle.optimizer.lr, cls)(learning_rate=lr, **kwargs)
+    return schedule.native(FRAMEWORK, lr).build(paddle.optimizer.lr)
 
 
 def _construction(job: Job, way: str) -> Construction:
@@ -385,15 +397,18 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
         options["apply_decay_param_fun"] = "lambda name: name == weight.name"
     if attr is not None:
         options[f"{attr[0]}_attr"] = f"ParamAttr(regularizer={_plain(Regularizer(attr[1], param_attr_coeff))})"
-    manual = item.way == "manual"
+    manual = item.way in ("manual", "clip+manual")
     if manual:
         options["loss_term"] = f"0.5*{coeff}*sum(p^2) over weight, bias"
+    clip = EXPLAIN_CLIP if item.way.startswith("clip+") else None
+    if clip is not None:
+        options["grad_clip"] = clip.native(FRAMEWORK).removeprefix("grad_clip=")
     if item.way == "groups":
         options["param_groups"] = [{"params": "weight", arg: coeff}, {"params": "bias"}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=options, hyper=[_effective(cls, kwargs)] if cls else [])
     try:
-        optimizer, _ = _build(built, params)
+        optimizer, _ = _build(built, params, clip)
         record.params = _train(model, optimizer, spec, job.loss, job.steps,
                                Decay(coeff, {}, explain_manual(coeff), (), ()), manual=manual)
     except Exception as exc:  # a way the framework rejects is a finding

@@ -32,6 +32,8 @@ def _spec_arrays(prefix: str, spec: Spec) -> dict[str, np.ndarray]:
     arrays[f"{prefix}/x"] = spec.x
     if spec.target is not None:
         arrays[f"{prefix}/target"] = spec.target
+    if spec.fresh is not None:
+        arrays[f"{prefix}/fresh"] = np.array(spec.fresh, np.int64)
     return arrays
 
 
@@ -39,7 +41,9 @@ def _read_spec(data, prefix: str, layer: dict | None = None) -> Spec:
     kind = None if layer is None else Layer(**{**layer, "sizes": tuple(tuple(kv) for kv in layer["sizes"])})
     names = PARAMS if kind is None else kind.params
     params = {n: data[f"{prefix}/params/{n}"] for n in names if f"{prefix}/params/{n}" in data}
-    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"), kind)
+    fresh = _get(data, f"{prefix}/fresh")
+    return Spec(params, data[f"{prefix}/x"], _get(data, f"{prefix}/target"), kind,
+                None if fresh is None else int(fresh))
 
 
 def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob | AuditJob) -> None:

@@ -14,6 +14,7 @@ from ..engine.clipping import Clip
 from ..engine.precision import Precision
 from ..engine.schedules import Schedule
 from ..engine.optimizers import (
+    EXPLAIN_CLIP,
     OPTIMIZERS,
     Construction,
     TensorValue,
@@ -140,23 +141,27 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
            decay: Decay | None = None, manual: bool = False, decoupled: bool = False,
            allocate: Allocate = in_memory, clip: Clip | None = None, scheduler: Any = None,
            lrs: list[float] | None = None, accumulate: Accumulate | None = None,
-           amp: Amp | None = None) -> dict[str, np.ndarray]:
+           lr_scale: float = 1.0, amp: Amp | None = None) -> dict[str, np.ndarray]:
     """Run the steps; return float32 snapshots [steps + 1, ...] per parameter. With a
-    scheduler, it steps after every optimizer step and `lrs` gets each step's lr."""
+    scheduler, it steps after every optimizer step and `lrs` gets each step's lr (the
+    first group's, divided by its `lr_scale`: the schedule's own lr)."""
     amp = amp or Amp()
     params = model.named()
-    x = amp.cast(torch.from_numpy(spec.x))
-    target = None if spec.target is None else amp.cast(torch.from_numpy(spec.target))
     snaps = {n: allocate((steps + 1, *p.shape)) for n, p in params.items()}
     for n, p in params.items():
         snaps[n][0] = p.detach().float().numpy()     # float32 holds bfloat16 / float16 exactly
     for k in range(1, steps + 1):
+        data = spec.step(k - 1)       # the same batch every step, or [data] fresh's new one
+        x = amp.cast(torch.from_numpy(data.x))
+        target = None if data.target is None else amp.cast(torch.from_numpy(data.target))
         optimizer.zero_grad()
         for part in _micro_batches(len(spec.x), accumulate):
             with amp.autocast():
                 out = model(x[part])
                 amp.forward = str(out.dtype).removeprefix("torch.")
-                loss = out.mean() if loss_kind == "mean" else ((out - target[part]) ** 2).mean()
+                loss = ((out - target[part]) ** 2).mean() if loss_kind == "mse" else out.mean()
+                if loss_kind == "zero":
+                    loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
                 if manual:
                     for name, reg in decay.manual.items():
                         p = params[name]
@@ -167,10 +172,10 @@ def _train(model: Model, optimizer: torch.optim.Optimizer, spec: Spec, loss_kind
             amp.backward(loss)       # gradients add up over the micro-batches
         amp.unscale(optimizer)       # clipping (and the optimizer's decay) see unscaled gradients
         if clip is not None:
-            _clip(clip, model.native())
+            _clip(clip, model.native(clip.params))
         lr = optimizer.param_groups[0]["lr"]      # this step's (a scheduler sets it)
         if lrs is not None:
-            lrs.append(lr)
+            lrs.append(lr / lr_scale)
         if decoupled:
             # SGD has no decoupled option: decay as its own step, from the old
             # weights, before the update (where AdamW puts it: p *= 1 - lr*c).
@@ -197,11 +202,10 @@ def _clip(clip: Clip, params: list[torch.nn.Parameter]) -> None:
         torch.nn.utils.clip_grad_value_(params, clip.max)
 
 
-def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer) -> Any:
+def _scheduler(schedule: Schedule | None, optimizer: torch.optim.Optimizer, lr: float) -> Any:
     if schedule is None:
         return None
-    cls, kwargs = schedule.native(FRAMEWORK)
-    return getattr(torch.optim.lr_scheduler, cls)(optimizer, **kwargs)
+    return schedule.native(FRAMEWORK, lr).build(torch.optim.lr_scheduler, optimizer)
 
 
 def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
@@ -227,11 +231,12 @@ def _run_way(job: Job, way: str, allocate: Allocate) -> RunRecord:
         optimizer = _build(built, _groups(job.decay, model, job.lr) if way.startswith("groups")
                            else model.native())
         record.optimizer, record.hyper = built.cls, _effective(optimizer)
-        scheduler, lrs = _scheduler(job.schedule, optimizer), []
+        scheduler, lrs = _scheduler(job.schedule, optimizer, job.lr), []
+        first = job.decay.groups[0].lr_scale if way.startswith("groups") else None
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps, job.decay,
                                manual=way.startswith("manual"), decoupled=built.explicit_decoupled,
                                allocate=allocate, clip=job.clip, scheduler=scheduler, lrs=lrs,
-                               accumulate=job.accumulate, amp=amp)
+                               accumulate=job.accumulate, lr_scale=float(first or 1.0), amp=amp)
         record.forward = amp.forward
         if scheduler is not None:
             record.series["lr"] = np.array(lrs)
@@ -277,14 +282,17 @@ def run_native(item: ExplainItem, job: ExplainJob) -> RunRecord:
                   {"params": [p for n, p in named.items() if n != "weight"]}]
     record = RunRecord(FRAMEWORK, item.way, optimizer=item.optimizer, variant=item.variant,
                        options=_shown(built.kwargs, item.way, job.coeff))
-    manual = item.way == "manual"
+    manual = item.way in ("manual", "clip+manual")
     if manual:
         record.options["loss_term"] = f"0.5*{job.coeff}*sum(p^2) over weight, bias"
+    clip = EXPLAIN_CLIP if item.way.startswith("clip+") else None
+    if clip is not None:
+        record.options["clip"] = clip.native(FRAMEWORK)
     try:
         optimizer = _build(built, params)
         record.hyper = _effective(optimizer)
         record.params = _train(model, optimizer, job.spec, job.loss, job.steps,
-                               Decay(job.coeff, {}, explain_manual(job.coeff), (), ()), manual=manual)
+                               Decay(job.coeff, {}, explain_manual(job.coeff), (), ()), manual=manual, clip=clip)
     except Exception as exc:  # a way the framework rejects is a finding
         record.error = f"{type(exc).__name__}: {exc}"
     return record

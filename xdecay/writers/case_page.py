@@ -21,7 +21,8 @@ from ..engine.precision import report as precision_report
 from ..engine.setups import describe
 from ..frameworks.records import RunRecord
 from .compare_report import (COMPARISON_HEADERS, MAX_SHOWN, POWER_NOTE, _comparison_rows, _num, _params,
-                             _setup_rows, _shown_steps, _verdict, layout_note, precision_text, rule_check_table)
+                             _setup_rows, _shown_steps, _verdict, json_elements, layout_note, precision_text,
+                             rule_check_table)
 from .markdown import cell, prose
 from .setup_code import setup_code
 
@@ -279,7 +280,8 @@ def case_markdown(r: CaseResult, versions: dict[str, str], plot: str | None = No
                 "weight (0: the same float32 result). " +
                 ("Weights in the canonical layout [out, in] (paddle's [in, out] weight is transposed)."
                  if c.layer.kind == "linear" else f"The {layout_note(c.layer)}.") +
-                (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has every element." if large else ""),
+                (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has {json_elements(c, good)}."
+                 if large else ""),
                 ""]
         for k in _shown_steps(r.steps):
             out += ["<details>", f"<summary>Step {k + 1} of {r.steps}</summary>", "", _ulp_table(good, k), "",

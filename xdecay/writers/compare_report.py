@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,11 +13,13 @@ from tabulate import tabulate
 
 from .. import __version__
 from ..case_files import shown
-from ..engine.baseline import Drift
+from ..engine.baseline import Drift, recorded_sample
 from ..engine.compare import Comparison
+from ..engine.infer import SAMPLE_SIDE
 from ..engine.layers import Layer
 from ..engine.pipeline import CaseResult, Outcome
 from ..engine.setups import describe
+from ..frameworks.protocol import release
 from ..frameworks.records import RunRecord
 from .markdown import cell, prose
 
@@ -69,9 +73,11 @@ def _header(r: CaseResult, versions: dict[str, str]) -> list[str]:
              if c.layer.kind == "linear" else c.layer.describe())
     frameworks = ", ".join(f"{fw} {v}" for fw, v in versions.items())
     return [f"{c.description}",
-            f"{shown(c.path)} | {layer} | batch {c.batch} | loss {c.loss} | {o.name}(lr={o.lr}"
+            f"{shown(c.path)} | {layer} | batch {c.batch}{' (a new one every step)' if c.fresh else ''} | "
+            f"loss {c.loss} | {o.name}(lr={o.lr}"
             f"{', ' + hyper if hyper else ''}{native}) | coeff {c.decay.coeff}"
-            + (f" | clip {c.clip.kind} {c.clip.max}" if c.clip else "")
+            + (f" | clip {c.clip.kind} {c.clip.max}" + (f" of {', '.join(c.clip.params)}" if c.clip.params else "")
+               if c.clip else "")
             + (f" | schedule {c.schedule.kind}(" + ", ".join(f"{k}={v}" for k, v in c.schedule.words.items()) + ")"
                if c.schedule else "")
             + (f" | accumulate {c.accumulate.micro_batches} micro-batches"
@@ -306,7 +312,7 @@ def markdown(outcome: Outcome) -> str:
             large = r.case.layer.largest_side() > MAX_SHOWN
             out += [f"### Deltas, step {k + 1} of {r.steps}", "",
                     f"after − before per element, one column per run; {layout_note(r.case.layer)}." +
-                    (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has every element."
+                    (f" The leading {MAX_SHOWN}x{MAX_SHOWN} block; --format json has {json_elements(r.case, good)}."
                      if large else ""), ""]
             out.append(_element_table(good, k))
             out.append("")
@@ -380,19 +386,66 @@ def _array(a: np.ndarray | None) -> Any:
     return np.vectorize(finite_or_str, otypes=[object])(a).tolist()
 
 
-def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
+def json_elements(case, runs: list[RunRecord]) -> str:
+    """What --format json holds of the deltas of these (successful) runs."""
+    if not recorded_sample(case.layer.kind, runs[0].params):
+        return "every element"
+    return (f"every element of a parameter up to {SAMPLE_SIDE}x{SAMPLE_SIDE}, of a larger one an evenly "
+            f"spaced sample of {SAMPLE_SIDE ** 2} and each step's exact max |delta| and norm")
+
+
+def _recorded_deltas(x: RunRecord, param: str, idx: np.ndarray | None) -> np.ndarray:
+    """[steps, ...] the deltas the JSON records: every element, or [steps, len(idx)] on
+    a large parameter's sample (taken before the float64 copy: it never holds the layer)."""
+    if idx is None:
+        return x.delta(param)
+    return np.diff(x.params[param].reshape(x.steps + 1, -1)[:, idx].astype(np.float64), axis=0)
+
+
+def _sample_json(x: RunRecord, param: str, idx: np.ndarray) -> dict[str, Any]:
+    """Which elements a sampled parameter's deltas are, and per step the exact max |delta|
+    and L2 norm over all of its elements (one step's float64 delta in memory at a time)."""
+    shape = list(x.params[param].shape[1:])
+    max_abs, norm = [], []
+    for k in range(x.steps):
+        d = x.step_delta(param, k)
+        max_abs.append(finite_or_str(float(np.max(np.abs(d)))))
+        norm.append(finite_or_str(float(np.linalg.norm(d.ravel()))))
+    # As the pipeline does after comparing: the pages read stop counting in this
+    # process's memory (else a document holds every run's snapshots at once).
+    release(x.params[param])
+    return {"of": int(np.prod(shape, dtype=np.int64)), "shape": shape, "indices": idx.tolist(),
+            "max_abs": max_abs, "norm": norm}
+
+
+def _steps_json(deltas: dict[str, np.ndarray], steps: int) -> Iterator[dict[str, Any]]:
+    """Each step's recorded deltas, one step's lists at a time."""
+    for k in range(steps):
+        yield {"delta_weight": _array(deltas["weight"][k]) if "weight" in deltas else None,
+               "delta_bias": _array(deltas["bias"][k]) if "bias" in deltas else None,
+               **{f"delta_{p}": _array(d[k]) for p, d in deltas.items() if p not in ("weight", "bias")}}
+
+
+def case_json(r: CaseResult, versions: dict[str, str],
+              streamed: list[Iterator[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The case's JSON document. With `streamed`, each run's "steps" is left as a
+    placeholder (its index in `streamed` in a _STEPS string) and its steps appended to
+    `streamed`: json_chunks encodes them one at a time."""
     runs = []
     for x in r.runs:
         run: dict[str, Any] = {"run": x.name, "framework": x.framework, "way": x.way}
         if x.error is not None:
             run.update(steps=[], error=x.error)
         else:
-            deltas = {p: x.delta(p) for p in x.params}
-            run["steps"] = [{"delta_weight": _array(deltas["weight"][k]) if "weight" in deltas else None,
-                             "delta_bias": _array(deltas["bias"][k]) if "bias" in deltas else None,
-                             **{f"delta_{p}": _array(d[k]) for p, d in deltas.items()
-                                if p not in ("weight", "bias")}}
-                            for k in range(x.steps)]
+            sampled = recorded_sample(r.case.layer.kind, x.params)
+            steps = _steps_json({p: _recorded_deltas(x, p, sampled.get(p)) for p in x.params}, x.steps)
+            if streamed is None:
+                run["steps"] = list(steps)
+            else:
+                run["steps"] = _STEPS.format(len(streamed))
+                streamed.append(steps)
+            if sampled:
+                run["sampled"] = {p: _sample_json(x, p, idx) for p, idx in sampled.items()}
         if x.logs:
             run["logs"] = x.logs
         if r.case.precision is not None and x.error is None:
@@ -417,11 +470,15 @@ def case_json(r: CaseResult, versions: dict[str, str]) -> dict[str, Any]:
             "skipped": [{"a": a, "b": b, "why": why} for a, b, why in r.skipped],
             "errors": {**r.framework_errors, **{x.name: x.error for x in r.failed_runs}},
             **({"clip": {"kind": r.case.clip.kind, "max": r.case.clip.max,
+                         **({"params": list(r.case.clip.params)} if r.case.clip.params else {}),
                          **{fw: r.case.clip.native(fw) for fw in ("torch", "paddle")}}} if r.case.clip else {}),
             **({"schedule": {"kind": r.case.schedule.kind, **r.case.schedule.words,
                              **{fw: r.case.schedule.shown(fw) for fw in ("torch", "paddle")}}}
                if r.case.schedule else {}),
             **({"accumulate": dataclasses.asdict(r.case.accumulate)} if r.case.accumulate else {}),
+            # [data] beyond the usual: a zero loss gradient, a new batch every step.
+            **({"data": {"loss": r.case.loss, "fresh": r.case.fresh}}
+               if r.case.fresh or r.case.loss == "zero" else {}),
             **({"lr_scale": _lr_scale_json(r.case)} if r.case.decay.lr_scales() else {}),
             **({"param_attr_lr": dict(r.case.decay.param_attr_lr)} if r.case.decay.param_attr_lr else {}),
             **({"precision": r.case.precision.json()} if r.case.precision else {}),
@@ -443,16 +500,25 @@ def _power_json(power) -> dict | None:
     return {**doc, "visibility": None if doc["visibility"] is None else finite_or_str(doc["visibility"])}
 
 
-def _document(versions: dict[str, str], body: dict[str, Any]) -> str:
-    doc = {"xdecay": __version__, "frameworks": dict(sorted(versions.items())), **body}
-    return json.dumps(doc, indent=1, allow_nan=False) + "\n"
-
-
 def json_report(outcome: Outcome) -> str:
+    return "".join(json_chunks(outcome))
+
+
+# A run's steps, left out of the encoded document and encoded one by one in its place.
+# The NUL bytes are escaped by json ("\\u0000"): no other string encodes to the same text.
+_STEPS = "\0steps {}\0"
+_STEPS_TEXT = re.compile(r'"\\u0000steps (\d+)\\u0000"')
+
+
+def json_chunks(outcome: Outcome) -> Iterator[str]:
+    """The JSON report in pieces, the text json.dumps(indent=1) gives for the whole
+    document: every run's steps are encoded one step at a time, so neither the text nor
+    the deltas as Python floats are ever held whole (a long run's ~32 bytes a float)."""
+    streamed: list[Iterator[dict[str, Any]]] = []
     if len(outcome.results) == 1:
-        body = case_json(outcome.results[0], outcome.versions)
+        body = case_json(outcome.results[0], outcome.versions, streamed)
     else:
-        body = {"cases": [case_json(r, outcome.versions) for r in outcome.results],
+        body = {"cases": [case_json(r, outcome.versions, streamed) for r in outcome.results],
                 "ok": all(r.ok for r in outcome.results)}
     if outcome.unchecked:
         body["unchecked"] = [{"case": name, "why": why} for name, why in outcome.unchecked]
@@ -461,7 +527,26 @@ def json_report(outcome: Outcome) -> str:
                             "drift": [_drift_json(d) for d in outcome.drift]}
         if outcome.baseline_skipped:
             body["baseline"]["skipped"] = outcome.baseline_skipped
-    return _document(outcome.versions, body)
+    doc = {"xdecay": __version__, "frameworks": dict(sorted(outcome.versions.items())), **body}
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    done = 0
+    for m in _STEPS_TEXT.finditer(text):
+        yield text[done:m.start()]
+        line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+        yield from _list_chunks(streamed[int(m.group(1))], len(line) - len(line.lstrip(" ")))
+        done = m.end()
+    yield text[done:]
+
+
+def _list_chunks(items: Iterator[dict[str, Any]], depth: int) -> Iterator[str]:
+    """A list as json.dumps(indent=1) writes it as the value of a key indented `depth`
+    spaces: its items one line deeper (a JSON string holds no raw newline to shift)."""
+    inner = "\n" + " " * (depth + 1)
+    sep = "["
+    for item in items:
+        yield sep + inner + json.dumps(item, indent=1, allow_nan=False).replace("\n", inner)
+        sep = ","
+    yield "[]" if sep == "[" else "\n" + " " * depth + "]"
 
 
 def _drift_json(d: Drift) -> dict[str, Any]:

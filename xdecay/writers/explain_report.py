@@ -17,6 +17,8 @@ RULE_NAMES = [
     ("decoupled_lr@c", "w ← w − lr·c·w next to the update (AdamW; lr the raw learning rate)"),
     ("l1@c", "grad += c·sign(w) — adding c·Σ|w| to the loss (Paddle L1Decay)"),
     ("lamb_trust@c", "Paddle Lamb: c·w added to the Adam direction inside the trust ratio"),
+    ("clipped_l2@c", ("under a gradient clip: 0.5·c·Σw² in the loss, so c·w is clipped with the gradient, "
+                      "clip(g + c·w) (the clip ways)")),
     ("a+b", "both at once, e.g. a ParamAttr L2 term and AdamW's own decay"),
     ("ambiguous(a|b)", "the data fit several rules: for plain SGD coupled and decoupled decay are one formula"),
     ("unexplained", "no rule fits within the tolerance (the residual says how far the best is)"),
@@ -63,8 +65,14 @@ SEPARATE_HEADERS = ["framework", "optimizer", "way", "param", "rule", "would sep
 
 
 def _separate_rows(e: Explanation) -> list[list[str]]:
+    # The clip ways' ambiguous rules are their plain ways' (plain SGD): said there once.
     return [[r.framework, label(r.optimizer, r.variant), r.way, r.param, r.rule,
-             r.separate.removeprefix("would separate them (replayed): ")] for r in e.rows if r.separate]
+             r.separate.removeprefix("would separate them (replayed): ")] for r in e.rows
+            if r.separate and not _clipped(r.way)]
+
+
+def _clipped(way: str) -> bool:
+    return way.startswith("clip+")
 
 
 def table(e: Explanation) -> str:
@@ -94,12 +102,22 @@ def markdown(e: Explanation) -> str:
             "(optimizer given 0.0); `param_attr+weight_decay` both; `param_attr_l1` an `L1Decay` "
             "ParamAttr on the weight, `param_attr_bias` an `L2Decay` ParamAttr on the bias (optimizer "
             "given 0.0); `manual` 0.5·c·Σp² of weight and bias in the loss (optimizer given 0.0); "
-            "`groups` a weight group with `weight_decay=c` and a bias group without the key.", ""]
+            "`groups` a weight group with `weight_decay=c` and a bias group without the key; "
+            "`clip+manual` and `clip+weight_decay` those ways under a gradient clip (below).", ""]
     out += [f"**{fw}: error** {' '.join(msg.splitlines())}" for fw, msg in e.errors.items()]
     for fw in e.versions:
-        rows = [r for r in _grouped(e) if r[0] == fw]
+        rows = [r for r in _grouped(e) if r[0] == fw and not _clipped(r[2])]
         out += [f"## {fw} {e.versions[fw]}", "",
                 tabulate([[cell(c) for c in r[1:]] for r in rows], HEADERS[1:], tablefmt="github",
+                         disable_numparse=True), ""]
+    clipped = [r for r in _grouped(e) if _clipped(r[2])]
+    if clipped:
+        out += ["## Under a gradient clip", "",
+                "Every plain optimizer's `manual` and `weight_decay` ways again, with a clip of the "
+                "global gradient norm to 0.1 (torch `clip_grad_norm_` before `step()`, paddle "
+                "`grad_clip=ClipGradByGlobalNorm`): the loss term is clipped with the gradient "
+                "(`clipped_l2`), the optimizer's decay is added after the clip and keeps its rule.", "",
+                tabulate([[cell(c) for c in r] for r in clipped], HEADERS, tablefmt="github",
                          disable_numparse=True), ""]
     if _separate_rows(e):
         out += ["## What would separate the ambiguous rules", "", SEPARATE_NOTE[0].upper() + SEPARATE_NOTE[1:] + ".",

@@ -40,20 +40,21 @@ def _layers(case: Case, framework: str, attrs: dict[str, Regularizer], lrs: dict
 
     def attr(param: str) -> str:
         words = ([f"regularizer={regularizer(attrs[param])}"] if param in attrs else []) + \
-                ([f"learning_rate={number(lrs[param])}"] if param in lrs else [])
+                ([f"learning_rate={number(lrs[param])}"] if param in lrs else []) + \
+                (["need_clip=False"] if case.clip is not None and not case.clip.clips(param) else [])
         return f"paddle.ParamAttr({', '.join(words)})" if words else ""
 
     args = [str(lay.in_features), str(lay.out_features)]
-    if "weight" in attrs or "weight" in lrs:
+    if attr("weight"):
         args.append(f"weight_attr={attr('weight')}")
     if not lay.bias:
         args.append("bias_attr=False")
-    elif "bias" in attrs or "bias" in lrs:
+    elif attr("bias"):
         args.append(f"bias_attr={attr('bias')}")
     lines = [f"linear = paddle.nn.Linear({', '.join(args)})"]
     if lay.norm:
         extra = "".join(f", {kw}={attr(p)}" for p, kw in (("norm_gain", "weight_attr"), ("norm_bias", "bias_attr"))
-                        if p in attrs or p in lrs)
+                        if attr(p))
         lines.append(f"norm = paddle.nn.LayerNorm({lay.out_features}{extra})")
     return lines
 
@@ -143,7 +144,9 @@ def setup_code(case: Case, framework: str, way: str) -> SetupCode:
                      f"dtype=\"{amp.dtype}\", master_weight={amp.master_weights})")
     if case.schedule is not None and framework == "torch":
         lines.append(f"sched = {scheduler(case.schedule, framework, case.optimizer.lr, 'opt')}")
-    before = [torch_clip(case.clip, everything) if case.clip is not None and framework == "torch" else None]
+    clipped = everything if case.clip is None or case.clip.params is None else \
+        "[" + ", ".join(ATTR[p] for p in case.clip.params) + "]"
+    before = [torch_clip(case.clip, clipped) if case.clip is not None and framework == "torch" else None]
     if built.explicit_decoupled:
         lr = number(case.optimizer.lr) if case.schedule is None else (
             'opt.param_groups[0]["lr"]' if framework == "torch" else "opt.get_lr()")
