@@ -32,7 +32,7 @@ from ..engine.optimizers import (
 from ..engine.layers import LAYER_NORM_EPS, Layer, Native, to_native
 from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
-from . import audit_capture
+from . import audit_capture, step_loss
 from .records import Allocate, AuditJob, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "paddle"
@@ -227,18 +227,12 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
             x = paddle.to_tensor(data.x)
             target = None if data.target is None else paddle.to_tensor(data.target)
         optimizer.clear_grad()
-        for part in _micro_batches(len(spec.x), accumulate):
+        for part in step_loss.micro_batches(len(spec.x), accumulate):
             with amp.autocast():
                 out = model(x[part])
                 amp.forward = _dtype(out)
-                loss = paddle.mean((out - target[part]) ** 2) if loss_kind == "mse" else paddle.mean(out)
-                if loss_kind == "zero":
-                    loss = loss * 0.0     # every gradient exactly 0: the decay alone moves the weights
-                if manual:
-                    for name, reg in decay.manual.items():
-                        p = params[name]
-                        loss = loss + (0.5 * reg.coeff * (p ** 2).sum() if reg.kind == "l2"
-                                       else reg.coeff * p.abs().sum())
+                loss = step_loss.loss(out, None if target is None else target[part], loss_kind,
+                                      decay.manual if manual else {}, params)
             if accumulate is not None and accumulate.divide_loss:
                 loss = loss / accumulate.micro_batches
             amp.backward(loss)       # gradients add up over the micro-batches
@@ -258,12 +252,6 @@ def _train(model: Model, optimizer, spec: Spec, loss_kind: str, steps: int,
         for n, p in params.items():
             snaps[n][k] = _canonical(natives[n], p)
     return snaps
-
-
-def _micro_batches(batch: int, accumulate: Accumulate | None) -> list[slice]:
-    """The rows of each backward pass of a step: the whole batch, or contiguous micro-batches."""
-    m = 1 if accumulate is None else accumulate.micro_batches
-    return [slice(i * (batch // m), (i + 1) * (batch // m)) for i in range(m)]
 
 
 def run_job(job: Job, allocate: Allocate = in_memory) -> list[RunRecord]:
