@@ -957,12 +957,15 @@ REPORT_SCHEDULES: dict[str, dict[str, Any]] = {
     "onecycle": {"total_steps": 10},
 }
 REPORT_LOOP_LR = 0.01       # REPORT_LOOP_CALL's lr: OneCycleLR's max_lr
+# The warm-up chain's row: (kind, (warmup_steps, warmup_start_factor)), from paddle (its
+# LinearWarmup takes lrs where torch's LinearLR takes factors).
+REPORT_WARMUP = ("step", (3, 0.1))
 
 
 def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
     """(framework, clip call, schedule call): one row per clip kind, from the framework
     that has a call of its own for it (torch has none for a per-parameter norm), and one
-    per schedule kind, from torch."""
+    per schedule kind, from torch; and the warm-up chain, from paddle."""
     out: list[tuple[str, str | None, str | None]] = []
     for kind, limit in REPORT_CLIP_LIMITS.items():
         fw = next(f for f in ("torch", "paddle")
@@ -972,6 +975,9 @@ def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
     for kind, words in REPORT_SCHEDULES.items():
         call = Schedule(kind, words).native("torch", REPORT_LOOP_LR)
         out.append(("torch", None, call.code("torch", "optimizer", module=False)))
+    kind, (steps, start) = REPORT_WARMUP
+    chain = Schedule(kind, {**REPORT_SCHEDULES[kind], WARMUP[0]: steps, WARMUP[1]: start})
+    out.append(("paddle", None, chain.native("paddle", REPORT_LOOP_LR).code("paddle", None, module=False)))
     return out
 
 
