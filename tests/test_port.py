@@ -548,6 +548,7 @@ def test_warmup_copied_naively_is_a_pitfall():
     """The pitfall's figures are the frameworks' own: paddle asserts end_lr > start_lr, so
     torch's start_factor copied as start_lr (0.1 > lr 0.01) is refused by paddle itself."""
     import paddle
+    import torch
     from xdecay.engine.port import loop_calls
     with pytest.raises(AssertionError, match="end_lr 0.01 must be greater than start_lr 0.1"):
         paddle.optimizer.lr.LinearWarmup(learning_rate=paddle.optimizer.lr.StepDecay(learning_rate=0.01, step_size=3),
@@ -558,6 +559,21 @@ def test_warmup_copied_naively_is_a_pitfall():
     t = translate(parse_call("torch", "AdamW(params, lr=0.01)", "", loop), "AdamW(params, lr=0.01)", loop)
     assert any("train at 0.1, 0.4, 0.7 instead of 0.001, 0.004, 0.007" in x and "AssertionError" in x
                for x in t.pitfalls)
+    # paddle -> torch: start_lr/end_lr copied as torch's factors, the lr real torch then uses.
+    opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.01)
+    ramp = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.001, end_factor=0.01, total_iters=3)
+    used = []
+    for _ in range(3):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ramp.step()
+    chain = "LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=3), warmup_steps=3, " \
+            "start_lr=0.001, end_lr=0.01)"
+    loop = loop_calls("paddle", None, chain)
+    call = "AdamW(learning_rate=scheduler)"
+    t = translate(parse_call("paddle", call, "", loop), call, loop)
+    assert any(f"train at {', '.join(f'{x:.3g}' for x in used)} instead of 0.001, 0.004, 0.007" in x
+               for x in t.pitfalls), (used, t.pitfalls)
 
 
 def test_torch_file_schedule_given_twice(factory):

@@ -620,21 +620,30 @@ def _loop_pitfalls(src: Setup, loop: LoopCalls | None, tgt_way: str) -> list[str
             out.append("torch LinearLR's total_iters defaults to 5, paddle LinearLR's total_steps has no "
                        "default: written out")
         if loop.schedule.warmup:
-            out.append(_warmup_pitfall(*loop.schedule.warmup, src.lr))
+            out.append(_warmup_pitfall(src.framework, *loop.schedule.warmup, src.lr))
     return out
 
 
-def _warmup_pitfall(steps: int, start: float, lr: float) -> str:
-    """torch's warm-up is in factors of the lr, paddle's in lrs: what copying one as the
-    other trains at (measured in README "port": the frameworks' lr per step agree with it)."""
-    naive = [start + (1 - start) * t / steps for t in range(steps)]
-    right = ", ".join(f"{lr * x:.3g}" for x in naive)
-    return (f"paddle LinearWarmup's start_lr/end_lr are lrs (start_lr={start:g}*lr, end_lr=lr, which torch's "
-            f"scheduler then starts from), torch LinearLR's start_factor/end_factor factors of the lr: copied as "
-            f"they are (start_lr={start:g}, end_lr=1.0) the {steps} warm-up steps train at "
-            f"{', '.join(f'{x:.3g}' for x in naive)} instead of {right}"
-            + (f"; with end_lr=lr paddle refuses start_lr={start:g} > end_lr (AssertionError)" if start > lr else "")
-            + "; torch SequentialLR's milestone must be LinearLR's total_iters")
+def _warmup_pitfall(source: str, steps: int, start: float, lr: float) -> str:
+    """torch's warm-up is in factors of the lr, paddle's in lrs: what copying the source's
+    numbers into the target's arguments trains at (measured in README "port": the
+    frameworks' lr per step agree with it)."""
+    ramp = [start + (1 - start) * t / steps for t in range(steps)]
+
+    def shown(xs: list[float]) -> str:
+        return ", ".join(f"{x:.3g}" for x in xs)
+    if source == "torch":
+        naive = (f"start_lr={start:g}, end_lr=1.0 (the factors) the {steps} warm-up steps train at {shown(ramp)} "
+                 f"instead of {shown([lr * x for x in ramp])}"
+                 + (f"; with end_lr=lr paddle refuses start_lr={start:g} > end_lr (AssertionError)"
+                    if start > lr else ""))
+    else:
+        naive = (f"start_factor={start * lr:g}, end_factor={lr:g} (the lrs) the {steps} warm-up steps train at "
+                 f"{shown([lr * (start * lr + (lr - start * lr) * t / steps) for t in range(steps)])} instead of "
+                 f"{shown([lr * x for x in ramp])}")
+    return (f"paddle LinearWarmup's start_lr/end_lr are lrs (start_lr={start:g}*lr, end_lr=lr, where torch's "
+            f"scheduler then starts), torch LinearLR's start_factor/end_factor factors of the lr: copied as {naive}; "
+            f"torch SequentialLR's milestone must be LinearLR's total_iters")
 
 
 def _excluded(pattern: str) -> tuple[str, ...]:
