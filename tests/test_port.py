@@ -243,6 +243,18 @@ def one_cycle():
                                                     anneal_strategy="linear", cycle_momentum=False)
 
 
+def one_cycle_momentum():
+    opt = torch.optim.SGD(Model().parameters(), lr=0.1, momentum=0.9)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, max_momentum=0.9)
+
+
+def jumping_chain():
+    opt = torch.optim.SGD(Model().parameters(), lr=0.1)
+    ramp = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=3)
+    return opt, torch.optim.lr_scheduler.SequentialLR(
+        opt, [ramp, torch.optim.lr_scheduler.StepLR(opt, step_size=3)], milestones=[2])
+
+
 def stepped():
     opt, sched = pair()
     sched.step()
@@ -507,6 +519,7 @@ def test_torch_file_reads_the_scheduler_and_clip(factory, func, clip_kind, sched
     ("stepped", "was stepped already"),
     ("bad_clip", "'clip' must be functools.partial"),
     ("other_optimizer", "steps another optimizer"),
+    ("one_cycle_momentum", "max_momentum=0.9, base_momentum=0.85 cannot be ported"),
 ])
 def test_torch_file_refuses_a_loop_it_cannot_port(factory, func, words):
     from xdecay.frameworks.factory import load_factory, read_factory
@@ -574,6 +587,11 @@ def test_warmup_copied_naively_is_a_pitfall():
     t = translate(parse_call("paddle", call, "", loop), call, loop)
     assert any(f"train at {', '.join(f'{x:.3g}' for x in used)} instead of 0.001, 0.004, 0.007" in x
                for x in t.pitfalls), (used, t.pitfalls)
+
+
+def test_torch_file_chain_is_checked_as_a_schedule_call(factory):
+    """A SequentialLR read from a factory takes the --schedule path: its shape is checked there."""
+    assert cli.main(["port", "--torch-file", f"{factory}:jumping_chain"]) == 2
 
 
 def test_torch_file_schedule_given_twice(factory):
