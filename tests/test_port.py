@@ -329,15 +329,15 @@ LOOP = [
      ["LinearLR(learning_rate=0.01, start_factor=0.5, end_factor=1.0, total_steps=4)"]),
     # The warm-up chain, nested in both spellings (the [schedule] table's warmup_* words).
     ("torch", "AdamW(params, lr=0.01, weight_decay=0.05)", None,
-     "SequentialLR(optimizer, schedulers=[LinearLR(optimizer, start_factor=0.1, total_iters=3), "
-     "StepLR(optimizer, step_size=3, gamma=0.5)], milestones=[3])", None, "step",
-     ["LinearWarmup(learning_rate=paddle.optimizer.lr.StepDecay(learning_rate=0.01, step_size=3, gamma=0.5), "
-      "warmup_steps=3, start_lr=0.001, end_lr=0.01)"]),
+     ("SequentialLR(optimizer, schedulers=[LinearLR(optimizer, start_factor=0.1, total_iters=3), "
+     "StepLR(optimizer, step_size=3, gamma=0.5)], milestones=[3])"), None, "step",
+     [("LinearWarmup(learning_rate=paddle.optimizer.lr.StepDecay(learning_rate=0.01, step_size=3, gamma=0.5), "
+      "warmup_steps=3, start_lr=0.001, end_lr=0.01)")]),
     ("paddle", "AdamW(learning_rate=scheduler, weight_decay=0.05)", None,
-     "LinearWarmup(learning_rate=CosineAnnealingDecay(learning_rate=0.01, T_max=10), warmup_steps=3, "
-     "start_lr=0.001, end_lr=0.01)", None, "cosine",
-     ["SequentialLR(optimizer, schedulers=[torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, "
-      "end_factor=1.0, total_iters=3), torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10"]),
+     ("LinearWarmup(learning_rate=CosineAnnealingDecay(learning_rate=0.01, T_max=10), warmup_steps=3, "
+     "start_lr=0.001, end_lr=0.01)"), None, "cosine",
+     [("SequentialLR(optimizer, schedulers=[torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, "
+      "end_factor=1.0, total_iters=3), torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10")]),
 ]
 
 
@@ -530,20 +530,20 @@ def test_torch_file_refuses_a_loop_it_cannot_port(factory, func, words):
 @pytest.mark.parametrize("fw, schedule, words", [
     ("torch", "SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3)], milestones=[3])",
      "must be two calls"),
-    ("torch", "SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), StepLR(o, step_size=2)], "
-     "milestones=[2])", "ending at milestones[0]=2"),
+    ("torch", ("SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), StepLR(o, step_size=2)], "
+     "milestones=[2])"), "ending at milestones[0]=2"),
     ("torch", "SequentialLR(o, schedulers=[StepLR(o, step_size=2), StepLR(o, step_size=2)], milestones=[2])",
      "the warm-up must be LinearLR"),
-    ("torch", "SequentialLR(o, schedulers=[LinearLR(o, start_factor=1.0, total_iters=3), StepLR(o, step_size=2)], "
-     "milestones=[3])", "asserts end_lr > start_lr"),
-    ("torch", "SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), "
-     "OneCycleLR(o, max_lr=0.01, total_steps=10)], milestones=[3])", "cannot warm up onecycle"),
+    ("torch", ("SequentialLR(o, schedulers=[LinearLR(o, start_factor=1.0, total_iters=3), StepLR(o, step_size=2)], "
+     "milestones=[3])"), "asserts end_lr > start_lr"),
+    ("torch", ("SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), "
+     "OneCycleLR(o, max_lr=0.01, total_steps=10)], milestones=[3])"), "cannot warm up onecycle"),
     ("torch", "SequentialLR(o, schedulers=[LinearLR(o, total_iters=3), StepLR(o, step_size=2)], milestones=3)",
      "milestones must be one step"),
-    ("paddle", "LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3, "
-     "start_lr=0.1, end_lr=1.0)", "end_lr=1.0 must be the scheduler's learning_rate=0.01"),
-    ("paddle", "LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3, "
-     "start_lr=0.0, end_lr=0.01)", "start_lr=0.0 must be in"),
+    ("paddle", ("LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3, "
+     "start_lr=0.1, end_lr=1.0)"), "end_lr=1.0 must be the scheduler's learning_rate=0.01"),
+    ("paddle", ("LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3, "
+     "start_lr=0.0, end_lr=0.01)"), "start_lr=0.0 must be in"),
     ("paddle", "LinearWarmup(learning_rate=0.01, warmup_steps=3, start_lr=0.001, end_lr=0.01)",
      "must be a scheduler call"),
     ("paddle", "LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3)",
@@ -562,6 +562,7 @@ def test_warmup_copied_naively_is_a_pitfall():
     torch's start_factor copied as start_lr (0.1 > lr 0.01) is refused by paddle itself."""
     import paddle
     import torch
+
     from xdecay.engine.port import loop_calls
     with pytest.raises(AssertionError, match="end_lr 0.01 must be greater than start_lr 0.1"):
         paddle.optimizer.lr.LinearWarmup(learning_rate=paddle.optimizer.lr.StepDecay(learning_rate=0.01, step_size=3),
@@ -603,8 +604,7 @@ def test_report_rows_cover_every_clip_and_schedule_kind():
     """reports/port.md's loop table has a row per clip kind and per schedule kind of the
     case tables: a kind added there needs its example here (REPORT_SCHEDULES)."""
     from xdecay.engine.clipping import KINDS
-    from xdecay.engine.port import (REPORT_CLIP_LIMITS, REPORT_SCHEDULES, REPORT_WARMUP, loop_calls,
-                                    report_loop_calls)
+    from xdecay.engine.port import REPORT_CLIP_LIMITS, REPORT_SCHEDULES, REPORT_WARMUP, loop_calls, report_loop_calls
     from xdecay.engine.schedules import NATIVE
     assert set(REPORT_CLIP_LIMITS) == set(KINDS) and set(REPORT_SCHEDULES) == set(NATIVE)
     read = [loop_calls(fw, clip, schedule) for fw, clip, schedule in report_loop_calls()]
