@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..frameworks.records import RunRecord
+from .infer import explains
 from .loop import Loop
-from .infer import infer_run
 from .optimizers import get_native, pair_names, same_value, set_native
 from .spec import Spec
 
@@ -67,9 +67,8 @@ def _replays(p: RunRecord, hyper: dict, torch_cls: str, spec: Spec, loss: str,
              coeffs: tuple[float, ...], loop: Loop | None = None, clip_as: str | None = None) -> bool:
     """Does torch's reference rule of this class, with these hyper-parameters (and
     torch's clip formula, or `clip_as`'s), explain every parameter of paddle's run?"""
-    found = infer_run(dataclasses.replace(p, hyper=[hyper]), spec, loss, coeffs, reference=("torch", torch_cls),
-                      loop=loop, clip_as=clip_as)
-    return all(i.rule != "unexplained" for i in found)
+    return explains(dataclasses.replace(p, hyper=[hyper]), spec, loss, coeffs, reference=("torch", torch_cls),
+                    loop=loop, clip_as=clip_as)
 
 
 def _shown(name: str) -> str:

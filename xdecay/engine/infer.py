@@ -155,6 +155,24 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     framework does it (or `clip_as`'s clip), the decay candidates join after it (the
     optimizer's own decay: a decay inside a clip, a manual term, fits none of them),
     and a schedule's lr of each step replaces the lr."""
+    return [dataclasses.replace(infer_param(framework, param, *args), sample=None if sample is None else sample[param])
+            for param, sample, (framework, *args) in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as)]
+
+
+def explains(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
+             reference: tuple[str, str] | None = None, loop: Loop | None = None,
+             clip_as: str | None = None) -> bool:
+    """Whether infer_run would explain every parameter (no rule "unexplained"), found
+    without the rest of its work: it stops at the first parameter no candidate fits and,
+    in each parameter, at the first candidate that fits (causes.py asks only this)."""
+    return all(any(r <= 1 for _, r, _ in _family_fits(*args))
+               for _, _, args in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as))
+
+
+def _param_inputs(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
+                  reference: tuple[str, str] | None, loop: Loop | None, clip_as: str | None):
+    """Per parameter: its name, the layer's sample (None: every element) and infer_param's
+    other arguments (_family_fits')."""
     loop = loop or Loop()
     reference = reference or (run.framework, run.optimizer)
     rule = RULES[reference]
@@ -171,14 +189,11 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
                               for k, p in enumerate(at)))
         snapshots = {n: _flat_at(v, sample[n]) for n, v in run.params.items()}
     clipped = _ClippedL2(at, spec, loss, loop, clip_as or reference[0]) if loop.clip is not None else None
-    out = []
     for index, (param, snaps) in enumerate(snapshots.items()):
         hyper = _hyper(run, index, loop)
-        found = infer_param(run.framework, param, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
-                            [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper),
-                            clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None)
-        out.append(dataclasses.replace(found, sample=None if sample is None else sample[param]))
-    return out
+        yield (param, sample, (run.framework, rule, hyper, snaps, _ascent([g[param] for g in grads], hyper),
+                               [b[param] for b in bounds], _tolerance(spec, run), _candidates(coeffs, hyper),
+                               clipped.of(param, hyper) if clipped and loop.clip.clips(param) else None))
 
 
 class _ClippedL2:
@@ -428,38 +443,17 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
     lr = kwargs.get("lr", 0.0)
     actual = snaps.astype(np.float64)
 
-    def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
-        return fit(family, cs)[0]
-
     def fit(family: tuple[str, ...], cs: tuple[float, ...]) -> tuple[float, np.ndarray]:
         cs = tuple(hyper_value(framework, c) for c in cs)
         return _residual(rule, kwargs, lr, family, cs, actual,
                          *_family_grads(family, cs, grads, bounds, grads_for), tol)
 
-    def tried(family: tuple[str, ...]) -> bool:
-        """Families the run can have: Lamb's trust-ratio decay in Lamb, a term inside a clip under one."""
-        return (("lamb_trust" not in family or "lamb_weight_decay" in kwargs)
-                and ("clipped_l2" not in family or grads_for is not None))
-
     fits, best = [], {}
-    for family in filter(tried, FAMILIES):
-        options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
-        scored = [(residual(family, cs), cs) for cs in options]
-        if not scored:
-            continue
-        r, cs = min(scored)
+    for family, r, cs in _family_fits(framework, rule, hyper, snaps, grads, bounds, tol, candidates, grads_for,
+                                      actual):
         best[family] = (r, cs)
         if r <= 1:
             fits.append((family, cs, r))
-    if not fits:
-        # No coefficient in play explains the run: fit one (a default we did not know of;
-        # with none in play at all -- an audited optimizer naming no decay -- every family).
-        singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]
-        for family in singles:
-            r, cs = min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
-            best[family] = (r, cs)
-            if r <= 1:
-                fits.append((family, cs, r))
     residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
     replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol, grads_for)
     if not fits:
@@ -470,19 +464,63 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
                     replay=replay)
 
 
+def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
+                 bounds: list[np.ndarray], tol: Tolerance, candidates: list[float],
+                 grads_for: GradsFor | None = None, actual: np.ndarray | None = None):
+    """Yields (family, residual, coefficients): each family's best candidate among the
+    coefficients in play, in FAMILIES' order; then, when none of them fits (residual <= 1),
+    each single decay with a fitted coefficient (a default we did not know of; with none
+    in play at all -- an audited optimizer naming no decay -- every family). Lazily, so
+    a caller asking only whether anything fits stops at the first fit."""
+    kwargs = rule_kwargs(framework, rule, hyper)
+    lr = kwargs.get("lr", 0.0)
+    actual = snaps.astype(np.float64) if actual is None else actual
+
+    def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
+        # The ratio only: the sensitivity across frameworks is not part of it.
+        cs = tuple(hyper_value(framework, c) for c in cs)
+        return _residual(rule, kwargs, lr, family, cs, actual,
+                         *_family_grads(family, cs, grads, bounds, grads_for), tol, need_across=False)[0]
+
+    def tried(family: tuple[str, ...]) -> bool:
+        """Families the run can have: Lamb's trust-ratio decay in Lamb, a term inside a clip under one."""
+        return (("lamb_trust" not in family or "lamb_weight_decay" in kwargs)
+                and ("clipped_l2" not in family or grads_for is not None))
+
+    fitted, best = False, {}
+    for family in filter(tried, FAMILIES):
+        options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
+        scored = [(residual(family, cs), cs) for cs in options]
+        if not scored:
+            continue
+        r, cs = min(scored)
+        best[family] = (r, cs)
+        fitted = fitted or r <= 1
+        yield family, r, cs
+    if fitted:
+        return
+    for family in [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]:
+        yield family, *min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
+
+
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
             grads: list[np.ndarray], bounds: list[np.ndarray] | None = None,
-            jitter: float = 0.0) -> np.ndarray:
+            jitter: float | tuple[float, ...] = 0.0) -> np.ndarray:
     """The predicted parameter after every step, each step from the run's own weights.
 
     jitter != 0 moves every decayed gradient by jitter*(G + |decay term|), G the
     gradient's rounding scale (reference.gradient_bounds): the size of float32
     rounding in the framework's gradient, to measure the replay's sensitivity to it.
+    A tuple of jitters replays them all at once ([len(jitter), steps, ...], see step).
     """
     state: dict = {}
-    return np.stack([step(rule, *_at_step(args, lr, k), coeff, actual[k], g0, state, k + 1,
-                          None if bounds is None else bounds[k], jitter)
-                     for k, g0 in enumerate(grads)])
+    scheduled = np.ndim(lr) != 0
+    # One errstate for the whole replay, not one per step: on small layers its cost was
+    # a tenth of the replay's.
+    with np.errstate(all="ignore"):
+        return np.stack([step(rule, *(_at_step(args, lr, k) if scheduled else (args, lr)), coeff, actual[k], g0,
+                              state, k + 1, None if bounds is None else bounds[k], jitter)
+                         for k, g0 in enumerate(grads)], axis=int(isinstance(jitter, tuple)))
 
 
 def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
@@ -493,19 +531,26 @@ def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
 
 
 def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0: np.ndarray,
-         state: dict, k: int, bound: np.ndarray | None = None, jitter: float = 0.0) -> np.ndarray:
-    """One step (k from 1) of the rule with the decay steps in `coeff` composed around it."""
+         state: dict, k: int, bound: np.ndarray | None = None,
+         jitter: float | tuple[float, ...] = 0.0) -> np.ndarray:
+    """One step (k from 1) of the rule with the decay steps in `coeff` composed around it
+    (callers silence numpy's floating-point warnings around their steps). A tuple of
+    jitters steps them all at once, stacked on a new first axis (the state too): an
+    element-wise rule computes each slice with the very operations of its own step."""
     g = g0
     if "coupled_l2" in coeff:
         g = coupled_l2(w, g, coeff["coupled_l2"])
     if "l1" in coeff:
         g = l1(w, g, coeff["l1"])
-    if jitter:
+    if isinstance(jitter, tuple):
+        spread = bound + np.abs(g - g0)
+        g = np.stack([g + j * spread for j in jitter])
+        w = np.broadcast_to(w, g.shape)
+    elif jitter:
         g = g + jitter * (bound + np.abs(g - g0))
-    with np.errstate(all="ignore"):
-        w_new = rule(w, g, state, k, **args)
-        if "decoupled_lr" in coeff:
-            w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+    w_new = rule(w, g, state, k, **args)
+    if "decoupled_lr" in coeff:
+        w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
     return w_new
 
 
@@ -526,16 +571,16 @@ def rule_args(kwargs: dict, coeff: dict[str, float]) -> dict:
 
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
-              tol: Tolerance) -> tuple[float, np.ndarray]:
+              tol: Tolerance, need_across: bool = True) -> tuple[float, np.ndarray]:
     """Max of _ratios over steps, and the run's sensitivity (see _ratios)."""
-    ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol)
+    ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol, need_across)
     worst = float(np.max(ratio)) if ratio.size else 0.0
     return (worst if math.isfinite(worst) else math.inf), sensitivity
 
 
 def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
             actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
-            tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
+            tol: Tolerance, need_across: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per step, max over elements of |predicted - actual| / tolerance, and the run's
     sensitivity under this rule ([2, steps, ...]: what a comparison within, and one
     across frameworks, adds to its tolerance for this run).
@@ -552,7 +597,8 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
     framework), and with a third term for comparisons across frameworks: how far the
     update moves if the rule's scalars are computed exactly (paddle keeps beta^t as
     float32 running products, torch computes it in float64). Rule inference does not
-    need that term: the reference replays paddle's float32 products.
+    need that term: the reference replays paddle's float32 products. Without `need_across`
+    that term is not replayed (zero): the ratio does not depend on it.
     """
     coeff = dict(zip(family, cs))
     args = rule_args(kwargs, coeff)
@@ -564,15 +610,18 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
     delta = after - before
     mag = np.maximum(np.abs(before), np.abs(after))
     with np.errstate(all="ignore"):
-        sensitivity = np.maximum(
-            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, gamma) - raw),
-            np.abs(_replay(rule, dict(args), lr, coeff, actual, grads, bounds, -gamma) - raw))
+        if rule.__name__ in MIXING_RULES:       # a rule over whole tensors: one replay each
+            up, down = (_replay(rule, dict(args), lr, coeff, actual, grads, bounds, j) for j in (gamma, -gamma))
+        else:
+            # Both in one replay: half the steps' Python overhead on small layers.
+            up, down = _replay(rule, dict(args), lr, coeff, actual, grads, bounds, (gamma, -gamma))
+        sensitivity = np.maximum(np.abs(up - raw), np.abs(down - raw))
         if "decoupled_lr" in coeff:
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
             lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
             sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * tol.ulp(mag)
         scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - raw)
-                   if uses_f32_pows(rule, args) else np.zeros_like(predicted))
+                   if need_across and uses_f32_pows(rule, args) else np.zeros_like(predicted))
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     with np.errstate(all="ignore"):
         allowed = tol.allowed(mag, delta, predicted - before) + sensitivity
@@ -587,7 +636,17 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
 def _fit(f) -> tuple[float, tuple[float]]:
     """Minimise f(c) over c in [1e-4, 3]: log grid, golden-section refinement, then the
     shortest decimal that fits as well (up to 9 significant digits, float32's round trip:
-    a rule name shows every digit of its coefficient, rules.coefficient_text)."""
+    a rule name shows every digit of its coefficient, rules.coefficient_text).
+    f is a whole replay: a coefficient met again (golden-section points recur, the
+    shortest decimal may be the refined one) is looked up, not replayed."""
+    seen: dict[float, float] = {}
+    replay = f
+
+    def f(c: float) -> float:
+        if c not in seen:
+            seen[c] = replay(c)
+        return seen[c]
+
     grid = np.geomspace(1e-4, 3.0, 36)
     values = [f(c) for c in grid]
     i = int(np.argmin(values))

@@ -129,12 +129,16 @@ class ParamPower:
     def __init__(self, replay: ParamReplay):
         self.replay = replay
         self._moved: dict[tuple[Fit, Fit], np.ndarray] = {}
+        # The fitted rules' replays: every what-if of a fit is measured against the same one.
+        self._predicted: dict[Fit, np.ndarray] = {}
 
     def moved(self, fit: Fit, other: Fit) -> np.ndarray:
         """[steps, elements] |replay under other - replay under fit|."""
         key = (fit, other)
         if key not in self._moved:
-            a, b = self.replay.predict(*fit), self.replay.predict(*other)
+            if fit not in self._predicted:
+                self._predicted[fit] = self.replay.predict(*fit)
+            a, b = self._predicted[fit], self.replay.predict(*other)
             with np.errstate(all="ignore"):
                 d = np.abs(b - a).reshape(len(a), -1)
             self._moved[key] = np.where(np.isnan(d), np.inf, d)
