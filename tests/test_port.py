@@ -230,6 +230,31 @@ def pair():
     return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
 
 
+def warmup_chain():
+    opt = torch.optim.AdamW(Model().parameters(), lr=0.01, weight_decay=0.05)
+    ramp = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=3)
+    return opt, torch.optim.lr_scheduler.SequentialLR(
+        opt, [ramp, torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)], milestones=[3])
+
+
+def one_cycle():
+    opt = torch.optim.AdamW(Model().parameters(), lr=0.5, weight_decay=0.05)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=10, pct_start=0.3,
+                                                    anneal_strategy="linear", cycle_momentum=False)
+
+
+def one_cycle_momentum():
+    opt = torch.optim.SGD(Model().parameters(), lr=0.1, momentum=0.9)
+    return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10, max_momentum=0.9)
+
+
+def jumping_chain():
+    opt = torch.optim.SGD(Model().parameters(), lr=0.1)
+    ramp = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=3)
+    return opt, torch.optim.lr_scheduler.SequentialLR(
+        opt, [ramp, torch.optim.lr_scheduler.StepLR(opt, step_size=3)], milestones=[2])
+
+
 def stepped():
     opt, sched = pair()
     sched.step()
@@ -302,6 +327,17 @@ LOOP = [
     ("torch", "Adam(params, lr=0.01, weight_decay=0.1)", None,
      "LinearLR(optimizer, start_factor=0.5, total_iters=4)", None, "linear",
      ["LinearLR(learning_rate=0.01, start_factor=0.5, end_factor=1.0, total_steps=4)"]),
+    # The warm-up chain, nested in both spellings (the [schedule] table's warmup_* words).
+    ("torch", "AdamW(params, lr=0.01, weight_decay=0.05)", None,
+     ("SequentialLR(optimizer, schedulers=[LinearLR(optimizer, start_factor=0.1, total_iters=3), "
+     "StepLR(optimizer, step_size=3, gamma=0.5)], milestones=[3])"), None, "step",
+     [("LinearWarmup(learning_rate=paddle.optimizer.lr.StepDecay(learning_rate=0.01, step_size=3, gamma=0.5), "
+      "warmup_steps=3, start_lr=0.001, end_lr=0.01)")]),
+    ("paddle", "AdamW(learning_rate=scheduler, weight_decay=0.05)", None,
+     ("LinearWarmup(learning_rate=CosineAnnealingDecay(learning_rate=0.01, T_max=10), warmup_steps=3, "
+     "start_lr=0.001, end_lr=0.01)"), None, "cosine",
+     [("SequentialLR(optimizer, schedulers=[torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, "
+      "end_factor=1.0, total_iters=3), torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10")]),
 ]
 
 
@@ -460,9 +496,13 @@ def test_torch_file_reads_groups_differing_in_lr(factory):
     assert p.ok and p.translation.source.lr == 0.1 and p.result.case.decay.lr_scales()["norm_gain"] == 0.1
 
 
-@pytest.mark.parametrize("func, clip_kind, schedule_kind", [("with_loop", "global_norm", "linear"),
-                                                            ("pair", None, "step")])
-def test_torch_file_reads_the_scheduler_and_clip(factory, func, clip_kind, schedule_kind):
+@pytest.mark.parametrize("func, clip_kind, schedule_kind, words", [
+    ("with_loop", "global_norm", "linear", {}), ("pair", None, "step", {}),
+    ("warmup_chain", None, "step", {"warmup_steps": 3, "warmup_start_factor": 0.1}),
+    # OneCycleLR's max_lr is the lr (the optimizer's 0.5 is overwritten); pct_start read back as 0.3.
+    ("one_cycle", None, "onecycle", {"pct_start": 0.3, "anneal_strategy": "linear", "div_factor": 25.0,
+                                     "final_div_factor": 1e4, "cycle_momentum": False})])
+def test_torch_file_reads_the_scheduler_and_clip(factory, func, clip_kind, schedule_kind, words):
     """A factory returning (optimizer, scheduler) or {optimizer, scheduler, clip}: both are
     ported and run; the optimizer's lr is the one before the scheduler moved it."""
     from xdecay.frameworks.factory import load_factory
@@ -470,6 +510,7 @@ def test_torch_file_reads_the_scheduler_and_clip(factory, func, clip_kind, sched
     assert p.exit_code == 0 and p.ok, (p.result.comparisons, p.result.notes, p.result.warnings)
     case = p.result.case
     assert (case.clip.kind if case.clip else None) == clip_kind and case.schedule.kind == schedule_kind
+    assert {k: case.schedule.words[k] for k in words} == words
     assert p.translation.source.lr == 0.01
     assert any(n.startswith("schedule: ") for n in p.result.notes)
 
@@ -478,11 +519,80 @@ def test_torch_file_reads_the_scheduler_and_clip(factory, func, clip_kind, sched
     ("stepped", "was stepped already"),
     ("bad_clip", "'clip' must be functools.partial"),
     ("other_optimizer", "steps another optimizer"),
+    ("one_cycle_momentum", "max_momentum=0.9, base_momentum=0.85 cannot be ported"),
 ])
 def test_torch_file_refuses_a_loop_it_cannot_port(factory, func, words):
     from xdecay.frameworks.factory import load_factory, read_factory
     with pytest.raises(UsageError, match=words):
         read_factory(load_factory(f"{factory}:{func}"), "x")
+
+
+@pytest.mark.parametrize("fw, schedule, words", [
+    ("torch", "SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3)], milestones=[3])",
+     "must be two calls"),
+    ("torch", ("SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), StepLR(o, step_size=2)], "
+     "milestones=[2])"), "ending at milestones[0]=2"),
+    ("torch", "SequentialLR(o, schedulers=[StepLR(o, step_size=2), StepLR(o, step_size=2)], milestones=[2])",
+     "the warm-up must be LinearLR"),
+    ("torch", ("SequentialLR(o, schedulers=[LinearLR(o, start_factor=1.0, total_iters=3), StepLR(o, step_size=2)], "
+     "milestones=[3])"), "asserts end_lr > start_lr"),
+    ("torch", ("SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), "
+     "OneCycleLR(o, max_lr=0.01, total_steps=10)], milestones=[3])"), "cannot warm up onecycle"),
+    ("torch", "SequentialLR(o, schedulers=[LinearLR(o, total_iters=3), StepLR(o, step_size=2)], milestones=3)",
+     "milestones must be one step"),
+    ("paddle", ("LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3, "
+     "start_lr=0.1, end_lr=1.0)"), "end_lr=1.0 must be the scheduler's learning_rate=0.01"),
+    ("paddle", ("LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3, "
+     "start_lr=0.0, end_lr=0.01)"), "start_lr=0.0 must be in"),
+    ("paddle", "LinearWarmup(learning_rate=0.01, warmup_steps=3, start_lr=0.001, end_lr=0.01)",
+     "must be a scheduler call"),
+    ("paddle", "LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=2), warmup_steps=3)",
+     "LinearWarmup needs end_lr"),
+])
+def test_malformed_warmup_chains_are_refused(capsys, fw, schedule, words):
+    """Bad input: one line naming --schedule, exit 2, nothing run."""
+    call = {"torch": "AdamW(params, lr=0.01)", "paddle": "AdamW(learning_rate=scheduler)"}[fw]
+    assert cli.main(["port", f"--{fw}", call, "--schedule", schedule]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xdecay: error: --schedule") and words in err, err
+
+
+def test_warmup_copied_naively_is_a_pitfall():
+    """The pitfall's figures are the frameworks' own: paddle asserts end_lr > start_lr, so
+    torch's start_factor copied as start_lr (0.1 > lr 0.01) is refused by paddle itself."""
+    import paddle
+    import torch
+
+    from xdecay.engine.port import loop_calls
+    with pytest.raises(AssertionError, match="end_lr 0.01 must be greater than start_lr 0.1"):
+        paddle.optimizer.lr.LinearWarmup(learning_rate=paddle.optimizer.lr.StepDecay(learning_rate=0.01, step_size=3),
+                                         warmup_steps=3, start_lr=0.1, end_lr=0.01)
+    chain = "SequentialLR(o, schedulers=[LinearLR(o, start_factor=0.1, total_iters=3), StepLR(o, step_size=3)], " \
+            "milestones=[3])"
+    loop = loop_calls("torch", None, chain)
+    t = translate(parse_call("torch", "AdamW(params, lr=0.01)", "", loop), "AdamW(params, lr=0.01)", loop)
+    assert any("train at 0.1, 0.4, 0.7 instead of 0.001, 0.004, 0.007" in x and "AssertionError" in x
+               for x in t.pitfalls)
+    # paddle -> torch: start_lr/end_lr copied as torch's factors, the lr real torch then uses.
+    opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.01)
+    ramp = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.001, end_factor=0.01, total_iters=3)
+    used = []
+    for _ in range(3):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ramp.step()
+    chain = "LinearWarmup(learning_rate=StepDecay(learning_rate=0.01, step_size=3), warmup_steps=3, " \
+            "start_lr=0.001, end_lr=0.01)"
+    loop = loop_calls("paddle", None, chain)
+    call = "AdamW(learning_rate=scheduler)"
+    t = translate(parse_call("paddle", call, "", loop), call, loop)
+    assert any(f"train at {', '.join(f'{x:.3g}' for x in used)} instead of 0.001, 0.004, 0.007" in x
+               for x in t.pitfalls), (used, t.pitfalls)
+
+
+def test_torch_file_chain_is_checked_as_a_schedule_call(factory):
+    """A SequentialLR read from a factory takes the --schedule path: its shape is checked there."""
+    assert cli.main(["port", "--torch-file", f"{factory}:jumping_chain"]) == 2
 
 
 def test_torch_file_schedule_given_twice(factory):
@@ -494,12 +604,14 @@ def test_report_rows_cover_every_clip_and_schedule_kind():
     """reports/port.md's loop table has a row per clip kind and per schedule kind of the
     case tables: a kind added there needs its example here (REPORT_SCHEDULES)."""
     from xdecay.engine.clipping import KINDS
-    from xdecay.engine.port import REPORT_CLIP_LIMITS, REPORT_SCHEDULES, loop_calls, report_loop_calls
+    from xdecay.engine.port import REPORT_CLIP_LIMITS, REPORT_SCHEDULES, REPORT_WARMUP, loop_calls, report_loop_calls
     from xdecay.engine.schedules import NATIVE
     assert set(REPORT_CLIP_LIMITS) == set(KINDS) and set(REPORT_SCHEDULES) == set(NATIVE)
     read = [loop_calls(fw, clip, schedule) for fw, clip, schedule in report_loop_calls()]
     assert sorted(x.clip.kind for x in read if x.clip) == sorted(KINDS)
-    assert sorted(x.schedule.kind for x in read if x.schedule) == sorted(NATIVE)
+    assert sorted(x.schedule.kind for x in read if x.schedule and not x.schedule.warmup) == sorted(NATIVE)
+    # and the warm-up chain, nested in the source's spelling.
+    assert [x.schedule.warmup for x in read if x.schedule and x.schedule.warmup] == [REPORT_WARMUP[1]]
 
 
 def test_leaving_the_schedule_out_is_measured():

@@ -28,7 +28,7 @@ from ..frameworks.runner import DEFAULT_TIMEOUT
 from .clipping import KINDS as CLIP_KINDS, NORM_EPS, Clip
 from .compare import Comparison, compare_pair
 from .pycode import Code, clip_class, grad_clip, keywords, number, scheduler, torch_clip
-from .schedules import LR_ARG, NATIVE as SCHEDULES, Schedule
+from .schedules import LR_ARG, NATIVE as SCHEDULES, WARMUP, Schedule
 from .pipeline import EXIT_MISMATCH, CaseResult, run_cases
 from .optimizers import OPTIMIZERS, Native, OptimizerInfo, default_differences, native_kwargs, same_value
 
@@ -177,8 +177,89 @@ def parse_clip(framework: str, text: str, opt: str = "--clip") -> Clip:
 
 def parse_schedule(framework: str, text: str, opt: str = "--schedule") -> tuple[Schedule, float | None]:
     """An lr scheduler call of `framework` (torch.optim.lr_scheduler, paddle.optimizer.lr),
-    read as literals into a [schedule] table's words; and paddle's learning_rate."""
+    or its warm-up chain nesting one, read as literals into a [schedule] table's words;
+    and paddle's learning_rate."""
     node = _call_node(opt, text)
+    if _dotted(node.func).rpartition(".")[2] == CHAINS[framework]:
+        kind, words, lr = _chain_words(framework, text, opt, node)
+    else:
+        kind, words, lr = _kind_words(framework, text, opt, node)
+    # The [schedule] table's own reading: its checks and defaults (case.py).
+    return _read_table(_case_schedule, f"{opt} {text!r}", {"kind": kind, **words}), lr
+
+
+# The warm-up chain (schedules.WARMUP) as each framework nests it.
+CHAINS = {"torch": "SequentialLR", "paddle": "LinearWarmup"}
+
+
+def _chain_words(framework: str, text: str, opt: str, node: ast.Call) -> tuple[str, dict[str, Any], float | None]:
+    """torch SequentialLR(o, schedulers=[LinearLR(o, start_factor=f, total_iters=k), KIND(o, ...)],
+    milestones=[k]) or paddle LinearWarmup(learning_rate=KIND(learning_rate=lr, ...),
+    warmup_steps=k, start_lr=f*lr, end_lr=lr): KIND's words and the warm-up's."""
+    if len(node.args) > (1 if framework == "torch" else 0):
+        raise UsageError(f"{opt} {text!r}: give the arguments by name (only torch's optimizer may be positional)")
+    kwargs = _keywords(opt, text, node)
+    kwargs.pop("optimizer", None)
+    _fresh(opt, text, kwargs)
+    if framework == "torch":
+        need = {"schedulers", "milestones"}
+        if set(kwargs) != need:
+            raise UsageError(f"{opt} {text!r}: SequentialLR takes schedulers=[LinearLR(...), ...] and "
+                             f"milestones=[...] here (got {', '.join(sorted(kwargs)) or 'neither'})")
+        nest = kwargs["schedulers"]
+        if not (isinstance(nest, (ast.List, ast.Tuple)) and len(nest.elts) == 2
+                and all(isinstance(x, ast.Call) for x in nest.elts)):
+            raise UsageError(f"{opt} {text!r}: SequentialLR's schedulers must be two calls "
+                             f"[LinearLR(...), SCHEDULER(...)] (the warm-up chain)")
+        milestones = _literal(opt, text, "milestones", kwargs["milestones"])
+        if not (isinstance(milestones, (list, tuple)) and len(milestones) == 1 and type(milestones[0]) is int):
+            raise UsageError(f"{opt} {text!r}: milestones must be one step [k], got {milestones!r}")
+        ramp_kind, ramp, _ = _kind_words(framework, text, opt, nest.elts[0])
+        steps = milestones[0]
+        if ramp_kind != "linear" or ramp.get("end_factor", 1.0) != 1.0 or ramp["total_steps"] != steps:
+            # Any other first scheduler jumps at the milestone: paddle's LinearWarmup has no such ramp.
+            raise UsageError(f"{opt} {text!r}: the warm-up must be LinearLR(o, start_factor=f, end_factor=1.0, "
+                             f"total_iters={steps}) ending at milestones[0]={steps}")
+        if ramp["start_factor"] >= 1:
+            raise UsageError(f"{opt} {text!r}: a warm-up from start_factor={ramp['start_factor']!r} has no paddle "
+                             f"LinearWarmup (it asserts end_lr > start_lr)")
+        kind, words, lr = _kind_words(framework, text, opt, nest.elts[1])
+        return kind, {**words, WARMUP[0]: steps, WARMUP[1]: ramp["start_factor"]}, lr
+    need = {"learning_rate", "warmup_steps", "start_lr", "end_lr"}
+    if set(kwargs) != need:
+        raise UsageError(f"{opt} {text!r}: LinearWarmup needs {', '.join(sorted(need))} "
+                         f"(got {', '.join(sorted(kwargs)) or 'none'})")
+    if not isinstance(kwargs["learning_rate"], ast.Call):
+        raise UsageError(f"{opt} {text!r}: LinearWarmup's learning_rate must be a scheduler call "
+                         f"(a warm-up into a constant lr is not a chain xdecay ports)")
+    kind, words, lr = _kind_words(framework, text, opt, kwargs["learning_rate"])
+    steps = _literal(opt, text, "warmup_steps", kwargs["warmup_steps"])
+    start, end = (_number(opt, text, arg, _literal(opt, text, arg, kwargs[arg])) for arg in ("start_lr", "end_lr"))
+    if end != lr:
+        # torch's chain ramps to the optimizer's lr and starts its scheduler there.
+        raise UsageError(f"{opt} {text!r}: end_lr={end!r} must be the scheduler's learning_rate={lr!r} "
+                         f"(torch's warm-up ends at the optimizer's lr)")
+    if not 0 < start < end:
+        # paddle asserts end_lr > start_lr; torch's LinearLR refuses start_factor 0.
+        raise UsageError(f"{opt} {text!r}: start_lr={start!r} must be in (0, end_lr) "
+                         f"(torch's LinearLR start_factor is > 0)")
+    # start_lr/lr to 12 digits: 0.001/0.01 is 0.09999999999999999; a relative 1e-12 is far
+    # below the lr check's LR_RTOL (the runs still verify the lr of every step).
+    return kind, {**words, WARMUP[0]: steps, WARMUP[1]: float(f"{start / lr:.12g}")}, lr
+
+
+def _fresh(opt: str, text: str, kwargs: dict[str, ast.expr]) -> None:
+    """last_epoch / verbose: only a fresh schedule's values can be ported."""
+    for arg in ("last_epoch", "verbose"):
+        if arg in kwargs:
+            value = _literal(opt, text, arg, kwargs.pop(arg))
+            if (arg == "last_epoch" and value != -1) or (arg == "verbose" and value not in (False, "deprecated")):
+                raise UsageError(f"{opt} {text!r}: {arg}={value!r} cannot be ported (a fresh schedule: "
+                                 f"last_epoch=-1)")
+
+
+def _kind_words(framework: str, text: str, opt: str, node: ast.Call) -> tuple[str, dict[str, Any], float | None]:
+    """One scheduler call of a kind: the kind, its words and paddle's learning_rate."""
     name = _dotted(node.func).rpartition(".")[2]
     i = 0 if framework == "torch" else 1
     kinds = {native[i]: kind for kind, native in SCHEDULES.items()}
@@ -203,12 +284,7 @@ def parse_schedule(framework: str, text: str, opt: str = "--schedule") -> tuple[
                                                                        ("divide_factor", 25.0)))
         kwargs.pop("end_learning_rate", None)
         kwargs.update(cycle_momentum=ast.Constant(False), final_div_factor=ast.Constant(lr / div / end))
-    for arg in ("last_epoch", "verbose"):
-        if arg in kwargs:
-            value = _literal(opt, text, arg, kwargs.pop(arg))
-            if (arg == "last_epoch" and value != -1) or (arg == "verbose" and value not in (False, "deprecated")):
-                raise UsageError(f"{opt} {text!r}: {arg}={value!r} cannot be ported (a fresh schedule: "
-                                 f"last_epoch=-1)")
+    _fresh(opt, text, kwargs)
     by_native = {names[i] or word: word for word, names in SCHEDULES[kind][2].items()}
     words = {}
     for arg, value in kwargs.items():
@@ -222,8 +298,7 @@ def parse_schedule(framework: str, text: str, opt: str = "--schedule") -> tuple[
         words.setdefault("start_factor", 1 / 3)
         if framework == "torch":
             words.setdefault("total_steps", 5)
-    # The [schedule] table's own reading: its checks and defaults (case.py).
-    return _read_table(_case_schedule, f"{opt} {text!r}", {"kind": kind, **words}), lr
+    return kind, words, lr
 
 
 def _read_table(read: Any, where: str, data: dict[str, Any]) -> Any:
@@ -544,7 +619,31 @@ def _loop_pitfalls(src: Setup, loop: LoopCalls | None, tgt_way: str) -> list[str
         if loop.schedule.kind == "linear":
             out.append("torch LinearLR's total_iters defaults to 5, paddle LinearLR's total_steps has no "
                        "default: written out")
+        if loop.schedule.warmup:
+            out.append(_warmup_pitfall(src.framework, *loop.schedule.warmup, src.lr))
     return out
+
+
+def _warmup_pitfall(source: str, steps: int, start: float, lr: float) -> str:
+    """torch's warm-up is in factors of the lr, paddle's in lrs: what copying the source's
+    numbers into the target's arguments trains at (measured in README "port": the
+    frameworks' lr per step agree with it)."""
+    ramp = [start + (1 - start) * t / steps for t in range(steps)]
+
+    def shown(xs: list[float]) -> str:
+        return ", ".join(f"{x:.3g}" for x in xs)
+    if source == "torch":
+        naive = (f"start_lr={start:g}, end_lr=1.0 (the factors) the {steps} warm-up steps train at {shown(ramp)} "
+                 f"instead of {shown([lr * x for x in ramp])}"
+                 + (f"; with end_lr=lr paddle refuses start_lr={start:g} > end_lr (AssertionError)"
+                    if start > lr else ""))
+    else:
+        naive = (f"start_factor={start * lr:g}, end_factor={lr:g} (the lrs) the {steps} warm-up steps train at "
+                 f"{shown([lr * (start * lr + (lr - start * lr) * t / steps) for t in range(steps)])} instead of "
+                 f"{shown([lr * x for x in ramp])}")
+    return (f"paddle LinearWarmup's start_lr/end_lr are lrs (start_lr={start:g}*lr, end_lr=lr, where torch's "
+            f"scheduler then starts), torch LinearLR's start_factor/end_factor factors of the lr: copied as {naive}; "
+            f"torch SequentialLR's milestone must be LinearLR's total_iters")
 
 
 def _excluded(pattern: str) -> tuple[str, ...]:
@@ -867,12 +966,15 @@ REPORT_SCHEDULES: dict[str, dict[str, Any]] = {
     "onecycle": {"total_steps": 10},
 }
 REPORT_LOOP_LR = 0.01       # REPORT_LOOP_CALL's lr: OneCycleLR's max_lr
+# The warm-up chain's row: (kind, (warmup_steps, warmup_start_factor)), from paddle (its
+# LinearWarmup takes lrs where torch's LinearLR takes factors).
+REPORT_WARMUP = ("step", (3, 0.1))
 
 
 def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
     """(framework, clip call, schedule call): one row per clip kind, from the framework
     that has a call of its own for it (torch has none for a per-parameter norm), and one
-    per schedule kind, from torch."""
+    per schedule kind, from torch; and the warm-up chain, from paddle."""
     out: list[tuple[str, str | None, str | None]] = []
     for kind, limit in REPORT_CLIP_LIMITS.items():
         fw = next(f for f in ("torch", "paddle")
@@ -882,6 +984,9 @@ def report_loop_calls() -> list[tuple[str, str | None, str | None]]:
     for kind, words in REPORT_SCHEDULES.items():
         call = Schedule(kind, words).native("torch", REPORT_LOOP_LR)
         out.append(("torch", None, call.code("torch", "optimizer", module=False)))
+    kind, (steps, start) = REPORT_WARMUP
+    chain = Schedule(kind, {**REPORT_SCHEDULES[kind], WARMUP[0]: steps, WARMUP[1]: start})
+    out.append(("paddle", None, chain.native("paddle", REPORT_LOOP_LR).code("paddle", None, module=False)))
     return out
 
 

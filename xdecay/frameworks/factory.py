@@ -2,7 +2,8 @@
 (here) and `xdecay audit --torch MOD:FUNC` (call_factory, in the framework's worker).
 
 FUNC() returns what a training script builds before its loop, in one of three shapes:
-an optimizer; a tuple (optimizer, scheduler); or a dict {"optimizer": ..., "scheduler":
+an optimizer; a tuple (optimizer, scheduler) -- a scheduler of a kind, a OneCycleLR or the
+warm-up chain SequentialLR([LinearLR, KIND], milestones=[k]); or a dict {"optimizer": ..., "scheduler":
 ..., "clip": ...} (scheduler and clip optional), where "clip" is the call the loop makes
 between backward() and step() with its limit bound:
 functools.partial(torch.nn.utils.clip_grad_norm_, max_norm=1.0) (or clip_grad_value_).
@@ -58,16 +59,25 @@ def read_factory(value: Any, spec: str) -> Factory:
                    None if clip is None else _clip_call(clip, opt))
 
 
-def _schedule_call(scheduler: Any, optimizer: Any, opt: str) -> str:
+def _schedule_call(scheduler: Any, optimizer: Any, opt: str, fresh: int = 0) -> str:
+    """The scheduler's call; `fresh` its last_epoch unstepped (SequentialLR sets its later
+    schedulers' back to -1)."""
     cls = type(scheduler).__name__
     kinds = {native[0]: kind for kind, native in SCHEDULES.items()}
-    if cls not in kinds:
-        raise UsageError(f"{opt}: the scheduler is a {cls}; known: {', '.join(sorted(kinds))}")
+    if cls not in kinds and cls != "SequentialLR":
+        raise UsageError(f"{opt}: the scheduler is a {cls}; known: {', '.join(sorted([*kinds, 'SequentialLR']))}")
     if getattr(scheduler, "optimizer", None) is not optimizer:
         raise UsageError(f"{opt}: the {cls} returned steps another optimizer than the one returned")
-    if getattr(scheduler, "last_epoch", None) != 0:
+    if getattr(scheduler, "last_epoch", None) != fresh:
         raise UsageError(f"{opt}: the {cls} returned was stepped already (last_epoch "
                          f"{getattr(scheduler, 'last_epoch', None)!r}): return it fresh")
+    if cls == "SequentialLR":
+        # The warm-up chain: port.parse_schedule checks its shape as it does a --schedule's.
+        inner = [_schedule_call(s, optimizer, opt, 0 if i == 0 else -1)
+                 for i, s in enumerate(getattr(scheduler, "_schedulers", []))]
+        return f"SequentialLR(optimizer, schedulers=[{', '.join(inner)}], milestones={list(scheduler._milestones)!r})"
+    if cls == "OneCycleLR":
+        return f"OneCycleLR(optimizer, {', '.join(_one_cycle_args(scheduler, opt))})"
     args = []
     for torch_arg, _ in SCHEDULES[kinds[cls]][2].values():
         if not hasattr(scheduler, torch_arg):
@@ -77,6 +87,35 @@ def _schedule_call(scheduler: Any, optimizer: Any, opt: str) -> str:
         value = sorted(value.elements()) if hasattr(value, "elements") else value
         args.append(f"{torch_arg}={_number(value)!r}")
     return f"{cls}(optimizer, {', '.join(args)})"
+
+
+def _one_cycle_args(scheduler: Any, opt: str) -> list[str]:
+    """OneCycleLR keeps only total_steps and cycle_momentum as attributes: its lrs are in
+    the param group (max_lr, initial_lr = max_lr/div_factor, min_lr = initial_lr/
+    final_div_factor), pct_start in its first phase's end step (pct_start*total_steps - 1),
+    three_phase in the phase count, anneal_strategy in _anneal_func_type."""
+    group = scheduler.optimizer.param_groups[0]
+    phases = getattr(scheduler, "_schedule_phases", None)
+    anneal = getattr(scheduler, "_anneal_func_type", None)
+    if not phases or anneal is None or not {"max_lr", "initial_lr", "min_lr"} <= set(group):
+        raise UsageError(f"{opt}: cannot read the OneCycleLR returned (this torch keeps no _schedule_phases, "
+                         f"_anneal_func_type or max_lr/initial_lr/min_lr in its param group)")
+    if len({(g["max_lr"], g["initial_lr"], g["min_lr"]) for g in scheduler.optimizer.param_groups}) > 1:
+        raise UsageError(f"{opt}: the OneCycleLR returned has a max_lr per parameter group: one can be ported")
+    if scheduler.cycle_momentum and (group.get("max_momentum"), group.get("base_momentum")) != (0.95, 0.85):
+        raise UsageError(f"{opt}: OneCycleLR max_momentum={group.get('max_momentum')!r}, base_momentum="
+                         f"{group.get('base_momentum')!r} cannot be ported (the defaults 0.95, 0.85 can)")
+    total, initial = scheduler.total_steps, _number(group["initial_lr"])
+    # Read back by division: 12 digits undo its rounding (0.3 not 0.30000000000000004),
+    # a relative 1e-12, far below the runs' lr check (schedules.LR_RTOL).
+    def digits(x: float) -> float:
+        return float(f"{x:.12g}")
+    words = {"max_lr": _number(group["max_lr"]), "total_steps": total,
+             "pct_start": digits((phases[0]["end_step"] + 1) / total), "anneal_strategy": anneal,
+             "div_factor": digits(_number(group["max_lr"]) / initial),
+             "final_div_factor": digits(initial / _number(group["min_lr"])),
+             "three_phase": len(phases) == 3, "cycle_momentum": scheduler.cycle_momentum}
+    return [f"{k}={v!r}" for k, v in words.items()]
 
 
 def _clip_call(clip: Any, opt: str) -> str:

@@ -238,7 +238,8 @@ def port_page(results: list[PortResult], versions: dict[str, str]) -> str:
     if loop_rows:
         out += ["## The training loop: gradient clipping and lr schedules", "",
                 (f"Each clip kind and each lr schedule kind, ported with `{REPORT_LOOP_CALL['torch']}` "
-                 "(`--clip`, `--schedule`) and verified the same way; x tol, left out: the target's run without "
+                 "(`--clip`, `--schedule`), and the warm-up chain (a scheduler nested in paddle's LinearWarmup, "
+                 "torch's SequentialLR), verified the same way; x tol, left out: the target's run without "
                  "the clip or schedule (a converter porting only the optimizer call) against the source's run "
                  "with it, over the tolerance's rounding terms."), "",
                 tabulate([[cell(x) for x in row] for row in loop_rows],
