@@ -72,6 +72,12 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _worker_options(parser: argparse.ArgumentParser, python_help: str) -> None:
+    """--python and --timeout: every command that starts framework workers takes both."""
+    parser.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH", help=python_help)
+    parser.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="xdecay", description=__doc__)
     p.add_argument("--version", action="version", version=f"xdecay {__version__}")
@@ -90,13 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", action=_Once, choices=sorted(WRITERS), default="table")
     c.add_argument("--out", action=_Once,
                    help="write the report into this directory (created if need be), one file per case")
-    c.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="run FRAMEWORK's worker under another interpreter")
     c.add_argument("--baseline", action=_Once, metavar="FILE_OR_DIR",
                    help="saved --format json results: report every drift from them (exit 1)")
     c.add_argument("--atol", action=_Once, type=number, help="fixed absolute tolerance (replaces the derived one)")
     c.add_argument("--rtol", action=_Once, type=number, help="fixed relative tolerance (replaces the derived one)")
-    c.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     c.add_argument("--min-power", action=_Once, type=number, metavar="X",
                    help="every check must catch a relative error X of the decay coefficient "
                         "(e.g. 0.01), else it is inconclusive (default: the case's min_power)")
@@ -109,16 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", action=_Once,
                    help="write NAME.txt|md|json (and NAME.png) into this directory (created if need be)")
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    t.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="run FRAMEWORK's worker under another interpreter")
-    t.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     r = sub.add_parser("report", help="regenerate the markdown pages under reports/ from real runs of "
                        "the shipped cases")
     r.add_argument("--out", action=_Once, default="reports",
                    help="directory for the pages, created if need be (default: reports)")
-    r.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="run FRAMEWORK's worker under another interpreter")
-    r.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     e = sub.add_parser("explain", help="the decay rule each optimizer really applies, per way and parameter")
     e.add_argument("--framework", action=_Once, default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks (default: torch,paddle)")
@@ -128,15 +125,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="steps per run (default 3: a first "
                    "Adam step is close to lr*sign(g) and cannot separate rules)")
     e.add_argument("--format", action=_Once, choices=sorted(EXPLAIN_WRITERS), default="table")
-    e.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="run FRAMEWORK's worker under another interpreter")
-    e.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     m = sub.add_parser("matrix", help="the same checks across framework releases; one table of what changed")
     m.add_argument("--paddle", action=_Once, metavar="V1,V2,...",
                    help="paddle releases: one venv each from the package registry, cached "
                         "(XDECAY_CACHE, default ~/.cache/xdecay)")
-    m.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="a release's interpreter (repeatable, several per framework)")
     m.add_argument("--merge", action="extend", nargs="+", default=[], metavar="DIR",
                    help="saved results of `matrix --out DIR` (e.g. one per CI job), merged into the table")
     m.add_argument("--case", action=_Once, default="all", help="a case NAME, a PATH, or 'all' (default)")
@@ -150,7 +142,6 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--jobs", action=_Once, type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                    else os.cpu_count() or 1,
                    help="releases run at once (default: the cores)")
-    m.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     o = sub.add_parser("port", help="an optimizer call translated into the other framework, verified by "
                        "running both (exit 0 only when verified equal)")
     src = o.add_mutually_exclusive_group(required=True)
@@ -173,9 +164,6 @@ def _parser() -> argparse.ArgumentParser:
                         'or "CosineAnnealingDecay(learning_rate=0.1, T_max=20)"')
     o.add_argument("--format", action=_Once, choices=sorted(PORT_WRITERS), default="table")
     o.add_argument("--out", action=_Once, help="write port.txt|md|json into this directory (created if need be)")
-    o.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="run FRAMEWORK's worker under another interpreter")
-    o.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
     a = sub.add_parser("audit", help="the decay each parameter of your own model really gets from your optimizer")
     a.add_argument("--torch", action=_Once, metavar="MOD:FUNC",
                    help="MODULE:FUNCTION (found from the current folder) or FILE.py:FUNCTION returning "
@@ -192,9 +180,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"optimizer steps (default {DEFAULT_AUDIT_STEPS})")
     a.add_argument("--format", action=_Once, choices=sorted(AUDIT_WRITERS), default="table")
     a.add_argument("--out", action=_Once, help="write audit.txt|md|json into this directory (created if need be)")
-    a.add_argument("--python", action="append", default=[], metavar="FRAMEWORK=PATH",
-                   help="run FRAMEWORK's worker under another interpreter")
-    a.add_argument("--timeout", action=_Once, type=number, default=600.0, help="seconds per worker (default 600)")
+    for parser in (c, t, r, e, o, a):
+        _worker_options(parser, "run FRAMEWORK's worker under another interpreter")
+    _worker_options(m, "a release's interpreter (repeatable, several per framework)")
     return p
 
 
