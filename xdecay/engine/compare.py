@@ -191,7 +191,7 @@ def _ulp_of_larger(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def ulp32(x: np.ndarray) -> np.ndarray:
     """Spacing of float32 numbers at |x| (as float64)."""
-    return np.spacing(np.abs(np.asarray(x, dtype=np.float32))).astype(np.float64)
+    return dtype_ulp(x, "float32")
 
 
 @dataclass(frozen=True)
