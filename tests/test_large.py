@@ -274,3 +274,29 @@ def test_a_case_compared_early_is_dropped_when_a_framework_failed_after():
     assert analyses.result(0, failed, pipeline.Settings()) is None
     rerun = {**ok, "torch": runner.FrameworkResult("torch", "v", [[dataclasses.replace(r) for r in runs["torch"]]])}
     assert analyses.result(0, rerun, pipeline.Settings()) is None                  # not the runs compared
+
+
+def test_runs_with_identical_parameters_share_their_forward_passes(large):
+    case, result = large
+    shared = infer.SharedForwards()
+    a = next(r for r in result.runs if r.name == "torch:weight_decay")
+    twin = dataclasses.replace(a, way="twin", params={n: v.copy() for n, v in a.params.items()})
+    other = next(r for r in result.runs if r.name == "torch:decoupled")
+    found = {r.name: infer_run(r, case.spec(), case.loss, case.decay.coefficients()) for r in (a, twin, other)}
+    fwd = {r.name: RunSensitivity(r, case.spec(), case.loss, found[r.name], forwards=shared)._forward()
+           for r in (a, twin, other)}
+    alone = RunSensitivity(other, case.spec(), case.loss, found[other.name])._forward()
+    assert all(x is y for x, y in zip(fwd["torch:weight_decay"], fwd["torch:twin"]))       # computed once
+    assert fwd["torch:decoupled"][0] is fwd["torch:weight_decay"][0]                        # the same start
+    assert all(x is not y for x, y in zip(fwd["torch:decoupled"][1:], fwd["torch:weight_decay"][1:]))
+    for x, y in zip(fwd["torch:decoupled"], alone):
+        assert all(np.array_equal(u, v) for u, v in zip(x, y))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (70, 130), (129, 64), (4, 3)])
+def test_paddle_snapshots_are_transposed_tile_by_tile_exactly(shape):
+    from xdecay.frameworks.paddle_adapter import _transpose_into
+    a = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    out = np.empty(shape[::-1], np.float32)
+    _transpose_into(a, out)
+    assert np.array_equal(out, a.T)
