@@ -201,7 +201,7 @@ def test_result_files_round_trip_large_arrays_mapped_and_small_ones_packed(tmp_p
     for name, want in (("bias", np.ones((3, 4), np.float32)), ("gain", small), ("scalar", np.float32(2.5))):
         got = run.params[name]
         assert got.dtype == np.float32 and got.shape == np.shape(want) and np.array_equal(got, want)
-        assert got.flags.writeable and got.flags.owndata        # as np.load gave them
+        assert got.flags.writeable and got.flags.aligned           # as np.load gave them
     assert run.logs == ["a line"] and list(run.series["loss"]) == [1.0, 0.5]
     assert run.series["loss"].dtype == np.float64 and run.series["none"].shape == (0,)
     assert failed.error == "TypeError: no" and failed.params == {}

@@ -141,7 +141,7 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
 def _start(framework: str, requests: list[Request], python: str, tmp: Path, lifelines: list[int]):
     """Start a worker; its lifeline is a pipe only this process can write to (the worker
     watches it: see worker.watch_parent). The write end goes into `lifelines`."""
-    files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result")
+    files = [(tmp / f"{framework}.{i}.request", tmp / f"{framework}.{i}.result")
              for i in range(len(requests))]
     for request, (path, _) in zip(requests, files):
         write_request(path, request)

@@ -1,10 +1,10 @@
 """Worker entry point, in one of two modes:
 
-    python -m xdecay.frameworks.worker FRAMEWORK (REQUEST.npz RESULT_DIR)...
+    python -m xdecay.frameworks.worker FRAMEWORK (REQUEST RESULT_DIR)...
         answers the requests given, then exits (the command line);
     python -m xdecay.frameworks.worker FRAMEWORK --serve
         a warm worker (xdecay.Session): reads one batch per line on stdin, a JSON list
-        of [REQUEST.npz, RESULT_DIR] pairs, answers it and writes "done" on stdout;
+        of [REQUEST, RESULT_DIR] pairs, answers it and writes "done" on stdout;
         exits at the end of stdin (its parent closed the pipe or died).
 
 Runs in its own process so that each framework's import, crash or hang, and
