@@ -1,8 +1,8 @@
 """The files a worker reads and writes: arrays in binary, metadata as JSON.
 
-A request is one file: its JSON, then its arrays (packed). A result is a directory: one .npy file per large array,
-one file holding all small ones (arrays.bin, back to back) and meta.json, written last
-(its presence means the result is complete). Snapshots never travel as JSON lists: an
+A request is one file: its JSON, then its arrays back to back (no zip). A result is a
+directory: one .npy file per large array, one file holding all small ones (arrays.bin,
+back to back) and meta.json, written last (its presence means the result is complete). Snapshots never travel as JSON lists: an
 adapter writes a large one straight into an .npy file it maps (ResultFiles.allocate), and
 the parent maps the same file, so a 4096x4096 layer's snapshots are copied once, out of
 the framework, and read from the page cache. Small ones (a shipped case's) are kept in
