@@ -281,8 +281,15 @@ w.execute = lambda *a, **k: [job[:-1] for job in real(*a, **k)]; sys.exit(w.main
 
 
 def test_every_command_offers_the_formats_its_writers_take():
-    from xdecay.writers import (FORMATS, audit_report, compare_report, explain_report, matrix_report,
-                                port_report, train_report)
+    from xdecay.writers import (
+        FORMATS,
+        audit_report,
+        compare_report,
+        explain_report,
+        matrix_report,
+        port_report,
+        train_report,
+    )
     for module in (audit_report, compare_report, explain_report, matrix_report, port_report, train_report):
         assert sorted(module.WRITERS) == sorted(FORMATS), module.__name__
 

@@ -443,7 +443,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .writers.train_report import WRITERS as TRAIN_WRITERS, run_training, stderr_progress, write_plot
+    from .writers.train_report import WRITERS as TRAIN_WRITERS
+    from .writers.train_report import run_training, stderr_progress, write_plot
     _timeout(args.timeout)
     out_dir = _out_dir(args.out)
     case = load_train_case(find_train_case(args.case, args.cases))
@@ -472,8 +473,16 @@ def _train(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .engine.port import port_cases, port_result, report_translations
     from .writers.case_page import write_case_plot
-    from .writers.pages import (HISTORY_DIR, HISTORY_PAGE, case_plot, link_other_pages, page_paths, pages,
-                                train_plot, write_pages)
+    from .writers.pages import (
+        HISTORY_DIR,
+        HISTORY_PAGE,
+        case_plot,
+        link_other_pages,
+        page_paths,
+        pages,
+        train_plot,
+        write_pages,
+    )
     from .writers.port_report import PORT_PAGE, port_page
     from .writers.questions import load_questions
     from .writers.train_report import training_from, write_plot
@@ -582,7 +591,8 @@ def _releases(value: str | None) -> list[str]:
 def _matrix(args: argparse.Namespace) -> int:
     from .engine.matrix import Matrix, load_releases, run_releases, save_releases
     from .frameworks import venvs
-    from .writers.matrix_report import WRITERS as MATRIX_WRITERS, summary as matrix_summary
+    from .writers.matrix_report import WRITERS as MATRIX_WRITERS
+    from .writers.matrix_report import summary as matrix_summary
     _timeout(args.timeout)
     if args.jobs < 1:
         raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
