@@ -180,27 +180,38 @@ def test_gradients_at_chosen_elements_equal_the_whole_gradient():
             np.testing.assert_allclose(b[name], whole_b[name].reshape(-1)[idx], rtol=1e-12, atol=1e-18)
 
 
-def test_result_files_round_trip_through_mapped_arrays(tmp_path):
+def test_result_files_round_trip_large_arrays_mapped_and_small_ones_packed(tmp_path):
     files = ResultFiles(tmp_path / "result")
-    snaps = files.allocate((3, 4, 5))
-    snaps[:] = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
-    records = [[RunRecord("torch", "none", {"weight": snaps, "bias": np.ones((3, 4), np.float32)},
-                          logs=["a line"], series={"loss": [1.0, 0.5]})],
+    large = files.allocate((3, 300, 400))             # 1.44 MB: its own file, mapped
+    small = files.allocate((3, 4, 5))                 # in memory, written with the others
+    assert isinstance(large, np.memmap) and not isinstance(small, np.memmap)
+    large[:] = np.random.default_rng(0).standard_normal(large.shape).astype(np.float32)
+    small[:] = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    records = [[RunRecord("torch", "none", {"weight": large, "bias": np.ones((3, 4), np.float32),
+                                            "gain": small, "scalar": np.float32(2.5)},
+                          logs=["a line"], series={"loss": [1.0, 0.5], "none": np.zeros(0)})],
                [RunRecord("torch", "l2decay", error="TypeError: no")]]
     assert not (tmp_path / "result" / "meta.json").exists()     # written last
     files.write("torch", "2.13.0", records)
+    assert sorted(p.name for p in (tmp_path / "result").iterdir()) == ["0.npy", "arrays.bin", "meta.json"]
     framework, version, read = read_result(tmp_path / "result")
     assert (framework, version) == ("torch", "2.13.0")
     (run,), (failed,) = read
-    assert np.array_equal(run.params["weight"], snaps) and bool((run.params["bias"] == 1).all())
+    assert isinstance(run.params["weight"], np.memmap) and np.array_equal(run.params["weight"], large)
+    for name, want in (("bias", np.ones((3, 4), np.float32)), ("gain", small), ("scalar", np.float32(2.5))):
+        got = run.params[name]
+        assert got.dtype == np.float32 and got.shape == np.shape(want) and np.array_equal(got, want)
+        assert got.flags.writeable and got.flags.aligned           # as np.load gave them
     assert run.logs == ["a line"] and list(run.series["loss"]) == [1.0, 0.5]
+    assert run.series["loss"].dtype == np.float64 and run.series["none"].shape == (0,)
     assert failed.error == "TypeError: no" and failed.params == {}
 
 
 def test_a_view_of_a_mapped_snapshot_is_written_as_itself(tmp_path):
     files = ResultFiles(tmp_path / "result")
-    snaps = files.allocate((4, 3))
-    snaps[:] = np.arange(12, dtype=np.float32).reshape(4, 3)
+    snaps = files.allocate((4, 300, 400))
+    assert isinstance(snaps, np.memmap)
+    snaps[:] = np.arange(snaps.size, dtype=np.float32).reshape(snaps.shape)
     files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps[:2]})]])
     (((run,),)) = read_result(tmp_path / "result")[2]
     assert np.array_equal(run.params["weight"], snaps[:2])

@@ -6,7 +6,6 @@ transposed, so everything outside speaks the canonical [out, in].
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import warnings
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from ..engine.layers import LAYER_NORM_EPS, Layer, Native, to_native
 from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from . import audit_capture, step_loss
+from .adapters import constructor_parameters
 from .records import Allocate, AuditJob, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "paddle"
@@ -430,7 +430,7 @@ def _plain(value: Any) -> Any:
 def _effective(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The constructor's defaults overlaid with the arguments given."""
     out = {}
-    for name, p in inspect.signature(cls.__init__).parameters.items():
+    for name, p in constructor_parameters(cls).items():
         if name in ("self", "parameters", "name", "grad_clip"):
             continue
         value = kwargs.get(name, p.default)
@@ -555,7 +555,7 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
     listed = optimizer._param_groups or []
     group = listed[g] if listed and isinstance(listed[0], dict) else {}
     hyper = {}
-    for name in inspect.signature(cls.__init__).parameters:
+    for name in constructor_parameters(cls):
         value = group.get(name, getattr(optimizer, f"_{name}", None))
         if name not in ("self", "parameters", "learning_rate") and isinstance(value, (int, float, bool, tuple, list)):
             hyper[name] = _plain(value)
