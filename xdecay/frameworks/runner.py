@@ -170,11 +170,6 @@ def worker_env(framework: str, tmp: Path) -> dict[str, str]:
     home = tmp / f"{framework}.home"
     home.mkdir(exist_ok=True)
     env["HOME"] = str(home)
-    # Two workers and the parent's analysis share the cores: an OpenMP thread that waits
-    # for work should sleep, not spin (torch's intra-op pool spins by default, which cost its
-    # worker 3 of 10 CPU seconds on benchmarks/large_adam.toml). How threads wait changes no
-    # result; a user's own setting stands.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 
