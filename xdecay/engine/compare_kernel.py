@@ -16,8 +16,8 @@ the quotients themselves, and a quotient is skipped only when it cannot exceed t
 running maximum. Pinned by tests/test_compare_kernel.py."""
 from __future__ import annotations
 
-import functools
 import math
+import threading
 
 import numpy as np
 
@@ -35,9 +35,20 @@ NEAR = 1.0 - 2.0 ** -40
 NORMAL = 2.0 ** -1000
 
 
-@functools.cache
+_LOCK = threading.Lock()
+_KERNEL: list = []
+
+
 def kernel():
-    """The compiled pair loop, compiled at the first call of a process (~1 s)."""
+    """The compiled pair loop, compiled at the first call of a process (~1 s); once, even
+    when the comparison's threads ask for it together."""
+    with _LOCK:
+        if not _KERNEL:
+            _KERNEL.append(_compile())
+        return _KERNEL[0]
+
+
+def _compile():
     import numba
 
     @numba.njit(nogil=True, error_model="numpy", cache=False)
