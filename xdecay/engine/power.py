@@ -131,18 +131,33 @@ class ParamPower:
         self._moved: dict[tuple[Fit, Fit], np.ndarray] = {}
         # The fitted rules' replays: every what-if of a fit is measured against the same one.
         self._predicted: dict[Fit, np.ndarray] = {}
+        # coeff_error's what-ifs of a fit: moved() [term, sign (+, -), d of GRID, steps * elements]
+        self._scaled: dict[Fit, np.ndarray] = {}
 
     def moved(self, fit: Fit, other: Fit) -> np.ndarray:
         """[steps, elements] |replay under other - replay under fit|."""
-        key = (fit, other)
-        if key not in self._moved:
-            if fit not in self._predicted:
-                self._predicted[fit] = self.replay.predict(*fit)
-            a, b = self._predicted[fit], self.replay.predict(*other)
+        if (fit, other) not in self._moved:
+            self._replay(fit, [other])
+        return self._moved[(fit, other)]
+
+    def _replay(self, fit: Fit, others: list[Fit]) -> np.ndarray | None:
+        """[len(others), steps, elements] moved() of each of `others` (None: no others):
+        those not known yet from one stacked replay (ParamReplay.predict_all), with the
+        fit's own if that is not known either."""
+        todo = [o for o in dict.fromkeys(others) if (fit, o) not in self._moved]
+        if todo:
+            mine = [] if fit in self._predicted else [fit]
+            predicted = self.replay.predict_all(mine + todo)
+            if mine:
+                self._predicted[fit] = predicted[0]
+            a = self._predicted[fit]
             with np.errstate(all="ignore"):
-                d = np.abs(b - a).reshape(len(a), -1)
-            self._moved[key] = np.where(np.isnan(d), np.inf, d)
-        return self._moved[key]
+                d = np.abs(predicted[len(mine):] - a).reshape(len(todo), len(a), -1)
+            d = np.where(np.isnan(d), np.inf, d)
+            self._moved.update(zip([(fit, o) for o in todo], d))
+            if todo == others:          # all of them new: no copy
+                return d
+        return np.stack([self._moved[(fit, o)] for o in others]) if others else None
 
     def caught(self, fit: Fit, other: Fit, margin: np.ndarray) -> bool:
         with np.errstate(all="ignore"):
@@ -152,18 +167,25 @@ class ParamPower:
         """The smallest d of GRID caught with every coefficient of the fit scaled by
         1 + d and, separately, by 1 - d (the worst over terms); None: not even d = 1."""
         family, cs = fit
+        if fit not in self._scaled:
+            scaled = [(family, cs[:i] + (cs[i] * (1 + sign * d),) + cs[i + 1:])
+                      for i in range(len(cs)) for sign in (1.0, -1.0) for d in GRID]
+            # Every d, and the nearest other rules (rules()), in one replay.
+            moved = self._replay(fit, scaled + list(alternatives(*fit).values()))
+            self._scaled[fit] = moved[:len(scaled)].reshape(len(cs), 2, len(GRID), -1)
+        with np.errstate(all="ignore"):
+            # [term, sign, d]: caught() of each (the same maximum, over a row per d)
+            caught = np.max(self._scaled[fit] / margin.reshape(-1), axis=-1) > 1
         worst = 0.0
         for i in range(len(cs)):
-            for sign in (1.0, -1.0):
-                def scaled(d: float) -> Fit:
-                    return family, cs[:i] + (cs[i] * (1 + sign * d),) + cs[i + 1:]
+            for sign in range(2):
                 # Caught grows with d: bisect for the first d caught.
-                if not self.caught(fit, scaled(GRID[-1]), margin):
+                if not caught[i, sign, -1]:
                     return None
                 lo, hi = -1, len(GRID) - 1
                 while hi - lo > 1:
                     mid = (lo + hi) // 2
-                    if self.caught(fit, scaled(GRID[mid]), margin):
+                    if caught[i, sign, mid]:
                         hi = mid
                     else:
                         lo = mid
@@ -174,12 +196,15 @@ class ParamPower:
         """max |the replay without one of the fit's decay terms - with it| / margin, the
         largest over terms: how far the check is from seeing the decay at all."""
         family, cs = fit
+        without = [(family, cs[:i] + (0.0,) + cs[i + 1:]) for i in range(len(cs))]
+        self._replay(fit, without)
         with np.errstate(all="ignore"):
-            return max(float(np.max(self.moved(fit, (family, cs[:i] + (0.0,) + cs[i + 1:])) / margin))
-                       for i in range(len(cs)))
+            return max(float(np.max(self.moved(fit, other) / margin)) for other in without)
 
     def rules(self, fit: Fit, margin: np.ndarray) -> dict[str, bool]:
-        return {name: self.caught(fit, alt, margin) for name, alt in alternatives(*fit).items()}
+        found = alternatives(*fit)
+        self._replay(fit, list(found.values()))
+        return {name: self.caught(fit, alt, margin) for name, alt in found.items()}
 
 
 def _flat(snaps: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
