@@ -747,7 +747,7 @@ def _option_ratios(rule, kwargs: dict, lr: float, coeff: dict, actual: np.ndarra
 
 
 # Golden-section iterations one stacked replay looks ahead (see _fit): 2**(n+1) - 2 points.
-LOOKAHEAD = 5
+LOOKAHEAD = 4
 
 
 def _fit(f: Callable[[list[tuple[object, float]]], list[float]], keys: list,

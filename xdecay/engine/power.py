@@ -133,6 +133,7 @@ class ParamPower:
         self._predicted: dict[Fit, np.ndarray] = {}
         # coeff_error's what-ifs of a fit: moved() [term, sign (+, -), d of GRID, steps * elements]
         self._scaled: dict[Fit, np.ndarray] = {}
+        self._others: dict[Fit, dict[str, Fit]] = {}     # alternatives(), by fit
 
     def moved(self, fit: Fit, other: Fit) -> np.ndarray:
         """[steps, elements] |replay under other - replay under fit|."""
@@ -171,7 +172,7 @@ class ParamPower:
             scaled = [(family, cs[:i] + (cs[i] * (1 + sign * d),) + cs[i + 1:])
                       for i in range(len(cs)) for sign in (1.0, -1.0) for d in GRID]
             # Every d, and the nearest other rules (rules()), in one replay.
-            moved = self._replay(fit, scaled + list(alternatives(*fit).values()))
+            moved = self._replay(fit, scaled + list(self._alternatives(fit).values()))
             self._scaled[fit] = moved[:len(scaled)].reshape(len(cs), 2, len(GRID), -1)
         with np.errstate(all="ignore"):
             # [term, sign, d]: caught() of each (the same maximum, over a row per d)
@@ -202,9 +203,14 @@ class ParamPower:
             return max(float(np.max(self.moved(fit, other) / margin)) for other in without)
 
     def rules(self, fit: Fit, margin: np.ndarray) -> dict[str, bool]:
-        found = alternatives(*fit)
+        found = self._alternatives(fit)
         self._replay(fit, list(found.values()))
         return {name: self.caught(fit, alt, margin) for name, alt in found.items()}
+
+    def _alternatives(self, fit: Fit) -> dict[str, Fit]:
+        if fit not in self._others:
+            self._others[fit] = alternatives(*fit)
+        return self._others[fit]
 
 
 def _flat(snaps: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
