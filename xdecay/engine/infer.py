@@ -492,8 +492,7 @@ def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: li
             per_step, sensitivity = _ratios_options(
                 rule, kwargs, lr, block, actual,
                 *zip(*(_family_grads(f, cs, grads, bounds, grads_for) for f, cs in block)), tol, need_across)
-            for i, ratio in enumerate(per_step):
-                r = _worst(ratio)
+            for i, r in enumerate(_worst(per_step)):
                 out.append((r, sensitivity[:, i] if sensitivity is not None and r <= 1 else None))
         return out
 
@@ -539,20 +538,30 @@ def _blocks(options: list, actual: np.ndarray):
     return [(s, options[s:s + width]) for s in range(0, len(options), width)]
 
 
-def _stacked(fits: list[Fit], ndim: int) -> dict[str, np.ndarray]:
+class _Stacked(dict):
     """The decay steps of options replayed together (see step): per decay step an
-    [n, 1, ...] array (`ndim` ones: the parameter's) of each option's coefficient,
-    NaN for an option without that step."""
+    [n, 1, ...] array of each option's coefficient (NaN for an option without the step),
+    and `absent`: per decay step some options lack, where they lack it."""
+    absent: dict[str, np.ndarray]
+
+
+def _stacked(fits: list[Fit], ndim: int) -> _Stacked:
+    """_Stacked of these options for a parameter of `ndim` dimensions."""
     terms = [dict(zip(family, cs)) for family, cs in fits]
     names = dict.fromkeys(name for t in terms for name in t)
-    return {name: np.array([t.get(name, np.nan) for t in terms], np.float64).reshape((-1,) + (1,) * ndim)
-            for name in names}
+    out = _Stacked({name: np.array([t.get(name, np.nan) for t in terms], np.float64).reshape((-1,) + (1,) * ndim)
+                    for name in names})
+    out.absent = {name: np.isnan(c) for name, c in out.items() if not all(name in t for t in terms)}
+    return out
 
 
-def _given(c: float | np.ndarray, applied: np.ndarray, skipped: np.ndarray) -> np.ndarray:
+def _given(coeff: dict, name: str, applied: np.ndarray, skipped: np.ndarray,
+           absent: np.ndarray | None = None) -> np.ndarray:
     """A decay step's result: `applied`, but `skipped` for the stacked options without
-    the step (a NaN coefficient, _stacked)."""
-    return np.where(np.isnan(c), skipped, applied) if isinstance(c, np.ndarray) else applied
+    the step (_Stacked.absent, or `absent` reshaped for another layout)."""
+    if not isinstance(coeff, _Stacked) or name not in coeff.absent:
+        return applied
+    return np.where(coeff.absent[name] if absent is None else absent, skipped, applied)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
@@ -596,9 +605,9 @@ def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0
     gradient), and the result [width, ...] (behind the jitters' axis)."""
     g = g0
     if "coupled_l2" in coeff:
-        g = _given(coeff["coupled_l2"], coupled_l2(w, g, coeff["coupled_l2"]), g)
+        g = _given(coeff, "coupled_l2", coupled_l2(w, g, coeff["coupled_l2"]), g)
     if "l1" in coeff:
-        g = _given(coeff["l1"], l1(w, g, coeff["l1"]), g)
+        g = _given(coeff, "l1", l1(w, g, coeff["l1"]), g)
     if width is not None and g.shape != (width,) + w.shape:
         # Every option steps its own state, also where the decay leaves the gradient alone.
         g = np.broadcast_to(g, (width,) + w.shape)
@@ -611,7 +620,7 @@ def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0
         w = np.broadcast_to(w, g.shape)
     w_new = rule(w, g, state, k, **args)
     if "decoupled_lr" in coeff:
-        w_new = _given(coeff["decoupled_lr"], decoupled_lr(w, w_new, coeff["decoupled_lr"], lr), w_new)
+        w_new = _given(coeff, "decoupled_lr", decoupled_lr(w, w_new, coeff["decoupled_lr"], lr), w_new)
     return w_new
 
 
@@ -648,13 +657,13 @@ def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[
               tol: Tolerance, need_across: bool = True) -> tuple[float, np.ndarray | None]:
     """Max of _ratios over steps, and the run's sensitivity (see _ratios)."""
     ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol, need_across)
-    return _worst(ratio), sensitivity
+    return _worst(ratio[None])[0], sensitivity
 
 
-def _worst(ratio: np.ndarray) -> float:
-    """The largest of a replay's per-step ratios (inf for NaN or none finite)."""
-    worst = float(np.max(ratio)) if ratio.size else 0.0
-    return worst if math.isfinite(worst) else math.inf
+def _worst(per_step: np.ndarray) -> list[float]:
+    """Each option's largest per-step ratio ([options, steps]; inf for NaN or none finite)."""
+    worst = per_step.max(axis=1).tolist() if per_step.shape[1] else [0.0] * len(per_step)
+    return [w if math.isfinite(w) else math.inf for w in worst]
 
 
 def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
@@ -728,8 +737,9 @@ def _option_ratios(rule, kwargs: dict, lr: float, coeff: dict, actual: np.ndarra
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
             lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
             c = coeff["decoupled_lr"]
-            c = c if width is None else np.reshape(c, (-1,) + (1,) * delta.ndim)
-            sensitivity = _given(c, sensitivity + k * (1.5 + lr_k * c) * tol.ulp(mag), sensitivity)
+            c = c if width is None else np.reshape(c, (-1,) + (1,) * delta.ndim)     # [width, steps, ...]
+            sensitivity = _given(coeff, "decoupled_lr", sensitivity + k * (1.5 + lr_k * c) * tol.ulp(mag),
+                                 sensitivity, np.isnan(c))
         scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads, width=width) - raw)
                    if need_across and uses_f32_pows(rule, args) else None)
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)

@@ -138,27 +138,26 @@ class ParamPower:
     def moved(self, fit: Fit, other: Fit) -> np.ndarray:
         """[steps, elements] |replay under other - replay under fit|."""
         if (fit, other) not in self._moved:
-            self._replay(fit, [other])
+            self._remember(fit, [other])
         return self._moved[(fit, other)]
 
-    def _replay(self, fit: Fit, others: list[Fit]) -> np.ndarray | None:
-        """[len(others), steps, elements] moved() of each of `others` (None: no others):
-        those not known yet from one stacked replay (ParamReplay.predict_all), with the
-        fit's own if that is not known either."""
+    def _remember(self, fit: Fit, others: list[Fit]) -> None:
+        """moved() of each of `others` not known yet, from one stacked replay."""
         todo = [o for o in dict.fromkeys(others) if (fit, o) not in self._moved]
         if todo:
-            mine = [] if fit in self._predicted else [fit]
-            predicted = self.replay.predict_all(mine + todo)
-            if mine:
-                self._predicted[fit] = predicted[0]
-            a = self._predicted[fit]
-            with np.errstate(all="ignore"):
-                d = np.abs(predicted[len(mine):] - a).reshape(len(todo), len(a), -1)
-            d = np.where(np.isnan(d), np.inf, d)
-            self._moved.update(zip([(fit, o) for o in todo], d))
-            if todo == others:          # all of them new: no copy
-                return d
-        return np.stack([self._moved[(fit, o)] for o in others]) if others else None
+            self._moved.update(zip([(fit, o) for o in todo], self._what_ifs(fit, todo)))
+
+    def _what_ifs(self, fit: Fit, others: list[Fit]) -> np.ndarray:
+        """[len(others), steps, elements] moved() of each of `others`, from one stacked
+        replay (ParamReplay.predict_all), with the fit's own if that is not known yet."""
+        mine = [] if fit in self._predicted else [fit]
+        predicted = self.replay.predict_all(mine + others)
+        if mine:
+            self._predicted[fit] = predicted[0]
+        a = self._predicted[fit]
+        with np.errstate(all="ignore"):
+            d = np.abs(predicted[len(mine):] - a).reshape(len(others), len(a), -1)
+        return np.where(np.isnan(d), np.inf, d)
 
     def caught(self, fit: Fit, other: Fit, margin: np.ndarray) -> bool:
         with np.errstate(all="ignore"):
@@ -172,7 +171,9 @@ class ParamPower:
             scaled = [(family, cs[:i] + (cs[i] * (1 + sign * d),) + cs[i + 1:])
                       for i in range(len(cs)) for sign in (1.0, -1.0) for d in GRID]
             # Every d, and the nearest other rules (rules()), in one replay.
-            moved = self._replay(fit, scaled + list(self._alternatives(fit).values()))
+            others = [o for o in dict.fromkeys(self._alternatives(fit).values()) if (fit, o) not in self._moved]
+            moved = self._what_ifs(fit, scaled + others)
+            self._moved.update(zip([(fit, o) for o in others], moved[len(scaled):]))
             self._scaled[fit] = moved[:len(scaled)].reshape(len(cs), 2, len(GRID), -1)
         with np.errstate(all="ignore"):
             # [term, sign, d]: caught() of each (the same maximum, over a row per d)
@@ -198,13 +199,13 @@ class ParamPower:
         largest over terms: how far the check is from seeing the decay at all."""
         family, cs = fit
         without = [(family, cs[:i] + (0.0,) + cs[i + 1:]) for i in range(len(cs))]
-        self._replay(fit, without)
+        self._remember(fit, without)
         with np.errstate(all="ignore"):
             return max(float(np.max(self.moved(fit, other) / margin)) for other in without)
 
     def rules(self, fit: Fit, margin: np.ndarray) -> dict[str, bool]:
         found = self._alternatives(fit)
-        self._replay(fit, list(found.values()))
+        self._remember(fit, list(found.values()))
         return {name: self.caught(fit, alt, margin) for name, alt in found.items()}
 
     def _alternatives(self, fit: Fit) -> dict[str, Fit]:
