@@ -32,7 +32,10 @@ from xdecay.engine.infer import (
     _replay,
     _stacked,
     _stored,
+    infer_param,
+    infer_params,
     rule_args,
+    step,
 )
 from xdecay.engine.power import GRID, ParamPower, alternatives
 from xdecay.engine.reference import RULES, hyper_value, rule_kwargs
@@ -215,3 +218,48 @@ def test_fit_search_visits_the_points_of_a_one_iteration_at_a_time_search(shapes
     if width >= 100 * len(keys):
         # Lookahead at work: the grid, LOOKAHEAD iterations an ask, the decimals.
         assert len(asked) <= 2 + math.ceil(40 / LOOKAHEAD)
+
+
+@st.composite
+def layers(draw):
+    """Two or three parameters of one run: the same element-wise rule, arguments,
+    tolerance and candidates; their snapshots a float32 trajectory under a drawn decay
+    (inference finds it) or noise (nothing fits: the fitted-coefficient search)."""
+    framework, cls = draw(st.sampled_from(ELEMENTWISE))
+    rule = RULES[(framework, cls)]
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    steps = draw(st.integers(1, 4))
+    hyper = {"lr" if framework == "torch" else "learning_rate": draw(st.sampled_from([1e-3, 0.01, 0.1]))}
+    kwargs = rule_kwargs(framework, rule, hyper)
+    decay = draw(st.sampled_from([f for f in DECAYS if len(f) == 1]))
+    coeff = {} if decay == ("none",) else {decay[0]: hyper_value(framework, draw(st.sampled_from([0.01, 0.1])))}
+    follows = draw(st.booleans())
+    params = []
+    for shape in draw(st.lists(st.sampled_from([(3,), (2, 3), (4, 5)]), min_size=2, max_size=3)):
+        grads = [rng.normal(0, 1, shape) for _ in range(steps)]
+        snaps, state = [rng.normal(0, 0.5, shape).astype(np.float32).astype(np.float64)], {}
+        for k, g in enumerate(grads):
+            if follows:
+                with np.errstate(all="ignore"):
+                    w = step(rule, rule_args(kwargs, coeff), kwargs["lr"], coeff, snaps[-1], g, state, k + 1)
+            else:
+                w = rng.normal(0, 0.5, shape)
+            snaps.append(np.asarray(w, np.float32).astype(np.float64))
+        params.append((np.array(snaps), grads, [np.abs(g) * 1.5 + 1e-3 for g in grads]))
+    return framework, rule, hyper, params, Tolerance(ops=20), [0.01, 0.1]
+
+
+@given(layers())
+def test_parameters_replayed_side_by_side_infer_as_each_alone(layer):
+    """infer_params (a run's parameters on one flat axis, each one's residuals over its
+    own elements) against infer_param of each parameter, field by field and bit for bit."""
+    framework, rule, hyper, params, tol, candidates = layer
+    names = [f"p{i}" for i in range(len(params))]
+    joint = infer_params(names, [(framework, rule, hyper, s, g, b, tol, candidates, None) for s, g, b in params])
+    for name, (snaps, grads, bounds), got in zip(names, params, joint):
+        alone = infer_param(framework, name, rule, hyper, snaps, grads, bounds, tol, candidates)
+        assert (got.param, got.rule, got.residual, got.residuals, got.fits) == \
+            (alone.param, alone.rule, alone.residual, alone.residuals, alone.fits)
+        assert (got.sensitivity is None) == (alone.sensitivity is None)
+        if alone.sensitivity is not None:
+            assert _bits_equal(got.sensitivity, alone.sensitivity)

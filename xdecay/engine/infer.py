@@ -162,8 +162,39 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     framework does it (or `clip_as`'s clip), the decay candidates join after it (the
     optimizer's own decay: a decay inside a clip, a manual term, fits none of them),
     and a schedule's lr of each step replaces the lr."""
-    return [dataclasses.replace(infer_param(framework, param, *args), sample=None if sample is None else sample[param])
-            for param, sample, (framework, *args) in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as)]
+    inputs = list(_param_inputs(run, spec, loss, coeffs, reference, loop, clip_as))
+    found = {}
+    for group in _joint(inputs):
+        if len(group) == 1:
+            param, _, args = group[0]
+            found[param] = infer_param(*args[:1], param, *args[1:])
+        else:
+            found.update(zip([p for p, _, _ in group], infer_params([p for p, _, _ in group], [a for *_, a in group])))
+    return [dataclasses.replace(found[param], sample=None if sample is None else sample[param])
+            for param, sample, _ in inputs]
+
+
+def _joint(inputs: list[tuple]) -> list[list[tuple]]:
+    """_param_inputs' parameters in groups replayed together (infer_params): an
+    element-wise rule with the same arguments and candidates, no clip; others alone."""
+    groups: list[list[tuple]] = []
+    for item in inputs:
+        _, rule, hyper, *_, tol, candidates, grads_for = item[2]
+        group = next((g for g in groups if grads_for is None and rule.__name__ not in MIXING_RULES
+                      and g[0][2][8] is None and g[0][2][1] is rule and g[0][2][6] == tol
+                      and g[0][2][7] == candidates and _same_values(g[0][2][2], hyper)), None)
+        if group is None:
+            groups.append([item])
+        else:
+            group.append(item)
+    return groups
+
+
+def _same_values(a: dict, b: dict) -> bool:
+    """Two hyper-parameter dicts with the same values (a schedule's lrs: arrays)."""
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) or isinstance(b[k], np.ndarray)
+        else type(a[k]) is type(b[k]) and a[k] == b[k] for k in a)
 
 
 def explains(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
@@ -446,12 +477,36 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
     the tolerance of its layer (Tolerance(ops=n)); under a clip, `grads_for` gives the
     gradients of the clipped_l2 candidates. Nothing here knows the layer: a caller with
     captured gradients (a user's model) can replay any parameter."""
+    actual = snaps.astype(np.float64)
+    (found,) = _fits(framework, rule, hyper, actual, grads, bounds, tol, candidates, grads_for, need_across=True)
+    return _inferred(framework, param, rule, hyper, actual, grads, bounds, tol, grads_for, found)
+
+
+def infer_params(params: list[str], args: list[tuple]) -> list[Inferred]:
+    """infer_param of several parameters whose replays can share one (_joint: the same
+    element-wise rule, arguments, tolerance and candidates, no clip): their elements
+    side by side on one flat axis, each parameter's residuals over its own."""
+    framework, rule, hyper, _, _, _, tol, candidates, _ = args[0]
+    actuals = [a[3].astype(np.float64) for a in args]
+    steps = len(actuals[0]) - 1
+    ends = np.cumsum([0] + [a[0].size for a in actuals]).tolist()
+    segments = [(slice(lo, hi), a.shape[1:]) for lo, hi, a in zip(ends, ends[1:], actuals)]
+    flat = np.concatenate([a.reshape(steps + 1, -1) for a in actuals], axis=1)
+    grads = [np.concatenate([np.ravel(a[4][k]) for a in args]) for k in range(steps)]
+    bounds = [np.concatenate([np.ravel(a[5][k]) for a in args]) for k in range(steps)]
+    found = _fits(framework, rule, hyper, flat, grads, bounds, tol, candidates, need_across=True, segments=segments)
+    return [_inferred(framework, param, rule, hyper, actual, a[4], a[5], tol, None, mine)
+            for param, actual, a, mine in zip(params, actuals, args, found)]
+
+
+def _inferred(framework: str, param: str, rule, hyper: dict, actual: np.ndarray, grads: list[np.ndarray],
+              bounds: list[np.ndarray], tol: Tolerance, grads_for: GradsFor | None, found: list) -> Inferred:
+    """The Inferred record of a parameter from _fits' families (family, residual,
+    coefficients, sensitivity)."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
-    actual = snaps.astype(np.float64)
     fits, best = [], {}
-    for family, r, cs, sensitivity in _family_fits(framework, rule, hyper, snaps, grads, bounds, tol, candidates,
-                                                   grads_for, actual, need_across=True):
+    for family, r, cs, sensitivity in found:
         best[family] = (r, cs)
         if r <= 1:
             if sensitivity is None:       # a fitted coefficient: replayed for its sensitivity
@@ -471,29 +526,45 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
 
 def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
                  bounds: list[np.ndarray], tol: Tolerance, candidates: list[float],
-                 grads_for: GradsFor | None = None, actual: np.ndarray | None = None, need_across: bool = False):
-    """Yields (family, residual, coefficients, sensitivity): each family's best candidate
-    among the coefficients in play, in FAMILIES' order; then, when none of them fits
-    (residual <= 1), each single decay with a fitted coefficient (a default we did not
-    know of; with none in play at all -- an audited optimizer naming no decay -- every
-    family). The sensitivity (_ratios', with `need_across`) comes with a candidate in
-    play that fits, else None. The candidates in play are replayed together; the fitted
-    ones only when none of them fits (a caller asking only whether anything fits stops
-    at the first fit)."""
+                 grads_for: GradsFor | None = None) -> list[tuple]:
+    """_fits of one parameter (explains: whether any family fits)."""
+    return _fits(framework, rule, hyper, snaps.astype(np.float64), grads, bounds, tol, candidates, grads_for)[0]
+
+
+def _fits(framework: str, rule, hyper: dict, actual: np.ndarray, grads: list[np.ndarray],
+          bounds: list[np.ndarray], tol: Tolerance, candidates: list[float], grads_for: GradsFor | None = None,
+          need_across: bool = False, segments: list[tuple[slice, tuple]] | None = None) -> list[list[tuple]]:
+    """Per parameter (one, or each segment of the flat last axis: (slice, its shape)),
+    (family, residual, coefficients, sensitivity) of each family's best candidate among
+    the coefficients in play, in FAMILIES' order; then, for a parameter none of them
+    fits (residual <= 1), each single decay with a fitted coefficient (a default we did
+    not know of; with none in play at all -- an audited optimizer naming no decay --
+    every family). The sensitivity (_ratios', with `need_across`) comes with a candidate
+    in play that fits, else None. The candidates in play are replayed together, and so
+    are the fitted ones of every parameter and family (_fit's lockstep)."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
-    actual = snaps.astype(np.float64) if actual is None else actual
+    parts = [slice(None)] if segments is None else [sl for sl, _ in segments]
 
-    def scored(options: list[Fit], need_across: bool = False) -> list[tuple[float, np.ndarray | None]]:
-        """Each option's residual, and its sensitivity where it fits (with need_across)."""
+    def part(sensitivity: np.ndarray, i: int, s: int) -> np.ndarray:
+        """Option i's sensitivity [2, steps, ...] over parameter s."""
+        if segments is None:
+            return sensitivity[:, i]
+        sl, shape = segments[s]
+        return sensitivity[:, i, :, sl].reshape(sensitivity.shape[:1] + sensitivity.shape[2:3] + shape)
+
+    def scored(options: list[Fit], need_across: bool = False) -> list[list[tuple[float, np.ndarray | None]]]:
+        """Per option, per parameter: the residual, and the sensitivity where it fits (with need_across)."""
         out = []
         for _, block in _blocks(options, actual):
             block = [(f, tuple(hyper_value(framework, c) for c in cs)) for f, cs in block]
             per_step, sensitivity = _ratios_options(
                 rule, kwargs, lr, block, actual,
-                *zip(*(_family_grads(f, cs, grads, bounds, grads_for) for f, cs in block)), tol, need_across)
-            for i, r in enumerate(_worst(per_step)):
-                out.append((r, sensitivity[:, i] if sensitivity is not None and r <= 1 else None))
+                *zip(*(_family_grads(f, cs, grads, bounds, grads_for) for f, cs in block)), tol, need_across,
+                None if segments is None else parts)
+            for i, ratios in enumerate(per_step if segments is not None else per_step[:, None]):
+                out.append([(r, part(sensitivity, i, s) if sensitivity is not None and r <= 1 else None)
+                            for s, r in enumerate(_worst(ratios))])
         return out
 
     def tried(family: tuple[str, ...]) -> bool:
@@ -504,22 +575,29 @@ def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: li
     families = list(filter(tried, FAMILIES))
     options = [(f, cs) for f in families for cs in ([()] if f == ("none",) else product(candidates, repeat=len(f)))]
     results = scored(options, need_across)
-    fitted, best = False, {}
-    for family in families:
-        mine = [(r, cs, sensitivity) for (f, cs), (r, sensitivity) in zip(options, results) if f == family]
-        if not mine:
-            continue
-        r, cs, sensitivity = min(mine, key=lambda m: m[:2])
-        best[family] = (r, cs)
-        fitted = fitted or r <= 1
-        yield family, r, cs, sensitivity
-    if fitted:
-        return
+    found: list[list[tuple]] = [[] for _ in parts]
+    for s, mine in enumerate(found):
+        for family in families:
+            scores = [(r[s][0], cs, r[s][1]) for (f, cs), r in zip(options, results) if f == family]
+            if scores:
+                r, cs, sensitivity = min(scores, key=lambda m: m[:2])
+                mine.append((family, r, cs, sensitivity))
+    unfitted = [s for s, mine in enumerate(found) if not any(r <= 1 for _, r, *_ in mine)]
+    if not unfitted:
+        return found
     singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]
-    found = _fit(lambda asked: [r for r, _ in scored([(f, (c,)) for f, c in asked])], singles,
-                 _width(actual, LOOKAHEAD_BUDGET))
-    for family in singles:
-        yield family, *min(best.get(family, (math.inf, ())), found[family]), None
+
+    def asked(pairs: list) -> list[float]:
+        """The values of (parameter, family) keys at coefficients: each (family, c) replayed once."""
+        options = list(dict.fromkeys((f, (c,)) for (_, f), c in pairs))
+        values = dict(zip(options, scored(options)))
+        return [values[(f, (c,))][s][0] for (s, f), c in pairs]
+
+    fitted = _fit(asked, [(s, f) for s in unfitted for f in singles], _width(actual, LOOKAHEAD_BUDGET))
+    for s in unfitted:
+        best = {family: (r, cs) for family, r, cs, _ in found[s]}
+        found[s] += [(family, *min(best.get(family, (math.inf, ())), fitted[(s, family)]), None) for family in singles]
+    return found
 
 
 # Doubles one array of a stacked replay ([options, steps, elements]) may hold: every
@@ -685,24 +763,28 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
 
 def _ratios_options(rule, kwargs: dict, lr: float, fits: list[Fit], actual: np.ndarray,
                     grads: list[list[np.ndarray]], bounds: list[list[np.ndarray]],
-                    tol: Tolerance, need_across: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                    tol: Tolerance, need_across: bool = True,
+                    segments: list[slice] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """_ratios of each decay (coefficients as the kernel sees them; grads and bounds:
-    each one's per step): [len(fits), steps] and [2, len(fits), steps, ...]. An
+    each one's per step): [len(fits), steps] ([len(fits), len(segments), steps]: the
+    maximum over each segment of the last axis) and [2, len(fits), steps, ...]. An
     element-wise rule replays them all at once (step's width): each element gets the
     very operations of its own replay; a rule over whole tensors one by one."""
     if rule.__name__ in MIXING_RULES:
-        each = [_option_ratios(rule, kwargs, lr, dict(zip(*fit)), actual, g, b, tol, need_across)
+        each = [_option_ratios(rule, kwargs, lr, dict(zip(*fit)), actual, g, b, tol, need_across, None, segments)
                 for fit, g, b in zip(fits, grads, bounds)]
         return (np.stack([r for r, _ in each]),
                 np.stack([s for _, s in each], axis=1) if need_across else None)
     return _option_ratios(rule, kwargs, lr, _stacked(fits, actual.ndim - 1), actual,
-                          _option_stack(grads), _option_stack(bounds), tol, need_across, len(fits))
+                          _option_stack(grads), _option_stack(bounds), tol, need_across, len(fits), segments)
 
 
 def _option_ratios(rule, kwargs: dict, lr: float, coeff: dict, actual: np.ndarray, grads: list[np.ndarray],
                    bounds: list[np.ndarray], tol: Tolerance, need_across: bool,
-                   width: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per step, max over elements of |predicted - actual| / tolerance, and the run's
+                   width: int | None = None, segments: list[slice] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per step, max over elements (over each of `segments` of the last axis: a
+    [len(segments), steps] ratio) of |predicted - actual| / tolerance, and the run's
     sensitivity under this decay (coeff; `width` options stacked in it, see step:
     then a first axis of that many on everything returned) ([2, steps, ...]: what a
     comparison within, and one across frameworks, adds to its tolerance for this run;
@@ -755,7 +837,10 @@ def _option_ratios(rule, kwargs: dict, lr: float, coeff: dict, actual: np.ndarra
     ratio = np.where(predicted == after, 0.0, ratio)
     # NaN (a replay that overflowed) counts as beyond any tolerance.
     lead = ratio.shape[:1 + int(width is not None)]     # (steps,) or (width, steps)
-    per_step = np.nan_to_num(ratio.reshape(lead + (-1,)).max(axis=-1, initial=0.0), nan=math.inf, posinf=math.inf)
+    flat = ratio.reshape(lead + (-1,))
+    worst = (flat.max(axis=-1, initial=0.0) if segments is None
+             else np.stack([flat[..., sl].max(axis=-1, initial=0.0) for sl in segments], axis=-2))
+    per_step = np.nan_to_num(worst, nan=math.inf, posinf=math.inf)
     if not need_across:
         return per_step, None
     across = sensitivity if scalars is None else sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
