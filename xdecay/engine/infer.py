@@ -201,8 +201,8 @@ def explains(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
              reference: tuple[str, str] | None = None, loop: Loop | None = None,
              clip_as: str | None = None) -> bool:
     """Whether infer_run would explain every parameter (no rule "unexplained"), found
-    without the rest of its work: it stops at the first parameter no candidate fits and,
-    in each parameter, at the first candidate that fits (causes.py asks only this)."""
+    without the rest of its work: it stops at the first parameter nothing fits, and
+    builds no Inferred records (causes.py asks only this)."""
     return all(any(r <= 1 for _, r, *_ in _family_fits(*args))
                for _, _, args in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as))
 
