@@ -13,11 +13,13 @@ return the very coefficient, of the search that asks for one iteration at a time
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from xdecay.engine import power as power_module
 from xdecay.engine.compare import Tolerance
 from xdecay.engine.infer import (
     FAMILIES,
@@ -146,15 +148,17 @@ def _predicted_alone(replay: ParamReplay, fit) -> np.ndarray:
 
 @given(parameters(), st.sampled_from([(("coupled_l2",), (0.01,)), (("decoupled_lr",), (0.1,)), (("l1",), (3e-3,)),
                                       (("coupled_l2", "decoupled_lr"), (0.5, 0.01))]),
-       st.floats(0.01, 100), st.integers(0, 2 ** 32 - 1))
-def test_power_from_stacked_what_ifs_is_the_one_replay_at_a_time_figure(p, fit, scale, seed):
-    """ParamPower.coeff_error (every d of GRID and sign in one replay, caught() of every
-    d from one reduction) and rules() against a bisection over caught() of what-ifs
-    replayed one by one."""
+       st.sampled_from([-9, -7, -5, -3, -1, 1]), st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_power_from_stacked_what_ifs_is_the_one_replay_at_a_time_figure(p, fit, exponent, seed, large):
+    """ParamPower.coeff_error (on a small parameter every d of GRID and sign in one
+    replay, caught() of every d from one reduction; on a large one -- `large`: every
+    parameter is -- the d the bisection visits) and rules() against a bisection over
+    caught() of what-ifs replayed one by one."""
     framework, rule, kwargs, lr, actual, grads, bounds, tol, *_ = p
     replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol)
     rng = np.random.default_rng(seed)
-    margin = scale * np.abs(actual[1:] - actual[:-1]).reshape(len(actual) - 1, -1) * rng.uniform(0, 2) + 1e-9
+    # The check's margin: 10**exponent of the steps (from catching every d to none).
+    margin = 10.0 ** exponent * np.abs(actual[1:] - actual[:-1]).reshape(len(actual) - 1, -1) * rng.uniform(0, 2) + 1e-12
     base = _predicted_alone(replay, fit)
 
     def caught(other) -> bool:
@@ -171,7 +175,8 @@ def test_power_from_stacked_what_ifs_is_the_one_replay_at_a_time_figure(p, fit, 
             if expected is not None:
                 expected = max(expected, _bisected(lambda d: caught(scaled(d)))) if caught(scaled(GRID[-1])) else None
     power = ParamPower(replay)
-    assert power.coeff_error(fit, margin) == expected
+    with mock.patch.object(power_module, "WHAT_IF_BUDGET", 0 if large else power_module.WHAT_IF_BUDGET):
+        assert power.coeff_error(fit, margin) == expected
     assert power.rules(fit, margin) == {name: caught(alt) for name, alt in alternatives(*fit).items()}
 
 
