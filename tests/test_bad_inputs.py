@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from xdecay import cli
+from xdecay.engine import audit
+from xdecay.writers import train_report
 
 from .conftest import ROOT
 
@@ -60,8 +62,11 @@ def no_workers(monkeypatch):
     def tripwire(*args, **kwargs):
         raise AssertionError("bad input reached a framework run")
 
-    for name in ("run_cases", "run_batch", "run_training", "explain", "run_audit"):
+    for name in ("run_cases", "run_batch", "explain"):
         monkeypatch.setattr(cli, name, tripwire)
+    # Imported by their commands when they run (cli's start-up): tripped where they live.
+    monkeypatch.setattr(train_report, "run_training", tripwire)
+    monkeypatch.setattr(audit, "run_audit", tripwire)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}   # main() installs its own
     yield
     for s, handler in handlers.items():

@@ -278,3 +278,28 @@ w.execute = lambda *a, **k: [job[:-1] for job in real(*a, **k)]; sys.exit(w.main
     assert "does not answer its request" in json.loads(p.stdout)["errors"]["paddle"]
     _torch_intact(p.stdout)
     assert _all_dead(int(pid.read_text()))
+
+
+def test_every_command_offers_the_formats_its_writers_take():
+    from xdecay.writers import (
+        FORMATS,
+        audit_report,
+        compare_report,
+        explain_report,
+        matrix_report,
+        port_report,
+        train_report,
+    )
+    for module in (audit_report, compare_report, explain_report, matrix_report, port_report, train_report):
+        assert sorted(module.WRITERS) == sorted(FORMATS), module.__name__
+
+
+def test_compare_and_explain_start_without_the_other_commands_modules():
+    # The workers start after the parent's imports: those of audit, port, matrix, train
+    # and report wait for their commands.
+    later = ["xdecay.engine.audit", "xdecay.engine.port", "xdecay.engine.matrix", "xdecay.frameworks.factory",
+             "xdecay.writers.audit_report", "xdecay.writers.matrix_report", "xdecay.writers.pages",
+             "xdecay.writers.port_report", "xdecay.writers.train_report"]
+    p = subprocess.run([sys.executable, "-c", f"import sys, xdecay.cli; print([m for m in {later} if m in sys.modules])"],
+                       cwd=ROOT, capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == "[]"

@@ -104,7 +104,7 @@ def test_a_clip_that_changes_nothing_is_flagged(global_norm):
 
 def test_clip_survives_the_worker_request(tmp_path, global_norm):
     case, _ = global_norm
-    path = tmp_path / "request.npz"
+    path = tmp_path / "request"
     write_request(path, [Job.from_case(case, "torch")])
     (job,) = read_request(path)
     assert job.clip == Clip("global_norm", 0.1)
@@ -125,7 +125,7 @@ def test_need_clip_false_is_a_clip_of_the_subset(fw):
 
 def test_clip_params_survive_the_worker_request(tmp_path):
     case = load_case(CASES / "clip_need_clip.toml")
-    path = tmp_path / "request.npz"
+    path = tmp_path / "request"
     write_request(path, [Job.from_case(case, "paddle")])
     (job,) = read_request(path)
     assert job.clip == case.clip and job.clip.params == ("weight",)

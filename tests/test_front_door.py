@@ -28,7 +28,7 @@ from xdecay.engine.explain import Explanation
 from xdecay.engine.pipeline import Outcome, compare_case, compare_jobs
 from xdecay.errors import UsageError
 from xdecay.files import atomic
-from xdecay.writers import compare_report, explain_report
+from xdecay.writers import compare_report, explain_report, train_report
 from xdecay.writers.compare_report import case_outcome, json_report
 
 from .conftest import MINIMAL, ROOT, TEST_CASES, write_case
@@ -53,19 +53,20 @@ def saved_doc(case: str, frameworks: dict[str, str] | None = None, runs: list | 
 
 # ------------------------------------------------------------------ 2: --out folders are created
 
-@pytest.mark.parametrize("argv,runner", [
-    (["compare", "--case", "sgd", "--format", "json"], "run_cases"),
-    (["train", "--case", "overfit"], "run_training"),
-    (["report"], "run_batch"),
+@pytest.mark.parametrize("argv,owner,runner", [
+    (["compare", "--case", "sgd", "--format", "json"], cli, "run_cases"),
+    (["train", "--case", "overfit"], train_report, "run_training"),     # imported by `train` when it runs
+    (["report"], cli, "run_batch"),
 ], ids=["compare", "train", "report"])
-def test_out_folder_and_parents_are_created_and_probed_before_the_run(argv, runner, tmp_path, monkeypatch, capfd):
+def test_out_folder_and_parents_are_created_and_probed_before_the_run(argv, owner, runner, tmp_path, monkeypatch,
+                                                                      capfd):
     out = tmp_path / "a" / "b" / "baseline"
 
     def started(*args, **kwargs):
         assert out.is_dir() and list(out.iterdir()) == []       # made, probe file gone
         raise Started
 
-    monkeypatch.setattr(cli, runner, started)
+    monkeypatch.setattr(owner, runner, started)
     with pytest.raises(Started):
         cli.main([*argv, "--out", str(out) + "/"])
 

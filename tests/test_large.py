@@ -180,27 +180,38 @@ def test_gradients_at_chosen_elements_equal_the_whole_gradient():
             np.testing.assert_allclose(b[name], whole_b[name].reshape(-1)[idx], rtol=1e-12, atol=1e-18)
 
 
-def test_result_files_round_trip_through_mapped_arrays(tmp_path):
+def test_result_files_round_trip_large_arrays_mapped_and_small_ones_packed(tmp_path):
     files = ResultFiles(tmp_path / "result")
-    snaps = files.allocate((3, 4, 5))
-    snaps[:] = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
-    records = [[RunRecord("torch", "none", {"weight": snaps, "bias": np.ones((3, 4), np.float32)},
-                          logs=["a line"], series={"loss": [1.0, 0.5]})],
+    large = files.allocate((3, 300, 400))             # 1.44 MB: its own file, mapped
+    small = files.allocate((3, 4, 5))                 # in memory, written with the others
+    assert isinstance(large, np.memmap) and not isinstance(small, np.memmap)
+    large[:] = np.random.default_rng(0).standard_normal(large.shape).astype(np.float32)
+    small[:] = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    records = [[RunRecord("torch", "none", {"weight": large, "bias": np.ones((3, 4), np.float32),
+                                            "gain": small, "scalar": np.float32(2.5)},
+                          logs=["a line"], series={"loss": [1.0, 0.5], "none": np.zeros(0)})],
                [RunRecord("torch", "l2decay", error="TypeError: no")]]
     assert not (tmp_path / "result" / "meta.json").exists()     # written last
     files.write("torch", "2.13.0", records)
+    assert sorted(p.name for p in (tmp_path / "result").iterdir()) == ["0.npy", "arrays.bin", "meta.json"]
     framework, version, read = read_result(tmp_path / "result")
     assert (framework, version) == ("torch", "2.13.0")
     (run,), (failed,) = read
-    assert np.array_equal(run.params["weight"], snaps) and bool((run.params["bias"] == 1).all())
+    assert isinstance(run.params["weight"], np.memmap) and np.array_equal(run.params["weight"], large)
+    for name, want in (("bias", np.ones((3, 4), np.float32)), ("gain", small), ("scalar", np.float32(2.5))):
+        got = run.params[name]
+        assert got.dtype == np.float32 and got.shape == np.shape(want) and np.array_equal(got, want)
+        assert got.flags.writeable and got.flags.aligned           # as np.load gave them
     assert run.logs == ["a line"] and list(run.series["loss"]) == [1.0, 0.5]
+    assert run.series["loss"].dtype == np.float64 and run.series["none"].shape == (0,)
     assert failed.error == "TypeError: no" and failed.params == {}
 
 
 def test_a_view_of_a_mapped_snapshot_is_written_as_itself(tmp_path):
     files = ResultFiles(tmp_path / "result")
-    snaps = files.allocate((4, 3))
-    snaps[:] = np.arange(12, dtype=np.float32).reshape(4, 3)
+    snaps = files.allocate((4, 300, 400))
+    assert isinstance(snaps, np.memmap)
+    snaps[:] = np.arange(snaps.size, dtype=np.float32).reshape(snaps.shape)
     files.write("torch", "2.13.0", [[RunRecord("torch", "none", {"weight": snaps[:2]})]])
     (((run,),)) = read_result(tmp_path / "result")[2]
     assert np.array_equal(run.params["weight"], snaps[:2])
@@ -274,3 +285,29 @@ def test_a_case_compared_early_is_dropped_when_a_framework_failed_after():
     assert analyses.result(0, failed, pipeline.Settings()) is None
     rerun = {**ok, "torch": runner.FrameworkResult("torch", "v", [[dataclasses.replace(r) for r in runs["torch"]]])}
     assert analyses.result(0, rerun, pipeline.Settings()) is None                  # not the runs compared
+
+
+def test_runs_with_identical_parameters_share_their_forward_passes(large):
+    case, result = large
+    shared = infer.SharedForwards()
+    a = next(r for r in result.runs if r.name == "torch:weight_decay")
+    twin = dataclasses.replace(a, way="twin", params={n: v.copy() for n, v in a.params.items()})
+    other = next(r for r in result.runs if r.name == "torch:decoupled")
+    found = {r.name: infer_run(r, case.spec(), case.loss, case.decay.coefficients()) for r in (a, twin, other)}
+    fwd = {r.name: RunSensitivity(r, case.spec(), case.loss, found[r.name], forwards=shared)._forward()
+           for r in (a, twin, other)}
+    alone = RunSensitivity(other, case.spec(), case.loss, found[other.name])._forward()
+    assert all(x is y for x, y in zip(fwd["torch:weight_decay"], fwd["torch:twin"]))       # computed once
+    assert fwd["torch:decoupled"][0] is fwd["torch:weight_decay"][0]                        # the same start
+    assert all(x is not y for x, y in zip(fwd["torch:decoupled"][1:], fwd["torch:weight_decay"][1:]))
+    for x, y in zip(fwd["torch:decoupled"], alone):
+        assert all(np.array_equal(u, v) for u, v in zip(x, y))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (70, 130), (129, 64), (4, 3)])
+def test_paddle_snapshots_are_transposed_tile_by_tile_exactly(shape):
+    from xdecay.frameworks.paddle_adapter import _transpose_into
+    a = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    out = np.empty(shape[::-1], np.float32)
+    _transpose_into(a, out)
+    assert np.array_equal(out, a.T)

@@ -156,7 +156,7 @@ def test_fresh_batches_are_new_every_step_and_replayed_per_step():
 
 def test_fresh_survives_the_worker_request(tmp_path):
     case = load_case(CASES / "data_fresh.toml")
-    path = tmp_path / "request.npz"
+    path = tmp_path / "request"
     write_request(path, [Job.from_case(case, "torch")])
     (job,) = read_request(path)
     assert job.spec.fresh == case.seed and np.array_equal(job.spec.step(2).x, case.spec().step(2).x)

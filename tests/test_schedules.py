@@ -74,7 +74,7 @@ def test_a_run_off_the_schedule_is_flagged(done):
 
 def test_schedule_survives_the_worker_request(tmp_path, done):
     case, _ = done["schedule_multistep"]
-    path = tmp_path / "request.npz"
+    path = tmp_path / "request"
     write_request(path, [Job.from_case(case, "paddle")])
     (job,) = read_request(path)
     assert job.schedule == case.schedule

@@ -26,6 +26,7 @@ from .engine.pipeline import CaseResult, run_cases, unchecked
 from .engine.port import PortResult, check_pattern, loop_calls, parse_call, parse_lr_scales, translate, verify
 from .errors import UsageError
 from .frameworks.factory import read_factory, torch_call
+from .frameworks.records import AUDIT_STEPS
 from .session import shared_session
 
 
@@ -98,7 +99,7 @@ def run_port(*, torch: str | None = None, paddle: str | None = None, torch_optim
                   in_process=in_process)
 
 
-def run_audit(*, torch: str | None = None, paddle: str | None = None, steps: int = _audit.DEFAULT_STEPS,
+def run_audit(*, torch: str | None = None, paddle: str | None = None, steps: int = AUDIT_STEPS,
               no_decay: tuple[str, ...] = (), decay: tuple[str, ...] = (), name_map: str | None = None,
               in_process: bool = False) -> _audit.AuditResult:
     """`xdecay audit`: your factory MOD:FUNC (or FILE.py:FUNC) returning (model, optimizer,

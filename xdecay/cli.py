@@ -9,41 +9,32 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .case import FRAMEWORKS, MAX_STEPS, Case, load_case
 from .case_files import ENV, find_cases, shipped_cases
 from .engine import catalogue
-from .engine.audit import DEFAULT_STEPS as DEFAULT_AUDIT_STEPS
-from .engine.audit import checked_arguments, run_audit
 from .engine.baseline import baseline_files, baseline_versions, find_drift, load_baseline, skipped_frameworks
 from .engine.explain import EXPLAIN_STEPS, explain, explain_jobs, explanation_from
-from .engine.matrix import Matrix, load_releases, release_cells, run_releases, save_releases, stale_rows
 from .engine.pipeline import EXIT_FRAMEWORK, EXIT_USAGE, compare_jobs, outcome_from, run_cases, unchecked
-from .engine.port import check_pattern, loop_calls, parse_call, parse_lr_scales, port_cases, port_result, report_translations, translate, verify
 from .engine.rules import DECIMAL
 from .errors import UsageError
 from .files import atomic
-from .frameworks import interpreter, venvs
-from .frameworks.factory import load_factory, read_factory, torch_call
+from .frameworks import interpreter
+from .frameworks.records import AUDIT_STEPS
 from .frameworks.runner import run_batch
 from .training import build_job, find_train_case, find_train_cases, load_train_case
-from .writers.audit_report import EXTENSIONS as AUDIT_EXTENSIONS
-from .writers.audit_report import WRITERS as AUDIT_WRITERS
-from .writers.case_page import write_case_plot
-from .writers.compare_report import EXTENSIONS, WRITERS, case_outcome, json_chunks, summary
+from .writers import EXTENSIONS, FORMATS
+from .writers.compare_report import WRITERS, case_outcome, json_chunks, summary
 from .writers.explain_report import WRITERS as EXPLAIN_WRITERS
-from .writers.matrix_report import EXTENSIONS as MATRIX_EXTENSIONS
-from .writers.matrix_report import WRITERS as MATRIX_WRITERS
-from .writers.matrix_report import summary as matrix_summary
-from .writers.pages import (HISTORY_DIR, HISTORY_PAGE, case_plot, link_other_pages, page_paths, pages, train_plot,
-                            write_pages)
-from .writers.questions import load_questions
-from .writers.port_report import PORT_PAGE, port_page
-from .writers.port_report import WRITERS as PORT_WRITERS
-from .writers.train_report import WRITERS as TRAIN_WRITERS
-from .writers.train_report import run_training, stderr_progress, training_from, write_plot
 
+if TYPE_CHECKING:
+    from .engine.matrix import Matrix
+
+# The modules of train, report, matrix, port and audit are imported by those commands:
+# `compare` and `explain` start ~0.05 CPU s sooner without them (audit, port, matrix and
+# their writers), and the workers start after the imports.
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2."""
@@ -93,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", action=_Once, type=int, help="optimizer steps (default: the case's)")
     c.add_argument("--framework", action=_Once, default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks to run (default: torch,paddle)")
-    c.add_argument("--format", action=_Once, choices=sorted(WRITERS), default="table")
+    c.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
     c.add_argument("--out", action=_Once,
                    help="write the report into this directory (created if need be), one file per case")
     c.add_argument("--baseline", action=_Once, metavar="FILE_OR_DIR",
@@ -108,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--case", action=_Once, required=True,
                    help="a training case NAME (shipped: overfit, schedule), or a PATH")
     t.add_argument("--cases", action=_Once, metavar="DIR", help=cases_help)
-    t.add_argument("--format", action=_Once, choices=sorted(TRAIN_WRITERS), default="table")
+    t.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
     t.add_argument("--out", action=_Once,
                    help="write NAME.txt|md|json (and NAME.png) into this directory (created if need be)")
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -124,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", action=_Once, type=int, default=EXPLAIN_STEPS,
                    help="steps per run (default 3: a first "
                    "Adam step is close to lr*sign(g) and cannot separate rules)")
-    e.add_argument("--format", action=_Once, choices=sorted(EXPLAIN_WRITERS), default="table")
+    e.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
     m = sub.add_parser("matrix", help="the same checks across framework releases; one table of what changed")
     m.add_argument("--paddle", action=_Once, metavar="V1,V2,...",
                    help="paddle releases: one venv each from the package registry, cached "
@@ -136,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--optimizer", action="append", default=[], metavar="NAME",
                    help="explain rows of this optimizer class only (repeatable; default every class)")
     m.add_argument("--all", action="store_true", help="every row, not only the rows that change")
-    m.add_argument("--format", action=_Once, choices=sorted(MATRIX_WRITERS), default="table")
+    m.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
     m.add_argument("--out", action=_Once, help="write matrix.txt|md|json and the saved results (releases/*.json) "
                    "into this directory (created if missing)")
     m.add_argument("--jobs", action=_Once, type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -162,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--schedule", action=_Once, metavar="CALL",
                    help='the lr scheduler of the same framework, ported too: "CosineAnnealingLR(T_max=20)" '
                         'or "CosineAnnealingDecay(learning_rate=0.1, T_max=20)"')
-    o.add_argument("--format", action=_Once, choices=sorted(PORT_WRITERS), default="table")
+    o.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
     o.add_argument("--out", action=_Once, help="write port.txt|md|json into this directory (created if need be)")
     a = sub.add_parser("audit", help="the decay each parameter of your own model really gets from your optimizer")
     a.add_argument("--torch", action=_Once, metavar="MOD:FUNC",
@@ -176,9 +167,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a regular expression on parameter names: a matching parameter that is decayed is flagged")
     a.add_argument("--decay", action="append", default=[], metavar="PATTERN",
                    help="a regular expression on parameter names: a matching parameter not decayed is flagged")
-    a.add_argument("--steps", action=_Once, type=int, default=DEFAULT_AUDIT_STEPS,
-                   help=f"optimizer steps (default {DEFAULT_AUDIT_STEPS})")
-    a.add_argument("--format", action=_Once, choices=sorted(AUDIT_WRITERS), default="table")
+    a.add_argument("--steps", action=_Once, type=int, default=AUDIT_STEPS,
+                   help=f"optimizer steps (default {AUDIT_STEPS})")
+    a.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
     a.add_argument("--out", action=_Once, help="write audit.txt|md|json into this directory (created if need be)")
     for parser in (c, t, r, e, o, a):
         _worker_options(parser, "run FRAMEWORK's worker under another interpreter")
@@ -452,6 +443,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .writers.train_report import WRITERS as TRAIN_WRITERS
+    from .writers.train_report import run_training, stderr_progress, write_plot
     _timeout(args.timeout)
     out_dir = _out_dir(args.out)
     case = load_train_case(find_train_case(args.case, args.cases))
@@ -478,6 +471,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from .engine.port import port_cases, port_result, report_translations
+    from .writers.case_page import write_case_plot
+    from .writers.pages import (
+        HISTORY_DIR,
+        HISTORY_PAGE,
+        case_plot,
+        link_other_pages,
+        page_paths,
+        pages,
+        train_plot,
+        write_pages,
+    )
+    from .writers.port_report import PORT_PAGE, port_page
+    from .writers.questions import load_questions
+    from .writers.train_report import training_from, write_plot
     out_dir = _out_dir(args.out)
     _timeout(args.timeout)
     pythons = _pythons(args.python, FRAMEWORKS)
@@ -567,6 +575,7 @@ def _optimizers(values: list[str], frameworks: tuple[str, ...]) -> set[str] | No
 
 
 def _releases(value: str | None) -> list[str]:
+    from .frameworks import venvs
     """--paddle V1,V2,...: release numbers, each once."""
     if value is None:
         return []
@@ -580,6 +589,10 @@ def _releases(value: str | None) -> list[str]:
 
 
 def _matrix(args: argparse.Namespace) -> int:
+    from .engine.matrix import Matrix, load_releases, run_releases, save_releases
+    from .frameworks import venvs
+    from .writers.matrix_report import WRITERS as MATRIX_WRITERS
+    from .writers.matrix_report import summary as matrix_summary
     _timeout(args.timeout)
     if args.jobs < 1:
         raise UsageError(f"--jobs: must be >= 1, got {args.jobs}")
@@ -591,7 +604,7 @@ def _matrix(args: argparse.Namespace) -> int:
     optimizers = _optimizers(args.optimizer, FRAMEWORKS)
     cases = [load_case(p) for p in find_cases(args.case, args.cases)]
     out_dir = _out_dir(args.out)
-    _out_files(args.out, out_dir, [f"matrix.{MATRIX_EXTENSIONS[args.format]}", "releases/x.json"])
+    _out_files(args.out, out_dir, [f"matrix.{EXTENSIONS[args.format]}", "releases/x.json"])
 
     def say(line: str) -> None:
         print(line, file=sys.stderr)
@@ -615,7 +628,7 @@ def _matrix(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {args.out}: cannot write the saved results ({exc.strerror or exc})") from None
         for path in written:
             say(f"wrote {path}")
-        path = out_dir / f"matrix.{MATRIX_EXTENSIONS[args.format]}"
+        path = out_dir / f"matrix.{EXTENSIONS[args.format]}"
         _write_atomic(path, text, args.out)
         say(f"wrote {path}")
         say(matrix_summary(matrix))      # the verdict, which the files hold but the terminal would not
@@ -624,6 +637,8 @@ def _matrix(args: argparse.Namespace) -> int:
 
 def _saved_history(out_dir: Path, option: str) -> Matrix | None:
     """The saved release results beside the pages, if any (loaded, so checked, before the run)."""
+    from .engine.matrix import Matrix, load_releases
+    from .writers.pages import HISTORY_DIR
     saved = out_dir / HISTORY_DIR
     if not (saved / "releases").is_dir():
         return None
@@ -631,6 +646,8 @@ def _saved_history(out_dir: Path, option: str) -> Matrix | None:
 
 
 def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None:
+    from .engine.matrix import release_cells, stale_rows
+    from .writers.pages import HISTORY_DIR, HISTORY_PAGE
     for release in history.releases:
         if release.version != outcome.versions.get(release.framework) or release.error:
             continue
@@ -642,6 +659,9 @@ def _warn_if_stale(history: Matrix, outcome, explanation, out_dir: Path) -> None
 
 
 def _port(args: argparse.Namespace) -> int:
+    from .engine.port import check_pattern, loop_calls, parse_call, parse_lr_scales, translate, verify
+    from .frameworks.factory import load_factory, read_factory, torch_call
+    from .writers.port_report import WRITERS as PORT_WRITERS
     _timeout(args.timeout)
     out_dir = _out_dir(args.out)
     name = f"port.{EXTENSIONS[args.format]}"
@@ -670,11 +690,13 @@ def _port(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from .engine.audit import checked_arguments, run_audit
+    from .writers.audit_report import WRITERS as AUDIT_WRITERS
     factories = {fw: spec for fw, spec in (("torch", args.torch), ("paddle", args.paddle)) if spec is not None}
     _timeout(args.timeout)
     name_map = checked_arguments(factories, args.steps, tuple(args.no_decay), tuple(args.decay), args.name_map)
     out_dir = _out_dir(args.out)
-    name = f"audit.{AUDIT_EXTENSIONS[args.format]}"
+    name = f"audit.{EXTENSIONS[args.format]}"
     _out_files(args.out, out_dir, [name])
     pythons = _pythons(args.python, tuple(factories))
     result = run_audit(factories, steps=args.steps, no_decay=tuple(args.no_decay), decay=tuple(args.decay),

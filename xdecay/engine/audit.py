@@ -29,7 +29,7 @@ import numpy as np
 from ..case import MAX_STEPS
 from ..errors import UsageError
 from ..frameworks.audit_capture import STEPPED
-from ..frameworks.records import AuditJob, RunRecord
+from ..frameworks.records import AUDIT_STEPS, AuditJob, RunRecord
 from ..frameworks.runner import DEFAULT_TIMEOUT, run
 from .compare import Tolerance, ulp32
 from .infer import Inferred, _ascent, _candidates, infer_param
@@ -39,7 +39,6 @@ from .power import ParamPower, visibility
 from .reference import RULES
 from .rules import rule_name
 
-DEFAULT_STEPS = 2      # two steps separate coupled from decoupled decay for SGD with momentum and Adam
 SEED = 0               # of the loss projection
 LR_KEY = {"torch": "lr", "paddle": "learning_rate"}
 # The rule's own operations: the term every layer's count ends with (layers.Layer.operation_count).
@@ -155,7 +154,7 @@ def audit_jobs(factories: dict[str, str], steps: int) -> dict[str, AuditJob]:
     return {fw: AuditJob(spec, f"--{fw}", (os.getcwd(),), steps, SEED) for fw, spec in factories.items()}
 
 
-def run_audit(factories: dict[str, str], *, steps: int = DEFAULT_STEPS, no_decay: tuple[str, ...] = (),
+def run_audit(factories: dict[str, str], *, steps: int = AUDIT_STEPS, no_decay: tuple[str, ...] = (),
               decay: tuple[str, ...] = (), name_map: dict[str, tuple[str, ...]] | None = None,
               name_map_path: str = "", pythons: dict[str, str] | None = None,
               timeout: float = DEFAULT_TIMEOUT, in_process: bool = False) -> AuditResult:

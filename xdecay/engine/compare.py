@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,14 +45,19 @@ import numpy as np
 
 from ..case import Case, Expectation
 from ..frameworks.records import RunRecord
+from . import compare_kernel
 from .blas import one_thread_here
 from .precision import eps as dtype_eps
 from .precision import ulp as dtype_ulp
 
 EPS32 = float(np.finfo(np.float32).eps)
 CHUNK = 1 << 14          # elements compared at a time (fastest here: 128 KiB float64 buffers stay in the core's cache)
+KERNEL_CHUNK = 1 << 18   # ... by compare_kernel: two 2 MiB buffers, the Python per chunk 16x rarer
 MAX_REPLAYED = 1 << 16   # elements beyond the plain bound whose sensitivity is replayed
 REPLAY_BATCH = 1 << 10   # the first batch of them
+# Pair-elements (pairs x steps x elements of a parameter) from which the compiled loop
+# (compare_kernel) pays for compiling it, ~0.5 s: numpy's passes take ~8 ns a pair-element.
+KERNEL_MIN_ELEMENTS = 1 << 27
 
 
 class Sensitivity(Protocol):
@@ -255,11 +261,13 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
         # Plain views of the mapped files: numpy's memmap subclass costs on every slice.
         snaps = {n: np.asarray(v).reshape(steps + 1, -1) for n, v in snaps.items()}
         size = next(iter(snaps.values())).shape[1]
-        units = _chunks(steps, size)
+        compiled = _compiled(tol, len(mine) * steps * size)
+        units = _chunks(steps, size, KERNEL_CHUNK if compiled else CHUNK)
 
         def unit(u: tuple[int, slice]) -> list:
             return _compare_chunk(*u, snaps, [(i, pairs[i], full.get(i)) for i in mine], tol,
-                                  {i: suspects[i][name].threshold for i in mine if name in suspects[i]})
+                                  {i: suspects[i][name].threshold for i in mine if name in suspects[i]},
+                                  compiled)
 
         for part in on_cores(unit, units, small=steps * size <= CHUNK):
             for i, values, far in part:
@@ -270,19 +278,19 @@ def compare_pairs(pairs: list[Pair], tol: Tolerance) -> list[Comparison]:
         replayed = list(on_cores(lambda i: suspects[i][name].excess(name, pairs[i].sensitivity), lazy))
         for i, (excess, settled) in zip(lazy, replayed):
             if not settled:
-                excess = _replay_everywhere(pairs[i], name, snaps, units, tol)
+                excess = _replay_everywhere(pairs[i], name, snaps, units, tol, compiled)
             worst[i].add(excess=excess)
     return [_verdict(p, w) for p, w in zip(pairs, worst)]
 
 
 def _replay_everywhere(pair: Pair, name: str, snaps: dict[str, np.ndarray], units: list,
-                       tol: Tolerance) -> np.float64:
+                       tol: Tolerance, compiled: bool) -> np.float64:
     """The largest ratio with the sensitivity term replayed at every element beyond the
     plain bound, a chunk at a time: for a pair with more than MAX_REPLAYED such elements
     whose farthest all came back within the tolerance (the rest could still be beyond
     it). Nothing is kept, so this costs replays, not memory."""
     def chunk(u: tuple[int, slice]) -> np.float64:
-        (_, values, far), = _compare_chunk(*u, snaps, [(0, pair, None)], tol, {0: 1.0})
+        (_, values, far), = _compare_chunk(*u, snaps, [(0, pair, None)], tol, {0: 1.0}, compiled)
         if far is None:
             return values["excess"]
         k, idx, diff, allowed, _, _ = far
@@ -293,9 +301,16 @@ def _replay_everywhere(pair: Pair, name: str, snaps: dict[str, np.ndarray], unit
     return np.max(list(on_cores(chunk, units)))
 
 
-def _chunks(steps: int, size: int) -> list[tuple[int, slice]]:
-    """(step k from 1, a slice of CHUNK elements): the units of work over a parameter."""
-    return [(k, slice(s, s + CHUNK)) for k in range(1, steps + 1) for s in range(0, size, CHUNK)]
+def _compiled(tol: Tolerance, pair_elements: int) -> bool:
+    """Whether compare_kernel's loop computes a comparison: float32 storage (its ULP), and
+    enough elements to pay for compiling it."""
+    return tol.stored == "float32" and pair_elements >= KERNEL_MIN_ELEMENTS
+
+
+def _chunks(steps: int, size: int, chunk: int) -> list[tuple[int, slice]]:
+    """(step k from 1, a slice of `chunk` elements): the units of work over a parameter.
+    What a comparison finds does not depend on where chunks are cut (_Suspects)."""
+    return [(k, slice(s, s + chunk)) for k in range(1, steps + 1) for s in range(0, size, chunk)]
 
 
 def on_cores(fn, items: list, small: bool = False):
@@ -312,9 +327,52 @@ def on_cores(fn, items: list, small: bool = False):
 
 
 def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list, tol: Tolerance,
-                   thresholds: dict[int, float]) -> list:
+                   thresholds: dict[int, float], compiled: bool = False) -> list:
     """Step k of one chunk of elements, for every pair: each pair's maxima and, for a
-    pair whose sensitivity is replayed lazily, its elements beyond the plain bound."""
+    pair whose sensitivity is replayed lazily, its elements beyond the plain bound.
+    `compiled`: the numbers from compare_kernel's loop (float32 storage only), else numpy's."""
+    size = len(range(*cut.indices(next(iter(snaps.values())).shape[1])))
+    diff, mag, allowed, excess, scratch = _buffers(size)
+    per_pair = (_kernel_pairs if compiled else _numpy_pairs)(k, cut, snaps, pairs, tol, diff, mag, allowed,
+                                                           excess, scratch)
+    out = []
+    for (i, _, _), values in zip(pairs, per_pair):
+        far, top = None, values["excess"]
+        if i in thresholds and not top <= 1:     # (a NaN goes in too, and stays in top)
+            if compiled:          # the loop gives diff and allowed only: their quotients here
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    np.divide(diff, allowed, out=excess)
+            # Beyond the plain bound: kept for the replay if beyond the pair's threshold,
+            # else only their largest ratio is kept (it bounds what is not replayed).
+            beyond_plain = excess > 1
+            # >= : ties with the threshold stay, so the kept set is the same whatever the
+            # order the chunks finish in (_keep breaks ties by step and element).
+            kept = beyond_plain if thresholds[i] <= 1 else excess >= thresholds[i]
+            idx = np.flatnonzero(kept)
+            dropped = 0.0 if kept is beyond_plain else np.max(excess, where=beyond_plain & ~kept, initial=0.0)
+            far = (k, idx + cut.start, diff[idx], allowed[idx], excess[idx], dropped)
+            values["excess"] = np.max(excess, where=~beyond_plain, initial=0.0)
+        out.append((i, values, far))
+    return out
+
+
+_LOCAL = threading.local()
+
+
+def _buffers(size: int) -> list[np.ndarray]:
+    """Five float64 buffers of `size` for this thread, reused from chunk to chunk: a
+    large chunk's fresh allocation would fault its pages in every time."""
+    held = getattr(_LOCAL, "buffers", None)
+    if held is None or len(held[0]) < size:
+        held = _LOCAL.buffers = [np.empty(size) for _ in range(5)]
+    return [b[:size] for b in held]
+
+
+def _numpy_pairs(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list, tol: Tolerance,
+                 diff: np.ndarray, mag: np.ndarray, allowed: np.ndarray, excess: np.ndarray,
+                 scratch: np.ndarray):
+    """Each pair's maxima at step k over a chunk, a numpy pass per quantity; yielded
+    one pair at a time, with `diff`, `allowed` and `excess` holding that pair's values."""
     runs = {}
     for name in dict.fromkeys(n for _, p, _ in pairs for n in (p.a.name, p.b.name)):
         before, after = snaps[name][k - 1, cut], snaps[name][k, cut]
@@ -324,9 +382,7 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             top = np.maximum(np.abs(before), np.abs(after))
             ulp = {d: ulp if d == "float32" else tol.ulp(top) for d in ("float32", tol.stored)}
         runs[name] = (delta, np.abs(delta), ulp)
-    out = []
-    diff, mag, allowed, excess, scratch = (np.empty(len(before)) for _ in range(5))
-    for i, p, full in pairs:
+    for _, p, full in pairs:
         da, abs_a, ulp = runs[p.a.name]
         db, abs_b, _ = runs[p.b.name]
         pair_tol = tol.for_runs(p.a, p.b)
@@ -346,23 +402,29 @@ def _compare_chunk(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list
             # finite (a float32 difference fits in float64) iff every |da - db| is.
             top_diff = np.maximum.reduce(diff)
             finite = bool(np.isfinite(top_diff))
-            values = {"abs": top_diff, "rel": _rel(diff, mag, scratch, finite),
-                      "ulp": np.maximum.reduce(np.divide(diff, ulp, out=scratch))}
-        far, top = None, np.maximum.reduce(excess)
-        if i in thresholds and not top <= 1:     # (a NaN goes in too, and stays in top)
-            # Beyond the plain bound: kept for the replay if beyond the pair's threshold,
-            # else only their largest ratio is kept (it bounds what is not replayed).
-            beyond_plain = excess > 1
-            # >= : ties with the threshold stay, so the kept set is the same whatever the
-            # order the chunks finish in (_keep breaks ties by step and element).
-            kept = beyond_plain if thresholds[i] <= 1 else excess >= thresholds[i]
-            idx = np.flatnonzero(kept)
-            dropped = 0.0 if kept is beyond_plain else np.max(excess, where=beyond_plain & ~kept, initial=0.0)
-            far = (k, idx + cut.start, diff[idx], allowed[idx], excess[idx], dropped)
-            top = np.max(excess, where=~beyond_plain, initial=0.0)
-        values.update(excess=top, finite=finite)
-        out.append((i, values, far))
-    return out
+            yield {"abs": top_diff, "rel": _rel(diff, mag, scratch, finite),
+                   "ulp": np.maximum.reduce(np.divide(diff, ulp, out=scratch)),
+                   "excess": np.maximum.reduce(excess), "finite": finite}
+
+
+def _kernel_pairs(k: int, cut: slice, snaps: dict[str, np.ndarray], pairs: list, tol: Tolerance,
+                  diff: np.ndarray, mag: np.ndarray, allowed: np.ndarray, excess: np.ndarray,
+                  scratch: np.ndarray):
+    """_numpy_pairs' numbers from compare_kernel's compiled loop, one pass per pair; a
+    pair whose deltas are not all finite is done by numpy (NaN and Inf rules live there)."""
+    pair_chunk, none = compare_kernel.kernel(), np.empty(0)
+    for i, p, full in pairs:
+        a0, a1, b0, b1 = (snaps[n][j, cut] for n in (p.a.name, p.b.name) for j in (k - 1, k))
+        pair_tol = tol.for_runs(p.a, p.b)       # stored float32 (_compiled), computed maybe not
+        top_diff, rel, top_ulp, top_excess = pair_chunk(
+            a0, a1, b0, b1, a0.view(np.int32), a1.view(np.int32), k, pair_tol.ops * pair_tol.eps,
+            tol.atol or 0.0, tol.rtol or 0.0, tol.fixed, none if full is None else full[k - 1, cut],
+            compare_kernel.ULP_BY_EXPONENT, compare_kernel.INVERSE_ULP, diff, allowed)
+        if not np.isfinite(top_diff):
+            yield from _numpy_pairs(k, cut, snaps, [(i, p, full)], tol, diff, mag, allowed, excess, scratch)
+            continue
+        yield {"abs": np.float64(top_diff), "rel": np.float64(0.0 if np.isnan(rel) else rel),
+               "ulp": np.float64(top_ulp), "excess": np.float64(top_excess), "finite": True}
 
 
 def _rel(diff: np.ndarray, mag: np.ndarray, out: np.ndarray, finite: bool) -> np.float64:

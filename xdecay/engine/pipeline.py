@@ -13,7 +13,7 @@ from .blas import one_thread as one_blas_thread
 from .causes import cause
 from .clipping import report as clip_report
 from .compare import Comparison, Pair, PairSensitivity, Tolerance, compare_pairs, on_cores, pairs
-from .infer import SAMPLE_SIDE, Inferred, RunSensitivity, infer_run, rule_holds
+from .infer import SAMPLE_SIDE, Inferred, RunSensitivity, SharedForwards, infer_run, rule_holds
 from .optimizers import default_differences
 from .power import CasePower, Power, min_power_problem
 from .precision import as_stored
@@ -240,6 +240,7 @@ class Analyses:
         self.owners = owners or {}            # framework -> each request's case index
         self.settings = settings
         self.found: dict[tuple[int, str], tuple[list[Inferred], RunSensitivity]] = {}
+        self.forwards: dict[tuple[int, str], SharedForwards] = {}     # (case, dtype) -> its runs' forwards
         self.arrived: dict[int, dict[str, RunRecord]] = {}
         self.compared: dict[tuple, Comparison] = {}
         # case -> framework -> request -> its runs; then the case's runs per framework
@@ -332,7 +333,8 @@ class Analyses:
             # A schedule's lrs for as many steps as power.py's replays may take (SEARCH_STEPS).
             loop = case.loop(max(r.steps, SEARCH_STEPS))
             found = infer_run(r, spec, case.loss, _coefficients(case, r), loop=loop)
-            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, loop)
+            forwards = self.forwards.setdefault((index, r.dtype), SharedForwards())
+            self.found[key] = found, RunSensitivity(r, spec, case.loss, found, loop, forwards)
         return self.found[key]
 
 

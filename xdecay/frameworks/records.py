@@ -75,6 +75,9 @@ class ExplainJob:
     items: tuple[ExplainItem, ...]
 
 
+AUDIT_STEPS = 2      # `xdecay audit`: two steps separate coupled from decoupled decay for SGD with momentum and Adam
+
+
 @dataclass(frozen=True)
 class AuditJob:
     """`xdecay audit`: the user's factory (MODULE:FUNC or FILE.py:FUNC, as given with

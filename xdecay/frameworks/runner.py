@@ -107,12 +107,13 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
                     finished.put((fw, [FrameworkResult(framework_of(fw), error=results)] * len(requests[fw])))
                 else:
                     # A thread per worker waits for it; results are taken here in the order
-                    # the workers finish.
+                    # the workers finish. What _watch has read already, _finish does not read again.
+                    delivered: dict[int, FrameworkResult] = {}
                     threading.Thread(target=_wait, daemon=True, args=(
-                        finished, fw, proc, results, requests[fw], deadline, timeout)).start()
+                        finished, fw, proc, results, requests[fw], deadline, timeout, delivered)).start()
                     if on_part is not None:
                         threading.Thread(target=_watch, daemon=True, args=(
-                            finished, fw, proc, results, requests[fw])).start()
+                            finished, fw, proc, results, requests[fw], delivered)).start()
             parts: dict[str, dict[int, FrameworkResult]] = {fw: {} for fw in started}
             while len(done) < len(started):
                 fw, *message = finished.get()
@@ -141,7 +142,7 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
 def _start(framework: str, requests: list[Request], python: str, tmp: Path, lifelines: list[int]):
     """Start a worker; its lifeline is a pipe only this process can write to (the worker
     watches it: see worker.watch_parent). The write end goes into `lifelines`."""
-    files = [(tmp / f"{framework}.{i}.request.npz", tmp / f"{framework}.{i}.result")
+    files = [(tmp / f"{framework}.{i}.request", tmp / f"{framework}.{i}.result")
              for i in range(len(requests))]
     for request, (path, _) in zip(requests, files):
         write_request(path, request)
@@ -192,8 +193,9 @@ def _wait(finished: queue.Queue, key: str, *args) -> None:
 
 
 def _watch(finished: queue.Queue, key: str, proc: subprocess.Popen, results: list[Path],
-           requests: list[Request]) -> None:
-    """Pass on each result as soon as its meta.json (written last) is there."""
+           requests: list[Request], delivered: dict[int, FrameworkResult]) -> None:
+    """Pass on each result as soon as its meta.json (written last) is there, and keep it
+    in `delivered` (by request index)."""
     try:
         for i, (path, request) in enumerate(zip(results, requests)):
             while not (path / "meta.json").is_file():
@@ -203,13 +205,14 @@ def _watch(finished: queue.Queue, key: str, proc: subprocess.Popen, results: lis
             (result,) = collect(framework_of(key), [path], [request])
             if result.error is not None:
                 return
+            delivered[i] = result
             finished.put((key, i, result))
     except Exception:       # e.g. the folder removed after the call ended: nothing more to pass on
         return
 
 
 def _finish(framework: str, proc: subprocess.Popen, results: list[Path], requests: list[Request],
-            deadline: float, timeout: float) -> list[FrameworkResult]:
+            deadline: float, timeout: float, delivered: dict[int, FrameworkResult]) -> list[FrameworkResult]:
     def failed(error: str) -> list[FrameworkResult]:
         return [FrameworkResult(framework, error=error)] * len(results)
 
@@ -221,16 +224,19 @@ def _finish(framework: str, proc: subprocess.Popen, results: list[Path], request
         kill(proc)   # no orphans: the worker's whole process group goes
     if proc.returncode != 0:
         return failed(describe_failure(proc.returncode, stderr))
-    return collect(framework, results, requests)
+    return collect(framework, results, requests, delivered)
 
 
-def collect(framework: str, results: list[Path], requests: list[Request]) -> list[FrameworkResult]:
-    """A worker's results, checked against its requests: readable, and answering them."""
+def collect(framework: str, results: list[Path], requests: list[Request],
+            known: dict[int, FrameworkResult] | None = None) -> list[FrameworkResult]:
+    """A worker's results, checked against its requests: readable, and answering them
+    (`known`: results already read, by index)."""
     def failed(error: str) -> list[FrameworkResult]:
         return [FrameworkResult(framework, error=error)] * len(results)
 
+    known = known or {}
     try:
-        read = [FrameworkResult(*read_result(path)) for path in results]
+        read = [known.get(i) or FrameworkResult(*read_result(path)) for i, path in enumerate(results)]
     except Exception as exc:  # a missing or corrupt result file is the worker's failure
         return failed(f"worker wrote no readable result ({exc})")
     problem = next((p for r, q in zip(read, requests) if (p := _mismatch(framework, r, q))), None)

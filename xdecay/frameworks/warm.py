@@ -127,7 +127,7 @@ class WarmWorkers:
         deadline = time.monotonic() + timeout
         finished: queue.Queue = queue.Queue()
         for fw, fw_requests in requests.items():
-            files = [(batch / f"{fw}.{i}.request.npz", batch / f"{fw}.{i}.result")
+            files = [(batch / f"{fw}.{i}.request", batch / f"{fw}.{i}.result")
                      for i in range(len(fw_requests))]
             for request, (path, _) in zip(fw_requests, files):
                 write_request(path, request)

@@ -11,7 +11,6 @@ from ..engine.audit import LOSS, TOLERANCE_TEXT, AuditResult, FrameworkAudit, Ro
 from .compare_report import finite_or_str
 from .markdown import cell, prose
 
-EXTENSIONS = {"table": "txt", "markdown": "md", "json": "json"}
 HEADERS = ["parameter", "shape", "group", "rule", "lr", "power", "source"]
 
 

@@ -566,4 +566,3 @@ def case_outcome(outcome: Outcome, r: CaseResult) -> Outcome:
 
 
 WRITERS = {"table": table, "markdown": markdown, "json": json_report}
-EXTENSIONS = {"table": "txt", "markdown": "md", "json": "json"}

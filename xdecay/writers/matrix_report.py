@@ -147,4 +147,3 @@ def json_report(m: Matrix, every: bool = False) -> str:
 
 
 WRITERS = {"table": table, "markdown": markdown, "json": json_report}
-EXTENSIONS = {"table": "txt", "markdown": "md", "json": "json"}
