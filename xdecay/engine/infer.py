@@ -75,16 +75,23 @@ class ParamReplay:
     def predict(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps, ...] the parameter after each step under this decay, each step from
         the run's own weights (as inference replays it)."""
-        cs = tuple(hyper_value(self.framework, c) for c in cs)
-        grads, _ = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
-        return _stored(_predict(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads), self.tol)
+        return self.predict_all([(family, cs)])[0]
+
+    def predict_all(self, fits: list[Fit]) -> np.ndarray:
+        """[len(fits), steps, ...] predict() of each decay, replayed together (_replay_options)."""
+        fits = [(f, tuple(hyper_value(self.framework, c) for c in cs)) for f, cs in fits]
+        grads = [_family_grads(f, cs, self.grads, self.bounds, self.grads_for)[0] for f, cs in fits]
+        return np.concatenate([_stored(_replay_options(self.rule, self.kwargs, self.lr, block, self.actual,
+                                                       grads[s:s + len(block)]), self.tol)
+                               for s, block in _blocks(fits, self.actual)])
 
     def ratios(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
         """[steps] per step, max |predicted - actual| / tolerance under this decay
         (inference's residual, step by step)."""
         cs = tuple(hyper_value(self.framework, c) for c in cs)
         grads, bounds = _family_grads(family, cs, self.grads, self.bounds, self.grads_for)
-        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads, bounds, self.tol)[0]
+        return _ratios(self.rule, self.kwargs, self.lr, family, cs, self.actual, grads, bounds, self.tol,
+                       need_across=False)[0]
 
 
 def _family_grads(family: tuple[str, ...], cs: tuple[float, ...], grads: list[np.ndarray],
@@ -155,17 +162,48 @@ def infer_run(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
     framework does it (or `clip_as`'s clip), the decay candidates join after it (the
     optimizer's own decay: a decay inside a clip, a manual term, fits none of them),
     and a schedule's lr of each step replaces the lr."""
-    return [dataclasses.replace(infer_param(framework, param, *args), sample=None if sample is None else sample[param])
-            for param, sample, (framework, *args) in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as)]
+    inputs = list(_param_inputs(run, spec, loss, coeffs, reference, loop, clip_as))
+    found = {}
+    for group in _joint(inputs):
+        if len(group) == 1:
+            param, _, args = group[0]
+            found[param] = infer_param(*args[:1], param, *args[1:])
+        else:
+            found.update(zip([p for p, _, _ in group], infer_params([p for p, _, _ in group], [a for *_, a in group])))
+    return [dataclasses.replace(found[param], sample=None if sample is None else sample[param])
+            for param, sample, _ in inputs]
+
+
+def _joint(inputs: list[tuple]) -> list[list[tuple]]:
+    """_param_inputs' parameters in groups replayed together (infer_params): an
+    element-wise rule with the same arguments and candidates, no clip; others alone."""
+    groups: list[list[tuple]] = []
+    for item in inputs:
+        _, rule, hyper, *_, tol, candidates, grads_for = item[2]
+        group = next((g for g in groups if grads_for is None and rule.__name__ not in MIXING_RULES
+                      and g[0][2][8] is None and g[0][2][1] is rule and g[0][2][6] == tol
+                      and g[0][2][7] == candidates and _same_values(g[0][2][2], hyper)), None)
+        if group is None:
+            groups.append([item])
+        else:
+            group.append(item)
+    return groups
+
+
+def _same_values(a: dict, b: dict) -> bool:
+    """Two hyper-parameter dicts with the same values (a schedule's lrs: arrays)."""
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) or isinstance(b[k], np.ndarray)
+        else type(a[k]) is type(b[k]) and a[k] == b[k] for k in a)
 
 
 def explains(run: RunRecord, spec: Spec, loss: str, coeffs: tuple[float, ...],
              reference: tuple[str, str] | None = None, loop: Loop | None = None,
              clip_as: str | None = None) -> bool:
     """Whether infer_run would explain every parameter (no rule "unexplained"), found
-    without the rest of its work: it stops at the first parameter no candidate fits and,
-    in each parameter, at the first candidate that fits (causes.py asks only this)."""
-    return all(any(r <= 1 for _, r, _ in _family_fits(*args))
+    without the rest of its work: it stops at the first parameter nothing fits, and
+    builds no Inferred records (causes.py asks only this)."""
+    return all(any(r <= 1 for _, r, *_ in _family_fits(*args))
                for _, _, args in _param_inputs(run, spec, loss, coeffs, reference, loop, clip_as))
 
 
@@ -476,79 +514,188 @@ def infer_param(framework: str, param: str, rule, hyper: dict, snaps: np.ndarray
     the tolerance of its layer (Tolerance(ops=n)); under a clip, `grads_for` gives the
     gradients of the clipped_l2 candidates. Nothing here knows the layer: a caller with
     captured gradients (a user's model) can replay any parameter."""
+    actual = snaps.astype(np.float64)
+    (found,) = _fits(framework, rule, hyper, actual, grads, bounds, tol, candidates, grads_for, need_across=True)
+    return _inferred(framework, param, rule, hyper, actual, grads, bounds, tol, grads_for, found)
+
+
+def infer_params(params: list[str], args: list[tuple]) -> list[Inferred]:
+    """infer_param of several parameters whose replays can share one (_joint: the same
+    element-wise rule, arguments, tolerance and candidates, no clip): their elements
+    side by side on one flat axis, each parameter's residuals over its own."""
+    framework, rule, hyper, _, _, _, tol, candidates, _ = args[0]
+    actuals = [a[3].astype(np.float64) for a in args]
+    steps = len(actuals[0]) - 1
+    ends = np.cumsum([0] + [a[0].size for a in actuals]).tolist()
+    segments = [(slice(lo, hi), a.shape[1:]) for lo, hi, a in zip(ends, ends[1:], actuals)]
+    flat = np.concatenate([a.reshape(steps + 1, -1) for a in actuals], axis=1)
+    grads = [np.concatenate([np.ravel(a[4][k]) for a in args]) for k in range(steps)]
+    bounds = [np.concatenate([np.ravel(a[5][k]) for a in args]) for k in range(steps)]
+    found = _fits(framework, rule, hyper, flat, grads, bounds, tol, candidates, need_across=True, segments=segments)
+    return [_inferred(framework, param, rule, hyper, actual, a[4], a[5], tol, None, mine)
+            for param, actual, a, mine in zip(params, actuals, args, found)]
+
+
+def _inferred(framework: str, param: str, rule, hyper: dict, actual: np.ndarray, grads: list[np.ndarray],
+              bounds: list[np.ndarray], tol: Tolerance, grads_for: GradsFor | None, found: list) -> Inferred:
+    """The Inferred record of a parameter from _fits' families (family, residual,
+    coefficients, sensitivity)."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
-    actual = snaps.astype(np.float64)
-
-    def fit(family: tuple[str, ...], cs: tuple[float, ...]) -> tuple[float, np.ndarray]:
-        cs = tuple(hyper_value(framework, c) for c in cs)
-        return _residual(rule, kwargs, lr, family, cs, actual,
-                         *_family_grads(family, cs, grads, bounds, grads_for), tol)
-
     fits, best = [], {}
-    for family, r, cs in _family_fits(framework, rule, hyper, snaps, grads, bounds, tol, candidates, grads_for,
-                                      actual):
+    for family, r, cs, sensitivity in found:
         best[family] = (r, cs)
         if r <= 1:
-            fits.append((family, cs, r))
+            if sensitivity is None:       # a fitted coefficient: replayed for its sensitivity
+                fitted = tuple(hyper_value(framework, c) for c in cs)
+                sensitivity = _residual(rule, kwargs, lr, family, fitted, actual,
+                                        *_family_grads(family, fitted, grads, bounds, grads_for), tol)[1]
+            fits.append((family, cs, r, sensitivity))
     residuals = {rule_name(f, cs): r for f, (r, cs) in best.items()}
     replay = ParamReplay(framework, rule, kwargs, lr, actual, grads, bounds, tol, grads_for)
     if not fits:
         return Inferred(param, "unexplained", min(residuals.values()), residuals, replay=replay)
-    sensitivity = np.max([fit(f, cs)[1] for f, cs, _ in fits], axis=0)
-    fitted = tuple((f, cs) for f, cs, _ in fits)
-    return Inferred(param, format_rule(fitted), min(r for *_, r in fits), residuals, sensitivity, fitted,
+    sensitivity = np.max([s for *_, s in fits], axis=0)
+    fitted = tuple((f, cs) for f, cs, *_ in fits)
+    return Inferred(param, format_rule(fitted), min(r for _, _, r, _ in fits), residuals, sensitivity, fitted,
                     replay=replay)
 
 
 def _family_fits(framework: str, rule, hyper: dict, snaps: np.ndarray, grads: list[np.ndarray],
                  bounds: list[np.ndarray], tol: Tolerance, candidates: list[float],
-                 grads_for: GradsFor | None = None, actual: np.ndarray | None = None):
-    """Yields (family, residual, coefficients): each family's best candidate among the
-    coefficients in play, in FAMILIES' order; then, when none of them fits (residual <= 1),
-    each single decay with a fitted coefficient (a default we did not know of; with none
-    in play at all -- an audited optimizer naming no decay -- every family). Lazily, so
-    a caller asking only whether anything fits stops at the first fit."""
+                 grads_for: GradsFor | None = None) -> list[tuple]:
+    """_fits of one parameter (explains: whether any family fits)."""
+    return _fits(framework, rule, hyper, snaps.astype(np.float64), grads, bounds, tol, candidates, grads_for)[0]
+
+
+def _fits(framework: str, rule, hyper: dict, actual: np.ndarray, grads: list[np.ndarray],
+          bounds: list[np.ndarray], tol: Tolerance, candidates: list[float], grads_for: GradsFor | None = None,
+          need_across: bool = False, segments: list[tuple[slice, tuple]] | None = None) -> list[list[tuple]]:
+    """Per parameter (one, or each segment of the flat last axis: (slice, its shape)),
+    (family, residual, coefficients, sensitivity) of each family's best candidate among
+    the coefficients in play, in FAMILIES' order; then, for a parameter none of them
+    fits (residual <= 1), each single decay with a fitted coefficient (a default we did
+    not know of; with none in play at all -- an audited optimizer naming no decay --
+    every family). The sensitivity (_ratios', with `need_across`) comes with a candidate
+    in play that fits, else None. The candidates in play are replayed together, and so
+    are the fitted ones of every parameter and family (_fit's lockstep)."""
     kwargs = rule_kwargs(framework, rule, hyper)
     lr = kwargs.get("lr", 0.0)
-    actual = snaps.astype(np.float64) if actual is None else actual
+    parts = [slice(None)] if segments is None else [sl for sl, _ in segments]
 
-    def residual(family: tuple[str, ...], cs: tuple[float, ...]) -> float:
-        # The ratio only: the sensitivity across frameworks is not part of it.
-        cs = tuple(hyper_value(framework, c) for c in cs)
-        return _residual(rule, kwargs, lr, family, cs, actual,
-                         *_family_grads(family, cs, grads, bounds, grads_for), tol, need_across=False)[0]
+    def part(sensitivity: np.ndarray, i: int, s: int) -> np.ndarray:
+        """Option i's sensitivity [2, steps, ...] over parameter s."""
+        if segments is None:
+            return sensitivity[:, i]
+        sl, shape = segments[s]
+        return sensitivity[:, i, :, sl].reshape(sensitivity.shape[:1] + sensitivity.shape[2:3] + shape)
+
+    def scored(options: list[Fit], need_across: bool = False) -> list[list[tuple[float, np.ndarray | None]]]:
+        """Per option, per parameter: the residual, and the sensitivity where it fits (with need_across)."""
+        out = []
+        for _, block in _blocks(options, actual):
+            block = [(f, tuple(hyper_value(framework, c) for c in cs)) for f, cs in block]
+            per_step, sensitivity = _ratios_options(
+                rule, kwargs, lr, block, actual,
+                *zip(*(_family_grads(f, cs, grads, bounds, grads_for) for f, cs in block)), tol, need_across,
+                None if segments is None else parts)
+            for i, ratios in enumerate(per_step if segments is not None else per_step[:, None]):
+                out.append([(r, part(sensitivity, i, s) if sensitivity is not None and r <= 1 else None)
+                            for s, r in enumerate(_worst(ratios))])
+        return out
 
     def tried(family: tuple[str, ...]) -> bool:
         """Families the run can have: Lamb's trust-ratio decay in Lamb, a term inside a clip under one."""
         return (("lamb_trust" not in family or "lamb_weight_decay" in kwargs)
                 and ("clipped_l2" not in family or grads_for is not None))
 
-    fitted, best = False, {}
-    for family in filter(tried, FAMILIES):
-        options = [()] if family == ("none",) else list(product(candidates, repeat=len(family)))
-        scored = [(residual(family, cs), cs) for cs in options]
-        if not scored:
-            continue
-        r, cs = min(scored)
-        best[family] = (r, cs)
-        fitted = fitted or r <= 1
-        yield family, r, cs
-    if fitted:
-        return
-    for family in [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]:
-        yield family, *min(best.get(family, (math.inf, ())), _fit(lambda c, f=family: residual(f, (c,))))
+    families = list(filter(tried, FAMILIES))
+    options = [(f, cs) for f in families for cs in ([()] if f == ("none",) else product(candidates, repeat=len(f)))]
+    results = scored(options, need_across)
+    found: list[list[tuple]] = [[] for _ in parts]
+    for s, mine in enumerate(found):
+        for family in families:
+            scores = [(r[s][0], cs, r[s][1]) for (f, cs), r in zip(options, results) if f == family]
+            if scores:
+                r, cs, sensitivity = min(scores, key=lambda m: m[:2])
+                mine.append((family, r, cs, sensitivity))
+    unfitted = [s for s, mine in enumerate(found) if not any(r <= 1 for _, r, *_ in mine)]
+    if not unfitted:
+        return found
+    singles = [f for f in FAMILIES if len(f) == 1 and f != ("none",) and tried(f)]
+
+    def asked(pairs: list) -> list[float]:
+        """The values of (parameter, family) keys at coefficients: each (family, c) replayed once."""
+        options = list(dict.fromkeys((f, (c,)) for (_, f), c in pairs))
+        values = dict(zip(options, scored(options)))
+        return [values[(f, (c,))][s][0] for (s, f), c in pairs]
+
+    fitted = _fit(asked, [(s, f) for s in unfitted for f in singles], _width(actual, LOOKAHEAD_BUDGET))
+    for s in unfitted:
+        best = {family: (r, cs) for family, r, cs, _ in found[s]}
+        found[s] += [(family, *min(best.get(family, (math.inf, ())), fitted[(s, family)]), None) for family in singles]
+    return found
+
+
+# Doubles one array of a stacked replay ([options, steps, elements]) may hold: every
+# option of a small layer fits in one replay (whose cost there is Python's, per step,
+# not the arithmetic), while a sampled layer's replays stay a few MB.
+STACK_BUDGET = 1 << 18
+# Up to this many doubles a replay costs about the same whatever it holds (Python's
+# per-step overhead): the fitted-coefficient search asks ahead only within it. Beyond,
+# the arithmetic counts and the points asked for the other outcome are work thrown away
+# (a 64x64 sample over 2 steps: 0.136 s with 6 points a family an ask, 0.076 s with 2).
+LOOKAHEAD_BUDGET = 1 << 15
+
+
+def _width(actual: np.ndarray, budget: int = STACK_BUDGET) -> int:
+    """How many options one stacked replay of a parameter (snapshots `actual`) takes."""
+    return max(1, budget // max(1, actual[1:].size))
+
+
+def _blocks(options: list, actual: np.ndarray):
+    """(start, options[start:start + _width]) over the options."""
+    width = _width(actual)
+    return [(s, options[s:s + width]) for s in range(0, len(options), width)]
+
+
+class _Stacked(dict):
+    """The decay steps of options replayed together (see step): per decay step an
+    [n, 1, ...] array of each option's coefficient (NaN for an option without the step),
+    and `absent`: per decay step some options lack, where they lack it."""
+    absent: dict[str, np.ndarray]
+
+
+def _stacked(fits: list[Fit], ndim: int) -> _Stacked:
+    """_Stacked of these options for a parameter of `ndim` dimensions."""
+    terms = [dict(zip(family, cs)) for family, cs in fits]
+    names = dict.fromkeys(name for t in terms for name in t)
+    out = _Stacked({name: np.array([t.get(name, np.nan) for t in terms], np.float64).reshape((-1,) + (1,) * ndim)
+                    for name in names})
+    out.absent = {name: np.isnan(c) for name, c in out.items() if not all(name in t for t in terms)}
+    return out
+
+
+def _given(coeff: dict, name: str, applied: np.ndarray, skipped: np.ndarray,
+           absent: np.ndarray | None = None) -> np.ndarray:
+    """A decay step's result: `applied`, but `skipped` for the stacked options without
+    the step (_Stacked.absent, or `absent` reshaped for another layout)."""
+    if not isinstance(coeff, _Stacked) or name not in coeff.absent:
+        return applied
+    return np.where(coeff.absent[name] if absent is None else absent, skipped, applied)
 
 
 def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.ndarray,
             grads: list[np.ndarray], bounds: list[np.ndarray] | None = None,
-            jitter: float | tuple[float, ...] = 0.0) -> np.ndarray:
+            jitter: float | tuple[float, ...] = 0.0, width: int | None = None) -> np.ndarray:
     """The predicted parameter after every step, each step from the run's own weights.
 
     jitter != 0 moves every decayed gradient by jitter*(G + |decay term|), G the
     gradient's rounding scale (reference.gradient_bounds): the size of float32
     rounding in the framework's gradient, to measure the replay's sensitivity to it.
-    A tuple of jitters replays them all at once ([len(jitter), steps, ...], see step).
+    A tuple of jitters replays them all at once ([len(jitter), steps, ...], see step);
+    `width` options stacked in coeff likewise ([width, steps, ...], [len(jitter), width,
+    steps, ...] with both).
     """
     state: dict = {}
     scheduled = np.ndim(lr) != 0
@@ -556,8 +703,8 @@ def _replay(rule, args: dict, lr: float, coeff: dict[str, float], actual: np.nda
     # a tenth of the replay's.
     with np.errstate(all="ignore"):
         return np.stack([step(rule, *(_at_step(args, lr, k) if scheduled else (args, lr)), coeff, actual[k], g0,
-                              state, k + 1, None if bounds is None else bounds[k], jitter)
-                         for k, g0 in enumerate(grads)], axis=int(isinstance(jitter, tuple)))
+                              state, k + 1, None if bounds is None else bounds[k], jitter, width)
+                         for k, g0 in enumerate(grads)], axis=int(isinstance(jitter, tuple)) + int(width is not None))
 
 
 def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
@@ -569,33 +716,53 @@ def _at_step(args: dict, lr: float | np.ndarray, k: int) -> tuple[dict, float]:
 
 def step(rule, args: dict, lr: float, coeff: dict[str, float], w: np.ndarray, g0: np.ndarray,
          state: dict, k: int, bound: np.ndarray | None = None,
-         jitter: float | tuple[float, ...] = 0.0) -> np.ndarray:
+         jitter: float | tuple[float, ...] = 0.0, width: int | None = None) -> np.ndarray:
     """One step (k from 1) of the rule with the decay steps in `coeff` composed around it
     (callers silence numpy's floating-point warnings around their steps). A tuple of
     jitters steps them all at once, stacked on a new first axis (the state too): an
-    element-wise rule computes each slice with the very operations of its own step."""
+    element-wise rule computes each slice with the very operations of its own step.
+    Likewise `width` options at once: coeff's values are then [width, 1, ...] arrays
+    (_stacked), g0 and bound the parameter's shape or [width, ...] (an option's own
+    gradient), and the result [width, ...] (behind the jitters' axis)."""
     g = g0
     if "coupled_l2" in coeff:
-        g = coupled_l2(w, g, coeff["coupled_l2"])
+        g = _given(coeff, "coupled_l2", coupled_l2(w, g, coeff["coupled_l2"]), g)
     if "l1" in coeff:
-        g = l1(w, g, coeff["l1"])
+        g = _given(coeff, "l1", l1(w, g, coeff["l1"]), g)
+    if width is not None and g.shape != (width,) + w.shape:
+        # Every option steps its own state, also where the decay leaves the gradient alone.
+        g = np.broadcast_to(g, (width,) + w.shape)
     if isinstance(jitter, tuple):
         spread = bound + np.abs(g - g0)
-        g = np.stack([g + j * spread for j in jitter])
-        w = np.broadcast_to(w, g.shape)
+        g = np.stack([g + j * spread if j else g for j in jitter])
     elif jitter:
         g = g + jitter * (bound + np.abs(g - g0))
+    if g.shape != w.shape:
+        w = np.broadcast_to(w, g.shape)
     w_new = rule(w, g, state, k, **args)
     if "decoupled_lr" in coeff:
-        w_new = decoupled_lr(w, w_new, coeff["decoupled_lr"], lr)
+        w_new = _given(coeff, "decoupled_lr", decoupled_lr(w, w_new, coeff["decoupled_lr"], lr), w_new)
     return w_new
 
 
-def _predict(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
-             actual: np.ndarray, grads: list[np.ndarray]) -> np.ndarray:
-    """_replay under one decay candidate."""
-    coeff = dict(zip(family, cs))
-    return _replay(rule, rule_args(kwargs, coeff), lr, coeff, actual, grads)
+def _replay_options(rule, kwargs: dict, lr: float, fits: list[Fit], actual: np.ndarray,
+                    grads: list[list[np.ndarray]]) -> np.ndarray:
+    """[len(fits), steps, ...] _replay under each decay (coefficients as the kernel sees
+    them; grads: each one's per step): an element-wise rule replays them all at once
+    (step's width), a rule over whole tensors one by one."""
+    if rule.__name__ in MIXING_RULES:
+        return np.stack([_replay(rule, rule_args(kwargs, dict(zip(*fit))), lr, dict(zip(*fit)), actual, g)
+                         for fit, g in zip(fits, grads)])
+    coeff = _stacked(fits, actual.ndim - 1)
+    return _replay(rule, rule_args(kwargs, coeff), lr, coeff, actual, _option_stack(grads), width=len(fits))
+
+
+def _option_stack(per_option: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per step, the options' arrays: shared by all (the same list: a decay outside the
+    gradient), or stacked on a new first axis (clipped_l2's, one per coefficient)."""
+    if all(each is per_option[0] for each in per_option):
+        return per_option[0]
+    return [np.stack(at) for at in zip(*per_option)]
 
 
 def rule_args(kwargs: dict, coeff: dict[str, float]) -> dict:
@@ -608,19 +775,57 @@ def rule_args(kwargs: dict, coeff: dict[str, float]) -> dict:
 
 def _residual(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
               actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
-              tol: Tolerance, need_across: bool = True) -> tuple[float, np.ndarray]:
+              tol: Tolerance, need_across: bool = True) -> tuple[float, np.ndarray | None]:
     """Max of _ratios over steps, and the run's sensitivity (see _ratios)."""
     ratio, sensitivity = _ratios(rule, kwargs, lr, family, cs, actual, grads, bounds, tol, need_across)
-    worst = float(np.max(ratio)) if ratio.size else 0.0
-    return (worst if math.isfinite(worst) else math.inf), sensitivity
+    return _worst(ratio[None])[0], sensitivity
+
+
+def _worst(per_step: np.ndarray) -> list[float]:
+    """Each option's largest per-step ratio ([options, steps]; inf for NaN or none finite)."""
+    worst = per_step.max(axis=1).tolist() if per_step.shape[1] else [0.0] * len(per_step)
+    return [w if math.isfinite(w) else math.inf for w in worst]
 
 
 def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[float, ...],
             actual: np.ndarray, grads: list[np.ndarray], bounds: list[np.ndarray],
-            tol: Tolerance, need_across: bool = True) -> tuple[np.ndarray, np.ndarray]:
+            tol: Tolerance, need_across: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Per step, max over elements of |predicted - actual| / tolerance, and the run's
     sensitivity under this rule ([2, steps, ...]: what a comparison within, and one
-    across frameworks, adds to its tolerance for this run).
+    across frameworks, adds to its tolerance for this run; see _option_ratios)."""
+    ratio, sensitivity = _ratios_options(rule, kwargs, lr, [(family, cs)], actual, [grads], [bounds], tol,
+                                         need_across)
+    return ratio[0], None if sensitivity is None else sensitivity[:, 0]
+
+
+def _ratios_options(rule, kwargs: dict, lr: float, fits: list[Fit], actual: np.ndarray,
+                    grads: list[list[np.ndarray]], bounds: list[list[np.ndarray]],
+                    tol: Tolerance, need_across: bool = True,
+                    segments: list[slice] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """_ratios of each decay (coefficients as the kernel sees them; grads and bounds:
+    each one's per step): [len(fits), steps] ([len(fits), len(segments), steps]: the
+    maximum over each segment of the last axis) and [2, len(fits), steps, ...]. An
+    element-wise rule replays them all at once (step's width): each element gets the
+    very operations of its own replay; a rule over whole tensors one by one."""
+    if rule.__name__ in MIXING_RULES:
+        each = [_option_ratios(rule, kwargs, lr, dict(zip(*fit)), actual, g, b, tol, need_across, None, segments)
+                for fit, g, b in zip(fits, grads, bounds)]
+        return (np.stack([r for r, _ in each]),
+                np.stack([s for _, s in each], axis=1) if need_across else None)
+    return _option_ratios(rule, kwargs, lr, _stacked(fits, actual.ndim - 1), actual,
+                          _option_stack(grads), _option_stack(bounds), tol, need_across, len(fits), segments)
+
+
+def _option_ratios(rule, kwargs: dict, lr: float, coeff: dict, actual: np.ndarray, grads: list[np.ndarray],
+                   bounds: list[np.ndarray], tol: Tolerance, need_across: bool,
+                   width: int | None = None, segments: list[slice] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per step, max over elements (over each of `segments` of the last axis: a
+    [len(segments), steps] ratio) of |predicted - actual| / tolerance, and the run's
+    sensitivity under this decay (coeff; `width` options stacked in it, see step:
+    then a first axis of that many on everything returned) ([2, steps, ...]: what a
+    comparison within, and one across frameworks, adds to its tolerance for this run;
+    None without `need_across`).
 
     The tolerance is the comparison's plus two terms of the rule's own:
       * its sensitivity to float32 rounding of the gradient (gamma_n relative to |g|
@@ -634,72 +839,128 @@ def _ratios(rule, kwargs: dict, lr: float, family: tuple[str, ...], cs: tuple[fl
     framework), and with a third term for comparisons across frameworks: how far the
     update moves if the rule's scalars are computed exactly (paddle keeps beta^t as
     float32 running products, torch computes it in float64). Rule inference does not
-    need that term: the reference replays paddle's float32 products. Without `need_across`
-    that term is not replayed (zero): the ratio does not depend on it.
+    need that term (nor the sensitivity): the reference replays paddle's float32 products.
     """
-    coeff = dict(zip(family, cs))
     args = rule_args(kwargs, coeff)
-    # The sensitivities are measured on the unrounded replay; the ratio on the weights as stored.
-    raw = _replay(rule, args, lr, coeff, actual, grads)
-    predicted = _stored(raw, tol)
     gamma = tol.ops * tol.eps / 2
+    with np.errstate(all="ignore"):
+        if rule.__name__ in MIXING_RULES:       # a rule over whole tensors: one replay each
+            raw, up, down = (_replay(rule, dict(args), lr, coeff, actual, grads, bounds, j)
+                             for j in (0.0, gamma, -gamma))
+        else:
+            # All three in one replay (jitter 0 leaves the gradient as it is): a third of
+            # the steps' Python overhead on small layers.
+            raw, up, down = _replay(rule, dict(args), lr, coeff, actual, grads, bounds, (0.0, gamma, -gamma), width)
+    # The sensitivities are measured on the unrounded replay; the ratio on the weights as stored.
+    predicted = _stored(raw, tol)
     before, after = actual[:-1], actual[1:]
     delta = after - before
     mag = np.maximum(np.abs(before), np.abs(after))
     with np.errstate(all="ignore"):
-        if rule.__name__ in MIXING_RULES:       # a rule over whole tensors: one replay each
-            up, down = (_replay(rule, dict(args), lr, coeff, actual, grads, bounds, j) for j in (gamma, -gamma))
-        else:
-            # Both in one replay: half the steps' Python overhead on small layers.
-            up, down = _replay(rule, dict(args), lr, coeff, actual, grads, bounds, (gamma, -gamma))
         sensitivity = np.maximum(np.abs(up - raw), np.abs(down - raw))
         if "decoupled_lr" in coeff:
             k = np.arange(1, len(delta) + 1).reshape((-1,) + (1,) * (delta.ndim - 1))
             lr_k = np.reshape(lr[:len(delta)], (-1,) + (1,) * (delta.ndim - 1)) if np.ndim(lr) else lr
-            sensitivity = sensitivity + k * (1.5 + lr_k * coeff["decoupled_lr"]) * tol.ulp(mag)
-        scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads) - raw)
-                   if need_across and uses_f32_pows(rule, args) else np.zeros_like(predicted))
+            c = coeff["decoupled_lr"]
+            c = c if width is None else np.reshape(c, (-1,) + (1,) * delta.ndim)     # [width, steps, ...]
+            sensitivity = _given(coeff, "decoupled_lr", sensitivity + k * (1.5 + lr_k * c) * tol.ulp(mag),
+                                 sensitivity, np.isnan(c))
+        scalars = (np.abs(_replay(rule, {**args, "f32_pows": False}, lr, coeff, actual, grads, width=width) - raw)
+                   if need_across and uses_f32_pows(rule, args) else None)
     sensitivity = np.where(np.isfinite(sensitivity), sensitivity, 0.0)
     with np.errstate(all="ignore"):
         allowed = tol.allowed(mag, delta, predicted - before) + sensitivity
         ratio = np.abs(predicted - after) / allowed
-        across = sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
     ratio = np.where(predicted == after, 0.0, ratio)
     # NaN (a replay that overflowed) counts as beyond any tolerance.
-    per_step = np.nan_to_num(ratio.reshape(len(ratio), -1).max(axis=1, initial=0.0), nan=math.inf, posinf=math.inf)
+    lead = ratio.shape[:1 + int(width is not None)]     # (steps,) or (width, steps)
+    flat = ratio.reshape(lead + (-1,))
+    worst = (flat.max(axis=-1, initial=0.0) if segments is None
+             else np.stack([flat[..., sl].max(axis=-1, initial=0.0) for sl in segments], axis=-2))
+    per_step = np.nan_to_num(worst, nan=math.inf, posinf=math.inf)
+    if not need_across:
+        return per_step, None
+    across = sensitivity if scalars is None else sensitivity + np.where(np.isfinite(scalars), scalars, 0.0)
     return per_step, np.stack([sensitivity, across])
 
 
-def _fit(f) -> tuple[float, tuple[float]]:
-    """Minimise f(c) over c in [1e-4, 3]: log grid, golden-section refinement, then the
-    shortest decimal that fits as well (up to 9 significant digits, float32's round trip:
-    a rule name shows every digit of its coefficient, rules.coefficient_text).
-    f is a whole replay: a coefficient met again (golden-section points recur, the
-    shortest decimal may be the refined one) is looked up, not replayed."""
-    seen: dict[float, float] = {}
-    replay = f
+# Golden-section iterations one stacked replay looks ahead (see _fit): 2**(n+1) - 2 points.
+LOOKAHEAD = 4
 
-    def f(c: float) -> float:
-        if c not in seen:
-            seen[c] = replay(c)
-        return seen[c]
+
+def _fit(f: Callable[[list[tuple[object, float]]], list[float]], keys: list,
+         width: int = 1) -> dict[object, tuple[float, tuple[float]]]:
+    """Minimise f(key, c) over c in [1e-4, 3] for each key (_search), the searches in
+    lockstep: f maps (key, coefficient) pairs to values, a replay of them all, asked
+    for every search's next points at once; `width`: how many points an ask may hold
+    at about the cost of one (LOOKAHEAD_BUDGET), which sets how far the searches look
+    ahead (LOOKAHEAD iterations at most)."""
+    searches = {key: _search(max(1, min(LOOKAHEAD, (width // len(keys) + 2).bit_length() - 2))) for key in keys}
+    asked = {key: next(search) for key, search in searches.items()}
+    found = {}
+    while asked:
+        values = iter(f([(key, c) for key, cs in asked.items() for c in cs]))
+        for key, cs in list(asked.items()):
+            try:
+                asked[key] = searches[key].send({c: next(values) for c in cs})
+            except StopIteration as done:
+                found[key] = done.value
+                del asked[key]
+    return found
+
+
+def _search(depth: int):
+    """One minimisation for _fit, as a generator: yields the coefficients whose values
+    it needs next and is sent them ({c: value}); returns (value, (c,)). A log grid,
+    golden-section refinement, then the shortest decimal that fits as well (up to 9
+    significant digits, float32's round trip: a rule name shows every digit of its
+    coefficient, rules.coefficient_text). A coefficient met again (golden-section
+    points recur, the shortest decimal may be the refined one) is looked up, not asked
+    for; the golden section asks for its next `depth` iterations' points under either
+    outcome at once, and the decimals are asked for together: the points are the very
+    ones a search of one point at a time visits."""
+    seen: dict[float, float] = {}
+
+    def new(cs) -> list[float]:
+        return list(dict.fromkeys(c for c in cs if c not in seen))
 
     grid = np.geomspace(1e-4, 3.0, 36)
-    values = [f(c) for c in grid]
+    seen.update((yield new(grid)))
+    values = [seen[c] for c in grid]
     i = int(np.argmin(values))
     lo, hi = math.log(grid[max(i - 1, 0)]), math.log(grid[min(i + 1, len(grid) - 1)])
     ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(40):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if f(math.exp(a)) < f(math.exp(b)):
+    for n in range(40):
+        a, b = _golden(lo, hi, ratio)
+        if math.exp(a) not in seen or math.exp(b) not in seen:
+            seen.update((yield new(_golden_points(lo, hi, ratio, min(depth, 40 - n)))))
+        if seen[math.exp(a)] < seen[math.exp(b)]:
             hi = b
         else:
             lo = a
     c = math.exp((lo + hi) / 2)
-    best = (f(c), (c,))
-    for digits in range(1, 10):
-        short = float(f"{c:.{digits - 1}e}")
-        r = f(short)
-        if r <= 1:
-            return (r, (short,))
-    return best
+    shorts = [float(f"{c:.{digits - 1}e}") for digits in range(1, 10)]
+    seen.update((yield new([c, *shorts])))
+    for short in shorts:
+        if seen[short] <= 1:
+            return seen[short], (short,)
+    return seen[c], (c,)
+
+
+def _golden_points(lo: float, hi: float, ratio: float, depth: int) -> list[float]:
+    """The points the next `depth` golden-section iterations from [lo, hi] evaluate,
+    under every outcome of their comparisons."""
+    points, level = [], [(lo, hi)]
+    for _ in range(depth):
+        below = []
+        for left, right in level:
+            a, b = _golden(left, right, ratio)
+            points += [math.exp(a), math.exp(b)]
+            below += [(left, b), (a, right)]      # f(a) < f(b): [left, b], else [a, right]
+        level = below
+    return points
+
+
+def _golden(lo: float, hi: float, ratio: float) -> tuple[float, float]:
+    """A golden-section iteration's two inner points of [lo, hi]."""
+    return hi - ratio * (hi - lo), lo + ratio * (hi - lo)

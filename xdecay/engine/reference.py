@@ -541,7 +541,8 @@ def _parameters(rule: Rule) -> Mapping[str, inspect.Parameter]:
 
 
 def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,
-                loss: str, norm_eps: float = 1e-5) -> dict[str, np.ndarray]:
+                loss: str, norm_eps: float = 1e-5, forward: dict[str, np.ndarray] | None = None
+                ) -> dict[str, np.ndarray]:
     """Float64 gradients of the loss of y = x @ weight.T + bias, optionally followed by
     z = LayerNorm(y) * norm_gain + norm_bias (biased variance, eps inside the sqrt).
 
@@ -551,10 +552,11 @@ def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray
     LayerNorm backward, with yh = (y - mean)/s, s = sqrt(var + eps), n features:
       d norm_gain = sum_batch(dz * yh), d norm_bias = sum_batch(dz),
       dy = (dyh - mean(dyh) - yh*mean(dyh*yh)) / s, dyh = dz * norm_gain
+    `forward`: model_forward's result for these arguments, if the caller has it.
     """
     p = {n: np.asarray(v, np.float64) for n, v in params.items()}
     x = np.asarray(x, np.float64)
-    f = model_forward(params, x, norm_eps)
+    f = forward or model_forward(params, x, norm_eps)
     norm = "norm_gain" in p
     out = f["out"]
     if norm:
@@ -579,19 +581,23 @@ def layer_grads(layer: Layer | None, params: dict[str, np.ndarray], x: np.ndarra
     """model_grads and gradient_bounds of a spec's layer: the Linear's (layer None) or
     another kind's (engine/nets.py), by canonical parameter name."""
     if layer is None:
-        return model_grads(params, x, target, loss), gradient_bounds(params, x, target, loss)
+        forward = model_forward(params, x)      # both need it: computed once
+        return (model_grads(params, x, target, loss, forward=forward),
+                gradient_bounds(params, x, target, loss, forward=forward))
     return grads_and_bounds(layer, params, x, target, loss)
 
 
 def gradient_bounds(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,
-                    loss: str, norm_eps: float = 1e-5) -> dict[str, np.ndarray]:
+                    loss: str, norm_eps: float = 1e-5, forward: dict[str, np.ndarray] | None = None
+                    ) -> dict[str, np.ndarray]:
     """Per element, the a-priori scale G of float32 rounding in a framework's gradient:
     |fl(g) - g| <= gamma_n * G (Higham's running bound: every sum and product of the
     forward and backward pass taken over absolute values, and the forward error of
-    the output carried into dL/dout). Where terms cancel, G >> |g|.
+    the output carried into dL/dout). Where terms cancel, G >> |g|. `forward`:
+    model_forward's result for these arguments, if the caller has it.
     """
     p = {n: np.asarray(v, np.float64) for n, v in params.items()}
-    exact = model_forward(params, x, norm_eps)
+    exact = forward or model_forward(params, x, norm_eps)
     x = np.abs(np.asarray(x, np.float64))
     y_abs = x @ np.abs(p["weight"]).T + np.abs(p.get("bias", 0.0))     # bound of y's rounding
     if "norm_gain" in p:
@@ -665,7 +671,7 @@ def grads_at(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | 
     depends on every row: the whole gradient is computed, then indexed.
     """
     if "norm_gain" in params:
-        g, b = model_grads(params, x, target, loss), gradient_bounds(params, x, target, loss)
+        g, b = layer_grads(None, params, x, target, loss)
         return ({n: g[n].reshape(-1)[i] for n, i in select.items()},
                 {n: b[n].reshape(-1)[i] for n, i in select.items()})
     weight = params["weight"]

@@ -12,6 +12,7 @@ numbers, not text: see infer.rule_holds.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -54,6 +55,9 @@ def float32_problem(value: float) -> str | None:
     return None
 
 
+# Power names the nearest other rules of every fit of every check (power.alternatives):
+# the same few coefficients, thousands of times a run.
+@functools.lru_cache(maxsize=1 << 12)
 def coefficient_text(c: float) -> str:
     """The shortest %g decimal that reads back as the same float32: the frameworks apply
     a coefficient to float32 weights as a float32 value, so these digits tell apart every

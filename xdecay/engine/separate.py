@@ -33,6 +33,7 @@ class Separator:
         # spec_for(loss): the start to replay from (the mse loss needs a target)
         self.spec_for, self.loss, self.size = spec_for, loss, size
         self._separations: dict[tuple, int | None] = {}
+        self._free_runs: dict[tuple, tuple[dict, dict, dict]] = {}
 
     def searchable(self) -> bool:
         return self.size <= MAX_SEARCH_ELEMENTS
@@ -59,11 +60,15 @@ class Separator:
 
     def _free(self, inferred: dict[str, Inferred], param: str, follows: Fit, steps: int, lr: float,
               coeff: float, loss: str) -> tuple[dict, dict, dict]:
-        """free_run with `param` following `follows`, the other parameters their first fit."""
-        replays = {n: i.replay for n, i in inferred.items()}
-        hypothesis = {n: i.fits[0] if i.fits else NONE for n, i in inferred.items()}
-        hypothesis[param] = follows
-        return free_run(replays, hypothesis, self.spec_for(loss), loss, steps, lr, coeff)
+        """free_run with `param` following `follows`, the other parameters their first fit
+        (kept like the separations: a rule met in several pairs is replayed once)."""
+        key = (_class_key(inferred), param, follows, steps, lr, coeff, loss)
+        if key not in self._free_runs:
+            replays = {n: i.replay for n, i in inferred.items()}
+            hypothesis = {n: i.fits[0] if i.fits else NONE for n, i in inferred.items()}
+            hypothesis[param] = follows
+            self._free_runs[key] = free_run(replays, hypothesis, self.spec_for(loss), loss, steps, lr, coeff)
+        return self._free_runs[key]
 
     def _first_rejection(self, inferred: dict[str, Inferred], param: str, fitted: Fit, traj: dict,
                          grads: dict, bounds: dict, lr: float, coeff: float) -> int | None:
@@ -75,7 +80,7 @@ class Separator:
         cs = tuple(hyper_value(rp.framework, c * coeff) for c in cs)
         with np.errstate(all="ignore"):
             ratios = _ratios(rp.rule, kwargs, kwargs.get("lr", 0.0), family, cs, traj[param], grads[param],
-                             bounds[param], rp.tol)[0]
+                             bounds[param], rp.tol, need_across=False)[0]
         beyond = np.flatnonzero(ratios > 1)
         return int(beyond[0]) + 1 if beyond.size else None
 
