@@ -137,17 +137,16 @@ def _store(native: Native, p, out: np.ndarray) -> None:
         out[...] = p.numpy()
 
 
-TILE = 64
+ROWS = 16
 
 
 def _transpose_into(a: np.ndarray, out: np.ndarray) -> None:
-    """out = a.T, copied a TILE x TILE block at a time: a block of each fits in the cache,
-    where a whole transposed view walks one of them column-wise (4096x4096 float32: 31 ms
-    against 97 ms for out[...] = a.T, 113 ms through paddle.transpose's strided view)."""
-    rows, cols = a.shape
-    for i in range(0, rows, TILE):
-        for j in range(0, cols, TILE):
-            out[j:j + TILE, i:i + TILE] = a[i:i + TILE, j:j + TILE].T
+    """out = a.T, ROWS rows of a (ROWS columns of out) at a time: each block's rows stay
+    in the cache while numpy writes them out column-wise (4096x4096 float32: 13 ms,
+    against 97 ms for out[...] = a.T, 28 ms in 64x64 tiles, 113 ms through
+    paddle.transpose's strided view)."""
+    for i in range(0, a.shape[0], ROWS):
+        out[:, i:i + ROWS] = a[i:i + ROWS].T
 
 
 @contextlib.contextmanager
