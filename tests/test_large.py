@@ -4,6 +4,7 @@ is checked against the whole computation it replaces, with real torch and paddle
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -311,3 +312,17 @@ def test_paddle_snapshots_are_transposed_tile_by_tile_exactly(shape):
     out = np.empty(shape[::-1], np.float32)
     _transpose_into(a, out)
     assert np.array_equal(out, a.T)
+
+
+def test_results_go_to_dev_shm_only_when_it_holds_them_and_tmpdir_is_not_set(monkeypatch):
+    case = load_case(find_cases("momentum")[0])
+    requests = pipeline.compare_jobs([case])
+    monkeypatch.delenv("TMPDIR", raising=False)
+    free = runner.shutil.disk_usage(runner.SHM).free if runner.SHM.is_dir() else 0
+    assert runner.scratch_parent({fw: [jobs] for fw, jobs in requests.items()}) == \
+        (str(runner.SHM) if free and os.access(runner.SHM, os.W_OK) else None)
+    # Snapshots more than half of what /dev/shm has free: the default temporary folder.
+    huge = {fw: [[dataclasses.replace(job, steps=10**9) for job in jobs]] for fw, jobs in requests.items()}
+    assert runner.scratch_parent(huge) is None
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    assert runner.scratch_parent({fw: [jobs] for fw, jobs in requests.items()}) is None
