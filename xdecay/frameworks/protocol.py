@@ -2,8 +2,9 @@
 
 A request is one file: its JSON, then its arrays back to back (no zip). A result is a
 directory: one .npy file per large array, one file holding all small ones (arrays.bin,
-back to back) and meta.json, written last (its presence means the result is complete). Snapshots never travel as JSON lists: an
-adapter writes a large one straight into an .npy file it maps (ResultFiles.allocate), and
+back to back) and meta.json, written last (its presence means the result is complete).
+Snapshots never travel as JSON lists: an adapter writes a large one straight into an .npy
+file it maps (ResultFiles.allocate), and
 the parent maps the same file, so a 4096x4096 layer's snapshots are copied once, out of
 the framework, and read from the page cache. Small ones (a shipped case's) are kept in
 memory and written together: a mapped file each (~1100 in `compare --case all`) cost
