@@ -53,6 +53,11 @@ MAX_STEPS = 10_000
 MAX_SNAPSHOT_BYTES = 16 * 2**30   # every run's snapshots of a case, together
 
 
+def snapshot_bytes(elements: int, steps: int, runs: int) -> int:
+    """float32 snapshots of `elements` parameters before and after each of `steps` steps, in `runs` runs."""
+    return 4 * elements * (steps + 1) * runs
+
+
 @dataclass(frozen=True)
 class Group:
     """A parameter group; weight_decay is given (a number, or None) only if has_decay.
@@ -159,8 +164,7 @@ class Case:
     def snapshot_bytes(self, steps: int | None = None) -> int:
         """What every run's float32 parameter snapshots take together (workers write them
         to files the parent maps): a case must keep it within MAX_SNAPSHOT_BYTES."""
-        per_step = self.layer.element_count()
-        return 4 * per_step * ((steps or self.steps) + 1) * len(self.run_names())
+        return snapshot_bytes(self.layer.element_count(), steps or self.steps, len(self.run_names()))
 
     def check_size(self, steps: int | None = None, option: str = "--steps") -> None:
         """The case's own steps (a CaseError naming the key), or `steps` given as `option`

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..case import Accumulate, Case, Decay
+from ..case import Accumulate, Case, Decay, snapshot_bytes
 from ..engine.clipping import Clip
 from ..engine.precision import Precision
 from ..engine.schedules import Schedule
@@ -44,6 +44,11 @@ class Job:
     @property
     def coeff(self) -> float:
         return self.decay.coeff
+
+    @property
+    def snapshot_bytes(self) -> int:
+        """What this job's runs write (ResultFiles.allocate)."""
+        return snapshot_bytes(sum(p.size for p in self.spec.params.values()), self.steps, len(self.ways))
 
     @classmethod
     def from_case(cls, case: Case, framework: str, steps: int | None = None) -> Job:

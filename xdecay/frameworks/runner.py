@@ -176,8 +176,7 @@ def scratch_parent(requests: dict[str, list[Request]]) -> str | None:
     the requests' compare jobs will write, else None (tempfile's choice)."""
     if "TMPDIR" in os.environ or not (SHM.is_dir() and os.access(SHM, os.W_OK)):
         return None
-    needed = sum(4 * (job.steps + 1) * len(job.ways) * sum(p.size for p in job.spec.params.values())
-                 for fw_requests in requests.values() for request in fw_requests
+    needed = sum(job.snapshot_bytes for fw_requests in requests.values() for request in fw_requests
                  if isinstance(request, list) for job in request)
     try:
         free = shutil.disk_usage(SHM).free
