@@ -21,11 +21,14 @@ import threading
 
 import numpy as np
 
-# ulp32 by the biased exponent E of the larger |w| (as compare._ulp_of_larger: 2**-149 below
-# the normal range, 2**(E - 150) for a normal float32), and its inverse: both powers of two,
-# so diff * (1/ulp) is diff / ulp exactly. The largest float32's spacing is Inf (1/Inf = 0);
-# E = 255 (Inf, NaN) gives a NaN delta, which the caller redoes in numpy.
-ULP_BY_EXPONENT = np.array([2.0 ** -149] + [2.0 ** (e - 150) for e in range(1, 255)] + [np.nan])
+from .precision import ulp
+
+# ulp32 by the biased exponent E of the larger |w|: precision.ulp at the smallest float32
+# of each exponent (2**-149 below the normal range, 2**(E - 150) above), and its inverse:
+# both powers of two, so diff * (1/ulp) is diff / ulp exactly. The largest float32's
+# spacing is Inf (1/Inf = 0); E = 255 (Inf, NaN) gives a NaN delta, which the caller
+# redoes in numpy.
+ULP_BY_EXPONENT = np.append(ulp(np.append(0.0, np.ldexp(1.0, np.arange(-126, 128))), "float32"), np.nan)
 INVERSE_ULP = 1.0 / ULP_BY_EXPONENT
 FLOAT32_MAX_BITS = 0x7f7fffff
 # A quotient q = diff/d can exceed the running maximum T only if diff >= T*d*(1 - 2**-40):

@@ -18,6 +18,7 @@ import itertools
 import json
 import mmap
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,7 @@ MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 def _populate(array: np.memmap) -> None:
     """The file's pages faulted in at once (elsewhere, or on an older kernel, nothing:
     they are faulted in one by one as the adapter writes them)."""
-    if os.name == "posix" and os.uname().sysname == "Linux":
+    if sys.platform == "linux":
         try:
             array._mmap.madvise(MADV_POPULATE_WRITE)
         except (OSError, AttributeError, ValueError):
