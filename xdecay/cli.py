@@ -420,7 +420,9 @@ def _compare(args: argparse.Namespace) -> int:
     # JSON in pieces: a long or large run's text is never held whole.
     writer = json_chunks if args.format == "json" else WRITERS[args.format]
     if out_dir is None:
-        sys.stdout.writelines(writer(outcome))
+        report = writer(outcome)
+        # A text whole, or JSON's pieces: writelines over a text writes it a character at a time.
+        sys.stdout.writelines([report] if isinstance(report, str) else report)
     else:
         for r in outcome.results:
             path = out_dir / f"{r.case.name}.{EXTENSIONS[args.format]}"
