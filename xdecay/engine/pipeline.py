@@ -247,6 +247,12 @@ class Analyses:
         self.parts: dict[int, dict[str, dict[int, list[RunRecord]]]] = {}
         self.delivered: dict[int, dict[str, list[RunRecord]]] = {}
         self.results: dict[int, CaseResult] = {}
+        # Per case, the power of its checks under one tolerance and number of steps, kept
+        # from the checks decided early to the rest (the what-if replays of its runs).
+        self.powers: dict[tuple[int, Tolerance, int], CasePower] = {}
+        # The checks with their power, by expectation and the very runs they were made of.
+        self.checked: dict[tuple, tuple[RunRecord, RunRecord, Comparison]] = {}
+        self.ruled: dict[tuple, tuple[RunRecord, RuleCheck]] = {}
 
     def add(self, framework: str, result: FrameworkResult) -> None:
         if result.error is None:
@@ -286,11 +292,70 @@ class Analyses:
         """A framework's runs of a case are all in: compare the case once every framework's are."""
         delivered = self.delivered.setdefault(index, {})
         delivered.setdefault(framework, runs)
-        if self.settings is None or index in self.results or set(delivered) != set(self.owners):
+        if self.settings is None or index in self.results:
+            return
+        steps, tol, min_power = self.settings.of(self.cases[index])
+        if set(delivered) != set(self.owners):
+            self._check_early(index, steps, tol, min_power)
             return
         done = {fw: FrameworkResult(fw, records=[[]] * index + [delivered[fw]]) for fw in self.owners}
-        steps, tol, min_power = self.settings.of(self.cases[index])
         self.results[index] = compare_case(self.cases[index], index, done, steps, tol, self, min_power)
+
+    def _check_early(self, index: int, steps: int, tol: Tolerance, min_power: float | None) -> None:
+        """The checks of case `index` that the runs delivered so far decide alone (a
+        framework's own pairs and rules), made while the other frameworks still run: the
+        parent would otherwise wait for the slowest worker and then do all of them.
+        compare_case takes them as they are (checked, rule_check)."""
+        case = self.cases[index]
+        runs = {r.name: r for got in self.delivered[index].values() for r in got if r.error is None}
+        sensitivity = {name: self.get(case, index, r)[1] for name, r in runs.items()}
+        power = self.case_power(index, case, tol, steps, sensitivity)
+        todo = [Pair(runs[a], runs[b], e.kind, e.param, PairSensitivity(sensitivity[a], sensitivity[b]))
+                for e in case.expectations if e.kind not in ("rule", "rejects")
+                for a, b in pairs(e) if a in runs and b in runs]
+        self.checked_pairs(index, todo, tol, power, min_power)
+        for e in case.expectations:
+            if e.kind == "rule" and e.runs[0] in runs:
+                self.rule_check(case, index, runs[e.runs[0]], e.param, e.rule, power, min_power)
+            elif e.kind == "equal":
+                # A pair waiting for its other run: this run's what-if replays now.
+                for run in {run for a, b in pairs(e) for run in (a, b) if (a in runs) != (b in runs)} & set(runs):
+                    power.prepare(runs[run], list(runs[run].params) if e.param == "all" else [e.param])
+
+    def case_power(self, index: int, case: Case, tol: Tolerance, steps: int,
+                   sensitivity: dict[str, RunSensitivity]) -> CasePower:
+        """The case's CasePower under this tolerance and number of steps, knowing these runs."""
+        key = (index, tol, steps)
+        if key not in self.powers:
+            self.powers[key] = CasePower(case, tol, {}, steps)
+        self.powers[key].sensitivity.update(sensitivity)
+        return self.powers[key]
+
+    def checked_pairs(self, index: int, to_compare: list[Pair], tol: Tolerance, power: CasePower,
+                      min_power: float | None) -> list[Comparison]:
+        """Each pair compared, with its power (_with_power): those checked already taken
+        as they are, the rest compared at once."""
+        keys = [(index, p.a.name, p.b.name, p.expected, p.param, tol, min_power) for p in to_compare]
+        known = [k in self.checked and self.checked[k][0] is p.a and self.checked[k][1] is p.b
+                 for k, p in zip(keys, to_compare)]
+        fresh = [p for p, seen in zip(to_compare, known) if not seen]
+        for p, k, c in zip(fresh, [k for k, seen in zip(keys, known) if not seen],
+                           self.compare(index, fresh, tol)):
+            self.checked[k] = p.a, p.b, _with_power(c, p, power, min_power)
+        return [self.checked[k][2] for k in keys]
+
+    def rule_check(self, case: Case, index: int, run: RunRecord, param: str, expected: str,
+                   power: CasePower, min_power: float | None) -> RuleCheck:
+        """The rule expectation on a run's parameter, with its power (kept for the run)."""
+        key = (index, run.name, param, expected, power.tol, power.steps, min_power)
+        if key not in self.ruled or self.ruled[key][0] is not run:
+            found, sensitivity = self.get(case, index, run)
+            got = next(i.rule for i in found if i.param == param)
+            check = RuleCheck(run.name, param, expected, got, rule_holds(sensitivity, param, expected))
+            measured = power.rule(run, param, check.expected, check.got, check.holds)
+            self.ruled[key] = run, dataclasses.replace(
+                check, power=measured, problem=min_power_problem(measured, min_power) if check.holds else "")
+        return self.ruled[key][1]
 
     def result(self, index: int, done: dict[str, FrameworkResult], settings: Settings) -> CaseResult | None:
         """Case `index` compared as it arrived, if that is what `done` holds: every
@@ -387,12 +452,10 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             else:
                 to_compare.append(Pair(by_name[a], by_name[b], e.kind, e.param,
                                        PairSensitivity(sensitivity[a], sensitivity[b])))
-    # The pairs not compared as their runs arrived, at once: each run's float64
+    # The pairs not checked as their runs arrived, at once: each run's float64
     # quantities are computed once per chunk.
-    power = CasePower(case, tol, sensitivity, steps)
-    result.comparisons = [_with_power(c, p, power, min_power)
-                          for c, p in zip(analyses.compare(index, to_compare, tol), to_compare)]
-    inferred = {(run, param): rule for run, param, rule in result.rules}
+    power = analyses.case_power(index, case, tol, steps, sensitivity)
+    result.comparisons = analyses.checked_pairs(index, to_compare, tol, power, min_power)
     for e in case.expectations:
         if e.kind == "rule":
             (run,) = e.runs
@@ -400,11 +463,8 @@ def compare_case(case: Case, index: int, done: dict[str, FrameworkResult], steps
             if why:
                 result.skipped.append((run, e.param, why))
             else:
-                check = RuleCheck(run, e.param, e.rule, inferred[(run, e.param)],
-                                  rule_holds(sensitivity[run], e.param, e.rule))
-                found = power.rule(by_name[run], e.param, check.expected, check.got, check.holds)
-                result.rule_checks.append(dataclasses.replace(
-                    check, power=found, problem=min_power_problem(found, min_power) if check.holds else ""))
+                result.rule_checks.append(analyses.rule_check(case, index, by_name[run], e.param, e.rule,
+                                                              power, min_power))
     result.notes = _notes(case, result, by_name)
     good = [r for r in result.runs if r.error is None]
     if case.clip is not None and good:

@@ -173,18 +173,8 @@ class ParamPower:
     def coeff_error(self, fit: Fit, margin: np.ndarray) -> float | None:
         """The smallest d of GRID caught with every coefficient of the fit scaled by
         1 + d and, separately, by 1 - d (the worst over terms); None: not even d = 1."""
-        family, cs = fit
-
-        def scaled(i: int, sign: float, d: float) -> Fit:
-            return family, cs[:i] + (cs[i] * (1 + sign * d),) + cs[i + 1:]
-
-        every = [scaled(i, sign, d) for i in range(len(cs)) for sign in (1.0, -1.0) for d in GRID]
-        if fit not in self._scaled and len(every) * self.replay.actual[0].size <= WHAT_IF_BUDGET:
-            # Every d, and the nearest other rules (rules()), in one replay.
-            others = [o for o in dict.fromkeys(self._alternatives(fit).values()) if (fit, o) not in self._moved]
-            moved = self._what_ifs(fit, every + others)
-            self._moved.update(zip([(fit, o) for o in others], moved[len(every):]))
-            self._scaled[fit] = moved[:len(every)].reshape(len(cs), 2, len(GRID), -1)
+        cs = fit[1]
+        self.prepare(fit)
         if fit in self._scaled:
             with np.errstate(all="ignore"):
                 # [term, sign, d]: caught() of each (the same maximum, over a row per d)
@@ -194,7 +184,7 @@ class ParamPower:
                 return bool(known[i, sign, k])
         else:
             def caught(i: int, sign: int, k: int) -> bool:
-                return self.caught(fit, scaled(i, (1.0, -1.0)[sign], GRID[k]), margin)
+                return self.caught(fit, _scale(fit, i, (1.0, -1.0)[sign], GRID[k]), margin)
         worst = 0.0
         for i in range(len(cs)):
             for sign in range(2):
@@ -210,6 +200,20 @@ class ParamPower:
                         lo = mid
                 worst = max(worst, GRID[hi])
         return worst
+
+    def prepare(self, fit: Fit) -> None:
+        """A small parameter's what-ifs of the fit (WHAT_IF_BUDGET): every d of GRID and
+        the nearest other rules (rules()), in one replay. They need no margin: made as
+        soon as the run is in, while the frameworks still run."""
+        if fit in self._scaled:
+            return
+        cs = fit[1]
+        every = [_scale(fit, i, sign, d) for i in range(len(cs)) for sign in (1.0, -1.0) for d in GRID]
+        if len(every) * self.replay.actual[0].size <= WHAT_IF_BUDGET:
+            others = [o for o in dict.fromkeys(self._alternatives(fit).values()) if (fit, o) not in self._moved]
+            moved = self._what_ifs(fit, every + others)
+            self._moved.update(zip([(fit, o) for o in others], moved[len(every):]))
+            self._scaled[fit] = moved[:len(every)].reshape(len(cs), 2, len(GRID), -1)
 
     def effect(self, fit: Fit, margin: np.ndarray) -> float:
         """max |the replay without one of the fit's decay terms - with it| / margin, the
@@ -229,6 +233,12 @@ class ParamPower:
         if fit not in self._others:
             self._others[fit] = alternatives(*fit)
         return self._others[fit]
+
+
+def _scale(fit: Fit, i: int, sign: float, d: float) -> Fit:
+    """The fit with its i-th coefficient scaled by 1 + sign * d."""
+    family, cs = fit
+    return family, cs[:i] + (cs[i] * (1 + sign * d),) + cs[i + 1:]
 
 
 def _flat(snaps: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
@@ -258,6 +268,17 @@ class CasePower:
         if key not in self._params:
             self._params[key] = ParamPower(self._inferred(run, param).replay)
         return self._params[key]
+
+    def prepare(self, run: RunRecord, params: list[str]) -> None:
+        """The what-if replays an equal check over this run will measure (ParamPower.prepare),
+        made before its other run is in."""
+        if run.way == "none":
+            return
+        for param in params:
+            inferred = self._inferred(run.name, param)
+            if visibility(inferred)[0]:
+                for fit in _measured_fits(inferred):
+                    self._param(run.name, param).prepare(fit)
 
     # ------------------------------------------------------------ margins
 
