@@ -14,6 +14,7 @@ global state (default dtype, seeds, parameter names) as a fresh worker would.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -48,7 +49,7 @@ def main(argv: list[str]) -> int:
         pairs = [(Path(files[i]), Path(files[i + 1])) for i in range(0, len(files), 2)]
         requests = [read_request(request) for request, _ in pairs]
     try:
-        adapter = load_adapter(framework)
+        adapter = loaded(framework)
     except ImportError as exc:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3
@@ -61,6 +62,20 @@ def main(argv: list[str]) -> int:
             _answer(adapter, framework, read_request(Path(request)), Path(result))
         print(DONE, file=replies, flush=True)
     return 0
+
+
+def loaded(framework: str) -> ModuleType:
+    """The framework's adapter, imported with Python's cyclic garbage collector off, and
+    what the import made frozen out of later collections (gc.freeze): modules live as long
+    as the worker. Importing torch and building its first optimizer made objects enough for
+    five full collections, 0.55-0.60 s of the 3 CPU s (0.11-0.17 s frozen after the import);
+    paddle's import 0.11 s (0.005 s). The runs are collected as usual."""
+    gc.disable()
+    try:
+        return load_adapter(framework)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _answer(adapter: ModuleType, framework: str, request, result: Path) -> None:
