@@ -3,6 +3,7 @@ results equal cold runs whatever ran before, and a crashed or hung warm worker i
 reported and replaced."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from xdecay.case import load_case
 from xdecay.case_files import find_cases
 from xdecay.engine.pipeline import EXIT_FRAMEWORK, run_cases
-from xdecay.frameworks import paddle_adapter, runner, torch_adapter
+from xdecay.frameworks import paddle_adapter, runner, torch_adapter, worker
 from xdecay.frameworks.records import Job
 from xdecay.session import Session
 from xdecay.writers.compare_report import json_report
@@ -156,3 +157,22 @@ def test_a_worker_killed_between_calls_is_replaced_silently():
             time.sleep(0.05)
         assert s.run_case("sgd", frameworks=("paddle",)).ok
         assert s.workers.pids()["paddle"] != first
+
+
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+def test_a_worker_collects_garbage_again_after_its_first_request(framework):
+    # The collector is off while the worker imports its framework and answers its first
+    # request (worker.py): left off, a worker of many or large runs would keep every
+    # reference cycle they make, parameters among them.
+    frozen = gc.get_freeze_count()
+    try:
+        worker.loaded(framework)
+        assert not gc.isenabled()
+        worker.collecting()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen      # the modules are out of later passes
+        worker.collecting()                         # later requests: nothing changes
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()

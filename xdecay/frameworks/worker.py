@@ -56,24 +56,40 @@ def main(argv: list[str]) -> int:
     if not serving:
         for request, (_, result) in zip(requests, pairs):
             _answer(adapter, framework, request, result)
+            collecting()
         return 0
     for line in sys.stdin:
         for request, result in json.loads(line):
             _answer(adapter, framework, read_request(Path(request)), Path(result))
+            collecting()
         print(DONE, file=replies, flush=True)
     return 0
 
 
+# Python's cyclic garbage collector is off from the framework's import to the end of the
+# first request: the modules they load live as long as the worker, but their objects are
+# so many that the collector's passes over them were a fifth of the torch worker's start
+# (importing torch: five full collections, 0.55-0.60 s; building its first optimizer, which
+# imports torch._dynamo: 0.15-0.19 s; paddle's import 0.11 s). Then one pass frees the first
+# request's cycles (its models hold some of their parameters in cycles), what remains is
+# frozen out of later passes (gc.freeze), and the runs are collected as usual.
+
 def loaded(framework: str) -> ModuleType:
-    """The framework's adapter, imported with Python's cyclic garbage collector off, and
-    what the import made frozen out of later collections (gc.freeze): modules live as long
-    as the worker. Importing torch and building its first optimizer made objects enough for
-    five full collections, 0.55-0.60 s of the 3 CPU s (0.11-0.17 s frozen after the import);
-    paddle's import 0.11 s (0.005 s). The runs are collected as usual."""
+    """The framework's adapter, imported with the collector off (until collecting())."""
     gc.disable()
     try:
-        return load_adapter(framework)
-    finally:
+        adapter = load_adapter(framework)
+    except BaseException:
+        gc.enable()
+        raise
+    gc.freeze()
+    return adapter
+
+
+def collecting() -> None:
+    """After a request: the collector back on if it is not (the first request)."""
+    if not gc.isenabled():
+        gc.collect()
         gc.freeze()
         gc.enable()
 
