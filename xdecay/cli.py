@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", action=_Once, type=int, help="optimizer steps (default: the case's)")
     c.add_argument("--framework", action=_Once, default=",".join(FRAMEWORKS),
                    help="comma-separated frameworks to run (default: torch,paddle)")
-    c.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
+    c.add_argument("--format", action=_Once, choices=FORMATS, default="table")
     c.add_argument("--out", action=_Once,
                    help="write the report into this directory (created if need be), one file per case")
     c.add_argument("--baseline", action=_Once, metavar="FILE_OR_DIR",
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--case", action=_Once, required=True,
                    help="a training case NAME (shipped: overfit, schedule), or a PATH")
     t.add_argument("--cases", action=_Once, metavar="DIR", help=cases_help)
-    t.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
+    t.add_argument("--format", action=_Once, choices=FORMATS, default="table")
     t.add_argument("--out", action=_Once,
                    help="write NAME.txt|md|json (and NAME.png) into this directory (created if need be)")
     t.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", action=_Once, type=int, default=EXPLAIN_STEPS,
                    help="steps per run (default 3: a first "
                    "Adam step is close to lr*sign(g) and cannot separate rules)")
-    e.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
+    e.add_argument("--format", action=_Once, choices=FORMATS, default="table")
     m = sub.add_parser("matrix", help="the same checks across framework releases; one table of what changed")
     m.add_argument("--paddle", action=_Once, metavar="V1,V2,...",
                    help="paddle releases: one venv each from the package registry, cached "
@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--optimizer", action="append", default=[], metavar="NAME",
                    help="explain rows of this optimizer class only (repeatable; default every class)")
     m.add_argument("--all", action="store_true", help="every row, not only the rows that change")
-    m.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
+    m.add_argument("--format", action=_Once, choices=FORMATS, default="table")
     m.add_argument("--out", action=_Once, help="write matrix.txt|md|json and the saved results (releases/*.json) "
                    "into this directory (created if missing)")
     m.add_argument("--jobs", action=_Once, type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--schedule", action=_Once, metavar="CALL",
                    help='the lr scheduler of the same framework, ported too: "CosineAnnealingLR(T_max=20)" '
                         'or "CosineAnnealingDecay(learning_rate=0.1, T_max=20)"')
-    o.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
+    o.add_argument("--format", action=_Once, choices=FORMATS, default="table")
     o.add_argument("--out", action=_Once, help="write port.txt|md|json into this directory (created if need be)")
     a = sub.add_parser("audit", help="the decay each parameter of your own model really gets from your optimizer")
     a.add_argument("--torch", action=_Once, metavar="MOD:FUNC",
@@ -169,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a regular expression on parameter names: a matching parameter not decayed is flagged")
     a.add_argument("--steps", action=_Once, type=int, default=AUDIT_STEPS,
                    help=f"optimizer steps (default {AUDIT_STEPS})")
-    a.add_argument("--format", action=_Once, choices=sorted(FORMATS), default="table")
+    a.add_argument("--format", action=_Once, choices=FORMATS, default="table")
     a.add_argument("--out", action=_Once, help="write audit.txt|md|json into this directory (created if need be)")
     for parser in (c, t, r, e, o, a):
         _worker_options(parser, "run FRAMEWORK's worker under another interpreter")
@@ -577,8 +577,8 @@ def _optimizers(values: list[str], frameworks: tuple[str, ...]) -> set[str] | No
 
 
 def _releases(value: str | None) -> list[str]:
-    from .frameworks import venvs
     """--paddle V1,V2,...: release numbers, each once."""
+    from .frameworks import venvs
     if value is None:
         return []
     versions = [v.strip() for v in value.split(",")]

@@ -2,5 +2,5 @@
 
 # Every command's writers (each module's WRITERS) take these formats, and a file written
 # with --out has this extension: the command line offers them without importing them all.
-FORMATS = ("json", "markdown", "table")
 EXTENSIONS = {"table": "txt", "markdown": "md", "json": "json"}
+FORMATS = tuple(sorted(EXTENSIONS))
