@@ -72,13 +72,9 @@ class ParamReplay:
     tol: Tolerance
     grads_for: GradsFor | None = None    # under a clip: clipped_l2's gradients
 
-    def predict(self, family: tuple[str, ...], cs: tuple[float, ...]) -> np.ndarray:
-        """[steps, ...] the parameter after each step under this decay, each step from
-        the run's own weights (as inference replays it)."""
-        return self.predict_all([(family, cs)])[0]
-
     def predict_all(self, fits: list[Fit]) -> np.ndarray:
-        """[len(fits), steps, ...] predict() of each decay, replayed together (_replay_options)."""
+        """[len(fits), steps, ...] the parameter after each step under each decay, each step
+        from the run's own weights (as inference replays it), replayed together (_replay_options)."""
         fits = [(f, tuple(hyper_value(self.framework, c) for c in cs)) for f, cs in fits]
         grads = [_family_grads(f, cs, self.grads, self.bounds, self.grads_for)[0] for f, cs in fits]
         return np.concatenate([_stored(_replay_options(self.rule, self.kwargs, self.lr, block, self.actual,
@@ -432,7 +428,7 @@ class RunSensitivity:
             return math.inf       # a decay inside a clip, where no clip is replayed
         grads, bounds = _family_grads(family, cs, grads, bounds, grads_for)
         return _residual(rule, kwargs, kwargs.get("lr", 0.0), family, cs, snaps, grads, bounds,
-                         _tolerance(self.spec, run))[0]
+                         _tolerance(self.spec, run), need_across=False)[0]
 
     def prepare(self) -> None:
         """Compute now what a comparison's replays will ask for on a sampled layer: every

@@ -140,7 +140,6 @@ class ParamPower:
         # coeff_error's what-ifs of a small parameter's fit: moved() [term, sign (+, -), d of GRID,
         # steps * elements]
         self._scaled: dict[Fit, np.ndarray] = {}
-        self._others: dict[Fit, dict[str, Fit]] = {}     # alternatives(), by fit
 
     def moved(self, fit: Fit, other: Fit) -> np.ndarray:
         """[steps, elements] |replay under other - replay under fit|."""
@@ -210,7 +209,7 @@ class ParamPower:
         cs = fit[1]
         every = [_scale(fit, i, sign, d) for i in range(len(cs)) for sign in (1.0, -1.0) for d in GRID]
         if len(every) * self.replay.actual[0].size <= WHAT_IF_BUDGET:
-            others = [o for o in dict.fromkeys(self._alternatives(fit).values()) if (fit, o) not in self._moved]
+            others = [o for o in dict.fromkeys(alternatives(*fit).values()) if (fit, o) not in self._moved]
             moved = self._what_ifs(fit, every + others)
             self._moved.update(zip([(fit, o) for o in others], moved[len(every):]))
             self._scaled[fit] = moved[:len(every)].reshape(len(cs), 2, len(GRID), -1)
@@ -225,14 +224,9 @@ class ParamPower:
             return max(float(np.max(self.moved(fit, other) / margin)) for other in without)
 
     def rules(self, fit: Fit, margin: np.ndarray) -> dict[str, bool]:
-        found = self._alternatives(fit)
+        found = alternatives(*fit)
         self._remember(fit, list(found.values()))
         return {name: self.caught(fit, alt, margin) for name, alt in found.items()}
-
-    def _alternatives(self, fit: Fit) -> dict[str, Fit]:
-        if fit not in self._others:
-            self._others[fit] = alternatives(*fit)
-        return self._others[fit]
 
 
 def _scale(fit: Fit, i: int, sign: float, d: float) -> Fit:

@@ -33,7 +33,7 @@ class Separator:
         # spec_for(loss): the start to replay from (the mse loss needs a target)
         self.spec_for, self.loss, self.size = spec_for, loss, size
         self._separations: dict[tuple, int | None] = {}
-        self._free_runs: dict[tuple, tuple[dict, dict, dict]] = {}
+        self._free_runs: dict[tuple, tuple[np.ndarray, list, list]] = {}
 
     def searchable(self) -> bool:
         return self.size <= MAX_SEARCH_ELEMENTS
@@ -45,11 +45,12 @@ class Separator:
         following h2 rejects h1, replayed freely from the start; None if none."""
         if not self.searchable():
             return None
-        key = (_class_key(inferred), param, h1, h2, steps, lr, coeff, loss)
+        cls = _class_key(inferred)
+        key = (cls, param, h1, h2, steps, lr, coeff, loss)
         if key not in self._separations:
             loss = loss or self.loss
-            runs = {h: self._free(inferred, param, h, steps, lr, coeff, loss) for h in (h1, h2)}
-            a, b = runs[h1][0][param], runs[h2][0][param]
+            runs = {h: self._free(cls, inferred, param, h, steps, lr, coeff, loss) for h in (h1, h2)}
+            a, b = runs[h1][0], runs[h2][0]
             with np.errstate(all="ignore"):
                 # Apart by float64 rounding only: one formula here, no float32 run tells them apart.
                 same = bool(np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(a)))
@@ -58,20 +59,22 @@ class Separator:
             self._separations[key] = None if same or None in firsts else max(firsts)
         return self._separations[key]
 
-    def _free(self, inferred: dict[str, Inferred], param: str, follows: Fit, steps: int, lr: float,
-              coeff: float, loss: str) -> tuple[dict, dict, dict]:
-        """free_run with `param` following `follows`, the other parameters their first fit
-        (kept like the separations: a rule met in several pairs is replayed once)."""
-        key = (_class_key(inferred), param, follows, steps, lr, coeff, loss)
+    def _free(self, cls: tuple, inferred: dict[str, Inferred], param: str, follows: Fit, steps: int,
+              lr: float, coeff: float, loss: str) -> tuple[np.ndarray, list, list]:
+        """free_run with `param` following `follows`, the other parameters their first fit:
+        `param`'s trajectory, gradients and bounds (kept like the separations: a rule met in
+        several pairs is replayed once; `cls`: _class_key(inferred))."""
+        key = (cls, param, follows, steps, lr, coeff, loss)
         if key not in self._free_runs:
             replays = {n: i.replay for n, i in inferred.items()}
             hypothesis = {n: i.fits[0] if i.fits else NONE for n, i in inferred.items()}
             hypothesis[param] = follows
-            self._free_runs[key] = free_run(replays, hypothesis, self.spec_for(loss), loss, steps, lr, coeff)
+            traj, grads, bounds = free_run(replays, hypothesis, self.spec_for(loss), loss, steps, lr, coeff)
+            self._free_runs[key] = traj[param], grads[param], bounds[param]
         return self._free_runs[key]
 
-    def _first_rejection(self, inferred: dict[str, Inferred], param: str, fitted: Fit, traj: dict,
-                         grads: dict, bounds: dict, lr: float, coeff: float) -> int | None:
+    def _first_rejection(self, inferred: dict[str, Inferred], param: str, fitted: Fit, traj: np.ndarray,
+                         grads: list, bounds: list, lr: float, coeff: float) -> int | None:
         """The first step (from 1) at which `fitted` no longer fits the free run, as
         inference judges a fit (x tolerance > 1); None if it fits throughout."""
         rp = inferred[param].replay
@@ -79,8 +82,8 @@ class Separator:
         family, cs = fitted
         cs = tuple(hyper_value(rp.framework, c * coeff) for c in cs)
         with np.errstate(all="ignore"):
-            ratios = _ratios(rp.rule, kwargs, kwargs.get("lr", 0.0), family, cs, traj[param], grads[param],
-                             bounds[param], rp.tol, need_across=False)[0]
+            ratios = _ratios(rp.rule, kwargs, kwargs.get("lr", 0.0), family, cs, traj, grads, bounds, rp.tol,
+                             need_across=False)[0]
         beyond = np.flatnonzero(ratios > 1)
         return int(beyond[0]) + 1 if beyond.size else None
 
