@@ -520,7 +520,7 @@ def hyper_value(framework: str, value: Any) -> Any:
 
 def rule_kwargs(framework: str, rule: Rule, hyper: dict[str, Any]) -> dict[str, Any]:
     """The rule's keyword arguments from an optimizer's hyper-parameters (native names)."""
-    names = set(_parameters(rule)) - {"w", "g", "state", "step"}
+    names = set(parameters(rule)) - {"w", "g", "state", "step"}
     given = dict(hyper)
     if "learning_rate" in given:           # paddle's name for lr
         given["lr"] = given.pop("learning_rate")
@@ -530,14 +530,16 @@ def rule_kwargs(framework: str, rule: Rule, hyper: dict[str, Any]) -> dict[str, 
 
 def uses_f32_pows(rule: Rule, kwargs: dict[str, Any]) -> bool:
     """Does the rule emulate paddle's float32 beta^t products (see _pow) with these arguments?"""
-    p = _parameters(rule).get("f32_pows")
+    p = parameters(rule).get("f32_pows")
     return p is not None and kwargs.get("f32_pows", p.default) is True
 
 
 @functools.cache
-def _parameters(rule: Rule) -> Mapping[str, inspect.Parameter]:
-    # inspect.signature took a tenth of a warm run_case's analysis: asked for every candidate fit.
-    return inspect.signature(rule).parameters
+def parameters(func: Callable) -> Mapping[str, inspect.Parameter]:
+    """A function's parameters, looked up once: inspect.signature took a tenth of a warm
+    run_case's analysis (asked for every candidate fit), and ~0.03 CPU s of the workers'
+    83 shipped cases (every run reports its optimizer constructor's hyper-parameters)."""
+    return inspect.signature(func).parameters
 
 
 def model_grads(params: dict[str, np.ndarray], x: np.ndarray, target: np.ndarray | None,

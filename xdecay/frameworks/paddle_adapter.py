@@ -29,10 +29,10 @@ from ..engine.optimizers import (
     explain_manual,
 )
 from ..engine.layers import LAYER_NORM_EPS, Layer, Native, to_native
+from ..engine.reference import parameters
 from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from . import audit_capture, step_loss
-from .adapters import constructor_parameters
 from .records import Allocate, AuditJob, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "paddle"
@@ -429,7 +429,7 @@ def _plain(value: Any) -> Any:
 def _effective(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The constructor's defaults overlaid with the arguments given."""
     out = {}
-    for name, p in constructor_parameters(cls).items():
+    for name, p in parameters(cls.__init__).items():
         if name in ("self", "parameters", "name", "grad_clip"):
             continue
         value = kwargs.get(name, p.default)
@@ -554,7 +554,7 @@ def _describe(optimizer: Any, p: Any, g: int, groups: int) -> tuple[dict[str, An
     listed = optimizer._param_groups or []
     group = listed[g] if listed and isinstance(listed[0], dict) else {}
     hyper = {}
-    for name in constructor_parameters(cls):
+    for name in parameters(cls.__init__):
         value = group.get(name, getattr(optimizer, f"_{name}", None))
         if name not in ("self", "parameters", "learning_rate") and isinstance(value, (int, float, bool, tuple, list)):
             hyper[name] = _plain(value)

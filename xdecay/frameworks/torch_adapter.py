@@ -22,10 +22,10 @@ from ..engine.optimizers import (
     explain_manual,
 )
 from ..engine.layers import LAYER_NORM_EPS, Layer, canonical_view, to_native
+from ..engine.reference import parameters
 from ..engine.spec import Spec
 from ..training import TrainJob, decay_label, epoch_batches
 from . import audit_capture, step_loss
-from .adapters import constructor_parameters
 from .records import Allocate, AuditJob, ExplainItem, ExplainJob, Job, RunRecord, in_memory
 
 FRAMEWORK = "torch"
@@ -295,7 +295,7 @@ def _shown(kwargs: dict[str, Any], way: str, coeff: float) -> dict[str, Any]:
 
 def _effective(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
     """Every group's hyper-parameters as the optimizer holds them (defaults filled in)."""
-    names = set(constructor_parameters(type(optimizer))) - {"self", "params"}
+    names = set(parameters(type(optimizer).__init__)) - {"self", "params"}
     return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()
              if k in names and isinstance(v, (int, float, bool, tuple, type(None)))}
             for g in optimizer.param_groups]
