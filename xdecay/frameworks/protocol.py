@@ -83,7 +83,7 @@ def write_request(path: Path, request: list[Job] | ExplainJob | TrainJob | Audit
     with atomic(path, "wb") as f:
         f.write(len(head).to_bytes(8, "little") + head)
         f.seek(_packed_start(len(head)))
-        _write_packed(f, packed)
+        _write_packed(f, index, packed)
 
 
 def read_request(path: Path) -> list[Job] | ExplainJob | TrainJob | AuditJob:
@@ -167,7 +167,7 @@ class ResultFiles:
                 places.update({n: index[p["small"]] for n, p in places.items() if isinstance(p, dict)})
         if packed:
             with open(self.path / PACKED, "wb") as f:
-                _write_packed(f, packed)
+                _write_packed(f, index, packed)
         meta = {"framework": framework, "version": version, "runs": runs}
         with atomic(self.path / "meta.json") as f:
             # dumps, not dump: json.dump encodes in Python, dumps in C (same text).
@@ -219,24 +219,30 @@ def _pack(arrays: dict) -> tuple[dict, list[np.ndarray]]:
     index, packed, end = {}, [], 0
     for key, value in arrays.items():
         value = np.ascontiguousarray(value)
-        at = -end % ALIGN + end
+        at = _aligned(end)
         index[key] = {"at": at, "dtype": value.dtype.str, "shape": list(np.shape(arrays[key]))}
         packed.append(value)
         end = at + value.nbytes
     return index, packed
 
 
-def _write_packed(f, packed: list[np.ndarray]) -> None:
+def _write_packed(f, index: dict, packed: list[np.ndarray]) -> None:
+    """The arrays at the places _pack gave them, from the file's position."""
     start = f.tell()
-    for value in packed:
-        f.seek(-(f.tell() - start) % ALIGN, 1)
+    for place, value in zip(index.values(), packed):
+        f.seek(start + place["at"])
         f.write(value.data)
     f.truncate(f.tell())        # an empty array last still starts within the file
 
 
+def _aligned(offset: int) -> int:
+    """The first multiple of ALIGN at or after `offset`."""
+    return -offset % ALIGN + offset
+
+
 def _packed_start(head: int) -> int:
     """Where a request's arrays start: after its size (8 bytes) and JSON, aligned."""
-    return -(8 + head) % ALIGN + 8 + head
+    return _aligned(8 + head)
 
 
 def _read(path: Path) -> bytearray:
