@@ -103,31 +103,30 @@ def run_batch(requests: dict[str, list[Request]], pythons: dict[str, str] | None
                 started[fw] = _start(fw, fw_requests, pythons.get(fw, sys.executable), Path(tmp), lifelines)
             deadline = time.monotonic() + timeout
             finished: queue.Queue = queue.Queue()
+            # Per worker, the results _watch has read and passed on, by request index.
+            delivered: dict[str, dict[int, FrameworkResult]] = {fw: {} for fw in started}
             for fw, (proc, results) in started.items():
                 if proc is None:
                     finished.put((fw, [FrameworkResult(framework_of(fw), error=results)] * len(requests[fw])))
                 else:
                     # A thread per worker waits for it; results are taken here in the order
                     # the workers finish. What _watch has read already, _finish does not read again.
-                    delivered: dict[int, FrameworkResult] = {}
                     threading.Thread(target=_wait, daemon=True, args=(
-                        finished, fw, proc, results, requests[fw], deadline, timeout, delivered)).start()
+                        finished, fw, proc, results, requests[fw], deadline, timeout, delivered[fw])).start()
                     if on_part is not None:
                         threading.Thread(target=_watch, daemon=True, args=(
-                            finished, fw, proc, results, requests[fw], delivered)).start()
-            parts: dict[str, dict[int, FrameworkResult]] = {fw: {} for fw in started}
+                            finished, fw, proc, results, requests[fw], delivered[fw])).start()
             while len(done) < len(started):
                 fw, *message = finished.get()
                 if len(message) == 2:                 # a part: (request index, its result)
                     if fw not in done:
-                        parts[fw][message[0]] = message[1]
                         on_part(fw, *message)
                     continue
                 results = message[0]
                 if not any(r.error for r in results):
                     # The very results passed on before (the same files): a second mapping of
                     # a large layer's snapshots would count in this process's memory twice.
-                    results = [parts[fw].get(i, r) for i, r in enumerate(results)]
+                    results = [delivered[fw].get(i, r) for i, r in enumerate(results)]
                 done[fw] = results
                 on_done(fw, results)
             return {fw: done[fw] for fw in requests}
@@ -167,14 +166,15 @@ def _start(framework: str, requests: list[Request], python: str, tmp: Path, life
 # are past the kernel's dirty_background_ratio and it starts writing them back to disk
 # while the workers still run: benchmarks/large_adam.toml (4.2 GB of snapshots) took
 # 18.6 s with /tmp on disk, 17.0 s in /dev/shm. So results go to RAM-backed /dev/shm
-# when it can hold twice theirs; a TMPDIR the user set always stands.
+# when it can hold twice theirs; a temporary folder the user set (TMPDIR, TEMP or TMP,
+# as tempfile reads them) always stands.
 SHM = Path("/dev/shm")
 
 
 def scratch_parent(requests: dict[str, list[Request]]) -> str | None:
     """The folder for the call's result folder: /dev/shm if it holds twice the snapshots
     the requests' compare jobs will write, else None (tempfile's choice)."""
-    if "TMPDIR" in os.environ or not (SHM.is_dir() and os.access(SHM, os.W_OK)):
+    if any(v in os.environ for v in ("TMPDIR", "TEMP", "TMP")) or not (SHM.is_dir() and os.access(SHM, os.W_OK)):
         return None
     needed = sum(job.snapshot_bytes for fw_requests in requests.values() for request in fw_requests
                  if isinstance(request, list) for job in request)

@@ -54,9 +54,10 @@ def main(argv: list[str]) -> int:
         print(f"xdecay worker: cannot import {framework}: {exc}", file=sys.stderr)
         return 3
     if not serving:
-        for request, (_, result) in zip(requests, pairs):
+        for i, (request, (_, result)) in enumerate(zip(requests, pairs)):
             _answer(adapter, framework, request, result)
-            collecting()
+            if i + 1 < len(requests):      # before exiting, the process's end frees it all
+                collecting()
         return 0
     for line in sys.stdin:
         for request, result in json.loads(line):
