@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .adapters import execute, load_adapter
+from .allocator import keep_freed_memory, release_freed_memory
 from .lifeline import watch_parent
 from .protocol import ResultFiles, read_request
 
@@ -40,6 +41,7 @@ WAIT_POLICY = ("OMP_WAIT_POLICY", "PASSIVE")
 def main(argv: list[str]) -> int:
     watch_parent()
     os.environ.setdefault(*WAIT_POLICY)    # read once, when the framework loads OpenMP
+    kept = keep_freed_memory()
     framework, files = argv[0], argv[1:]
     serving = files == [SERVE]
     if serving:
@@ -63,6 +65,8 @@ def main(argv: list[str]) -> int:
         for request, result in json.loads(line):
             _answer(adapter, framework, read_request(Path(request)), Path(result))
             collecting()
+            if kept:        # a warm worker waits, maybe long, for its next request
+                release_freed_memory()
         print(DONE, file=replies, flush=True)
     return 0
 
