@@ -4,11 +4,13 @@ memory it has freed.
 By default glibc gives every block of 32 MiB or more its own mmap and unmaps it when
 it is freed. A 4096x4096 float32 tensor is 64 MiB, so each step's gradient, moment
 temporaries and outputs came from the kernel again, faulted in a page at a time and
-zeroed. On benchmarks/large_adam.toml that was most of the workers' CPU (measured on this
-project's 2-core machine): the torch worker 3.1M page faults and 9.6 system CPU s against
-7.7 user s, paddle's 2.5M and 7.8 s. With freed blocks kept in the heap: 0.9M and 5.9 s,
-0.86M and 3.8 s. Only where memory comes from changes, never what is computed in it:
-the snapshots are the same bytes (tests/test_allocator.py).
+zeroed; on a virtual machine whose host takes freed pages back, a fresh page costs
+microseconds. benchmarks/large_adam.toml, each worker alone on this project's 2-core KVM
+machine: the torch worker 3.1M page faults and 7.7 s of system CPU against 6.7 s of user
+CPU, paddle's 2.5M and 6.2 s; with freed blocks kept in the heap 0.9M and 3.0 s, 0.9M
+and 3.6 s. The price: heap fragmentation, each worker's peak 0.5-0.6 GiB higher there. Only
+where memory comes from changes, never what is computed in it: the snapshots are the
+same bytes (tests/test_allocator.py).
 
 A warm worker (--serve) hands the memory back after each request (release_freed_memory),
 so an idle worker does not hold the largest case it ran. Outside glibc (macOS) nothing
