@@ -12,7 +12,7 @@ and 3.6 s. The price: heap fragmentation, each worker's peak 0.5-0.6 GiB higher 
 where memory comes from changes, never what is computed in it: the snapshots are the
 same bytes (tests/test_allocator.py).
 
-A warm worker (--serve) hands the memory back after each request (release_freed_memory),
+A warm worker (--serve) hands the memory back after each batch (release_freed_memory),
 so an idle worker does not hold the largest case it ran. Outside glibc (macOS) nothing
 changes, and a user's own malloc settings are left alone.
 """
@@ -27,7 +27,7 @@ USER_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_",
                  "LD_PRELOAD")      # LD_PRELOAD: another malloc (jemalloc, tcmalloc) chosen by the user
 
 
-def _glibc():
+def _glibc() -> ctypes.CDLL | None:
     """The process's C library if it has glibc's mallopt and malloc_trim, else None."""
     try:
         libc = ctypes.CDLL(None)
@@ -43,7 +43,7 @@ def keep_freed_memory() -> bool:
     libc = _glibc()
     if libc is None or any(os.environ.get(name) for name in USER_SETTINGS):
         return False
-    # trim threshold first: setting it also stops glibc from moving the mmap threshold.
+    # Up to 2 GiB free at the heap's top stays there; no block gets a mapping of its own.
     return bool(libc.mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1)) and bool(libc.mallopt(M_MMAP_MAX, 0))
 
 

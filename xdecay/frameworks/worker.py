@@ -65,9 +65,9 @@ def main(argv: list[str]) -> int:
         for request, result in json.loads(line):
             _answer(adapter, framework, read_request(Path(request)), Path(result))
             collecting()
-            if kept:        # a warm worker waits, maybe long, for its next request
-                release_freed_memory()
         print(DONE, file=replies, flush=True)
+        if kept:        # a warm worker waits, maybe long, for its next batch
+            release_freed_memory()
     return 0
 
 
