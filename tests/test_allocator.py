@@ -1,8 +1,9 @@
 """A worker keeps the C heap's freed memory (frameworks/allocator.py): large blocks come from
-the heap and stay there, a warm worker hands them back after a request, and nothing the
-frameworks compute changes."""
+the heap and stay there, a warm worker hands them back after a call, a user's own malloc
+settings win, and nothing the frameworks compute changes."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,34 +17,45 @@ from xdecay.frameworks.records import Job
 
 from .conftest import write_case
 
-glibc = pytest.mark.skipif(allocator._glibc() is None, reason="glibc's malloc only")
+glibc = pytest.mark.skipif(allocator.glibc() is None, reason="glibc's malloc only")
 
 # In a fresh process: mallopt changes its whole process, and the pages are counted there.
+# A 256 MiB block is freed; printed: the bytes handed back to the system at once, and
+# after malloc_trim.
 HEAP = textwrap.dedent("""\
     import sys
     import numpy as np
+    from xdecay.frameworks import worker
     from xdecay.frameworks.allocator import keep_freed_memory, release_freed_memory
 
     def resident():
         status = open("/proc/self/status").read()
         return int(status.split("VmRSS:")[1].split()[0]) << 10
 
-    keep = sys.argv[1] == "keep"
-    if keep:
+    if sys.argv[1] == "keep":
         assert keep_freed_memory()
-    block = np.ones(1 << 25)          # 256 MiB: glibc maps such a block on its own
+    elif sys.argv[1] == "worker":          # a warm worker's start, then the end of its stdin
+        assert worker.main(["torch", "--serve"]) == 0
+    block = np.ones(1 << 25)
     before = resident()
     del block
     freed = resident()
     release_freed_memory()
-    print(before - freed, before - resident())
+    sys.stderr.write(f"bytes returned: {before - freed} {before - resident()}\\n")
 """)
+
+
+def without_user_settings() -> dict[str, str]:
+    return {n: v for n, v in os.environ.items()
+            if n not in allocator.USER_SETTINGS and not n.startswith(allocator.USER_PREFIX)}
 
 
 def returned_bytes(mode: str) -> tuple[int, int]:
     """(bytes returned to the system when a 256 MiB block is freed, and after malloc_trim)."""
-    out = subprocess.run([sys.executable, "-c", HEAP, mode], capture_output=True, text=True, check=True)
-    at_free, after_trim = map(int, out.stdout.split())
+    out = subprocess.run([sys.executable, "-c", HEAP, mode], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, env=without_user_settings(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    at_free, after_trim = map(int, out.stderr.rpartition("bytes returned: ")[2].split())
     return at_free, after_trim
 
 
@@ -51,7 +63,7 @@ def returned_bytes(mode: str) -> tuple[int, int]:
 def test_a_large_block_is_kept_when_freed_and_handed_back_by_release():
     at_free, after_trim = returned_bytes("keep")
     assert at_free < 16 << 20            # kept for the next allocation: no new pages to fault in
-    assert after_trim > 200 << 20        # a warm worker between requests
+    assert after_trim > 200 << 20        # what a warm worker does after each call
 
 
 @glibc
@@ -62,11 +74,33 @@ def test_by_default_glibc_unmaps_a_large_block_at_once():
     assert at_free > 200 << 20
 
 
-def test_a_users_own_malloc_settings_are_left_alone(monkeypatch):
-    for name in allocator.USER_SETTINGS:
-        monkeypatch.setenv(name, "1")
-        assert allocator.keep_freed_memory() is False
-        monkeypatch.delenv(name)
+@glibc
+def test_a_worker_keeps_freed_memory():
+    at_free, _ = returned_bytes("worker")     # worker.main itself, framework import and all
+    assert at_free < 16 << 20
+
+
+class FakeLibc:
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append((param, value))
+        return 1
+
+
+@pytest.mark.parametrize("name", [*allocator.USER_SETTINGS, "MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_"])
+def test_a_users_own_malloc_settings_are_left_alone(monkeypatch, name):
+    libc = FakeLibc()
+    monkeypatch.setattr(allocator, "glibc", lambda: libc)      # never this process's malloc
+    for n in list(os.environ):
+        if n in allocator.USER_SETTINGS or n.startswith(allocator.USER_PREFIX):
+            monkeypatch.delenv(n)
+    assert allocator.keep_freed_memory() is True
+    assert libc.calls == [(allocator.M_TRIM_THRESHOLD, 2 ** 31 - 1), (allocator.M_MMAP_MAX, 0)]
+    monkeypatch.setenv(name, "1")
+    assert allocator.keep_freed_memory() is False
+    assert len(libc.calls) == 2
 
 
 ADAM_512 = """\
@@ -101,9 +135,13 @@ differ = ["torch:none", "torch:weight_decay"]
 def test_kept_memory_leaves_every_snapshot_bit_for_bit(tmp_path, monkeypatch):
     case = load_case(write_case(tmp_path, ADAM_512))
     jobs = {fw: [Job.from_case(case, fw)] for fw in FRAMEWORKS}
+    for n in list(os.environ):
+        if n in allocator.USER_SETTINGS or n.startswith(allocator.USER_PREFIX):
+            monkeypatch.delenv(n)
     kept = runner.run(jobs)
-    # glibc's own default, set by "the user": the workers leave malloc as it is.
-    monkeypatch.setenv("MALLOC_MMAP_MAX_", "65536")
+    # A malloc setting of the user's that changes nothing (no perturbation, glibc's
+    # default): the workers then leave malloc as it is.
+    monkeypatch.setenv("MALLOC_PERTURB_", "0")
     default = runner.run(jobs)
     for fw in FRAMEWORKS:
         assert kept[fw].error is None and default[fw].error is None
