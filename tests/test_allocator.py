@@ -45,29 +45,32 @@ HEAP = textwrap.dedent("""\
 """)
 
 
-def without_user_settings() -> dict[str, str]:
-    return {n: v for n, v in os.environ.items()
-            if n not in allocator.USER_SETTINGS and not n.startswith(allocator.USER_PREFIX)}
+@pytest.fixture
+def no_user_malloc(monkeypatch):
+    """This environment without malloc settings of the user's (a CI's may have some)."""
+    for name in list(os.environ):
+        if name in allocator.USER_SETTINGS or name.startswith(allocator.USER_PREFIX):
+            monkeypatch.delenv(name)
 
 
 def returned_bytes(mode: str) -> tuple[int, int]:
     """(bytes returned to the system when a 256 MiB block is freed, and after malloc_trim)."""
     out = subprocess.run([sys.executable, "-c", HEAP, mode], capture_output=True, text=True,
-                         stdin=subprocess.DEVNULL, env=without_user_settings(), timeout=120)
+                         stdin=subprocess.DEVNULL, timeout=120)
     assert out.returncode == 0, out.stderr
     at_free, after_trim = map(int, out.stderr.rpartition("bytes returned: ")[2].split())
     return at_free, after_trim
 
 
 @glibc
-def test_a_large_block_is_kept_when_freed_and_handed_back_by_release():
+def test_a_large_block_is_kept_when_freed_and_handed_back_by_release(no_user_malloc):
     at_free, after_trim = returned_bytes("keep")
     assert at_free < 16 << 20            # kept for the next allocation: no new pages to fault in
     assert after_trim > 200 << 20        # what a warm worker does after each call
 
 
 @glibc
-def test_by_default_glibc_unmaps_a_large_block_at_once():
+def test_by_default_glibc_unmaps_a_large_block_at_once(no_user_malloc):
     # What keep_freed_memory changes: without it the block is returned on free, and the
     # next step's tensor of that size is faulted in from the system again.
     at_free, _ = returned_bytes("default")
@@ -75,7 +78,7 @@ def test_by_default_glibc_unmaps_a_large_block_at_once():
 
 
 @glibc
-def test_a_worker_keeps_freed_memory():
+def test_a_worker_keeps_freed_memory(no_user_malloc):
     at_free, _ = returned_bytes("worker")     # worker.main itself, framework import and all
     assert at_free < 16 << 20
 
@@ -90,12 +93,9 @@ class FakeLibc:
 
 
 @pytest.mark.parametrize("name", [*allocator.USER_SETTINGS, "MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_"])
-def test_a_users_own_malloc_settings_are_left_alone(monkeypatch, name):
+def test_a_users_own_malloc_settings_are_left_alone(monkeypatch, no_user_malloc, name):
     libc = FakeLibc()
     monkeypatch.setattr(allocator, "glibc", lambda: libc)      # never this process's malloc
-    for n in list(os.environ):
-        if n in allocator.USER_SETTINGS or n.startswith(allocator.USER_PREFIX):
-            monkeypatch.delenv(n)
     assert allocator.keep_freed_memory() is True
     assert libc.calls == [(allocator.M_TRIM_THRESHOLD, 2 ** 31 - 1), (allocator.M_MMAP_MAX, 0)]
     monkeypatch.setenv(name, "1")
@@ -132,12 +132,9 @@ differ = ["torch:none", "torch:weight_decay"]
 
 
 @glibc
-def test_kept_memory_leaves_every_snapshot_bit_for_bit(tmp_path, monkeypatch):
+def test_kept_memory_leaves_every_snapshot_bit_for_bit(tmp_path, monkeypatch, no_user_malloc):
     case = load_case(write_case(tmp_path, ADAM_512))
     jobs = {fw: [Job.from_case(case, fw)] for fw in FRAMEWORKS}
-    for n in list(os.environ):
-        if n in allocator.USER_SETTINGS or n.startswith(allocator.USER_PREFIX):
-            monkeypatch.delenv(n)
     kept = runner.run(jobs)
     # A malloc setting of the user's that changes nothing (no perturbation, glibc's
     # default): the workers then leave malloc as it is.
