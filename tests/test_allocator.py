@@ -104,7 +104,7 @@ def test_a_users_own_malloc_settings_are_left_alone(monkeypatch, no_user_malloc,
 
 
 ADAM_512 = """\
-description = "a layer whose tensors (1 MiB) glibc would map on their own"
+description = "a layer whose tensors (1 MiB) glibc maps on their own until it raises its threshold"
 seed = 3
 steps = 3
 
