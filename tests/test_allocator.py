@@ -49,7 +49,7 @@ HEAP = textwrap.dedent("""\
 def no_user_malloc(monkeypatch):
     """This environment without malloc settings of the user's (a CI's may have some)."""
     for name in list(os.environ):
-        if name in allocator.USER_SETTINGS or name.startswith(allocator.USER_PREFIX):
+        if allocator.user_setting(name):
             monkeypatch.delenv(name)
 
 

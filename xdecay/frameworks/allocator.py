@@ -39,10 +39,9 @@ def glibc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
-def user_chose_malloc() -> bool:
-    """Whether the environment sets malloc up already (then it is the user's to keep)."""
-    return any(os.environ.get(name) for name in USER_SETTINGS) or any(
-        name.startswith(USER_PREFIX) for name in os.environ)
+def user_setting(name: str) -> bool:
+    """Whether a variable of this name configures malloc: set (non-empty), it is the user's choice."""
+    return name in USER_SETTINGS or name.startswith(USER_PREFIX)
 
 
 def keep_freed_memory() -> bool:
@@ -50,7 +49,7 @@ def keep_freed_memory() -> bool:
     the next allocation rather than returned at once. Before the framework loads; whether
     it was applied."""
     libc = glibc()
-    if libc is None or user_chose_malloc():
+    if libc is None or any(value and user_setting(name) for name, value in os.environ.items()):
         return False
     # Up to 2 GiB free at the heap's top stays there, and no block of the main arena gets a
     # mapping of its own (a thread's arena, at most 64 MiB, still maps a larger block). Both
